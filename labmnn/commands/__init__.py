@@ -1,0 +1,1 @@
+"""One module per ``labmnn`` sub-command; each defines ``register(subparsers)``."""
