@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -60,7 +61,9 @@ def _cholmod(A: sp.csc_matrix, cache: dict | None = None) -> Factor:
 
     # The symbolic analysis (AMD ordering) depends only on the sparsity pattern:
     # keep it in the caller's cache and redo only the numeric factorisation.
-    key = ("cholmod", A.shape, A.nnz)
+    # SciPy drops entries that cancel to exactly zero, so the pattern can change with
+    # the values: key the cache on the pattern itself, not just its size.
+    key = ("cholmod", A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes()))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -36,6 +36,7 @@ from .errors import InputError, ZeroModeError
 from .network_file import network_to_dict, parse_network_dict, read_json
 
 GRAVITY = 9.8  # m/s^2, as the paper uses
+RIGIDITY_CHECK_BELOW = 600  # unknowns: below, zero modes are counted by a dense eigen-decomposition up front
 EXAMPLES_DIR = Path(__file__).parent / "data" / "networks"
 
 
@@ -70,10 +71,18 @@ class Equilibrium:
         self._D = D
 
     def solve_free(self, f_free: np.ndarray) -> np.ndarray:
-        """Solve on the free degrees of freedom; ``f_free`` is (n_free,) or (n_free, k)."""
+        """Solve on the free degrees of freedom; ``f_free`` is (n_free,) or (n_free, k).
+
+        A mechanism can slip through a factorisation as a tiny positive pivot; it
+        then shows as a non-finite solution or a large residual, and is diagnosed.
+        """
         u = self.factor.solve(f_free)
         if not np.all(np.isfinite(u)):
             self.net.check_rigid(force=True)
+        if not self.net._rigid_checked:
+            r = self._D @ u - f_free
+            if np.linalg.norm(r) > 1e-6 * max(np.linalg.norm(f_free), 1e-300):
+                self.net.check_rigid(force=True)
         return u
 
     def solve(self, forces: np.ndarray) -> SolveResult:
@@ -325,7 +334,7 @@ class Network:
         eq = self._equilibrium
         if eq is not None and eq.stiffness.shape == k.shape and np.array_equal(eq.stiffness, k):
             return eq
-        if not self._rigid_checked and self.free_dofs.size <= 3000:
+        if not self._rigid_checked and self.free_dofs.size <= RIGIDITY_CHECK_BELOW:
             self.check_rigid()
         eq = Equilibrium(self, k.copy())
         if stiffness is None:

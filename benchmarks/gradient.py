@@ -1,0 +1,166 @@
+"""Speed of one exact gradient on triangular lattices, 10^2 to 10^6 nodes.
+
+Run: ``python benchmarks/gradient.py`` (add ``--max-nodes 100000`` for a quick run).
+
+For each size, in a fresh subprocess (so peak memory is that size's own):
+the in-situ gradient (assembly + one factorisation + forward and adjoint solves),
+and in the same run two baselines:
+
+* finite differences, m + 1 solves (timed in full up to 10^3 nodes; above that
+  one refactorisation + solve is timed and multiplied by m + 1, marked "est"),
+* a dense per-sample solve like the authors' code (numpy.linalg.solve on the
+  dense stiffness matrix, timed up to 4000 nodes, extrapolated as n^3 above).
+
+Then the batch case: 105 samples (the Iris training set) on the paper's network,
+one factorisation, against 105 dense per-sample solves.  It prints ratios, peak
+memory and the scaling exponent of the gradient time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SIZES = [100, 1_000, 10_000, 100_000, 1_000_000]
+
+
+def one_size(n: int) -> dict:
+    from labmnn import losses
+    from labmnn.lattice import lattice_with_nodes
+
+    t0 = time.perf_counter()
+    net = lattice_with_nodes(n)
+    t_build = time.perf_counter() - t0
+    F = np.zeros((net.n_nodes, 2))
+    bottom = np.argsort(net.nodes[:, 1])[:2]
+    F[bottom[0], 1] = -0.098
+    loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(bottom[1]), "axis": "y", "value": -0.025}]})
+
+    t0 = time.perf_counter()
+    g = net.gradient(F, loss)
+    t_grad = time.perf_counter() - t0
+    backend = net.equilibrium().factor.backend
+
+    # Finite differences: m + 1 solves (one per perturbed bond plus the base).
+    k = net.stiffness.copy()
+
+    def one_fd_solve(b):
+        kp = k.copy()
+        kp[b] *= 1 + 1e-6
+        return loss(net.solve(F, stiffness=kp).displacements)[0]
+
+    m = net.n_bonds
+    if n <= 1_000:
+        t0 = time.perf_counter()
+        for b in range(m + 1):
+            one_fd_solve(b % m)
+        t_fd, fd_est = time.perf_counter() - t0, False
+    else:
+        t0 = time.perf_counter()
+        one_fd_solve(0)
+        t_fd, fd_est = (time.perf_counter() - t0) * (m + 1), True
+
+    # Dense per-sample solve, as the authors' code does (forward + adjoint).
+    nf = net.free_dofs.size
+    if n <= 4_000:
+        D = net.reduced_stiffness_matrix().toarray()
+        f = F.reshape(-1)[net.free_dofs]
+        t0 = time.perf_counter()
+        u = np.linalg.solve(D, f)
+        np.linalg.solve(D, -u)
+        t_dense, dense_est = time.perf_counter() - t0, False
+    else:
+        t_dense, dense_est = None, True
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n_nodes": net.n_nodes, "n_bonds": m, "n_dof": nf, "build_s": t_build, "gradient_s": t_grad,
+            "backend": backend, "fd_s": t_fd, "fd_estimated": fd_est, "dense_s": t_dense,
+            "dense_estimated": dense_est, "peak_mb": peak_mb, "grad_norm": float(np.linalg.norm(g))}
+
+
+def batch_case(repeats: int = 200) -> dict:
+    from labmnn import GRAVITY, Network, losses
+
+    net = Network.example("paper-triangle-n4")
+    rng = np.random.default_rng(0)
+    F = np.zeros((105, net.n_nodes, 2))
+    F[:, [13, 11, 12, 9], 1] = -rng.uniform(0.2, 1.0, size=(105, 4)) * 0.005 * GRAVITY
+    loss = losses.CrossEntropyLoss([7, 1, 2], 0, labels=rng.integers(0, 3, 105), scale=2e-4)
+    times = []
+    for _ in range(repeats):
+        net._equilibrium = None  # count the factorisation every time, as a training step does
+        t0 = time.perf_counter()
+        net.gradient(F, loss)
+        times.append(time.perf_counter() - t0)
+    D = net.reduced_stiffness_matrix().toarray()
+    free = net.free_dofs
+    t0 = time.perf_counter()
+    for _ in range(10):
+        for s in range(105):  # per sample: forward and adjoint dense solves
+            u = np.linalg.solve(D, F[s].reshape(-1)[free])
+            np.linalg.solve(D, -u)
+    t_dense = (time.perf_counter() - t0) / 10
+    return {"batch_ms": 1e3 * float(np.median(times)), "dense_per_sample_ms": 1e3 * t_dense}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--max-nodes", type=int, default=1_000_000)
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one)))
+        return 0
+
+    rows = []
+    for n in [s for s in SIZES if s <= args.max_nodes]:
+        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        if out.returncode:
+            print(out.stderr, file=sys.stderr)
+            return 1
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    # Dense extrapolation (n^3 in the number of unknowns) from the largest timed size.
+    timed = [r for r in rows if r["dense_s"] is not None]
+    for r in rows:
+        if r["dense_s"] is None and timed:
+            ref = timed[-1]
+            r["dense_s"] = ref["dense_s"] * (r["n_dof"] / ref["n_dof"]) ** 3
+
+    print(f"{'nodes':>9} {'bonds':>9} {'solver':>8} {'gradient s':>11} {'FD s':>12} {'FD/grad':>10} "
+          f"{'dense s':>12} {'dense/grad':>11} {'peak MB':>8}")
+    for r in rows:
+        fd = f"{r['fd_s']:.3g}{' est' if r['fd_estimated'] else ''}"
+        dn = f"{r['dense_s']:.3g}{' est' if r['dense_estimated'] else ''}"
+        print(f"{r['n_nodes']:>9} {r['n_bonds']:>9} {r['backend']:>8} {r['gradient_s']:>11.4f} {fd:>12} "
+              f"{r['fd_s'] / r['gradient_s']:>10.3g} {dn:>12} {r['dense_s'] / r['gradient_s']:>11.3g} "
+              f"{r['peak_mb']:>8.0f}")
+    big = [r for r in rows if r["n_nodes"] >= 10_000]
+    if len(big) >= 2:
+        slope = np.polyfit(np.log([r["n_nodes"] for r in big]), np.log([r["gradient_s"] for r in big]), 1)[0]
+        print(f"scaling exponent of the gradient time (>= 1e4 nodes): {slope:.2f}")
+    for target_n, limit in ((100_000, 1.0), (1_000_000, 20.0)):
+        hit = [r for r in rows if abs(r["n_nodes"] - target_n) < 0.01 * target_n]
+        if hit:
+            ok = "meets" if hit[0]["gradient_s"] <= limit else "MISSES"
+            print(f"{target_n:.0e} nodes: {hit[0]['gradient_s']:.2f} s ({ok} the {limit:g} s target)")
+    b = batch_case()
+    ok = "meets" if b["batch_ms"] <= 5 else "MISSES"
+    print(f"batch of 105 samples, paper network: {b['batch_ms']:.2f} ms ({ok} the 5 ms target); "
+          f"dense per-sample loop {b['dense_per_sample_ms']:.1f} ms, ratio {b['dense_per_sample_ms'] / b['batch_ms']:.0f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"sizes": rows, "batch": b}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
