@@ -48,7 +48,8 @@ def list_cameras(gp=None) -> list[tuple[str, str]]:
     "usb:001,004")``)."""
     gp = gp or _import_gphoto2()
     try:
-        return [(str(name), str(addr)) for name, addr in gp.Camera.autodetect()]
+        found = gp.Camera.autodetect()
+        return [(str(found.get_name(i)), str(found.get_value(i))) for i in range(found.count())]
     except gp.GPhoto2Error as exc:
         raise DeviceError(advice(exc.code, "detection", _detail(exc))) from None
 
@@ -182,34 +183,39 @@ class GPhoto2Camera:
         return self._camera
 
     def _retrying(self, what: str, action: Callable[[], Any]) -> Any:
-        """Run ``action`` (camera thread), retrying known errors with back-off."""
+        """Run ``action`` (camera thread), retrying known errors with back-off.
+
+        A busy camera gets its pending events drained before the next attempt; a
+        dead handle (-7 after an unplug, -105) is dropped and the camera opened
+        again first.  The last error becomes a DeviceError with advice.
+        """
         gp = self.gp
+        reopen = False
         for attempt in range(self.retries + 1):
             try:
+                if reopen:
+                    self._camera = self._new_camera()
+                    reopen = False
                 return action()
             except gp.GPhoto2Error as exc:
                 code = int(exc.code)
                 if code not in RETRYABLE or attempt == self.retries:
                     if code in NEEDS_REOPEN:
                         self._drop_handle()
-                    raise DeviceError(advice(code, what, _detail(exc))
-                                      + (f" (after {attempt + 1} attempts)" if attempt else "")) from None
+                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                    raise DeviceError(advice(code, what, _detail(exc)) + tries) from None
                 self._sleep(self.backoff_s * 2 ** attempt)
-                self._recover(code, what)
+                if code in NEEDS_REOPEN and what != "connect":
+                    self._drop_handle()
+                    reopen = True
+                elif code == -110 and self._camera is not None:
+                    self._drain_quietly()
 
-    def _recover(self, code: int, what: str) -> None:
-        """Prepare the next attempt: drain events when busy, re-open a dead handle."""
-        if code in NEEDS_REOPEN and what != "connect":
-            self._drop_handle()
-            try:
-                self._camera = self._new_camera()
-            except self.gp.GPhoto2Error:
-                self._camera = None  # still gone; the next attempt fails and is counted
-        elif code == -110 and self._camera is not None:
-            try:
-                self._drain_events(collect=False)
-            except self.gp.GPhoto2Error:
-                pass
+    def _drain_quietly(self) -> None:
+        try:
+            self._drain_events(collect=False)
+        except self.gp.GPhoto2Error:
+            pass
 
     def _new_camera(self):
         gp = self.gp
