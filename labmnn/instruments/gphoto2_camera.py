@@ -34,6 +34,8 @@ from .device_thread import DeviceThread
 from .exif import read_exif
 from .gphoto2_errors import NEEDS_REOPEN, NOT_SUPPORTED, RETRYABLE, advice
 
+DEFAULT_BACKOFF_S = 0.5
+
 
 def _import_gphoto2():
     try:
@@ -71,8 +73,8 @@ class GPhoto2Camera:
         The ``gphoto2`` module, or a fake of it (tests).
     retries : int
         Extra attempts after a retryable error.
-    backoff_s : float
-        First pause between attempts; doubled each time.
+    backoff_s : float, optional
+        First pause between attempts (default :data:`DEFAULT_BACKOFF_S`); doubled each time.
     command_timeout_s : float
         Longest a public call waits for the camera thread.
     event_timeout_ms : int
@@ -89,14 +91,14 @@ class GPhoto2Camera:
     """
 
     def __init__(self, model: str | None = None, port: str | None = None, gp=None, *,
-                 retries: int = 3, backoff_s: float = 0.5, command_timeout_s: float = 60.0,
+                 retries: int = 3, backoff_s: float | None = None, command_timeout_s: float = 60.0,
                  event_timeout_ms: int = 300, max_events: int = 50,
                  sleep: Callable[[float], None] = time.sleep):
         self.model = model
         self.port = port
         self._gp = gp
         self.retries = int(retries)
-        self.backoff_s = float(backoff_s)
+        self.backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else float(backoff_s)
         self.command_timeout_s = float(command_timeout_s)
         self.event_timeout_ms = int(event_timeout_ms)
         self.max_events = int(max_events)
