@@ -279,7 +279,10 @@ class SimBalanceServer:
         if self._peek_fault() == "close":
             self.close_port()
             return
-        reply = self._reply_to(command)
+        try:
+            reply = self._reply_to(command)
+        except Exception:  # a failing mass_fn: the cell cannot weigh, say so as a balance does
+            reply = b"EL\r\n"
         if reply is not None:
             self._write(reply)
 

@@ -129,3 +129,14 @@ def test_port_vanishes_mid_session(balance, server):
     assert not os.path.exists(server.port)
     with pytest.raises(DeviceError, match="cannot open balance port"):
         balance.read_immediate()
+
+
+def test_failing_mass_source_gives_logical_error(server, balance):
+    def broken():
+        raise RuntimeError("rig not ready")
+
+    server.mass_fn = broken
+    with pytest.raises(DeviceError, match="EL"):
+        balance.read_immediate()
+    server.mass_fn = lambda: 12.3
+    assert balance.read_stable().mass_g == pytest.approx(12.3, abs=0.01)
