@@ -61,3 +61,18 @@ def test_open_balance_sim_stops_its_server():
     import os
 
     assert not os.path.exists(port)
+
+
+def test_end_to_end_process_exits_2_on_vanishing_port(server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server.inject("close")
+    root = Path(__file__).resolve().parents[1]
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "labmnn", "balance", "--port", server.port,
+                           "--timeout", "1"], cwd=root, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("labmnn: error: ") and proc.stderr.count("\n") == 1
+    assert time.monotonic() - t0 < 10

@@ -124,8 +124,11 @@ def test_stale_reply_is_discarded_before_next_command():
     port.assert_done()
 
 
-def test_parse_reply_rejects_unit_other_than_grams():
-    bal, port = expected_balance([(b"S\r\n", b"S S 1.00 kg\r\n")])
-    with pytest.raises(DeviceError, match="grams"):
+def test_units_converted_to_grams_and_others_refused():
+    r = run([(b"S\r\n", b"S S 0.25 kg\r\n"), (b"SI\r\n", b"S D 1500 mg\r\n")],
+            lambda b: (b.read_stable(), b.read_immediate()))
+    assert r == (Reading(250.0, True), Reading(1.5, False))
+    bal, port = expected_balance([(b"S\r\n", b"S S 1.00 oz\r\n")])
+    with pytest.raises(DeviceError, match="unit 'oz'.*grams"):
         bal.read_stable()
     assert parse_reply("S S 1.00 kg").unit == "kg"

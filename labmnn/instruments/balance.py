@@ -16,6 +16,7 @@ Reading(mass_g=12.34, stable=True)
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
@@ -71,6 +72,7 @@ class MTSICSBalance:
         self.settle_timeout = float(settle_timeout)
         self._factory = serial_factory or open_serial_port
         self._serial = None
+        self._exchange = threading.Lock()  # one command/reply at a time, whoever calls
 
     # -- connection ------------------------------------------------------------------
     def connect(self) -> None:
@@ -161,6 +163,10 @@ class MTSICSBalance:
             time.sleep(BUSY_PAUSE_S)
 
     def _ask(self, command: str, answer: str, wait_s: float) -> Reply:
+        with self._exchange:
+            return self._ask_locked(command, answer, wait_s)
+
+    def _ask_locked(self, command: str, answer: str, wait_s: float) -> Reply:
         if self._serial is None:
             self.connect()
         ser = self._serial
@@ -189,11 +195,15 @@ class MTSICSBalance:
         return reply
 
 
+GRAMS_PER_UNIT = {"g": 1.0, "": 1.0, "mg": 1e-3, "kg": 1e3}
+
+
 def _weight(reply: Reply) -> float:
-    if reply.value is None or reply.unit not in ("g", ""):
-        raise DeviceError(f"balance reply has no weight in grams (unit {reply.unit!r}): set the "
-                          "balance's unit to grams")
-    return reply.value
+    """The reply's weight in grams (mg and kg converted)."""
+    if reply.value is None or reply.unit not in GRAMS_PER_UNIT:
+        raise DeviceError(f"balance reply has no weight in g, mg or kg (unit {reply.unit!r}): set "
+                          "the balance's unit to grams")
+    return reply.value * GRAMS_PER_UNIT[reply.unit]
 
 
 def _range_message(command: str, status: str) -> str:

@@ -32,7 +32,7 @@ from ..errors import DeviceError, InputError
 from . import camera_settings as cs
 from .device_thread import DeviceThread
 from .exif import read_exif
-from .gphoto2_errors import NEEDS_REOPEN, NOT_SUPPORTED, RETRYABLE, advice
+from .gphoto2_errors import NEEDS_REOPEN, RETRYABLE, advice
 
 DEFAULT_BACKOFF_S = 0.5
 
