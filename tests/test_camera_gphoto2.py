@@ -222,6 +222,9 @@ def test_unplugged_for_good(cam, body, sleeps, tmp_path):
     assert len(sleeps) == 3
     with pytest.raises(DeviceError, match="not connected"):
         cam.get_settings()
+    body.plugged = True  # plugged back in: connect() again, without a new object
+    cam.connect()
+    assert cam.capture(tmp_path).path.exists()
 
 
 def test_model_and_port_selection(body, sleeps):
@@ -245,6 +248,9 @@ def test_hung_camera_times_out_and_close_returns(body, sleeps, tmp_path):
     assert time.monotonic() - t0 < 3.0
     with pytest.raises(DeviceError, match="closed"):
         camera.get_settings()
+    camera.connect()  # a new owner thread after close()
+    assert camera.get_settings().iso == "100"
+    camera.close()
 
 
 def test_list_cameras(body):

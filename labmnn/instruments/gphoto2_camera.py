@@ -110,7 +110,12 @@ class GPhoto2Camera:
 
     # -- public API: every call runs on the camera thread ----------------------------------
     def connect(self) -> None:
-        """Open the camera (retrying -53, -105, ...); DeviceError with advice on failure."""
+        """Open the camera (retrying -53, -105, ...); DeviceError with advice on failure.
+
+        May be called again after :meth:`close` or after the camera was lost.
+        """
+        if self._thread.stopped:
+            self._thread = DeviceThread("camera")
         self._call(self._open)
 
     def close(self) -> None:
@@ -123,7 +128,7 @@ class GPhoto2Camera:
 
     def summary(self) -> str:
         """The body's own summary text (model, serial, firmware, storage)."""
-        return str(self._call(lambda: self._retrying("summary", lambda: self._cam().get_summary())))
+        return str(self._call(self._summary))
 
     def get_settings(self) -> CameraSettings:
         """ISO, aperture, shutter speed, image format, capture target, read from the body."""
@@ -271,6 +276,9 @@ class GPhoto2Camera:
             except self.gp.GPhoto2Error:
                 continue
         return None
+
+    def _summary(self):
+        return self._retrying("summary", lambda: self._cam().get_summary())
 
     def _read_settings(self) -> CameraSettings:
         config = self._config()
