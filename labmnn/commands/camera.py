@@ -72,7 +72,7 @@ def _open(args):
 
 
 def _requested(args) -> dict[str, str]:
-    wanted = {name: getattr(args, flag) for flag, name in SETTING_FLAGS.items()
+    wanted = {name: cs.tidy(name, getattr(args, flag)) for flag, name in SETTING_FLAGS.items()
               if getattr(args, flag, None) is not None}
     fmt = wanted.get("image_format")
     if fmt is not None and not fmt.strip():
