@@ -126,6 +126,13 @@ class GPhoto2Camera:
             pass
         self._thread.stop(timeout_s=2.0)
 
+    def __enter__(self) -> "GPhoto2Camera":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def summary(self) -> str:
         """The body's own summary text (model, serial, firmware, storage)."""
         return str(self._call(self._summary))
@@ -327,7 +334,10 @@ class GPhoto2Camera:
         path = self._download(where.folder, where.name, folder)
         self.last_companions = self._retrying(
             "event drain", lambda: self._drain_events(collect=True, into=folder))
-        return Capture(path=path, time=t, settings=self._read_settings(), exif=read_exif(path))
+        exif = read_exif(path)
+        for companion in self.last_companions:  # RAW+JPEG: the JPEG carries readable EXIF
+            exif = exif or read_exif(companion)
+        return Capture(path=path, time=t, settings=self._read_settings(), exif=exif)
 
     def _download(self, cam_folder: str, name: str, folder: Path) -> Path:
         gp = self.gp
