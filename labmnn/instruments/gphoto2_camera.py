@@ -165,7 +165,10 @@ class GPhoto2Camera:
     def capture(self, folder: Path) -> Capture:
         """Take a photo, download it into ``folder``, delete it from the camera."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(str(folder), "", f"cannot save photos here: {exc.strerror or exc}") from None
         return self._call(self._capture, folder)
 
     def preview(self) -> np.ndarray:
