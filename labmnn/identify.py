@@ -40,7 +40,7 @@ from .network import Network
 
 __all__ = ["LoadCase", "Identification", "identify", "prediction_errors"]
 
-DEFAULT_LAMBDAS = tuple(10.0 ** np.arange(-5.0, 1.01, 0.5))
+DEFAULT_LAMBDAS = tuple(10.0 ** np.arange(-4.0, 1.01, 1.0))
 LOG_BOUND = np.log(4.0)  # corrections stay within x0.25 .. x4
 
 

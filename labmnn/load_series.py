@@ -206,3 +206,66 @@ def stack_cases(cases: list[LoadCase], n_nodes: int, source: str = "load series"
     U = np.stack([c.displacements_m for c in cases])
     V = np.stack([c.valid for c in cases])
     return F, U, V
+
+
+def hanging_plan(net, grams=(5.0, 10.0), nodes=None) -> tuple[np.ndarray, list[str]]:
+    """Forces of a plan that hangs each weight on each node in turn, one at a time.
+
+    Parameters
+    ----------
+    net : Network
+    grams : sequence of float
+        Masses hung, grams (Fy = -grams * 9.8e-3 N).
+    nodes : sequence of int, optional
+        Nodes loaded; default every free node.
+
+    Returns
+    -------
+    forces : ndarray (S, n, 2)
+    labels : list of str
+        ``"node12-10g"`` style.
+    """
+    from .network import GRAVITY
+
+    if nodes is None:
+        nodes = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
+    nodes = np.asarray(nodes, dtype=np.int64)
+    grams = np.asarray(grams, dtype=float)
+    node_idx, g_idx = np.meshgrid(nodes, grams, indexing="ij")
+    F = np.zeros((node_idx.size, net.n_nodes, 2))
+    F[np.arange(node_idx.size), node_idx.ravel(), 1] = -g_idx.ravel() * 1e-3 * GRAVITY
+    labels = [f"node{i}-{g:g}g" for i, g in zip(node_idx.ravel(), g_idx.ravel())]
+    return F, labels
+
+
+def simulate_cases(net, forces, labels=None, stiffness=None, noise_m: float = 0.0,
+                   force_rel_error: float = 0.0, seed: int = 0) -> list[LoadCase]:
+    """Load cases as the rig would measure them on a network of the given stiffness.
+
+    Parameters
+    ----------
+    net : Network
+    forces : ndarray (S, n, 2)
+        Nominal forces (what the operator believes is hung, recorded in the cases).
+    stiffness : ndarray (m,), optional
+        True stiffness of the "printed" network; default the network's own.
+    noise_m : float
+        Standard deviation of the tracking noise per displacement component, metres
+        (0.02 px at 15 px/mm is about 1.3e-6 m).
+    force_rel_error : float
+        Relative standard deviation of the true hung mass against the nominal one.
+    seed : int
+
+    Returns
+    -------
+    list of LoadCase
+        Recorded forces are the nominal ones; displacements respond to the true forces.
+    """
+    rng = np.random.default_rng(seed)
+    F = np.asarray(forces, dtype=float)
+    true_F = F * (1.0 + force_rel_error * rng.standard_normal(F.shape[:-1]))[..., None]
+    U = net.solve(true_F, stiffness=stiffness).displacements
+    U = U + noise_m * rng.standard_normal(U.shape)
+    U[:, net.fixed_nodes] = 0.0
+    labels = labels or [f"case{s}" for s in range(len(F))]
+    return [LoadCase(F[s], U[s], None, labels[s]) for s in range(len(F))]
