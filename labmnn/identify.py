@@ -40,7 +40,7 @@ from .network import Network
 
 __all__ = ["LoadCase", "Identification", "identify", "prediction_errors"]
 
-DEFAULT_LAMBDAS = tuple(10.0 ** np.arange(-4.0, 1.01, 1.0))
+DEFAULT_LAMBDAS = tuple(10.0 ** np.arange(-5.0, 1.01, 0.5))
 LOG_BOUND = np.log(4.0)  # corrections stay within x0.25 .. x4
 
 
@@ -165,24 +165,84 @@ def _modulus_factor(net: Network, k0: np.ndarray, F, U, W) -> float:
     return 1.0 / a
 
 
-def _fit_log_corrections(net, k_ref, F, U, W, lam, theta0=None, max_iter=500):
-    """Minimise misfit(k_ref * exp(theta)) / s0 + lam * mean(theta^2) with L-BFGS-B."""
-    m = net.n_bonds
+GAUSS_NEWTON_MAX_ENTRIES = 2e7  # Jacobian entries (measurements x bonds) for the Gauss-Newton path
+
+
+def _fit_log_corrections(net, k_ref, F, U, W, lam, theta0=None, method="auto"):
+    """Minimise misfit(k_ref * exp(theta)) / s0 + lam * mean(theta^2) over theta.
+
+    ``method`` "gauss-newton" (Levenberg-Marquardt steps, exact Jacobian; the default
+    when the Jacobian fits in memory) or "lbfgs" (L-BFGS-B on the adjoint gradient only,
+    for large networks).  Both use :meth:`Network.gradient` for the gradient.
+    """
+    if method == "auto":
+        n_meas = np.count_nonzero(W)
+        method = "gauss-newton" if n_meas * net.n_bonds <= GAUSS_NEWTON_MAX_ENTRIES else "lbfgs"
     loss = _Misfit(U, W)
     s0 = max(np.mean(loss(net.solve(F, stiffness=k_ref).displacements)[0]), 1e-300)
+    x0 = np.zeros(net.n_bonds) if theta0 is None else np.asarray(theta0, dtype=float)
+    if method == "lbfgs":
+        return _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0)
+    if method == "gauss-newton":
+        return _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0)
+    raise ValueError(f"method must be 'auto', 'gauss-newton' or 'lbfgs', not {method!r}")
 
-    def objective(theta):
-        k = k_ref * np.exp(theta)
-        res = net.gradient(F, loss, stiffness=k, return_details=True)
-        value = res.loss / s0 + lam * np.mean(theta ** 2)
-        grad = res.gradient * k / s0 + 2.0 * lam * theta / m
-        return value, grad
 
-    x0 = np.zeros(m) if theta0 is None else theta0
-    out = scipy.optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
-                                  bounds=[(-LOG_BOUND, LOG_BOUND)] * m,
+def _objective(net, k_ref, F, loss, s0, lam, theta):
+    """Value and exact gradient (adjoint) of the regularised objective in theta."""
+    m = net.n_bonds
+    k = k_ref * np.exp(theta)
+    res = net.gradient(F, loss, stiffness=k, return_details=True)
+    value = res.loss / s0 + lam * np.mean(theta ** 2)
+    grad = res.gradient * k / s0 + 2.0 * lam * theta / m
+    return value, grad, res
+
+
+def _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0, max_iter=500):
+    m = net.n_bonds
+    out = scipy.optimize.minimize(lambda th: _objective(net, k_ref, F, loss, s0, lam, th)[:2], x0, jac=True,
+                                  method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * m,
                                   options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-9})
     return out.x
+
+
+def _jacobian(net, k, elongations, W):
+    """d(measured displacements)/d(theta), (N, m): one multi-column solve of the equilibrium."""
+    S = len(elongations)
+    Cf = net.compatibility_matrix[:, net.free_dofs].toarray()  # (m, n_free)
+    G = Cf.T[:, None, :] * elongations[None, :, :]  # (n_free, S, m): -dF/dk_b per sample
+    X = net.equilibrium(k).solve_free(G.reshape(len(Cf.T), -1)).reshape(-1, S, net.n_bonds)
+    J_full = np.zeros((S, 2 * net.n_nodes, net.n_bonds))
+    J_full[:, net.free_dofs] = -np.transpose(X, (1, 0, 2)) * k
+    return J_full[W.reshape(S, -1) > 0]
+
+
+def _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0, max_iter=60):
+    """Levenberg-Marquardt on theta: gradient from the adjoint, curvature J^T J."""
+    m = net.n_bonds
+    n_meas = max(W.sum(), 1.0)
+    theta = np.clip(x0, -LOG_BOUND, LOG_BOUND)
+    value, grad, res = _objective(net, k_ref, F, loss, s0, lam, theta)
+    mu = 1e-3
+    for _ in range(max_iter):
+        J = _jacobian(net, k_ref * np.exp(theta), res.forward.elongations, W)
+        H = (2.0 / (s0 * n_meas)) * (J.T @ J) + (2.0 * lam / m) * np.eye(m)
+        while True:
+            A = H + mu * np.diag(np.diag(H) + 1e-12)
+            step = -np.linalg.solve(A, grad)
+            trial = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
+            t_value, t_grad, t_res = _objective(net, k_ref, F, loss, s0, lam, trial)
+            if t_value <= value or mu > 1e8:
+                break
+            mu *= 4.0
+        if t_value > value:
+            break
+        done = value - t_value <= 1e-12 * max(value, 1e-300) or np.abs(trial - theta).max() < 1e-9
+        theta, value, grad, res = trial, t_value, t_grad, t_res
+        mu = max(mu / 3.0, 1e-9)
+        if done:
+            break
+    return theta
 
 
 def _folds(n_cases: int, k: int, rng) -> list[np.ndarray]:
@@ -190,7 +250,7 @@ def _folds(n_cases: int, k: int, rng) -> list[np.ndarray]:
     return [np.sort(order[i::k]) for i in range(min(k, n_cases))]
 
 
-def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng):
+def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng, method="auto"):
     """Cross-validated RMS error per weight; returns (best weight, scan)."""
     folds = _folds(len(F), n_folds, rng)
     sq = np.zeros(len(lambdas))
@@ -200,7 +260,7 @@ def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng):
         theta = None
         errs = []
         for lam in sorted(lambdas, reverse=True):  # strong to weak, warm-started
-            theta = _fit_log_corrections(net, k_ref, F[train], U[train], W[train], lam, theta)
+            theta = _fit_log_corrections(net, k_ref, F[train], U[train], W[train], lam, theta, method)
             r = (net.solve(F[test], stiffness=k_ref * np.exp(theta)).displacements - U[test]) * W[test]
             errs.append(np.sum(r * r))
         sq += np.array(errs[::-1])
@@ -236,7 +296,7 @@ def _split(cases: list[LoadCase], holdout, rng) -> np.ndarray:
 
 def identify(network: Network, cases: list[LoadCase], regularization="auto", per_bond: bool = True,
              holdout=0.25, lambdas=DEFAULT_LAMBDAS, n_folds: int = 4, refit_all: bool = True,
-             seed: int = 0, source: str = "load series") -> Identification:
+             seed: int = 0, method: str = "auto", source: str = "load series") -> Identification:
     """Fit the effective modulus and regularised per-bond stiffness corrections.
 
     Parameters
@@ -261,6 +321,9 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         After measuring held-out errors, refit on every case for the written network.
     seed : int
         Seed of the hold-out split and the folds.
+    method : {"auto", "gauss-newton", "lbfgs"}
+        Optimiser of the per-bond fit: Levenberg-Marquardt with the exact Jacobian
+        (default while it fits in memory) or L-BFGS-B on the adjoint gradient alone.
 
     Returns
     -------
@@ -290,12 +353,12 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         if per_bond:
             if regularization == "auto":
                 if idx.sum() >= 2:
-                    lam, scan = _choose_lambda(network, k_ref, F[idx], U[idx], W[idx], lambdas, n_folds, rng)
+                    lam, scan = _choose_lambda(network, k_ref, F[idx], U[idx], W[idx], lambdas, n_folds, rng, method)
                 else:
                     lam = float(max(lambdas))
             else:
                 lam = float(regularization)
-            theta = _fit_log_corrections(network, k_ref, F[idx], U[idx], W[idx], lam)
+            theta = _fit_log_corrections(network, k_ref, F[idx], U[idx], W[idx], lam, method=method)
         return c, theta, lam, scan
 
     c, theta, lam, scan = fit_model(fit)
@@ -313,7 +376,7 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     if refit:
         c = _modulus_factor(network, k0, F, U, W)
         if per_bond:
-            theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta)
+            theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta, method)
 
     k_id = c * k0 * np.exp(theta)
     ident_net = network.copy()
