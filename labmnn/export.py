@@ -188,7 +188,8 @@ def extrude(shape, thickness_mm: float) -> tuple[np.ndarray, np.ndarray]:
     V = len(points)
     tri = inverse[: tri_xy.shape[0] * 3].reshape(-1, 3)
     p = points[tri]
-    signed = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    d1, d2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    signed = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
     tri = np.where((signed < 0)[:, None], tri[:, [0, 2, 1]], tri)
     ring_idx = inverse[tri_xy.shape[0] * 3:]
     starts = np.cumsum([0] + [len(r) for r in rings[:-1]])
