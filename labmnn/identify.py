@@ -35,7 +35,7 @@ import numpy as np
 import scipy.optimize
 
 from .errors import InputError
-from .load_series import LoadCase, stack_cases
+from .load_series import LoadCase, as_load_cases, stack_cases
 from .network import Network
 
 __all__ = ["LoadCase", "Identification", "identify", "prediction_errors"]
@@ -304,7 +304,8 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     network : Network
         The design (nominal model) the prototype was printed from.
     cases : list of LoadCase
-        Measured load cases (the reference, unloaded state excluded).
+        Measured load cases (the reference, unloaded state excluded); the raw case
+        objects of ``load_series.json`` are accepted too.
     regularization : "auto" or float
         Tikhonov weight on mean(log(correction)^2), relative to the misfit of the
         modulus-only model; ``"auto"`` picks it by K-fold cross-validation over cases.
@@ -335,6 +336,7 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         When cases do not match the network or hold nothing to fit.
     """
     rng = np.random.default_rng(seed)
+    cases = as_load_cases(cases, source)
     if not cases:
         raise InputError(source, "cases", "is empty: nothing to identify")
     F, U, V = stack_cases(cases, network.n_nodes, source)

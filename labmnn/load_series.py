@@ -191,14 +191,33 @@ def write_load_series(path: str | Path, cases: list[LoadCase], network_file: str
                           encoding="utf-8")
 
 
+def as_load_cases(cases, source: str = "load series") -> list[LoadCase]:
+    """Accept :class:`LoadCase` objects or the case objects of ``load_series.json`` (mm).
+
+    Raises
+    ------
+    InputError
+        When a raw case is malformed (named as ``cases[i].field``).
+    """
+    cases = list(cases)
+    if cases and all(isinstance(c, LoadCase) for c in cases):
+        return cases
+    raw = [c for c in cases if not isinstance(c, LoadCase)]
+    parsed = iter(parse_load_series({"cases": raw}, source).cases)
+    return [c if isinstance(c, LoadCase) else next(parsed) for c in cases]
+
+
 def stack_cases(cases: list[LoadCase], n_nodes: int, source: str = "load series"):
     """Forces, displacements and validity of ``cases`` as arrays (S, n, 2), (S, n, 2), (S, n).
+
+    ``cases`` may also hold the raw case objects of ``load_series.json``.
 
     Raises
     ------
     InputError
         When a case has a different node count than the network.
     """
+    cases = as_load_cases(cases, source)
     for i, c in enumerate(cases):
         if c.n_nodes != n_nodes:
             raise InputError(source, f"cases[{i}]", f"has {c.n_nodes} nodes but the network has {n_nodes}")

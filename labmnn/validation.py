@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .load_series import LoadCase, stack_cases
+from .load_series import LoadCase, as_load_cases, stack_cases
 from .network import GRAVITY, Network
 
 MAX_SERIES_PLOTS = 12
@@ -133,7 +133,8 @@ def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=No
     network : Network
         The model to validate (a design, or an identified network).
     cases : list of LoadCase
-        Measured load cases (network frame, metres).
+        Measured load cases (network frame, metres), or the raw case objects of
+        ``load_series.json`` (millimetres), as the protocol engine's report passes them.
     out_dir : str or Path
         Folder for ``validation.json``, ``validation.csv`` and the PNG plots (created).
     nodes : sequence of int, optional
@@ -151,6 +152,7 @@ def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=No
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cases = as_load_cases(cases, source)
     F, U, V = stack_cases(cases, network.n_nodes, source)
     P = network.solve(F).displacements
     free = np.ones(network.n_nodes, dtype=bool)

@@ -81,3 +81,19 @@ def test_validate_report_command(net, tmp_path, capsys):
     assert (tmp_path / "rep" / "displacement_vs_load_0.png").exists()
     assert main(["validate-report", str(tmp_path), "--out", str(tmp_path / "rep"), "--node", "99"]) == 2
     assert "--node" in capsys.readouterr().err
+
+
+def test_accepts_raw_load_series_cases(net, tmp_path):
+    from labmnn.load_series import load_series_to_dict
+
+    F, labels = series(net)
+    cases = simulate_cases(net, F, labels, noise_m=1e-6, seed=4)
+    raw = load_series_to_dict(cases)["cases"]
+    a = validation_report(net, cases, tmp_path / "a", plots=False)
+    b = validation_report(net, raw, tmp_path / "b", plots=False)
+    assert b["r2"] == pytest.approx(a["r2"]) and b["largest_error"] == a["largest_error"]
+    raw[1]["valid"] = "yes"
+    from labmnn import InputError
+
+    with pytest.raises(InputError, match=r"cases\[1\].valid"):
+        validation_report(net, raw, tmp_path / "c")
