@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .load_series import LoadCase, as_load_cases, stack_cases
 from .network import GRAVITY, Network
 
@@ -158,6 +159,8 @@ def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=No
     free = np.ones(network.n_nodes, dtype=bool)
     free[network.fixed_nodes] = False
     use = V & free  # (S, n)
+    if not use.any():
+        raise InputError(source, "valid", "holds no valid measurement on a free node: nothing to compare")
     err = np.linalg.norm(P - U, axis=-1)  # (S, n)
     m, p = U[use], P[use]  # (N, 2)
     r2 = _r2(m.ravel(), p.ravel())

@@ -64,10 +64,16 @@ def test_stl_is_a_closed_solid_of_the_right_size(net, tmp_path):
     assert np.all(normals[top, 2] > 0.999)
 
 
-def test_stl_closed_for_other_shapes(tmp_path):
+@pytest.mark.parametrize("settings", [
+    PrintSettings(tab_direction="outward", segments=24, tab_hole_mm=0),
+    PrintSettings(segments=8, neck_length_mm=0.0),
+    PrintSettings(joint_radius_mm=4.0, neck_length_mm=3.0, tab_length_mm=0),  # discs swallow the necks
+    PrintSettings(joint_radius_mm=0.6, neck_ratio=1.0, segments=64),
+])
+def test_stl_closed_for_other_shapes(settings):
     net = triangle_patch(top=4, rows=3)
     net.set_widths(np.linspace(1.5, 2.5, net.n_bonds) * 1e-3)
-    s = PrintSettings(tab_direction="outward", segments=24, tab_hole_mm=0)
+    s = settings
     vertices, faces = extrude(outline(net, s), 3.0)
     tri = vertices[faces]
     check_closed(tri)

@@ -97,3 +97,14 @@ def test_accepts_raw_load_series_cases(net, tmp_path):
 
     with pytest.raises(InputError, match=r"cases\[1\].valid"):
         validation_report(net, raw, tmp_path / "c")
+
+
+def test_no_valid_measurement_is_an_input_error(net, tmp_path):
+    from labmnn import InputError
+
+    F, labels = series(net)
+    cases = simulate_cases(net, F[:2], labels[:2])
+    for c in cases:
+        c.valid[:] = False
+    with pytest.raises(InputError, match="no valid measurement"):
+        validation_report(net, cases, tmp_path)
