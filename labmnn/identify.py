@@ -117,6 +117,10 @@ class Identification:
             "fit_cases": list(self.fit_labels),
             "heldout_cases": list(self.heldout_labels),
             "written_model_refit_on_all_cases": self.refit_all,
+            "per_bond": [{"bond": b, "nodes": [int(i), int(j)], "identified_n_per_m": float(k),
+                          "correction": float(c)}
+                         for b, ((i, j), k, c) in enumerate(zip(self.network.bonds, self.stiffness_n_per_m,
+                                                                 self.corrections))],
         }
 
 

@@ -70,3 +70,19 @@ def test_identify_bad_inputs(tmp_path, capsys):
     assert "without load_series.json" in capsys.readouterr().err
     assert main(["identify", str(bad), "-o", str(tmp_path / "no" / "x.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_holdout_whole_session(session, tmp_path, capsys):
+    folder, _ = session
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "load_series.json").write_text((folder / "load_series.json").read_text())
+    (other / "network.json").write_text((folder / "network.json").read_text())
+    out = tmp_path / "id.json"
+    assert main(["identify", str(folder), str(other), "-o", str(out), "--holdout-session", str(other),
+                 "--regularization", "0.01", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["heldout_cases"] and all(c.startswith("other/") for c in summary["heldout_cases"])
+    assert len(summary["heldout_cases"]) == 24 and len(summary["per_bond"]) == 28
+    assert main(["identify", str(folder), "-o", str(out), "--holdout-session", str(other)]) == 2
+    assert "is not one of the inputs" in capsys.readouterr().err

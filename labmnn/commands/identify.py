@@ -29,6 +29,9 @@ def register(sub) -> None:
                    help="fraction of load cases held out to measure prediction (default 0.25; 0: none)")
     p.add_argument("--holdout-label", action="append", metavar="LABEL",
                    help="hold out this case (repeatable; replaces --holdout)")
+    p.add_argument("--holdout-session", action="append", metavar="SESSION_OR_FILE",
+                   help="hold out every case of this input (repeatable; replaces --holdout): "
+                        "loads the fit never saw")
     p.add_argument("--regularization", default="auto", metavar="auto|WEIGHT",
                    help="Tikhonov weight on log-stiffness corrections (default auto: cross-validated)")
     p.add_argument("--modulus-only", action="store_true", help="fit only the effective Young's modulus")
@@ -70,8 +73,12 @@ def run(args) -> int:
     reg = _regularization(args.regularization)
     series = [read_load_series(p) for p in args.inputs]
     net = _nominal_network(args, series)
-    cases = []
-    for s in series:
+    cases, held_series = [], []
+    wanted = {Path(h).resolve() for h in args.holdout_session or []}
+    known = {Path(p).resolve() for p in args.inputs}
+    for h in wanted - known:
+        raise InputError("--holdout-session", "", f"{str(h)!r} is not one of the inputs")
+    for path, s in zip(args.inputs, series):
         if s.cases[0].n_nodes != net.n_nodes:
             raise InputError(s.source, "cases[0].forces_n",
                              f"has {s.cases[0].n_nodes} nodes but network {net.name!r} has {net.n_nodes}")
@@ -79,7 +86,9 @@ def run(args) -> int:
         for c in s.cases:
             c.label = prefix + c.label
         cases += s.cases
-    holdout = args.holdout_label if args.holdout_label else args.holdout
+        if Path(path).resolve() in wanted:
+            held_series += [c.label for c in s.cases]
+    holdout = held_series or args.holdout_label or args.holdout
     ident = identify(net, cases, regularization=reg, per_bond=not args.modulus_only, holdout=holdout,
                      seed=args.seed, source=series[0].source)
     ident.network.save(out)
