@@ -159,12 +159,12 @@ def prediction_errors(net: Network, stiffness: np.ndarray, F, U, W) -> tuple[flo
     return float(np.sqrt(np.sum(r * r) / W.sum())), float(dist.max())
 
 
-def _modulus_factor(net: Network, k0: np.ndarray, F, U, W) -> float:
+def _modulus_factor(net: Network, k0: np.ndarray, F, U, W, source: str = "load series") -> float:
     """Closed-form least-squares c with u = u0 / c (displacements scale as 1/stiffness)."""
     u0 = net.solve(F, stiffness=k0).displacements * W
     a = np.sum(u0 * U * W) / max(np.sum(u0 * u0), 1e-300)
     if not a > 0:
-        raise InputError("load series", "displacements_mm",
+        raise InputError(source, "displacements_mm",
                          "measured displacements do not follow the model (they point against the loads)")
     return 1.0 / a
 
@@ -286,7 +286,7 @@ def _split(cases: list[LoadCase], holdout, rng) -> np.ndarray:
         labels = [c.label for c in cases]
         for lab in holdout:
             if lab not in labels:
-                raise InputError("--holdout-label", "", f"no load case is labelled {lab!r}")
+                raise InputError("holdout", "", f"no load case is labelled {lab!r}")
             mask[labels.index(lab)] = True
     else:
         h = float(holdout)
@@ -352,7 +352,7 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     k0 = network.stiffness.copy()
 
     def fit_model(idx):
-        c = _modulus_factor(network, k0, F[idx], U[idx], W[idx])
+        c = _modulus_factor(network, k0, F[idx], U[idx], W[idx], source)
         k_ref = c * k0
         lam, scan = 0.0, []
         theta = np.zeros(network.n_bonds)
@@ -380,13 +380,13 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         improvement_mod = errors["modulus"].heldout_rms / errors["identified"].heldout_rms
     refit = bool(refit_all and out_mask.any())
     if refit:
-        c = _modulus_factor(network, k0, F, U, W)
+        c = _modulus_factor(network, k0, F, U, W, source)
         if per_bond:
             theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta, method)
 
     k_id = c * k0 * np.exp(theta)
     ident_net = network.copy()
-    ident_net.name = f"{network.name}-identified"
+    ident_net.name = network.name if network.name.endswith("-identified") else f"{network.name}-identified"
     ident_net.youngs_modulus = network.youngs_modulus * c
     ident_net.stiffness_override = k_id
     result = Identification(
