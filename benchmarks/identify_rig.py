@@ -61,8 +61,8 @@ def run_sessions(net, k_true, nodes, out: Path, grams="[0, 4, 8, 12]") -> dict[i
         finally:
             bench.close()
         folders[node] = engine.session.folder
-        print(f"  node {node:2d}: {result['status']} in {time.perf_counter() - t0:.1f} s -> {engine.session.folder.name}",
-              flush=True)
+        print(f"  node {node:2d}: {result['status']} in {time.perf_counter() - t0:.1f} s "
+              f"-> {engine.session.folder.name}", flush=True)
     return folders
 
 

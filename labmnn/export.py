@@ -135,7 +135,8 @@ def outline(net, settings: PrintSettings | None = None):
             norm = np.linalg.norm(direction, axis=1, keepdims=True)
             direction = np.where(norm > 0, direction / np.where(norm > 0, norm, 1), [[0.0, 1.0]])
         else:
-            raise InputError("export settings", "tab_direction", f"must be 'up' or 'outward', found {s.tab_direction!r}")
+            raise InputError("export settings", "tab_direction",
+                             f"must be 'up' or 'outward', found {s.tab_direction!r}")
         base = fixed + direction * (r + s.tab_gap_mm)  # the plate starts clear of the bars
         tip = base + direction * s.tab_length_mm
         k = len(fixed)

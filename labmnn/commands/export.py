@@ -27,7 +27,8 @@ def register(sub) -> None:
                    help="mounting tabs point up (default) or away from the network's centre")
     p.add_argument("--tab-width", type=float, default=8.0, metavar="MM", help="tab width (default 8)")
     p.add_argument("--tab-length", type=float, default=10.0, metavar="MM", help="tab length (0: no tabs; default 10)")
-    p.add_argument("--hole", type=float, default=3.0, metavar="MM", help="screw hole diameter in tabs (0: none; default 3)")
+    p.add_argument("--hole", type=float, default=3.0, metavar="MM",
+                   help="screw hole diameter in tabs (0: none; default 3)")
     p.set_defaults(func=run)
 
 
