@@ -178,3 +178,25 @@ def test_export_command(tmp_path, capsys):
     assert "nothing to write" in capsys.readouterr().err
     assert main(["export", "paper-triangle-n4", "--stl", str(tmp_path / "a.stl"), "--tab-width", "-3"]) == 2
     assert "--tab-width" in capsys.readouterr().err
+
+
+def test_stl_closed_for_random_designs():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=8, deadline=None, derandomize=True)
+    @given(top=st.integers(2, 5), rows=st.integers(1, 4), seed=st.integers(0, 1000),
+           radius=st.floats(0.5, 3.0), neck=st.floats(0.0, 4.0))
+    def check(top, rows, seed, radius, neck):
+        net = triangle_patch(top=top, rows=min(rows, top))
+        widths = np.random.default_rng(seed).uniform(1.5, 2.5, net.n_bonds) * 1e-3
+        net.set_widths(widths)
+        s = PrintSettings(joint_radius_mm=radius, neck_length_mm=neck, segments=16)
+        shape = outline(net, s)
+        assert shape.is_valid
+        vertices, faces = extrude(shape, 1.7)
+        tri = vertices[faces]
+        check_closed(tri)
+        assert signed_volume(tri) == pytest.approx(shape.area * 1.7, rel=1e-6)
+
+    check()
