@@ -38,12 +38,18 @@ AXES = {"x": 0, "y": 1}
 
 @dataclass
 class InputSpec:
-    """How features become forces: F[nodes[j], axis] = force_n * scaled feature j."""
+    """How features become forces: F[nodes[j], axis] = force_n * scaled feature j.
+
+    Scalings (statistics from the training samples only): ``none``; ``max``
+    (feature / its maximum, the paper's); ``minmax`` (``floor + (1 - floor) *
+    (x - min) / (max - min)``, so every feature spans [floor, 1]).
+    """
 
     nodes: np.ndarray
     axis: int
     scaling: str = "none"
     force_n: float = 1.0
+    floor: float = 0.0
 
 
 @dataclass
@@ -118,8 +124,12 @@ class Task:
         if self.inputs.scaling == "max":
             return np.zeros(d), np.abs(X).max(axis=0)
         if self.inputs.scaling == "minmax":
+            # x' = floor + (1 - floor) (x - lo) / (hi - lo) = (x - offset) / divisor
             lo = X.min(axis=0)
-            return lo, np.maximum(X.max(axis=0) - lo, 1e-300)
+            span = np.maximum(X.max(axis=0) - lo, 1e-300)
+            f = self.inputs.floor
+            divisor = span / (1.0 - f)
+            return lo - f * divisor, divisor
         return np.zeros(d), np.ones(d)
 
     def forces(self, idx: np.ndarray, scale: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -248,7 +258,10 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None) -> 
         axis=_axis(src, "inputs.axis", t.get("axis", "y")),
         scaling=_get(src, t, "inputs", "scaling", str, default="none"),
         force_n=_get(src, t, "inputs", "force_n", float, default=1.0),
+        floor=_get(src, t, "inputs", "floor", float, default=0.0),
     )
+    if not 0 <= inputs.floor < 1:
+        raise InputError(src, "inputs.floor", f"must be in [0, 1), found {inputs.floor!r}")
     if inputs.scaling not in SCALINGS:
         raise InputError(src, "inputs.scaling", f"must be one of {', '.join(SCALINGS)}, found {inputs.scaling!r}")
 
