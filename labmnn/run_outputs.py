@@ -103,7 +103,7 @@ def write_plots(result: TrainResult, out: Path) -> dict:
                                                          test_mask=mask)
     elif task.kind == "regression":
         idx = np.arange(ds.n_samples)
-        u = result.network.solve(task.forces(idx, result.feature_scale)).displacements
+        u = result.network.solve(task.forces(idx, result.feature_scale, result.encoding)).displacements
         pred = task.loss(idx).outputs(u)
         names = [f"u{'xy'[a]}[{n}]" for n, a in zip(ds.target_nodes, ds.target_axes)]
         paths["regression_plot"] = plots.plot_regression(ds.features[:, 0], ds.targets, pred, names,

@@ -43,6 +43,11 @@ class InputSpec:
     Scalings (statistics from the training samples only): ``none``; ``max``
     (feature / its maximum, the paper's); ``minmax`` (``floor + (1 - floor) *
     (x - min) / (max - min)``, so every feature spans [floor, 1]).
+
+    With ``gain_bounds`` / ``preload_bounds`` the encoding becomes
+    ``F = force_n * (gain_j * x'_j + preload_j)`` and gains and preloads are
+    trained too (their gradient is the adjoint displacement at the input nodes,
+    measurable on the rig like the elongations).
     """
 
     nodes: np.ndarray
@@ -50,6 +55,14 @@ class InputSpec:
     scaling: str = "none"
     force_n: float = 1.0
     floor: float = 0.0
+    gain_bounds: tuple[float, float] | None = None
+    preload_bounds: tuple[float, float] | None = None
+    lr: float = 0.02
+
+    @property
+    def learned(self) -> bool:
+        """Whether the input encoding (gains / preloads) is trained with the widths."""
+        return self.gain_bounds is not None or self.preload_bounds is not None
 
 
 @dataclass
@@ -132,10 +145,19 @@ class Task:
             return lo - f * divisor, divisor
         return np.zeros(d), np.ones(d)
 
-    def forces(self, idx: np.ndarray, scale: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """Input forces (S, n_nodes, 2), newtons, of samples ``idx``."""
+    def scaled_features(self, idx: np.ndarray, scale: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Features of samples ``idx`` after scaling, (S, d)."""
         offset, divisor = scale
-        X = (self.dataset.features[idx] - offset) / divisor
+        return (self.dataset.features[idx] - offset) / divisor
+
+    def forces(self, idx: np.ndarray, scale: tuple[np.ndarray, np.ndarray], encoding=None) -> np.ndarray:
+        """Input forces (S, n_nodes, 2), newtons, of samples ``idx``.
+
+        ``encoding`` = (gain (d,), preload (d,)) of a learned input encoding.
+        """
+        X = self.scaled_features(idx, scale)
+        if encoding is not None:
+            X = encoding[0] * X + encoding[1]
         F = np.zeros((len(idx), self.network.n_nodes, 2))
         F[:, self.inputs.nodes, self.inputs.axis] = self.inputs.force_n * X
         return F
@@ -204,6 +226,16 @@ def _nodes(src, key, v, n):
     return np.asarray(v, dtype=np.int64)
 
 
+def _pair(src, table, tname, key):
+    if key not in table:
+        return None
+    v = table[key]
+    if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            or not 0 <= v[0] <= v[1]):
+        raise InputError(src, f"{tname}.{key}", f"must be [lo, hi] with 0 <= lo <= hi, found {v!r}")
+    return float(v[0]), float(v[1])
+
+
 def find_task(spec: str | Path) -> Path:
     """A task file path, or the name of a shipped task (``iris``, ``regression`` ...)."""
     p = Path(spec)
@@ -259,6 +291,9 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None) -> 
         scaling=_get(src, t, "inputs", "scaling", str, default="none"),
         force_n=_get(src, t, "inputs", "force_n", float, default=1.0),
         floor=_get(src, t, "inputs", "floor", float, default=0.0),
+        gain_bounds=_pair(src, t, "inputs", "learn_gain"),
+        preload_bounds=_pair(src, t, "inputs", "learn_preload"),
+        lr=_positive(src, "inputs.lr", _get(src, t, "inputs", "lr", float, default=0.02)),
     )
     if not 0 <= inputs.floor < 1:
         raise InputError(src, "inputs.floor", f"must be in [0, 1), found {inputs.floor!r}")

@@ -76,6 +76,8 @@ class TrainResult:
     feature_scale : (offset, divisor)
     snapshots : dict of int -> ndarray
         Predicted classes of all samples at a few epochs (classification).
+    encoding : (gain, preload) or None
+        The learned input encoding (see :class:`labmnn.tasks.InputSpec`).
     """
 
     task: Task
@@ -87,14 +89,18 @@ class TrainResult:
     test_idx: np.ndarray
     feature_scale: tuple
     snapshots: dict = field(default_factory=dict)
+    encoding: tuple | None = None
 
 
-def evaluate(task: Task, net: Network, idx: np.ndarray, scale, displacements=None) -> Evaluation:
+def evaluate(task: Task, net: Network, idx: np.ndarray, scale, displacements=None, encoding=None) -> Evaluation:
     """Loss, accuracy or relative error of ``net`` on samples ``idx``.
 
     ``displacements`` (S_all, n, 2) may be given to skip the solve.
     """
-    u = net.solve(task.forces(idx, scale)).displacements if displacements is None else displacements[idx]
+    if displacements is None:
+        u = net.solve(task.forces(idx, scale, encoding)).displacements
+    else:
+        u = displacements[idx]
     loss = task.loss(idx)
     value, _ = loss(u)
     outputs = loss.outputs(u)
@@ -132,6 +138,44 @@ def prepare_network(task: Task, init: Network | None = None, prune=None) -> Netw
             raise err
         net.name = f"{net.name}-pruned"
     return net
+
+
+ENCODING_KEY = "input_encoding"
+
+
+def initial_encoding(task: Task, net: Network):
+    """The input encoding training starts from: the network's own (if it has one for these
+    input nodes), else gain 1 and no preload; None when there is nothing to learn or apply."""
+    d = len(task.inputs.nodes)
+    saved = net.extra.get(ENCODING_KEY)
+    if isinstance(saved, dict) and saved.get("nodes") == [int(i) for i in task.inputs.nodes]:
+        gain, preload = np.asarray(saved["gain"], dtype=float), np.asarray(saved["preload"], dtype=float)
+    elif task.inputs.learned:
+        gain, preload = np.ones(d), np.zeros(d)
+    else:
+        return None
+    gb, pb = task.inputs.gain_bounds, task.inputs.preload_bounds
+    if gb is not None:
+        gain = np.clip(gain, *gb)
+    if pb is not None:
+        preload = np.clip(preload, *pb)
+    return gain, preload
+
+
+def input_gradients(task: Task, adjoint_displacements: np.ndarray, X: np.ndarray):
+    """Batch-mean dL/dgain and dL/dpreload of the learned input encoding.
+
+    By reciprocity dL/dF = -u_adj, the adjoint displacement at the input nodes: on the rig it
+    is read from the same adjoint photograph as the elongations.
+
+    Parameters
+    ----------
+    adjoint_displacements : ndarray (S, n, 2)
+    X : ndarray (S, d)
+        Scaled features of the batch.
+    """
+    dL_dx = -adjoint_displacements[:, task.inputs.nodes, task.inputs.axis] * task.inputs.force_n
+    return np.mean(dL_dx * X, axis=0), np.mean(dL_dx, axis=0)
 
 
 def _epoch_row(epoch: int, tr: Evaluation, te: Evaluation, seconds: float) -> dict:
@@ -177,7 +221,13 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     train_idx, test_idx = split_indices(ds.n_samples, task.split.train_fraction, seed)
     scale = task.feature_scale(train_idx)
     all_idx = np.arange(ds.n_samples)
-    F_all = task.forces(all_idx, scale)
+    enc = initial_encoding(task, net)
+    learn_inputs = task.inputs.learned and enc is not None
+    X_all = task.scaled_features(all_idx, scale)
+    F_all = task.forces(all_idx, scale, enc)
+    if learn_inputs:
+        opt_gain = Adam(lr=task.inputs.lr, betas=task.optimizer.betas, eps=task.optimizer.eps)
+        opt_pre = Adam(lr=task.inputs.lr, betas=task.optimizer.betas, eps=task.optimizer.eps)
     rng = np.random.default_rng([seed, 1])
 
     wmap = WidthMap(task.widths.bounds, task.widths.method, task.widths.sigmoid_beta)
@@ -204,7 +254,19 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         order = rng.permutation(train_idx) if len(train_idx) > 1 else train_idx
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
-            g = net.gradient(F_all[idx], task.loss(idx), wrt="width")
+            if not learn_inputs:
+                g = net.gradient(F_all[idx], task.loss(idx), wrt="width")
+            else:
+                res = net.gradient(F_all[idx], task.loss(idx), wrt="width", return_details=True)
+                g = res.gradient
+                d_gain, d_pre = input_gradients(task, res.adjoint.displacements, X_all[idx])
+                gain, preload = enc
+                if task.inputs.gain_bounds is not None:
+                    gain = np.clip(opt_gain.step(gain, d_gain), *task.inputs.gain_bounds)
+                if task.inputs.preload_bounds is not None:
+                    preload = np.clip(opt_pre.step(preload, d_pre), *task.inputs.preload_bounds)
+                enc = (gain, preload)
+                F_all = task.forces(all_idx, scale, enc)
             x = wmap.clip(opt.step(x, wmap.variable_gradient(x, g)))
             net.set_widths(wmap.to_width(x))
         if epoch % record_every == 0 or epoch == epochs or epoch in SNAPSHOT_EPOCHS:
@@ -221,8 +283,15 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     if task.loss_spec["kind"] == "cross_entropy":
         snapshots[epochs] = _all_predictions(task, net, F_all)
     metrics = _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0)
+    if enc is not None:
+        record_enc = {"nodes": [int(i) for i in task.inputs.nodes], "gain": enc[0].tolist(),
+                      "preload": enc[1].tolist(), "force_n": task.inputs.force_n,
+                      "feature_offset": scale[0].tolist(), "feature_divisor": scale[1].tolist()}
+        net.extra[ENCODING_KEY] = record_enc
+        metrics[ENCODING_KEY] = record_enc
     return TrainResult(task=task, network=net, initial_network=initial, history=history, metrics=metrics,
-                       train_idx=train_idx, test_idx=test_idx, feature_scale=scale, snapshots=snapshots)
+                       train_idx=train_idx, test_idx=test_idx, feature_scale=scale, snapshots=snapshots,
+                       encoding=enc)
 
 
 def _all_predictions(task: Task, net: Network, F_all: np.ndarray) -> np.ndarray:

@@ -120,3 +120,37 @@ def test_regression_command_reports_relative_error(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["test_relative_error"] < 0.05 and "train_relative_error" in m
     assert (out / "regression.png").exists()
+
+
+def test_input_encoding_gradient_matches_finite_differences():
+    from labmnn.training import input_gradients
+
+    task = load_task("iris-learned-inputs")
+    idx = np.arange(0, 150, 7)
+    scale = task.feature_scale(np.arange(150))
+    X = task.scaled_features(idx, scale)
+    net = task.network
+    gain, pre = np.array([0.8, 1.2, 1.5, 0.6]), np.array([0.1, 0.0, 0.3, 0.2])
+
+    def L(g, p):
+        return float(np.mean(task.loss(idx)(net.solve(task.forces(idx, scale, (g, p))).displacements)[0]))
+
+    res = net.gradient(task.forces(idx, scale, (gain, pre)), task.loss(idx), return_details=True)
+    dg, dp = input_gradients(task, res.adjoint.displacements, X)
+    h = 1e-6
+    fd_g = np.array([(L(gain + h * e, pre) - L(gain - h * e, pre)) / (2 * h) for e in np.eye(4)])
+    fd_p = np.array([(L(gain, pre + h * e) - L(gain, pre - h * e)) / (2 * h) for e in np.eye(4)])
+    assert np.allclose(dg, fd_g, rtol=1e-5, atol=1e-9 * np.abs(fd_g).max())
+    assert np.allclose(dp, fd_p, rtol=1e-5, atol=1e-9 * np.abs(fd_p).max())
+
+
+def test_learned_encoding_is_saved_and_reused(tmp_path):
+    task = load_task("iris-learned-inputs")
+    r = train(task, seed=0, epochs=5)
+    enc = r.network.extra["input_encoding"]
+    assert enc["nodes"] == [13, 11, 12, 9] and not np.allclose(enc["gain"], 1.0)
+    assert all(0 <= g <= 3 for g in enc["gain"]) and all(0 <= p <= 1 for p in enc["preload"])
+    path = tmp_path / "n.json"
+    r.network.save(path)
+    again = train(task, seed=0, epochs=0, network=Network.load(path))
+    assert again.history[0]["test_accuracy"] == pytest.approx(r.metrics["test_accuracy"])
