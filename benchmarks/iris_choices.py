@@ -25,16 +25,18 @@ VARIANTS = {
     "authors: ratio + sigmoid-paper(beta 5) + max": dict(form="ratio", method="sigmoid-paper", scaling="max"),
     "ratio + sigmoid (chain rule) + max": dict(form="ratio", method="sigmoid", scaling="max"),
     "ratio + projection + max": dict(form="ratio", method="projection", scaling="max"),
-    "softmax 1e-5 + projection + max": dict(form="softmax", scale=1e-5, method="projection", scaling="max"),
     "softmax 2e-5 + projection + max": dict(form="softmax", scale=2e-5, method="projection", scaling="max"),
-    "softmax 5e-5 + projection + max": dict(form="softmax", scale=5e-5, method="projection", scaling="max"),
-    "softmax 2e-5 + sigmoid + max": dict(form="softmax", scale=2e-5, method="sigmoid", scaling="max"),
-    "softmax 1e-5 + projection + minmax": dict(form="softmax", scale=1e-5, method="projection", scaling="minmax"),
-    "softmax 2e-5 + projection + minmax": dict(form="softmax", scale=2e-5, method="projection", scaling="minmax"),
+    "softmax 2e-6 + projection + max (iris.toml)": dict(form="softmax", scale=2e-6, method="projection", scaling="max"),
+    "softmax 2e-6 + sigmoid (chain rule) + max": dict(form="softmax", scale=2e-6, method="sigmoid", scaling="max"),
+    "softmax 2e-6 + sigmoid-paper + max": dict(form="softmax", scale=2e-6, method="sigmoid-paper", scaling="max"),
+    "softmax 2e-6 + projection + minmax": dict(form="softmax", scale=2e-6, method="projection", scaling="minmax"),
+    "learned input encoding (iris-learned-inputs.toml)": dict(task="iris-learned-inputs"),
 }
 
 
-def variant(task, form, method, scaling, scale=None):
+def variant(task, form=None, method=None, scaling=None, scale=None, task_name=None):
+    if task_name:
+        return load_task(task_name)
     t = copy.copy(task)
     t.loss_spec = dict(task.loss_spec, form=form)
     if scale is not None:
@@ -57,7 +59,8 @@ def main():
     for name, kw in VARIANTS.items():
         if a.only and a.only not in name:
             continue
-        task = variant(base, **kw)
+        kw = dict(kw)
+        task = variant(base, task_name=kw.pop("task", None), **kw)
         acc, tr, secs = [], [], []
         for s in range(a.seeds):
             t0 = time.perf_counter()
