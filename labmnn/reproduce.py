@@ -12,7 +12,6 @@ Example
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -292,4 +291,4 @@ def reproduce(out_dir: str | Path, quick: bool = False, figures=("1", "2", "3", 
     return rows
 
 
-__all__ = ["reproduce", "figure1", "figure2", "figure3", "figure4", "figure5", "iris_runs", "copy"]
+__all__ = ["reproduce", "figure1", "figure2", "figure3", "figure4", "figure5", "iris_runs"]
