@@ -56,7 +56,7 @@ def figure1(out: Path, quick: bool = False) -> list:
     g_adj = net.gradient(F, loss)
     k0 = net.stiffness.copy()
     L0 = float(loss(net.solve(F).displacements)[0])
-    steps = np.logspace(-12, 2, 15 if quick else 57)
+    steps = np.logspace(-12, 2, 8 if quick else 57)
     eye = np.eye(len(k0))
 
     def L(k):
@@ -96,7 +96,7 @@ def figure1(out: Path, quick: bool = False) -> list:
 # ------------------------------------------------------------------ Fig. 2
 def figure2(out: Path, quick: bool = False) -> list:
     """Behaviour learning: both asymmetric outcomes (cross-entropy) and the MSE targets."""
-    epochs = 60 if quick else None
+    epochs = 30 if quick else None
     paper = read_columns(2)
     ours = {}
     for side in ("left", "right"):
@@ -105,7 +105,7 @@ def figure2(out: Path, quick: bool = False) -> list:
         u = r.network.solve(task.forces(np.array([0]), task.feature_scale(np.array([0])))).displacements[0]
         u0 = r.initial_network.solve(task.forces(np.array([0]), task.feature_scale(np.array([0])))).displacements[0]
         ours[side] = (u[[13, 12], 1] * 1e3, u0[[13, 12], 1] * 1e3)
-    mse = train(load_task("behaviour-mse"), epochs=200 if quick else None, record_every=50).metrics
+    mse = train(load_task("behaviour-mse"), epochs=100 if quick else None, record_every=50).metrics
     # paper rows: [node L (13), node R (12)]; u1 untrained, u2 / u3 the two trained networks
     labels = ["untrained L", "untrained R", "L-trained L", "L-trained R", "R-trained L", "R-trained R"]
     pv = np.r_[paper["u1"], paper["u2"], paper["u3"]]
@@ -132,7 +132,7 @@ def figure2(out: Path, quick: bool = False) -> list:
 # ------------------------------------------------------------------ Fig. 3
 def figure3(out: Path, quick: bool = False) -> list:
     """Regression (Eq. 9), noise-free and noisy: loss per epoch and test relative error."""
-    epochs = 40 if quick else None
+    epochs = 15 if quick else None
     paper = read_columns(3)
     res = {}
     for name in ("regression", "regression-noise"):
@@ -179,7 +179,7 @@ def figure4(out: Path, quick: bool = False) -> tuple[list, list]:
     axs[0].plot(pe, paper["loss"], "--", color="0.5", label="paper (ratio form)")
     rows, all_runs = [], {}
     for name, ax, c in zip(IRIS_TASKS, axs[1:], ("tab:purple", "tab:red")):
-        runs = iris_runs(seeds, epochs=15 if quick else None, name=name)
+        runs = iris_runs(seeds, epochs=8 if quick else None, name=name)
         all_runs[name] = runs
         ep = np.array([r["epoch"] for r in runs[0].history])
         _band(axs[0], ep, [[h["train_loss"] for h in r.history] for r in runs], c, f"labmnn {name}")
@@ -215,8 +215,8 @@ def figure4(out: Path, quick: bool = False) -> tuple[list, list]:
 def figure5(out: Path, iris: list, quick: bool = False) -> list:
     """Task switching (Iris -> regression -> Iris) and damage (one critical bond pruned, retrained)."""
     iris_task, reg_task = load_task(IRIS_TASKS[-1]), load_task("regression")
-    e_cls = 15 if quick else None
-    e_reg = 40 if quick else None
+    e_cls = 8 if quick else None
+    e_reg = 15 if quick else None
     first = iris[0]
     reg = train(reg_task, epochs=e_reg, network=first.network)
     back = train(iris_task, seed=first.metrics["seed"], epochs=e_cls, network=reg.network)

@@ -66,7 +66,7 @@ def test_behaviour_mse_hits_targets():
 
 
 def test_regression_fits_held_out_data():
-    r = train(load_task("regression"), epochs=40)
+    r = train(load_task("regression"), epochs=25)
     assert r.metrics["test_relative_error"] < 0.02
     assert r.metrics["initial_test_relative_error"] > 0.2
 
@@ -116,7 +116,7 @@ def test_train_command_writes_everything(tmp_path, capsys):
 
 def test_regression_command_reports_relative_error(tmp_path):
     out = tmp_path / "reg"
-    assert main(["train", "regression", "--epochs", "30", "--out", str(out)]) == 0
+    assert main(["train", "regression", "--epochs", "15", "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["test_relative_error"] < 0.05 and "train_relative_error" in m
     assert (out / "regression.png").exists()
