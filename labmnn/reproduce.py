@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import losses  # noqa: E402
+from . import losses, plots  # noqa: E402
 from .gradcheck import relative_error  # noqa: E402
 from .network import GRAVITY, Network  # noqa: E402
 from .paper_data import figure1_gradient, match_bonds_by_value, read_columns  # noqa: E402
@@ -208,6 +208,12 @@ def figure4(out: Path, quick: bool = False) -> tuple[list, list]:
     axs[0].legend(fontsize=8)
     fig.suptitle(f"Fig. 4b: Iris over {len(seeds)} random 70/30 splits (band: min-max)", fontsize=9)
     _save(fig, out / "figure4.png")
+    first = all_runs[IRIS_TASKS[0]][0]
+    ds = first.task.dataset
+    test_mask = np.zeros(ds.n_samples, dtype=bool)
+    test_mask[first.test_idx] = True
+    plots.plot_class_scatter(ds.features, ds.labels, first.snapshots, ds.class_names, out / "figure4c.png",
+                             feature_names=ds.feature_names, test_mask=test_mask)
     return rows, all_runs[IRIS_TASKS[-1]]
 
 
