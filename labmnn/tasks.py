@@ -327,6 +327,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None) -> 
     t = raw.get("split", {})
     split = SplitSpec(train_fraction=_get(src, t, "split", "train_fraction", float, default=0.7),
                       seed=_get(src, t, "split", "seed", int, default=0))
+    if split.seed < 0:
+        raise InputError(src, "split.seed", f"must be >= 0, found {split.seed!r}")
     if not 0 < split.train_fraction < 1:
         raise InputError(src, "split.train_fraction", f"must be between 0 and 1, found {split.train_fraction!r}")
 
@@ -398,6 +400,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
         if noise < 0:
             raise InputError(src, "dataset.noise_sd_m", f"must be >= 0, found {noise!r}")
         seed = _get(src, t, "dataset", "seed", int, default=0)
+        if seed < 0:
+            raise InputError(src, "dataset.seed", f"must be >= 0, found {seed!r}")
         targets = t.get("targets")
         if not isinstance(targets, list) or not targets:
             raise InputError(src, "dataset.targets", f"must list {{node, axis, slope_m_per_n}} tables, found {targets!r}")

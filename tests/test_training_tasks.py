@@ -65,9 +65,14 @@ def test_bad_values_name_file_key_and_value(tmp_path, edit, key):
 def test_cli_bad_task_is_one_line_exit_2(tmp_path, capsys):
     p = _write(tmp_path, lambda s: s.replace("lr = 0.006", "lr = 0"))
     assert main(["train", str(p), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("labmnn: error:") and "optimizer.lr" in err[0]
+    assert "optimizer.lr" in capsys.readouterr().err
     assert main(["train", "no-such-task"]) == 2
+    assert main(["train", "iris", "--seed", "-1", "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", "iris", "--prune", "99", "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", "iris", "--init", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("labmnn: error:") for line in err)
+    assert "--seed" in err[1] and "99" in err[2] and "missing.json" in err[3]
 
 
 def test_bad_toml_syntax(tmp_path):

@@ -31,6 +31,8 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.epochs < 0:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", "", f"must be >= 1, found {args.workers}")
     trained = Network.load(args.trained)

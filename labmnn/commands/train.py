@@ -39,6 +39,8 @@ def run(args) -> int:
     task = load_task(args.task)
     if args.epochs is not None and args.epochs < 0:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     init = Network.load(args.init) if args.init else None
     net = prepare_network(task, init=init, prune=args.prune)
     out = Path(args.out or Path("runs") / task.name)
