@@ -75,3 +75,31 @@ def test_command_on_local_processes(trained, tmp_path, capsys):
     assert (out / "prune_study.png").exists() and (out / "prune_study.md").exists()
     assert "critical" in capsys.readouterr().out
     assert main(["prune-study", "iris", str(path), "--bonds", "99", "--out", str(out)]) == 2
+
+
+def test_dask_path_uses_a_client_at_the_scheduler_address(trained, monkeypatch):
+    """With a stand-in ``dask.distributed`` module: the study goes through Client(address).submit."""
+    import sys
+    import types
+
+    made = {}
+
+    class FakeClient(FakeExecutor):
+        def __init__(self, address, timeout=None):
+            super().__init__()
+            made["address"], made["client"], made["closed"] = address, self, False
+
+        def close(self):
+            made["closed"] = True
+
+    dask = types.ModuleType("dask")
+    distributed = types.ModuleType("dask.distributed")
+    distributed.Client = FakeClient
+    dask.distributed = distributed
+    monkeypatch.setitem(sys.modules, "dask", dask)
+    monkeypatch.setitem(sys.modules, "dask.distributed", distributed)
+    net, _ = trained
+    study = run_study("iris", net, epochs=1, seed=0, scheduler="tcp://10.0.0.5:8786", bonds=[27])
+    assert made["address"] == "tcp://10.0.0.5:8786" and made["closed"]
+    assert [c[1][2] for c in made["client"].calls] == [27]
+    assert study.outcomes[0].status == "ok"
