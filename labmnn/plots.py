@@ -26,6 +26,7 @@ CLASS_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -47,6 +48,8 @@ def plot_history(history: list[dict], path, title: str = "", paper: dict | None 
     classification = "train_accuracy" in history[0]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, c in (("train_loss", "tab:purple"), ("test_loss", "tab:gray")):
+        if key not in history[0]:
+            continue
         a1.plot(ep, [r[key] for r in history], color=c, label=key.replace("_", " "))
     if not classification:
         a1.set_yscale("log")
@@ -54,7 +57,19 @@ def plot_history(history: list[dict], path, title: str = "", paper: dict | None 
     a1.set_ylabel("loss")
     keys = ("train_accuracy", "test_accuracy") if classification else ("train_relative_error", "test_relative_error")
     for key, c in zip(keys, ("tab:orange", "tab:blue")):
-        a2.plot(ep, [r[key] for r in history], color=c, label=key.replace("_", " "))
+        if key in history[0]:
+            a2.plot(ep, [r[key] for r in history], color=c, label=key.replace("_", " "))
+    outs = [k for k in history[0] if k.startswith("u") and k.endswith("_mm")]
+    if outs:  # behaviour: the outputs themselves are the result
+        a2.clear()
+        for key in outs:
+            a2.plot(ep, [r[key] for r in history], label=key)
+        a2.set_ylabel("output displacement (mm)")
+        a2.legend(fontsize=8)
+        a1.legend(fontsize=8)
+        fig.suptitle(title)
+        a2.set_xlabel("epoch")
+        return _save(fig, path)
     if paper:
         pe = paper.get("epoch")
         if "loss" in paper:
