@@ -98,10 +98,11 @@ def figure2(out: Path, quick: bool = False) -> list:
     """Behaviour learning: both asymmetric outcomes (cross-entropy) and the MSE targets."""
     epochs = 30 if quick else None
     paper = read_columns(2)
-    ours = {}
+    ours, hist = {}, {}
     for side in ("left", "right"):
         task = load_task(f"behaviour-ce-{side}")
-        r = train(task, epochs=epochs, record_every=10)
+        r = train(task, epochs=epochs)
+        hist[side] = r.history
         u = r.network.solve(task.forces(np.array([0]), task.feature_scale(np.array([0])))).displacements[0]
         u0 = r.initial_network.solve(task.forces(np.array([0]), task.feature_scale(np.array([0])))).displacements[0]
         ours[side] = (u[[13, 12], 1] * 1e3, u0[[13, 12], 1] * 1e3)
@@ -110,7 +111,16 @@ def figure2(out: Path, quick: bool = False) -> list:
     labels = ["untrained L", "untrained R", "L-trained L", "L-trained R", "R-trained L", "R-trained R"]
     pv = np.r_[paper["u1"], paper["u2"], paper["u3"]]
     ov = np.r_[ours["left"][1], ours["left"][0], ours["right"][0]]
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, (ax0, ax) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.6]})
+    for side, c in (("left", "tab:orange"), ("right", "tab:blue")):
+        h = hist[side]
+        ep = [r["epoch"] for r in h]
+        ax0.plot(ep, [abs(r["uy13_mm"] - r["uy12_mm"]) for r in h], color=c, label=f"|du_y|, {side} favoured")
+        ax0.plot(ep, [r["train_loss"] for r in h], "--", color=c, alpha=0.6, label=f"loss, {side} favoured")
+    ax0.set_xlabel("iteration")
+    ax0.set_ylabel("|u_y[13] - u_y[12]| (mm) / loss")
+    ax0.legend(fontsize=7)
+    ax0.set_title("Fig. 2b: training", fontsize=9)
     x = np.arange(6)
     ax.bar(x - 0.2, pv, 0.4, label="paper (sim)", color="0.6")
     ax.bar(x + 0.2, ov, 0.4, label="labmnn", color="tab:cyan")
