@@ -186,6 +186,16 @@ def behaviour_output_names(task: Task) -> list[str]:
     return [f"u{'xy'[a]}{int(n)}_mm" for n, a in zip(task.dataset.target_nodes, task.dataset.target_axes)]
 
 
+def _postfix(row: dict) -> dict:
+    """The progress bar's short summary of a history row."""
+    out = {"loss": f"{row['train_loss']:.3g}"}
+    for key in ("test_accuracy", "test_relative_error", "train_accuracy", "train_relative_error"):
+        if key in row:
+            out[key.split("_", 1)[1]] = f"{row[key]:.3g}"
+            break
+    return out
+
+
 def _epoch_row(epoch: int, tr: Evaluation, te: Evaluation, seconds: float) -> dict:
     row = {"epoch": epoch, "train_loss": tr.loss, "test_loss": te.loss}
     if tr.accuracy is not None:
@@ -291,8 +301,7 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
                 snapshots[epoch] = _all_predictions(task, net, F_all)
         if bar is not None:
             bar.update(1)
-            key = "test_accuracy" if "test_accuracy" in row else "test_relative_error"
-            bar.set_postfix(loss=f"{row['train_loss']:.3g}", **{key.split("_", 1)[1]: f"{row[key]:.3g}"})
+            bar.set_postfix(_postfix(row))
     if bar is not None:
         bar.close()
     if task.loss_spec["kind"] == "cross_entropy":

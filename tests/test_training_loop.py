@@ -154,3 +154,12 @@ def test_learned_encoding_is_saved_and_reused(tmp_path):
     r.network.save(path)
     again = train(task, seed=0, epochs=0, network=Network.load(path))
     assert again.history[0]["test_accuracy"] == pytest.approx(r.metrics["test_accuracy"])
+
+
+@pytest.mark.parametrize("name", ["behaviour-ce-left", "regression", "iris"])
+def test_progress_bar_on_a_terminal(name, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    train(load_task(name), epochs=2, progress=True)
+    assert "epoch" in capsys.readouterr().err
