@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import InputError
 from .network import Network
-from .tasks import load_task
+from .tasks import load_task, task_from_payload
 from .threads import small_solves
 from .training import train
 
@@ -104,9 +104,12 @@ def _metric(task) -> tuple[str, int]:
     return "relative_error", -1
 
 
-def study_bond(task_spec: str, network_dict: dict, bond: int, epochs: int, seed: int) -> dict:
-    """One job: prune ``bond`` from the network, score, retrain, score (picklable for workers)."""
-    task = load_task(task_spec)
+def study_bond(task_payload: dict, network_dict: dict, bond: int, epochs: int, seed: int) -> dict:
+    """One job: prune ``bond`` from the network, score, retrain, score.
+
+    Arguments and result are plain data, so the job runs on any worker process or machine.
+    """
+    task = task_from_payload(task_payload)
     net = Network.from_dict(network_dict, "trained network")
     key, sign = _metric(task)
     i, j = (int(v) for v in net.bonds[bond])
@@ -160,7 +163,7 @@ def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | No
     Parameters
     ----------
     task_spec : str
-        Task file path or shipped task name (re-read by each worker).
+        Task file path or shipped task name (sent to workers as data).
     trained : Network
         The trained network.
     epochs : int
@@ -189,7 +192,7 @@ def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | No
         if not 0 <= b < trained.n_bonds:
             raise InputError("--bonds", "", f"bond {b} is out of range (0..{trained.n_bonds - 1})")
     net_dict = trained.to_dict()
-    spec = str(task.source)
+    spec = task.payload()
 
     def collect(ex):
         futures = [ex.submit(study_bond, spec, net_dict, b, epochs, seed) for b in bond_list]

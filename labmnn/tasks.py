@@ -17,7 +17,6 @@ Example
 
 from __future__ import annotations
 
-import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,11 +176,9 @@ class Task:
             return np.asarray(self.loss_spec["outputs"], dtype=np.int64)
         return np.unique(self.dataset.target_nodes)
 
-    def with_network(self, network: Network) -> "Task":
-        """A copy of the task that starts from another network (retraining)."""
-        new = copy.copy(self)
-        new.network = network
-        return new
+    def payload(self) -> dict:
+        """The task as plain data (for workers on other machines): see :func:`task_from_payload`."""
+        return {"raw": self.raw, "source": self.source, "network": self.network.to_dict()}
 
 
 # ---------------------------------------------------------------- parsing
@@ -236,6 +233,12 @@ def _pair(src, table, tname, key):
     return float(v[0]), float(v[1])
 
 
+def task_from_payload(payload: dict) -> Task:
+    """Rebuild a task from :meth:`Task.payload` (the Iris CSV is the installed package's)."""
+    net = Network.from_dict(payload["network"], payload["source"])
+    return parse_task(payload["raw"], payload["source"], base_dir=Path(payload["source"]).parent, network=net)
+
+
 def find_task(spec: str | Path) -> Path:
     """A task file path, or the name of a shipped task (``iris``, ``regression`` ...)."""
     p = Path(spec)
@@ -267,8 +270,12 @@ def load_task(spec: str | Path) -> Task:
     return parse_task(raw, src, base_dir=path.parent)
 
 
-def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None) -> Task:
-    """Check a decoded task table and build the :class:`Task` (see :func:`load_task`)."""
+def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, network: Network | None = None) -> Task:
+    """Check a decoded task table and build the :class:`Task` (see :func:`load_task`).
+
+    ``network`` replaces the file named by the task's ``network`` key (a worker on
+    another machine gets the network as data).
+    """
     base_dir = Path(base_dir or ".")
     fmt = raw.get("format")
     if fmt != FORMAT:
@@ -276,8 +283,9 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None) -> 
     name = _get(src, raw, "", "name", str, required=True)
     description = _get(src, raw, "", "description", str, default="")
     net_ref = _get(src, raw, "", "network", str, required=True)
-    net_path = base_dir / net_ref
-    network = Network.load(net_path) if net_path.suffix == ".json" else Network.open(net_ref)
+    if network is None:
+        net_path = base_dir / net_ref
+        network = Network.load(net_path) if net_path.suffix == ".json" else Network.open(net_ref)
     n = network.n_nodes
     for section in ("inputs", "dataset", "loss"):
         if not isinstance(raw.get(section), dict):

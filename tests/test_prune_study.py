@@ -45,7 +45,7 @@ def test_dispatch_ranking_and_zero_modes(trained):
     study = run_study("iris", net, epochs=5, seed=0, executor=ex, bonds=[1, 15, 21])
     assert [c[0] for c in ex.calls] == ["study_bond"] * 3
     assert [c[1][2] for c in ex.calls] == [1, 15, 21]
-    assert all(isinstance(c[1][1], dict) for c in ex.calls)  # plain data travels to workers
+    assert all(isinstance(c[1][0], dict) and isinstance(c[1][1], dict) for c in ex.calls)  # plain data only
     by_bond = {o.bond: o for o in study.outcomes}
     assert by_bond[1].status == "zero-modes" and by_bond[1].zero_modes >= 1
     assert by_bond[21].category == "critical" and by_bond[21].drop >= 0.2
@@ -103,3 +103,15 @@ def test_dask_path_uses_a_client_at_the_scheduler_address(trained, monkeypatch):
     assert made["address"] == "tcp://10.0.0.5:8786" and made["closed"]
     assert [c[1][2] for c in made["client"].calls] == [27]
     assert study.outcomes[0].status == "ok"
+
+
+def test_jobs_are_plain_data_that_survive_pickling(trained):
+    import pickle
+
+    from labmnn.prune_study import study_bond
+
+    net, _ = trained
+    task = load_task("iris")
+    payload = pickle.loads(pickle.dumps(task.payload()))
+    row = study_bond(payload, pickle.loads(pickle.dumps(net.to_dict())), 27, 1, 0)
+    assert row["status"] == "ok" and 0 <= row["before"] <= 1
