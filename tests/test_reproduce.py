@@ -1,0 +1,18 @@
+"""``labmnn reproduce --quick`` runs every figure's path end to end."""
+
+import json
+
+from labmnn.cli import main
+
+
+def test_reproduce_quick(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--quick", "--out", str(out)]) == 0
+    report = (out / "REPORT.md").read_text()
+    rows = json.loads((out / "report.json").read_text())
+    figs = {r["figure"] for r in rows}
+    assert {"1e", "2a", "2c", "2d", "3b", "4b", "5e"} <= figs
+    for png in ("figure1e.png", "figure2.png", "figure3.png", "figure4.png", "figure4c.png", "figure5.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "| paper | labmnn |" in report
+    assert main(["reproduce", "--figures", "7", "--out", str(out)]) == 2
