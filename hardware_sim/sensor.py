@@ -112,6 +112,17 @@ def tone_curve(look: Look) -> np.ndarray:
     return y * 255.0
 
 
+def raw_noise(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
+    """The raw frame as the sensor reads it: shot and read noise added, 12-bit uint16."""
+    if look.read_noise_dn <= 0 and look.gain_dn_per_e <= 0:
+        return raw.copy()
+    cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
+    unit = np.empty(raw.shape, np.float32)
+    cv2.randn(unit, 0, 1)
+    sigma = np.sqrt(np.float32(look.read_noise_dn ** 2) + np.float32(look.gain_dn_per_e) * raw.astype(np.float32))
+    return np.clip(raw + unit * sigma + 0.5, 0, RAW_MAX).astype(np.uint16)
+
+
 def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
     """Tone-map, add sensor noise and colour: raw uint16 -> (H, W, 3) uint8 BGR."""
     curve = tone_curve(look)

@@ -125,3 +125,27 @@ def test_bad_fault_kind_and_closed_camera(camera, tmp_path):
     camera.close()
     with pytest.raises(DeviceError, match="not connected"):
         camera.preview()
+
+
+def test_raw_format_saves_linear_sensor_data(camera, tmp_path):
+    camera.set_settings(image_format="RAW")
+    shot = camera.capture(tmp_path)
+    raw = cv2.imread(str(shot.path), cv2.IMREAD_UNCHANGED)
+    assert shot.path.suffix == ".png" and raw.dtype == np.uint16 and raw.shape == (600, 900)
+    assert 1500 < np.median(raw) <= 4095
+    camera.set_settings(image_format="RAW+JPEG")
+    shot = camera.capture(tmp_path)
+    assert shot.path.suffix == ".jpg" and shot.path.with_suffix(".png").exists()
+
+
+def test_pose_jitter_moves_the_picture_not_the_network(tmp_path):
+    rig = SimRig(NET)
+    cam = SimCamera(rig, width=900, height=600, pose_jitter_px=0.5, flicker=0.01)
+    cam.connect()
+    a, b = cam.capture(tmp_path).truth, cam.capture(tmp_path).truth
+    shift = np.abs(a["joints_px"] - b["joints_px"]).max()
+    assert 0.005 < shift < 0.5  # 0.5 px at 6000 wide is 0.075 px at 900
+    assert np.array_equal(a["positions_m"], b["positions_m"])
+    still = SimCamera(rig, width=900, height=600)
+    still.connect()
+    assert np.array_equal(still.capture(tmp_path).truth["joints_px"], still.capture(tmp_path).truth["joints_px"])

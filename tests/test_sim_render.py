@@ -228,3 +228,19 @@ def test_calibration_recovers_the_lens():
     assert K[0, 0] == pytest.approx(cam.fx, rel=0.01)
     assert K[0, 2] == pytest.approx(cam.cx, abs=5)
     assert dist.ravel()[0] == pytest.approx(cam.dist[0], abs=0.02)
+
+
+def test_thickness_shows_walls_that_pull_blobs_towards_the_principal_point():
+    cam = square_camera(width=3000, height=2000)
+    flat = SimRig(NET, camera=cam)
+    thick = SimRig(NET, camera=cam, show_thickness=True)
+    look = Look().clean()
+    a = render_network(cam, flat.scene(), look, parts=("joints",))
+    b = render_network(cam, thick.scene(), look, parts=("joints",))
+    truth = a.truth["joints_px"]
+    assert np.array_equal(truth, b.truth["joints_px"])
+    shift = dark_centroids(b.image, truth, 40) - dark_centroids(a.image, truth, 40)
+    towards = truth - [cam.cx, cam.cy]
+    expected = -towards * (NET.thickness * 1e3 / 300) / 2  # about half the back face's offset
+    assert np.allclose(shift, expected, atol=0.15)
+    assert (b.image[..., 1] < 100).sum() > (a.image[..., 1] < 100).sum()
