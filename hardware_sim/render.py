@@ -92,10 +92,10 @@ def render_layers(model: SimCameraModel, layers: list[Layer], look: Look = DEFAU
         box = bounding_box(np.concatenate([p.reshape(-1, 2) for p in parts]), W, H)
         if box.empty:
             continue
-        alpha = coverage(parts[0], box, ss=look.supersampling)
+        alpha = coverage(parts[0], box)
         for more in parts[1:]:
             if len(more):
-                alpha += coverage(more, box, ss=look.supersampling)
+                alpha += coverage(more, box)
         np.clip(alpha, 0.0, 1.0, out=alpha)
         sensor.composite(raw, alpha, box, layer.reflectance, look)
         content = _union(content, box)
