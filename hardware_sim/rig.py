@@ -8,7 +8,8 @@ fitted on that board maps pixels to plane millimetres.  A network point x (m)
 sits at ``X = offset_x + 1000 x``, ``Y = offset_y - 1000 y``.
 
 Mechanics.  Loads are masses on strings; the network's response is the linear
-bar model solved with the rig's *true* stiffness (the design's, optionally
+bar model (or, with ``mechanics="nonlinear"``, the bars' exact large-rotation
+equilibrium) solved with the rig's *true* stiffness (the design's, optionally
 perturbed per bond by ``stiffness_rel_error`` to mimic printing); loaded joint
 positions are the rest positions plus those displacements, and the truth's
 geometric elongations are exact lengths of the displaced bars minus rest
@@ -31,6 +32,7 @@ from labmnn import GRAVITY
 from labmnn.errors import InputError
 
 from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
+from .mechanics import solve_nonlinear
 from .scene import BoardPose, NetworkScene, SimBoard
 from .weights import SimWeightSet
 
@@ -55,6 +57,10 @@ class SimRig:
         Printed joint discs (default twice the median bar width).
     px_per_mm : float
         Scale of the default camera on the network.
+    mechanics : {"linear", "nonlinear"}
+        ``"linear"``: the linear bar model (``network.solve``, what the app
+        predicts); ``"nonlinear"``: the bars' exact large-rotation equilibrium
+        (:mod:`hardware_sim.mechanics`), as a real print behaves.
     show_thickness : bool
         Render the network as the prism it is (network.thickness deep): off the
         optical axis its side walls show, and blob centroids sit up to
@@ -65,7 +71,10 @@ class SimRig:
     def __init__(self, network, camera: SimCameraModel | None = None, seed: int = 0,
                  weights: SimWeightSet | None = None, *, stiffness_rel_error: float = 0.0,
                  joint_diameter_mm: float | None = None, px_per_mm: float = 15.0,
-                 show_thickness: bool = False):
+                 show_thickness: bool = False, mechanics: str = "linear"):
+        if mechanics not in ("linear", "nonlinear"):
+            raise InputError("rig", "mechanics", f"{mechanics!r} is not 'linear' or 'nonlinear'")
+        self.mechanics = mechanics
         self.network = network
         self.seed = int(seed)
         rng = np.random.default_rng([self.seed, 11])
@@ -146,25 +155,28 @@ class SimRig:
         return F
 
     # ----------------------------------------------------------- mechanics
-    def _solve(self):
+    def _solve(self) -> np.ndarray:
         if self._cache is None:
-            res = self.network.solve(self.forces_n(), stiffness=self.true_stiffness)
-            self._cache = res
+            F = self.forces_n()
+            if self.mechanics == "nonlinear" and np.any(F):
+                self._cache = solve_nonlinear(self.network, F, self.true_stiffness)
+            else:
+                self._cache = self.network.solve(F, stiffness=self.true_stiffness).displacements
         return self._cache
 
     def displacements_m(self) -> np.ndarray:
         """Displacements of the joints under the current loads (n, 2), metres."""
-        return self._solve().displacements.copy()
+        return self._solve().copy()
 
     def node_positions_m(self) -> np.ndarray:
         """Loaded joint positions (n, 2) in the network frame, metres."""
-        return self.network.nodes + self._solve().displacements
+        return self.network.nodes + self._solve()
 
     def elongations_m(self, geometric: bool = True) -> np.ndarray:
         """Bond elongations: exact lengths of the displaced bars minus rest
         lengths (``geometric``), or the linear model's C u."""
         if not geometric:
-            return self._solve().elongations.copy()
+            return self.network.compatibility_matrix @ self._solve().reshape(-1)
         p = self.node_positions_m()
         d = p[self.network.bonds[:, 1]] - p[self.network.bonds[:, 0]]
         return np.hypot(d[:, 0], d[:, 1]) - self.network.lengths
