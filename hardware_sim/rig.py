@@ -55,8 +55,10 @@ class SimRig:
         Relative standard deviation of each bond's true stiffness.
     joint_diameter_mm : float, optional
         Printed joint discs (default twice the median bar width).
-    px_per_mm : float
-        Scale of the default camera on the network.
+    px_per_mm : float, optional
+        Scale of the default camera on the network: 15 px/mm, or less when the
+        checkerboard (sized to cover the network) would not fill at most three
+        quarters of a 6000x4000 frame.
     mechanics : {"linear", "nonlinear"}
         ``"linear"``: the linear bar model (``network.solve``, what the app
         predicts); ``"nonlinear"``: the bars' exact large-rotation equilibrium
@@ -70,7 +72,7 @@ class SimRig:
 
     def __init__(self, network, camera: SimCameraModel | None = None, seed: int = 0,
                  weights: SimWeightSet | None = None, *, stiffness_rel_error: float = 0.0,
-                 joint_diameter_mm: float | None = None, px_per_mm: float = 15.0,
+                 joint_diameter_mm: float | None = None, px_per_mm: float | None = None,
                  show_thickness: bool = False, mechanics: str = "linear"):
         if mechanics not in ("linear", "nonlinear"):
             raise InputError("rig", "mechanics", f"{mechanics!r} is not 'linear' or 'nonlinear'")
@@ -89,6 +91,10 @@ class SimRig:
         # network centre at the centre of the in-plane board
         self.offset_mm = np.array([b_centre[0] - centre[0], b_centre[1] + centre[1]])
         if camera is None:
+            if px_per_mm is None:
+                plate = self.board.outline_mm()
+                w_mm, h_mm = plate.max(axis=0) - plate.min(axis=0)
+                px_per_mm = min(15.0, 0.75 * 6000 / w_mm, 0.75 * 4000 / h_mm)
             camera = SimCameraModel.framing(target_mm=b_centre, px_per_mm=px_per_mm, distance_mm=300.0)
         self.camera = camera
         self.show_thickness = bool(show_thickness)
@@ -226,7 +232,8 @@ class SimRig:
         """``n`` varied board poses fully inside the picture, for calibration.
 
         Tilts of 10-45 degrees about random axes, turns of up to 25 degrees in
-        the board plane, distances from 0.8 to 1.1 times the plane's.
+        the board plane, distances from 0.8 to 1.1 times the plane's (farther
+        for a board that would fill more than 60 % of the frame).
         """
         rng = np.random.default_rng([int(seed), 23])
         cam, board = self.camera, self.board
@@ -235,6 +242,9 @@ class SimRig:
         centre_b = np.array([(board.cols - 1) / 2, (board.rows - 1) / 2, 0.0]) * board.square_mm
         Rc = cam.rotation
         depth = float((Rc @ np.zeros(3) + cam.tvec)[2])
+        # a board that would fill more than 60 % of the frame at the plane is held farther away
+        size_px = (plate.max(axis=0) - plate.min(axis=0)) * cam.fx / depth
+        depth *= max(1.0, size_px[0] / (0.6 * W), size_px[1] / (0.6 * H))
         poses: list[BoardPose] = []
         for _ in range(200 * n):
             if len(poses) == n:
