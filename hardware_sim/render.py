@@ -131,7 +131,8 @@ def render_network(model: SimCameraModel, scene: NetworkScene, look: Look = DEFA
     Rendered
         ``truth["joints_px"]`` (n, 2): the joint centres (front face, Z = 0)
         projected through the lens, distortion included;
-        ``truth["joints_plane_mm"]`` (n, 2); ``truth["camera"]``.
+        ``truth["joints_plane_mm"]`` (n, 2); ``truth["camera"]``;
+        ``truth["crossed_joints"]``: joints a string passes over.
     """
     ppm = model.local_px_per_mm(np.mean(scene.joints_mm, axis=0))
     layers = scene.layers(look, ppm)
@@ -140,7 +141,8 @@ def render_network(model: SimCameraModel, scene: NetworkScene, look: Look = DEFA
     image = render_layers(model, layers, look, seed, output)
     truth = {"joints_px": model.project_plane(scene.joints_mm),
              "joints_plane_mm": np.asarray(scene.joints_mm, dtype=float).copy(),
-             "camera": model.to_dict(), "px_per_mm": ppm, "kind": "network"}
+             "camera": model.to_dict(), "px_per_mm": ppm, "kind": "network",
+             "crossed_joints": scene.crossed_joints()}
     return Rendered(image, truth)
 
 
