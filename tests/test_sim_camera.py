@@ -40,6 +40,7 @@ def test_is_a_camera_and_capture_writes_a_jpeg_with_truth(camera, tmp_path):
 
     with Image.open(shot.path) as im:
         assert im.getexif()[0x0110] == "SimCamera"
+        assert im.getexif().get_ifd(0x8769)[0x9003] == shot.exif["DateTimeOriginal"]
 
 
 def test_captures_are_numbered_and_deterministic(tmp_path):
