@@ -97,6 +97,12 @@ class SimCamera:
                  retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0,
                  capture_delay_s: float = 0.0):
         self.rig = rig
+        for name, value in (("width", width), ("height", height), ("preview_size", preview_size[0]),
+                            ("preview_size", preview_size[1])):
+            if not 16 <= int(value) <= 20000:
+                raise InputError("SimCamera", name, f"{value!r} pixels is not a usable image size")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise InputError("SimCamera", "jpeg_quality", f"{jpeg_quality!r} is not in 1..100")
         self.width, self.height = int(width), int(height)
         self.preview_size = (int(preview_size[0]), int(preview_size[1]))
         self.jpeg_quality = int(jpeg_quality)

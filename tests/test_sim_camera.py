@@ -150,3 +150,9 @@ def test_pose_jitter_moves_the_picture_not_the_network(tmp_path):
     still = SimCamera(rig, width=900, height=600)
     still.connect()
     assert np.array_equal(still.capture(tmp_path).truth["joints_px"], still.capture(tmp_path).truth["joints_px"])
+
+
+@pytest.mark.parametrize("kw", [dict(width=0), dict(height=10 ** 6), dict(preview_size=(5, 5)), dict(jpeg_quality=0)])
+def test_bad_camera_arguments(kw):
+    with pytest.raises(InputError):
+        SimCamera(SimRig(NET), **kw)
