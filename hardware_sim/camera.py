@@ -83,6 +83,9 @@ class SimCamera:
         Relative standard deviation of the exposure from frame to frame.
     capture_delay_s : float
         Extra time a capture takes (shutter, writing, download), as a body's does.
+    depth_of_field : bool
+        Focus on the sample plane and blur what lies in front of or behind it
+        (tilted checkerboards) as the set aperture does; off: all sharp.
 
     Notes
     -----
@@ -95,7 +98,7 @@ class SimCamera:
                  faults: dict | None = None, jpeg_quality: int = 95, look: Look | None = None,
                  seed: int | None = None, truth_sidecar: bool = False, timeout_delay_s: float = 0.0,
                  retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0,
-                 capture_delay_s: float = 0.0):
+                 capture_delay_s: float = 0.0, depth_of_field: bool = False):
         self.rig = rig
         for name, value in (("width", width), ("height", height), ("preview_size", preview_size[0]),
                             ("preview_size", preview_size[1])):
@@ -114,6 +117,7 @@ class SimCamera:
         self.pose_jitter_px = float(pose_jitter_px)
         self.flicker = float(flicker)
         self.capture_delay_s = float(capture_delay_s)
+        self.depth_of_field = bool(depth_of_field)
         self.settings = CameraSettings(iso="800", aperture="5", shutter_speed="1/30", image_format="JPEG",
                                        capture_target="ram")
         self.connected = False
@@ -233,7 +237,13 @@ class SimCamera:
         s = self.settings
         iso = float(s.iso) / 800.0
         light = iso * (_seconds(s.shutter_speed) / (1 / 30)) * (5.0 / float(s.aperture)) ** 2
-        return replace(self.look, exposure=self.look.exposure * light,
+        look = self.look
+        if self.depth_of_field:
+            cam = self.rig.camera
+            normal = cam.rotation @ np.array([0.0, 0.0, 1.0])
+            look = replace(look, focus_mm=float(normal @ cam.tvec / normal[2]), aperture_f=float(s.aperture),
+                           pixel_pitch_mm=PIXEL_PITCH_MM * 6000 / cam.width)
+        return replace(look, exposure=self.look.exposure * light,
                        gain_dn_per_e=self.look.gain_dn_per_e * iso,
                        read_noise_dn=self.look.read_noise_dn * max(iso, 0.5) ** 0.5)
 
