@@ -1,7 +1,5 @@
 """Geometric exactness of the simulated photographs."""
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 import pytest
