@@ -79,14 +79,15 @@ def _cholmod(A: sp.csc_matrix, cache: dict | None = None) -> Factor:
     return Factor("cholmod", A.shape[0], fac)
 
 
-def _dense(A: sp.csc_matrix, cache: dict | None = None) -> Factor:
+def _dense(A, cache: dict | None = None) -> Factor:
     import scipy.linalg
 
+    A = A.toarray() if sp.issparse(A) else np.asarray(A)
     try:
-        c = scipy.linalg.cho_factor(A.toarray(), check_finite=False)
+        c = scipy.linalg.cho_factor(A, check_finite=False)
     except np.linalg.LinAlgError as exc:
         raise SingularMatrix(str(exc)) from None
-    if not np.all(np.diag(c[0]) > 1e-7 * np.sqrt(np.abs(A.diagonal()).max())):
+    if not np.all(np.diag(c[0]) > 1e-7 * np.sqrt(np.abs(np.diag(A)).max())):
         raise SingularMatrix("near-zero pivot")
     return Factor("dense", A.shape[0], lambda b: scipy.linalg.cho_solve(c, b, check_finite=False))
 
@@ -176,7 +177,10 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
     SingularMatrix
         When the backend detects that ``A`` is singular.
     """
-    if backend is None and os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW:
+    if backend is None and (not sp.issparse(A) or (
+            os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW)):
         backend = "dense"
     name = backend or default_backend()
+    if name == "dense":
+        return _dense(A, cache)
     return _BACKENDS[name](sp.csc_matrix(A), cache)

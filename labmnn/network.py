@@ -25,6 +25,7 @@ Example
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,10 @@ class Equilibrium:
     def __init__(self, net: "Network", stiffness: np.ndarray):
         self.net = net
         self.stiffness = stiffness
-        D = net.reduced_stiffness_matrix(stiffness)
+        if net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER"):
+            D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
+        else:
+            D = net.reduced_stiffness_matrix(stiffness)
         try:
             self.factor = linear_solver.factorize(D, cache=net._solver_cache)
         except linear_solver.SingularMatrix:
@@ -227,6 +231,7 @@ class Network:
         self._dof_to_free = np.full(2 * n, -1, dtype=np.int64)
         self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
         self._free_compat = None
+        self._free_compat_dense = None
 
     @property
     def n_nodes(self) -> int:
@@ -285,6 +290,14 @@ class Network:
         D = (Cf.T @ sp.diags(k) @ Cf).tocsc()
         D.sort_indices()
         return D
+
+    def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
+        """D on the free degrees of freedom as a dense array (for small networks)."""
+        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        if self._free_compat_dense is None:
+            self._free_compat_dense = self.compatibility_matrix[:, self.free_dofs].toarray()
+        Cf = self._free_compat_dense
+        return Cf.T @ (k[:, None] * Cf)
 
     def zero_modes(self) -> tuple[int, np.ndarray]:
         """Count the zero modes under the fixed nodes and list the nodes they move.
