@@ -7,7 +7,7 @@ reports the overall and per-image RMS reprojection error.  With a photo of the
 board lying in the sample plane it also fits the homography from undistorted
 pixels to millimetres in that plane, so tracked joints can be expressed in mm.
 
-Points are undistorted as points (``undistortPointsIter``); whole frames are
+Points are undistorted as points (``undistortPoints``, iterated to convergence); whole frames are
 never remapped.
 
 Example
@@ -114,9 +114,9 @@ class Calibration:
         flat = px.reshape(-1, 1, 2)
         if flat.shape[0] == 0:
             return px.copy()
-        out = cv2.undistortPointsIter(flat, self.camera_matrix, self.dist_coeffs, None,
-                                      self.camera_matrix,
-                                      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12))
+        out = cv2.undistortPoints(flat, self.camera_matrix, self.dist_coeffs, None, None,
+                                  self.camera_matrix,
+                                  (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12))
         return out.reshape(px.shape)
 
     @property

@@ -41,7 +41,8 @@ def annulus_masks(centres, radii, bar_rays, half, inner=None, outer=None, margin
     """Weights (n, S, S), S = 2*half+1, on the integer grid around ``round(centres)``.
 
     The annulus spans ``inner..outer`` radii (defaults: radius -/+ max(4, radius/4));
-    rays flagged in ``bar_rays`` (n, k) are removed with ``margin_deg`` on each side.
+    rays flagged in ``bar_rays`` (n, k) are removed with ``margin_deg`` (scalar or per
+    subset) on each side.
     """
     centres = np.asarray(centres, float)
     n, k = bar_rays.shape
@@ -55,11 +56,13 @@ def annulus_masks(centres, radii, bar_rays, half, inner=None, outer=None, margin
     dy = g[None, :, None] + (base[:, 1] - centres[:, 1])[:, None, None]
     r = np.hypot(dx, dy)
     ring = (r >= np.asarray(inner)[:, None, None]) & (r <= np.asarray(outer)[:, None, None])
-    # dilate the bar rays by the margin, then look up each pixel's ray
-    m = int(np.ceil(margin_deg / (360.0 / k)))
-    blocked = bar_rays.copy()
-    for s in range(1, m + 1):
-        blocked |= np.roll(bar_rays, s, axis=1) | np.roll(bar_rays, -s, axis=1)
+    # remove every ray within margin_deg of a bar ray (per-joint margins allowed)
+    step = 360.0 / k
+    idx = np.arange(k)
+    gap = np.abs(idx[:, None] - idx[None, :])
+    gap = np.minimum(gap, k - gap) * step                               # (k, k) degrees
+    near = np.where(bar_rays[:, None, :], gap[None], np.inf).min(axis=2)  # (n, k)
+    blocked = near <= np.broadcast_to(np.asarray(margin_deg, float), (n,))[:, None] + 1e-9
     ray = np.round(np.mod(np.arctan2(dy, dx), 2 * np.pi) / (2 * np.pi / k)).astype(int) % k
     free = ~np.take_along_axis(blocked, ray.reshape(n, -1), 1).reshape(ring.shape)
     return (ring & free).astype(np.float64)
@@ -138,7 +141,7 @@ class ReferenceSubsets:
         f, gx, gy = _gradient(img, self.base[:, 1] - self.half + pad, self.base[:, 0] - self.half + pad, self.half)
         self.f, self.gx, self.gy = f, gx, gy
 
-    def refine(self, image, start, tol_px=1e-4, max_iter=40, margin=6, robust=True) -> RefineResult:
+    def refine(self, image, start, masks=None, tol_px=1e-4, max_iter=40, margin=6, robust=True) -> RefineResult:
         """Find each subset in ``image`` starting from shifts ``start`` (n, 2).
 
         Parameters
@@ -146,6 +149,9 @@ class ReferenceSubsets:
         image : ndarray (H, W)
         start : ndarray (n, 2)
             Initial shifts (x, y), pixels, within about 2 px of the answer.
+        masks : ndarray (n, S, S), optional
+            Pixel weights for this image (e.g. bar sectors widened for the bars'
+            predicted rotation); default the reference masks.
         tol_px : float
             Stop when every update is below this.
         max_iter : int
@@ -160,7 +166,7 @@ class ReferenceSubsets:
         n, h = self.n, self.half
         S = 2 * h + 1
         p = np.asarray(start, float).copy()
-        w = self.masks
+        w = self.masks if masks is None else np.asarray(masks, float)
         f = self.f
         converged = np.zeros(n, bool)
         inside = np.ones(n, bool)

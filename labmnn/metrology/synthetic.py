@@ -25,7 +25,8 @@ def _segment_distance(px, py, ax, ay, bx, by):
 
 
 def draw_joints(shape, centres, radius=20.0, bar_angles=None, bar_width=None, bar_length=None,
-                background=200.0, ink=40.0, blur=1.0, noise=1.0, seed=0, strings=None) -> np.ndarray:
+                background=200.0, ink=40.0, blur=1.0, noise=1.0, seed=0, strings=None,
+                segments=None) -> np.ndarray:
     """Render dark discs with bars on a light background.
 
     Parameters
@@ -47,6 +48,8 @@ def draw_joints(shape, centres, radius=20.0, bar_angles=None, bar_width=None, ba
         Sensor noise sigma, grey levels.
     strings : list of ((x0, y0), (x1, y1), width), optional
         Thin dark strings (a weight's thread) drawn across the scene.
+    segments : array (m, 2, 2), optional
+        Bars drawn from point to point (e.g. joint to joint), ``bar_width`` wide.
 
     Returns
     -------
@@ -72,6 +75,16 @@ def draw_joints(shape, centres, radius=20.0, bar_angles=None, bar_width=None, ba
         for a in angles:
             d = np.minimum(d, _segment_distance(px, py, cx, cy, cx + bl * np.cos(a), cy + bl * np.sin(a)) - bw / 2)
         sd[y0:y1, x0:x1] = np.minimum(sd[y0:y1, x0:x1], d)
+    bw_seg = 0.5 * float(np.max(radii)) if bar_width is None else bar_width
+    for (a, b) in ([] if segments is None else np.asarray(segments, float)):
+        reach = bw_seg + 3
+        x0, x1 = int(max(0, np.floor(min(a[0], b[0]) - reach))), int(min(W, np.ceil(max(a[0], b[0]) + reach) + 1))
+        y0, y1 = int(max(0, np.floor(min(a[1], b[1]) - reach))), int(min(H, np.ceil(max(a[1], b[1]) + reach) + 1))
+        if x0 >= x1 or y0 >= y1:
+            continue
+        py, px = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        d = _segment_distance(px, py, a[0], a[1], b[0], b[1]) - bw_seg / 2
+        sd[y0:y1, x0:x1] = np.minimum(sd[y0:y1, x0:x1], d)
     for (a, b, w) in strings or []:
         py, px = np.mgrid[0:H, 0:W].astype(np.float64)
         sd = np.minimum(sd, (_segment_distance(px, py, a[0], a[1], b[0], b[1]) - w / 2).astype(np.float32))
@@ -83,3 +96,35 @@ def draw_joints(shape, centres, radius=20.0, bar_angles=None, bar_width=None, ba
     if noise > 0:
         img += np.random.default_rng(seed).normal(0.0, noise, img.shape).astype(np.float32)
     return img
+
+
+def network_scene(network, displacements_m=None, px_per_mm=15.0, radius_mm=3.0, margin_mm=12.0,
+                  noise=1.0, seed=0, strings=None, blur=1.0):
+    """A photo of a whole network seen square-on (image y down), and its true joint pixels.
+
+    Parameters
+    ----------
+    network : labmnn.Network
+    displacements_m : array (n, 2), optional
+        Node displacements, metres (network frame, y up).
+    px_per_mm : float
+        Scale of the photo.
+    radius_mm : float
+        Joint disc radius; bars are ``network.width`` wide.
+
+    Returns
+    -------
+    image : ndarray float32 (H, W)
+    joints_px : ndarray (n, 2)
+    """
+    nodes = np.asarray(network.nodes, float) * 1e3
+    lo, hi = nodes.min(0) - margin_mm, nodes.max(0) + margin_mm
+    W, H = (np.ceil((hi - lo) * px_per_mm)).astype(int)
+    pos = nodes + (0 if displacements_m is None else np.asarray(displacements_m) * 1e3)
+    px = np.stack([(pos[:, 0] - lo[0]) * px_per_mm, (hi[1] - pos[:, 1]) * px_per_mm], -1)
+    b = np.asarray(network.bonds, int)
+    segs = np.stack([px[b[:, 0]], px[b[:, 1]]], 1)
+    bar_w = float(np.median(network.width)) * 1e3 * px_per_mm
+    img = draw_joints((H, W), px, radius=radius_mm * px_per_mm, segments=segs, bar_width=bar_w,
+                      noise=noise, seed=seed, strings=strings, blur=blur)
+    return img, px

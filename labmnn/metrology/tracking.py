@@ -38,7 +38,7 @@ from .images import as_grey
 
 DEFAULTS = dict(
     search_px=60,        # half-size of the search window around the prediction, pixels
-    margin_deg=8.0,      # extra angle removed on each side of a bar, degrees
+    margin_deg=3.0,      # angle removed on each side of a bar beyond its predicted rotation, degrees
     zncc_min=0.90,       # below: lost (poor match)
     inliers_min=0.5,     # robust weight share below: lost (occluded)
     coarse_min=0.5,      # search peak NCC below: lost
@@ -174,6 +174,7 @@ class JointTracker:
         radius = float(np.median(fit.radii))
         width = np.maximum(4.0, 0.25 * fit.radii)
         half = int(np.ceil(np.max(fit.radii + width))) + 1
+        self._half = half
         masks = annulus_masks(fit.centres, fit.radii, fit.bar_rays, half, margin_deg=self.settings["margin_deg"])
         self._subsets = ReferenceSubsets(ref, fit.centres, masks)
         self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 6)))
@@ -217,6 +218,21 @@ class JointTracker:
                 "plane_to_network": {**self.plane_to_network.to_dict(), "scale_check": self.scale_check}}
 
     # ------------------------------------------------------------ tracking
+    def _masks_for(self, shift) -> np.ndarray:
+        """Subset masks whose bar sectors are widened by each joint's largest predicted bar rotation."""
+        c = self.reference.joints_px
+        b = self._bonds
+        d0 = c[b[:, 1]] - c[b[:, 0]]
+        d1 = d0 + shift[b[:, 1]] - shift[b[:, 0]]
+        rot = np.degrees(np.abs(np.arctan2(d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0], np.sum(d0 * d1, 1))))
+        rot = np.nan_to_num(rot, nan=0.0)
+        per_joint = np.zeros(len(c))
+        np.maximum.at(per_joint, b[:, 0], rot)
+        np.maximum.at(per_joint, b[:, 1], rot)
+        fit = self._fit
+        return annulus_masks(fit.centres, fit.radii, fit.bar_rays, self._half,
+                             margin_deg=self.settings["margin_deg"] + per_joint)
+
     def track(self, image, predicted_px=None) -> TrackResult:
         """Track every joint in ``image`` (path or array).
 
@@ -242,7 +258,7 @@ class JointTracker:
         else:
             pred = np.zeros((n, 2))
         coarse = self._coarse.search(img, pred, s["search_px"], s["coarse_min"])
-        fine = self._subsets.refine(img, coarse.shift)
+        fine = self._subsets.refine(img, coarse.shift, masks=self._masks_for(coarse.shift))
         wander = np.linalg.norm(fine.shift - coarse.shift, axis=1)
         checks = [
             (coarse.status == "outside", "search window leaves the frame"),
