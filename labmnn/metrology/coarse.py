@@ -76,7 +76,7 @@ class CoarseSearch:
         peak = np.zeros(n)
         status = np.full(n, "ok", dtype=object)
         f = self.factor
-        hw = self.half + int(search_px)
+        hw = self.half + int(search_px) + 2 * f      # a peak within search_px stays off the border
         for i in range(n):
             x, y = self.base[i] + pred[i]
             if x - hw < 0 or y - hw < 0 or x + hw + 1 > W or y + hw + 1 > H:

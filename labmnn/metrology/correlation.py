@@ -169,6 +169,7 @@ class ReferenceSubsets:
         w = self.masks if masks is None else np.asarray(masks, float)
         f = self.f
         converged = np.zeros(n, bool)
+        failed = np.zeros(n, bool)
         inside = np.ones(n, bool)
         it = 0
         rw = w.copy()
@@ -199,15 +200,16 @@ class ReferenceSubsets:
                 v = sum(wy[:, a, None, None] * blk[:, a:a + S, :] for a in range(4))
                 g = sum(wx[:, b, None, None] * v[:, :, b:b + S] for b in range(4))
                 sw = rw.sum((1, 2))
-                fm = (rw * f).sum((1, 2)) / sw
-                gm = (rw * g).sum((1, 2)) / sw
+                sw_safe = np.where(sw > 0, sw, 1.0)
+                fm = (rw * f).sum((1, 2)) / sw_safe
+                gm = (rw * g).sum((1, 2)) / sw_safe
                 fc = f - fm[:, None, None]
                 gc = g - gm[:, None, None]
                 df = np.sqrt((rw * fc ** 2).sum((1, 2)))
                 dg = np.sqrt((rw * gc ** 2).sum((1, 2)))
                 r = fc - (df / np.maximum(dg, 1e-12))[:, None, None] * gc
                 if robust and it > 2:
-                    scale = np.maximum(1.4826 * _weighted_median(np.abs(r), w), 0.005 * df / np.sqrt(sw)) + 1e-9
+                    scale = np.maximum(1.4826 * _weighted_median(np.abs(r), w), 0.005 * df / np.sqrt(sw_safe)) + 1e-9
                     u = r / (TUKEY_C * scale[:, None, None])
                     rw = w * np.where(np.abs(u) < 1, (1 - u ** 2) ** 2, 0.0)
                 Hxx = (rw * self.gx ** 2).sum((1, 2))
@@ -220,18 +222,20 @@ class ReferenceSubsets:
                 dpx = -(Hyy * bx - Hxy * by) / det
                 dpy = -(-Hxy * bx + Hxx * by) / det
                 dp = np.stack([dpx, dpy], -1)
-                dp = np.clip(dp, -2.0, 2.0)
+                failed |= ~np.isfinite(dp).all(1) | (sw <= 0)
+                dp = np.where(failed[:, None], 0.0, np.clip(dp, -2.0, 2.0))
                 p -= dp
-                step = np.hypot(dpx, dpy)
-                converged = step < tol_px
-                if converged.all():
+                converged = (np.hypot(dp[:, 0], dp[:, 1]) < tol_px) & ~failed
+                if (converged | failed).all():
                     break
             else:
                 continue
-            if converged.all():
+            if (converged | failed).all():
                 break
-        zncc = 1.0 - 0.5 * (rw * (fc / df[:, None, None] - gc / dg[:, None, None]) ** 2).sum((1, 2))
-        inlier = rw.sum((1, 2)) / w.sum((1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zncc = 1.0 - 0.5 * (rw * (fc / df[:, None, None] - gc / dg[:, None, None]) ** 2).sum((1, 2))
+            inlier = rw.sum((1, 2)) / np.maximum(w.sum((1, 2)), 1e-12)
+        zncc = np.where(failed, 0.0, np.nan_to_num(zncc, nan=0.0))
         dof = np.maximum(rw.sum((1, 2)) - 4, 1)
         noise = np.sqrt((rw * r ** 2).sum((1, 2)) / dof)
         sigma = noise * np.sqrt(np.maximum(Hxx + Hyy, 0) / np.maximum(det, 1e-12))

@@ -75,7 +75,7 @@ def draw_joints(shape, centres, radius=20.0, bar_angles=None, bar_width=None, ba
         for a in angles:
             d = np.minimum(d, _segment_distance(px, py, cx, cy, cx + bl * np.cos(a), cy + bl * np.sin(a)) - bw / 2)
         sd[y0:y1, x0:x1] = np.minimum(sd[y0:y1, x0:x1], d)
-    bw_seg = 0.5 * float(np.max(radii)) if bar_width is None else bar_width
+    bw_seg = (0.5 * float(np.max(radii)) if n else 1.0) if bar_width is None else bar_width
     for (a, b) in ([] if segments is None else np.asarray(segments, float)):
         reach = bw_seg + 3
         x0, x1 = int(max(0, np.floor(min(a[0], b[0]) - reach))), int(min(W, np.ceil(max(a[0], b[0]) + reach) + 1))

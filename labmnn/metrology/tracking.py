@@ -218,6 +218,20 @@ class JointTracker:
                 "plane_to_network": {**self.plane_to_network.to_dict(), "scale_check": self.scale_check}}
 
     # ------------------------------------------------------------ tracking
+    def _next_prediction(self, shift, lost) -> np.ndarray:
+        """Shifts to search around next time: tracked joints where they are; a lost joint
+        where its tracked neighbours (by bond) moved on average, else where it was last seen."""
+        b = self._bonds
+        good = np.where(lost[:, None], 0.0, shift)
+        total = np.zeros_like(shift)
+        count = np.zeros(len(shift))
+        for a, c in ((0, 1), (1, 0)):
+            np.add.at(total, b[:, a], good[b[:, c]])
+            np.add.at(count, b[:, a], (~lost)[b[:, c]])
+        neighbours = total / np.maximum(count, 1)[:, None]
+        fallback = np.where((count > 0)[:, None], neighbours, self._last_shift)
+        return np.where(lost[:, None], fallback, shift)
+
     def _masks_for(self, shift) -> np.ndarray:
         """Subset masks whose bar sectors are widened by each joint's largest predicted bar rotation."""
         c = self.reference.joints_px
@@ -287,7 +301,7 @@ class JointTracker:
         disp_net = self.plane_to_network.rotate(disp)
         b = self._bonds
         elong = np.linalg.norm(mm[b[:, 1]] - mm[b[:, 0]], axis=1) - self._ref_lengths
-        self._last_shift = np.where(lost[:, None], self._last_shift, fine.shift)
+        self._last_shift = self._next_prediction(fine.shift, lost)
         sigma = np.where(lost, np.nan, fine.sigma_px)
         return TrackResult(px, mm, disp, disp_net, elong, confidence, lost, reasons, sigma,
                            time.perf_counter() - t0)
