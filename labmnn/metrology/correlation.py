@@ -35,6 +35,10 @@ import numpy as np
 
 SPLINE_PAD = 6          # extra pixels around a patch for the B-spline support and prefilter
 TUKEY_C = 4.685
+SETTLED_PX = 0.01       # an update this small at the last iteration still counts as converged
+NOISE_FLOOR = 0.3       # grey levels (of 255): quantisation noise of 8-bit images
+N_SECTORS = 24          # angular sectors checked for outliers after convergence
+SECTOR_RMS = 2.0        # a sector whose RMS residual exceeds this many noise sigmas is dropped
 
 
 def annulus_geometry(centres, radii, bar_rays, half, inner=None, outer=None):
@@ -175,7 +179,7 @@ class ReferenceSubsets:
         self.f, self.gx, self.gy = f, gx, gy
         # image noise, from second differences (robust to the few edge pixels)
         lap = f[:, :, 1:-1] - 0.5 * (f[:, :, :-2] + f[:, :, 2:])
-        self.noise = float(1.4826 * np.median(np.abs(lap)) / np.sqrt(1.5)) + 1e-6
+        self.noise = max(float(1.4826 * np.median(np.abs(lap)) / np.sqrt(1.5)), NOISE_FLOOR)
         self._layout(self.masks, bar_deg)
 
     def _layout(self, masks, bar_deg=None):
@@ -192,9 +196,13 @@ class ReferenceSubsets:
         self.f_p, self.gx_p, self.gy_p = take(self.f), take(self.gx), take(self.gy)
         self.bar_deg_p = take(bar_deg) if bar_deg is not None else np.full((n, L), np.inf)
         self.bar_deg_p[~valid] = np.inf
+        g = np.arange(-self.half, self.half + 1)
+        ang = np.mod(np.arctan2(g[:, None] + 0 * g[None], g[None, :] + 0 * g[:, None]), 2 * np.pi)
+        sector = (ang / (2 * np.pi / N_SECTORS)).astype(int) % N_SECTORS
+        self.sector_p = np.take_along_axis(np.broadcast_to(sector.ravel(), (n, sector.size)), order, 1)
 
     def refine(self, image, start, masks=None, margin_deg=None, tol_px=2e-4, max_iter=40, margin=6,
-               robust=True) -> RefineResult:
+               robust=True, reject_sectors=True) -> RefineResult:
         """Find each subset in ``image`` starting from shifts ``start`` (n, 2).
 
         Parameters
@@ -215,6 +223,10 @@ class ReferenceSubsets:
             shift leaves it.
         robust : bool
             Tukey down-weighting of outlier pixels.
+        reject_sectors : bool
+            After converging, drop the angular sectors (``N_SECTORS`` around each
+            centre) whose RMS residual exceeds ``SECTOR_RMS`` times the noise (a
+            thread or hook over the edge) and refine again without them.
         """
         if masks is not None:
             self._layout(np.asarray(masks, float))
@@ -236,79 +248,105 @@ class ReferenceSubsets:
         L = f.shape[1]
         st_fc, st_gc, st_r = np.zeros((n, L), np.float32), np.zeros((n, L), np.float32), np.zeros((n, L), np.float32)
         st_df, st_dg, st_det, st_tr = np.ones(n), np.ones(n), np.full(n, np.inf), np.zeros(n)
-        while it < max_iter and not (converged | failed).all():
-            # read prefiltered patches around the current estimate
-            origin = np.floor(np.nan_to_num(p)).astype(int)      # integer part of the shift
-            span = S + 2 * (margin + SPLINE_PAD)
-            x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
-            y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
-            inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
-            xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
-            ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
-            patch = image[ys[:, :, None], xs[:, None, :]]
-            coef = bspline_prefilter(patch)
-            blk = np.zeros((n, S + 3, S + 3), np.float32)
-            blk_k = np.full((n, 2), 1 << 20)                   # integer offset each block was read at
-            act = np.flatnonzero(~(converged | failed))          # subsets still iterating
-            while it < max_iter and act.size:
-                it += 1
-                k = np.floor(p[act]).astype(int) - origin[act]   # offset inside the patch
-                if np.any(np.abs(k) > margin):
-                    break                                        # re-read patches
-                t = p[act] - np.floor(p[act])
-                wx = _bspline_weights(t[:, 0]).astype(np.float32)
-                wy = _bspline_weights(t[:, 1]).astype(np.float32)
-                oy = margin + SPLINE_PAD - 1 + k[:, 1]
-                ox = margin + SPLINE_PAD - 1 + k[:, 0]
-                moved = (blk_k[act] != k).any(1)                 # re-read only where the integer part changed
-                if moved.any():
-                    m_ = act[moved]
-                    rows = oy[moved, None] + np.arange(S + 3)[None]
-                    cols = ox[moved, None] + np.arange(S + 3)[None]
-                    blk[m_] = coef[m_[:, None, None], rows[:, :, None], cols[:, None, :]]
-                    blk_k[m_] = k[moved]
-                ba = blk[act]
-                v = wy[:, 0, None, None] * ba[:, 0:S, :]
-                for a in range(1, 4):
-                    v += wy[:, a, None, None] * ba[:, a:a + S, :]
-                gs = wx[:, 0, None, None] * v[:, :, 0:S]
-                for b in range(1, 4):
-                    gs += wx[:, b, None, None] * v[:, :, b:b + S]
-                g = np.take_along_axis(gs.reshape(len(act), -1), idx[act], 1)
-                fa, wa, gxa, gya = f[act], w[act], gx[act], gy[act]
-                rwa = rw[act]
-                sw = rwa.sum(1)
-                sw_safe = np.where(sw > 0, sw, 1.0)
-                fc = fa - ((rwa * fa).sum(1) / sw_safe)[:, None]
-                gc = g - ((rwa * g).sum(1) / sw_safe)[:, None]
-                df = np.sqrt((rwa * fc * fc).sum(1))
-                dg = np.sqrt((rwa * gc * gc).sum(1))
-                ratio = df / np.where(dg > 0, dg, 1.0)
-                r = fc - ratio[:, None] * gc
-                if robust and it > 2:
-                    scale = np.maximum(self.noise * np.sqrt(1 + ratio ** 2), 0.005 * df / np.sqrt(sw_safe))
-                    u = r / (TUKEY_C * scale[:, None])
-                    rwa = wa * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
-                    rw[act] = rwa
-                rgx, rgy = rwa * gxa, rwa * gya
-                Hxx, Hxy, Hyy = (rgx * gxa).sum(1), (rgx * gya).sum(1), (rgy * gya).sum(1)
-                bx, by = (rgx * r).sum(1), (rgy * r).sum(1)
-                det = Hxx * Hyy - Hxy ** 2
-                det = np.where(np.abs(det) > 1e-12, det, np.inf)
-                dp = -np.stack([(Hyy * bx - Hxy * by) / det, (-Hxy * bx + Hxx * by) / det], -1)
-                bad = ~np.isfinite(dp).all(1) | (sw <= 0)
-                failed[act] |= bad
-                dp = np.where(bad[:, None], 0.0, np.clip(dp, -2.0, 2.0))
-                p[act] -= dp
-                done = (np.hypot(dp[:, 0], dp[:, 1]) < tol_px) & ~bad
-                converged[act] = done
-                # keep what the final statistics need, per subset
-                st_fc[act], st_gc[act], st_r[act] = fc, gc, r
-                st_df[act], st_dg[act], st_det[act], st_tr[act] = df, dg, det, Hxx + Hyy
-                act = act[~(done | bad)]
-            else:
+        st_step = np.full(n, np.inf)
+        n_rounds = 2 if reject_sectors else 1
+        for rnd in range(n_rounds):
+            it_round = 0
+            while it_round < max_iter and not (converged | failed).all():
+                # read prefiltered patches around the current estimate
+                origin = np.floor(np.nan_to_num(p)).astype(int)      # integer part of the shift
+                span = S + 2 * (margin + SPLINE_PAD)
+                x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
+                y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
+                inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
+                xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
+                ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
+                patch = image[ys[:, :, None], xs[:, None, :]]
+                coef = bspline_prefilter(patch)
+                blk = np.zeros((n, S + 3, S + 3), np.float32)
+                blk_k = np.full((n, 2), 1 << 20)                   # integer offset each block was read at
+                act = np.flatnonzero(~(converged | failed))          # subsets still iterating
+                while it_round < max_iter and act.size:
+                    it += 1
+                    it_round += 1
+                    k = np.floor(p[act]).astype(int) - origin[act]   # offset inside the patch
+                    if np.any(np.abs(k) > margin):
+                        break                                        # re-read patches
+                    t = p[act] - np.floor(p[act])
+                    wx = _bspline_weights(t[:, 0]).astype(np.float32)
+                    wy = _bspline_weights(t[:, 1]).astype(np.float32)
+                    oy = margin + SPLINE_PAD - 1 + k[:, 1]
+                    ox = margin + SPLINE_PAD - 1 + k[:, 0]
+                    moved = (blk_k[act] != k).any(1)                 # re-read only where the integer part changed
+                    if moved.any():
+                        m_ = act[moved]
+                        rows = oy[moved, None] + np.arange(S + 3)[None]
+                        cols = ox[moved, None] + np.arange(S + 3)[None]
+                        blk[m_] = coef[m_[:, None, None], rows[:, :, None], cols[:, None, :]]
+                        blk_k[m_] = k[moved]
+                    ba = blk[act]
+                    v = wy[:, 0, None, None] * ba[:, 0:S, :]
+                    for a in range(1, 4):
+                        v += wy[:, a, None, None] * ba[:, a:a + S, :]
+                    gs = wx[:, 0, None, None] * v[:, :, 0:S]
+                    for b in range(1, 4):
+                        gs += wx[:, b, None, None] * v[:, :, b:b + S]
+                    g = np.take_along_axis(gs.reshape(len(act), -1), idx[act], 1)
+                    fa, wa, gxa, gya = f[act], w[act], gx[act], gy[act]
+                    rwa = rw[act]
+                    sw = rwa.sum(1)
+                    sw_safe = np.where(sw > 0, sw, 1.0)
+                    fc = fa - ((rwa * fa).sum(1) / sw_safe)[:, None]
+                    gc = g - ((rwa * g).sum(1) / sw_safe)[:, None]
+                    df = np.sqrt((rwa * fc * fc).sum(1))
+                    dg = np.sqrt((rwa * gc * gc).sum(1))
+                    ratio = df / np.where(dg > 0, dg, 1.0)
+                    r = fc - ratio[:, None] * gc
+                    if robust and it > 2:
+                        scale = np.maximum(self.noise * np.sqrt(1 + ratio ** 2), 0.005 * df / np.sqrt(sw_safe))
+                        u = r / (TUKEY_C * scale[:, None])
+                        rwa = wa * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+                        rw[act] = rwa
+                    rgx, rgy = rwa * gxa, rwa * gya
+                    Hxx, Hxy, Hyy = (rgx * gxa).sum(1), (rgx * gya).sum(1), (rgy * gya).sum(1)
+                    bx, by = (rgx * r).sum(1), (rgy * r).sum(1)
+                    det = Hxx * Hyy - Hxy ** 2
+                    det = np.where(np.abs(det) > 1e-12, det, np.inf)
+                    dp = -np.stack([(Hyy * bx - Hxy * by) / det, (-Hxy * bx + Hxx * by) / det], -1)
+                    bad = ~np.isfinite(dp).all(1) | (sw <= 0)
+                    failed[act] |= bad
+                    dp = np.where(bad[:, None], 0.0, np.clip(dp, -2.0, 2.0))
+                    p[act] -= dp
+                    step = np.hypot(dp[:, 0], dp[:, 1])
+                    st_step[act] = step
+                    done = (step < tol_px) & ~bad
+                    converged[act] = done
+                    # keep what the final statistics need, per subset
+                    st_fc[act], st_gc[act], st_r[act] = fc, gc, r
+                    st_df[act], st_dg[act], st_det[act], st_tr[act] = df, dg, det, Hxx + Hyy
+                    act = act[~(done | bad)]
+                else:
+                    break
+            if rnd + 1 == n_rounds:
                 break
+            # sectors whose residual is well above the noise (a thread, a hook, a shadow): drop, redo
+            scale = np.maximum(self.noise * np.sqrt(1 + (st_df / np.maximum(st_dg, 1e-12)) ** 2), 1e-6)
+            on = (w > 0).astype(np.float32)
+            r2 = np.zeros((n, N_SECTORS)); cnt = np.zeros((n, N_SECTORS))
+            rows_ = np.repeat(np.arange(n), st_r.shape[1])
+            np.add.at(r2, (rows_, self.sector_p.ravel()), (on * st_r ** 2).ravel())
+            np.add.at(cnt, (rows_, self.sector_p.ravel()), on.ravel())
+            noisy = (cnt >= 8) & (r2 > SECTOR_RMS ** 2 * scale[:, None] ** 2 * np.maximum(cnt, 1))
+            redo = noisy.any(1) & ~failed
+            if not redo.any():
+                break
+            drop = np.take_along_axis(noisy, self.sector_p, 1)
+            w = np.where(drop & redo[:, None], 0.0, w).astype(np.float32)
+            rw = np.where(redo[:, None], w, rw).astype(np.float32)
+            converged &= ~redo
+            p[redo] = np.where(np.isfinite(p[redo]), p[redo], 0.0)
         fc, gc, r, df, dg, det = st_fc, st_gc, st_r, st_df, st_dg, st_det
+        converged |= (st_step < SETTLED_PX) & ~failed     # still moving by < SETTLED_PX at max_iter: settled
         with np.errstate(invalid="ignore", divide="ignore"):
             d = fc / df[:, None] - gc / dg[:, None]
             zncc = 1.0 - 0.5 * (rw * d * d).sum(1)
