@@ -332,10 +332,9 @@ class ReferenceSubsets:
             # sectors whose residual is well above the noise (a thread, a hook, a shadow): drop, redo
             scale = np.maximum(self.noise * np.sqrt(1 + (st_df / np.maximum(st_dg, 1e-12)) ** 2), 1e-6)
             on = (w > 0).astype(np.float32)
-            r2 = np.zeros((n, N_SECTORS)); cnt = np.zeros((n, N_SECTORS))
-            rows_ = np.repeat(np.arange(n), st_r.shape[1])
-            np.add.at(r2, (rows_, self.sector_p.ravel()), (on * st_r ** 2).ravel())
-            np.add.at(cnt, (rows_, self.sector_p.ravel()), on.ravel())
+            key = (np.arange(n)[:, None] * N_SECTORS + self.sector_p).ravel()
+            r2 = np.bincount(key, (on * st_r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
+            cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
             noisy = (cnt >= 8) & (r2 > SECTOR_RMS ** 2 * scale[:, None] ** 2 * np.maximum(cnt, 1))
             redo = noisy.any(1) & ~failed
             if not redo.any():

@@ -177,7 +177,7 @@ class JointTracker:
         self._half = half
         ring, bar_deg = annulus_geometry(fit.centres, fit.radii, fit.bar_rays, half)
         self._subsets = ReferenceSubsets(ref, fit.centres, (ring & (bar_deg > 0)).astype(float), bar_deg)
-        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 10)))
+        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(round(radius / 7))))
         self._plane_fallback: Procrustes | None = None
         nodes_mm = np.asarray(network.nodes, float) * 1e3
         if calibration is None or not calibration.has_plane:
