@@ -289,7 +289,7 @@ class JointTracker:
                 reasons[i] = why
             lost |= mask
         conf_match = np.clip((fine.zncc - s["zncc_min"]) / (1 - s["zncc_min"]), 0, 1)
-        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (0.85 - s["inliers_min"]), 0, 1)
+        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (1.0 - s["inliers_min"]), 0, 1)
         confidence = np.where(lost, 0.0, np.sqrt(conf_match) * conf_cover)
         px = self.reference.joints_px + fine.shift
         px[lost] = np.nan
