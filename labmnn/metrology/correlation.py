@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -345,7 +347,9 @@ class ReferenceSubsets:
             r2 = np.bincount(key, (on * st_r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
             cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
             sector_ms = r2 / np.maximum(cnt, 1)
-            typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
+            with warnings.catch_warnings():       # a subset with no full sector: all-NaN row
+                warnings.simplefilter("ignore", RuntimeWarning)
+                typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
             level = np.maximum(np.nan_to_num(typical, nan=0.0), scale ** 2)
             noisy = (cnt >= 8) & (sector_ms > SECTOR_RMS ** 2 * level[:, None])
             redo = noisy.any(1) & ~failed
