@@ -63,8 +63,11 @@ class Engine:
     """
 
     def __init__(self, spec: ProtocolSpec, session: Session, bench: Bench, operator: Operator,
-                 listener: Callable[[dict], None] | None = None, network: Network | None = None):
+                 listener: Callable[[dict], None] | None = None, network: Network | None = None,
+                 results_name: str = "results", offline: bool = False):
         self.spec = spec
+        self.results_name = results_name
+        self.offline = offline
         self.session = session
         self.bench = bench
         self.operator = operator
@@ -174,6 +177,8 @@ class Engine:
             After recording a ``fail`` stop record (device or input problem).
         """
         s = self.session
+        if self.offline:
+            return self._run_offline()
         if not any(r.get("kind") == "start" for r in s.records):
             s.start(protocol=self.spec.name, protocol_kind=self.spec.kind, protocol_file=str(self.spec.path),
                     network=self.net.name, bench=self.bench.extra)
@@ -190,7 +195,7 @@ class Engine:
             summary = runner()
             from .results import write_results
 
-            files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary)
+            files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary, self.results_name)
             summary["files"] = files
             s.stop("success")
             self._set_state("done")
@@ -207,6 +212,18 @@ class Engine:
             s.stop("fail", f"{type(exc).__name__}: {exc}")
             self._set_state("failed", str(exc))
             raise
+
+    def _run_offline(self) -> dict:
+        """Re-assemble from recorded (re-tracked) loadings; no device, no log record."""
+        from .results import write_results
+
+        runner = {"gradient": self._run_gradient, "load_series": self._run_series,
+                  "train": self._run_train}[self.spec.kind]
+        summary = runner()
+        steps = {k: v for k, v in self._done.items()}
+        summary["files"] = write_results(self.session.folder, self.net, self.spec, steps, summary,
+                                         self.results_name, {"reanalysis": True})
+        return {"status": "success", "reason": "", "summary": summary, "session": str(self.session.folder)}
 
     # -------------------------------------------------------------- checks
     def _checks(self) -> None:
@@ -571,6 +588,8 @@ class Engine:
                             "cosine": rec["cosine"]})
             self._emit("train", step=t + 1, loss=rec["loss"])
         out = self.session.folder / Path(tr.output).name
+        if self.offline:
+            out = out.with_name(f"{self.results_name}-{out.name}")
         write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
         return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
                 "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}
