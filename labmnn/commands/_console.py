@@ -27,8 +27,8 @@ class ConsoleListener:
         stamp = f"[{time.perf_counter() - self.t0:6.1f} s]"
         if t == "step":
             total = ev.get("total") or 0
-            print(f"{stamp} step {ev.get('index', 0) + 1}/{total}: {ev.get('label', ev.get('key'))}",
-                  file=self.out, flush=True)
+            where = "checks" if ev.get("key") == "checks" else f"step {ev.get('index', 0) + 1}/{total}"
+            print(f"{stamp} {where}: {ev.get('label', ev.get('key'))}", file=self.out, flush=True)
         elif t == "plan":
             for line in ev.get("lines", []):
                 print(f"{stamp}   {line}", file=self.out, flush=True)

@@ -83,14 +83,26 @@ def track_arrays(result, n_nodes: int, n_bonds: int) -> dict:
 
 
 def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
-    """``make_tracker`` built on :class:`labmnn.metrology.tracking.JointTracker`."""
+    """``make_tracker`` built on :class:`labmnn.metrology.tracking.JointTracker`.
+
+    ``joints_px`` gives rough joint pixels in the reference photo: an (n, 2) array, a
+    callable ``joints_px(reference_path)``, or None (the ``joints`` file named in the
+    protocol's ``[tracking]``, else automatic detection).
+    """
     from ..metrology.calibration import Calibration
     from ..metrology.tracking import JointTracker
 
     cal = Calibration.load(calibration_path) if calibration_path is not None else None
 
     def make(reference_path: Path, net, settings: dict):
-        return _PathTracker(JointTracker(cal, net, str(reference_path), joints_px=joints_px, **settings))
+        settings = dict(settings)
+        joints = joints_px(reference_path) if callable(joints_px) else joints_px
+        joints_file = settings.pop("joints", None)
+        if joints is None and joints_file is not None:
+            from ..metrology.jointsfile import read_joints_csv
+
+            joints = read_joints_csv(joints_file, net.n_nodes)
+        return _PathTracker(JointTracker(cal, net, str(reference_path), joints_px=joints, **settings))
 
     return make
 
@@ -148,11 +160,20 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
         from .simcal import sim_calibration
 
         cal = sim_calibration(rig, cam)
-    bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
-                  image_size=_calibration_size(cal), sim_operator=op, extra={"sim": True, "seed": seed})
+    model = rig.camera.scaled(cam.width, cam.height)
+
+    def rest_joints_px(_reference_path):  # the simulated operator clicks the joints exactly
+        return model.project_plane(rig.network_to_plane_mm(rig.network.nodes))
+
+    bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
+                  calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
+                  extra={"sim": True, "seed": seed})
 
     def install(new_net):
-        rig.set_network(new_net) if hasattr(rig, "set_network") else setattr(rig, "network", new_net.copy())
+        """Swap the printed design (in-situ training on a simulated rig)."""
+        rig.network = new_net.copy()
+        rig.true_stiffness = rig.network.stiffness.copy()
+        rig.clear()
 
     bench.install_network = install
     bench.rig = rig

@@ -425,8 +425,9 @@ class Engine:
             for stack in ld.stacks:
                 m = self._weigh(label, stack)
                 self._ask(Instruction(
-                    label, "hang", f"Hang the {m:.2f} g stack on node {stack.node}, pulling "
-                    f"{direction_name(stack.direction)}.", node=stack.node, grams=m, direction=stack.direction))
+                    label, "hang", f"Hang the {stack.nominal_g:g} g stack (weighed {m:.3f} g) on node "
+                    f"{stack.node}, pulling {direction_name(stack.direction)}.", node=stack.node,
+                    grams=stack.nominal_g, direction=stack.direction))
                 masses.append(m)
             rejected = []
             for attempt in range(self.spec.max_retakes + 1):
