@@ -22,6 +22,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="measure the paper's Fig. 1 gradient on the simulated rig (headless)")
     p.add_argument("--out", default="labmnn-demo", help="output folder (default: labmnn-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's 3 repeats (quicker look)")
     p.add_argument("--protocol", default=str(PROTOCOL), help=argparse_suppress())
     p.set_defaults(func=run)
 
@@ -39,7 +40,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     engine = start_run(args.protocol, out=out / "sessions", sim=True, auto=True,
-                       listener=ConsoleListener(), seed=args.seed)
+                       listener=ConsoleListener(), seed=args.seed, repeats=args.repeats)
     print(f"session: {engine.session.folder}", flush=True)
     try:
         outcome = engine.run()

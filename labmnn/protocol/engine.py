@@ -375,11 +375,6 @@ class Engine:
             except DeviceError as exc:
                 self._device_pause("balance", exc, "Check the balance (cable, draught, nothing touching "
                                    "the pan), then confirm to read it again.")
-                try:
-                    self.bench.balance.close()
-                    self.bench.balance.connect()
-                except DeviceError as exc2:
-                    self._warn(f"balance: reconnect failed: {exc2.one_line()}")
         raise DeviceError(f"balance: no stable reading after {BALANCE_ATTEMPTS} attempts; fix the balance, "
                           f"then `labmnn resume {self.session.folder}`")
 

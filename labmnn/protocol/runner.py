@@ -20,7 +20,7 @@ from .spec import ProtocolSpec, load_protocol
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
-              seed: int = 0, bench: Bench | None = None) -> Engine:
+              seed: int = 0, bench: Bench | None = None, repeats: int | None = None) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
     Parameters
@@ -36,12 +36,18 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     seed : int
     bench : Bench, optional
         Devices to use instead of opening them.
+    repeats : int, optional
+        Override the protocol's repeats.
 
     Returns
     -------
     Engine
     """
     spec = load_protocol(protocol)
+    if repeats is not None:
+        if repeats < 1:
+            raise InputError("--repeats", "", f"must be at least 1, found {repeats}")
+        spec.repeats = int(repeats)
     net = Network.open(spec.network)
     spec.check_nodes(net.n_nodes)
     if spec.loss is not None:
