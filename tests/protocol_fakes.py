@@ -135,7 +135,7 @@ class FakeSimOperator:
 class FakeTracker:
     lose_next: list = []  # node lists to report lost, one per call
 
-    def __init__(self, ref_path, net, settings):
+    def __init__(self, ref_path, net, settings, joints_px=None):
         self.net = net
         self.ref = np.array(json.loads(Path(ref_path).read_text())["positions_mm"])
 

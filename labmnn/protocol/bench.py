@@ -33,7 +33,9 @@ class Bench:
     camera : Camera
     balance : Balance
     make_tracker : callable
-        ``make_tracker(reference_image_path, network, settings) -> Tracker``.
+        ``make_tracker(reference_image_path, network, settings, joints_px=None) -> Tracker``;
+        ``joints_px`` are recorded joint pixels of that reference (reanalysis, resume).
+        A tracker may expose ``reference.joints_px`` (recorded with the reference step).
     calibration : Path or None
         The calibration file in use (copied into the session).
     image_size : (width, height) or None
@@ -94,9 +96,12 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
 
     cal = Calibration.load(calibration_path) if calibration_path is not None else None
 
-    def make(reference_path: Path, net, settings: dict):
+    def make(reference_path: Path, net, settings: dict, recorded_joints_px=None):
         settings = dict(settings)
-        joints = joints_px(reference_path) if callable(joints_px) else joints_px
+        if recorded_joints_px is not None:
+            joints = np.asarray(recorded_joints_px, dtype=float)
+        else:
+            joints = joints_px(reference_path) if callable(joints_px) else joints_px
         joints_file = settings.pop("joints", None)
         if joints is None and joints_file is not None:
             from ..metrology.jointsfile import read_joints_csv
@@ -110,6 +115,7 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
 class _PathTracker:
     def __init__(self, tracker):
         self.tracker = tracker
+        self.reference = tracker.reference
 
     def track(self, image_path: Path):
         return self.tracker.track(str(image_path))

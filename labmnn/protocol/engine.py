@@ -399,7 +399,7 @@ class Engine:
         if path not in self._trackers:
             self._trackers.clear()
             self._trackers[path] = self.bench.make_tracker(self.session.folder / path, self.net,
-                                                           dict(self.spec.tracking))
+                                                           dict(self.spec.tracking), ref.get("joints_px"))
         return self._trackers[path]
 
     # ------------------------------------------------------------- steps
@@ -408,7 +408,11 @@ class Engine:
             self._ask(Instruction(label, "remove", "Take every weight off the network."))
             self._ask(Instruction(label, "capture", "Reference photo: nothing hangs on the network."))
             info = self._capture(key, "reference")
-            return {"image": info["path"], "sha256": info["sha256"]}
+            ref = {"image": info["path"], "sha256": info["sha256"]}
+            joints = getattr(getattr(self._tracker(ref), "reference", None), "joints_px", None)
+            if joints is not None:  # where the joints were found: reanalysis starts from here
+                ref["joints_px"] = np.asarray(joints, dtype=float).tolist()
+            return ref
 
         return self._memo(key, label, do)
 

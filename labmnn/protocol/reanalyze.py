@@ -82,7 +82,8 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
         ref = d["reference"]
         if ref not in trackers:
             trackers.clear()
-            trackers[ref] = make_tracker(folder / ref, net, dict(spec.tracking))
+            joints = next((r.get("joints_px") for r in steps.values() if r.get("image") == ref), None)
+            trackers[ref] = make_tracker(folder / ref, net, dict(spec.tracking), joints)
         res = trackers[ref].track(folder / d["image"])
         kept[key] = {**d, **track_arrays(res, net.n_nodes, net.n_bonds)}
     # derived steps are recomputed from the re-tracked loadings
