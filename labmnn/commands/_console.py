@@ -39,6 +39,9 @@ class ConsoleListener:
             print(f"{stamp} WARNING: {ev.get('text')}", file=self.out, flush=True)
         elif t == "state" and ev.get("state") in ("paused", "aborted", "failed"):
             print(f"{stamp} {ev['state'].upper()}: {ev.get('reason', '')}", file=self.out, flush=True)
+        elif t == "progress" and ev.get("eta_s") is not None and ev["done"] < ev["total"]:
+            print(f"{stamp}   {ev['done']}/{ev['total']} steps done, about {ev['eta_s']:.0f} s to go",
+                  file=self.out, flush=True)
         elif t == "train":
             print(f"{stamp}   training step {ev['step']}: loss {ev['loss']:.4e}", file=self.out, flush=True)
         elif self.verbose and t in ("image", "tracking"):

@@ -66,6 +66,20 @@ def run(args) -> int:
         "repeats": s.get("repeats"),
         "seconds": time.perf_counter() - t0,
     }
+    if s.get("gradient_simulated") is not None and engine.spec.name == "gradient-fig1":
+        import numpy as np
+
+        from ..paper_data import figure1_gradient, match_bonds_by_value
+        from ..protocol.analysis import cosine, relative_error
+
+        sim = np.asarray(s["gradient_simulated"])
+        paper_sim = match_bonds_by_value(sim, figure1_gradient("grad_sim"))
+        paper_exp = match_bonds_by_value(sim, figure1_gradient("grad_exp"))
+        summary["paper"] = {
+            "model_vs_paper_grad_sim_relative_error": relative_error(sim, paper_sim),
+            "paper_grad_exp_vs_grad_sim_relative_error": relative_error(paper_exp, paper_sim),
+            "paper_grad_exp_vs_grad_sim_cosine": cosine(paper_exp, paper_sim),
+        }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print_outcome(outcome)
     print(f"wrote {out / 'summary.json'} ({summary['seconds']:.1f} s)")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +85,7 @@ class Engine:
         self._checked_size = False
         self._n_steps = 0
         self._total_steps = self._estimate_steps()
+        self._t0 = time.monotonic()
 
     # ------------------------------------------------------------- control
     def request_pause(self) -> None:
@@ -143,12 +145,15 @@ class Engine:
         if key in self._done:
             return self._done[key]
         self._checkpoint()
-        self._emit("step", key=key, label=label, index=self._n_steps, total=self._total_steps)
+        self._emit("step", key=key, label=label, index=len(self._done), total=self._total_steps)
         data = fn()
         self.session.step(key, data)
         self._done[key] = self.session.records[-1]["data"]
         self._n_steps += 1
-        self._emit("progress", done=self._n_steps + self._skipped(), total=self._total_steps, key=key)
+        done = self._n_steps + self._skipped()
+        rate = (time.monotonic() - self._t0) / self._n_steps
+        self._emit("progress", done=done, total=self._total_steps, key=key,
+                   eta_s=max(0.0, rate * (self._total_steps - done)))
         return self._done[key]
 
     def _skipped(self) -> int:
@@ -249,6 +254,9 @@ class Engine:
         cal = bench.calibration or spec.calibration
         if cal is not None and Path(cal).exists():
             s.copy_input("calibration" + Path(cal).suffix, cal)
+        else:
+            self._warn("no calibration: the scale comes from the design's geometry and lens distortion is "
+                       "not corrected (run `labmnn calibrate` and name the file in [calibration])")
         lines, worst = self._preflight()
         s.event("checks", camera=bench.camera.get_settings().as_dict(), plan=lines, predicted_error=worst)
         if not self._done:

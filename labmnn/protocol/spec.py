@@ -280,6 +280,15 @@ def _adjoint(src, t) -> AdjointSettings:
     return AdjointSettings(scale, max_g, min_g, tol)
 
 
+def _tracker_keys() -> set[str] | None:
+    """Settings the metrology tracker accepts (plus ``joints``, a joints.csv file)."""
+    try:
+        from ..metrology.tracking import DEFAULTS
+    except ImportError:  # pragma: no cover - metrology not installed: accept anything
+        return None
+    return set(DEFAULTS) | {"joints"}
+
+
 def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec:
     """Check a decoded protocol table and build a :class:`ProtocolSpec`."""
     path = Path(path)
@@ -335,6 +344,12 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         _fail(src, "loss", f"must be a table, found {loss!r}")
     adjoint = _adjoint(src, _table(src, data, "adjoint"))
     tracking = _table(src, data, "tracking")
+    known = _tracker_keys()
+    for k in tracking:
+        if known is not None and k not in known:
+            _fail(src, f"tracking.{k}", f"is not a tracker setting (known: {', '.join(sorted(known))})")
+    if "joints" in tracking:
+        tracking = {**tracking, "joints": str(_resolve(base, _str(src, "tracking.joints", tracking["joints"])))}
 
     series = None
     if kind == "load_series":
