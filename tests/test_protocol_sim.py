@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
-    text += "\n[balance]\ntimeout = 0.3\n"
+    text += "\n[balance]\ntimeout = 0.3\nsettle_timeout = 0.6\n"
     proto = tmp_path / "g.toml"
     proto.write_text(text)
     spec = load_protocol(proto)

@@ -148,7 +148,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     if not sim:
         cam = open_camera(sim=False)
         bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
-                           timeout=spec.balance.get("timeout", 2.0))
+                           timeout=spec.balance.get("timeout", 2.0),
+                           settle_timeout=spec.balance.get("settle_timeout", 10.0))
         return Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
                      image_size=_calibration_size(cal), extra={"sim": False})
     try:
@@ -161,7 +162,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     rig = SimRig(net, seed=seed, weights=weights)
     op = SimOperator(rig, weights)
     cam = open_camera(sim=True, rig=rig)
-    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g)
+    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
+                       settle_timeout=spec.balance.get("settle_timeout", 10.0))
     if cal is None:
         from .simcal import sim_calibration
 

@@ -36,7 +36,7 @@ SECTIONS = {
     "network": {"file"},
     "calibration": {"file"},
     "camera": {"iso", "aperture", "shutter_speed", "image_format", "capture_target"},
-    "balance": {"port", "baud", "timeout"},
+    "balance": {"port", "baud", "timeout", "settle_timeout"},
     "weights": {"sizes_g", "counts"},
     "rig": {"max_per_node_g", "max_total_g", "directions"},
     "forward": None,  # array of tables, checked per entry
@@ -331,8 +331,9 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     balance = dict(bal)
     if "baud" in balance:
         balance["baud"] = _int(src, "balance.baud", balance["baud"], minimum=1)
-    if "timeout" in balance:
-        balance["timeout"] = _num(src, "balance.timeout", balance["timeout"], positive=True)
+    for k in ("timeout", "settle_timeout"):
+        if k in balance:
+            balance[k] = _num(src, f"balance.{k}", balance[k], positive=True)
 
     w = _table(src, data, "weights")
     _check_keys(src, "weights", w, SECTIONS["weights"])
