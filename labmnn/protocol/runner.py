@@ -43,6 +43,8 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     -------
     Engine
     """
+    if auto and not sim and bench is None:
+        raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     spec = load_protocol(protocol)
     if repeats is not None:
         if repeats < 1:
