@@ -205,10 +205,11 @@ class Engine:
             s.stop("success")
             self._set_state("done")
             return {"status": "success", "reason": "", "summary": summary, "session": str(s.folder)}
-        except AbortRequested as exc:
-            s.stop("abort", str(exc) or "aborted")
-            self._set_state("aborted", str(exc))
-            return {"status": "abort", "reason": str(exc), "summary": {}, "session": str(s.folder)}
+        except (AbortRequested, KeyboardInterrupt) as exc:
+            reason = str(exc) or ("interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "aborted")
+            s.stop("abort", reason)
+            self._set_state("aborted", reason)
+            return {"status": "abort", "reason": reason, "summary": {}, "session": str(s.folder)}
         except LabmnnError as exc:
             s.stop("fail", exc.one_line())
             self._set_state("failed", exc.one_line())
