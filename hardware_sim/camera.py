@@ -33,6 +33,7 @@ from labmnn.devices import CameraSettings, Capture
 from labmnn.errors import DeviceError, InputError
 
 from . import camera_faults
+from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
 from .look import DEFAULT_LOOK, Look
 from .render import Rendered, render_board, render_network
 
@@ -73,12 +74,25 @@ class SimCamera:
         Also write ``<photo>.truth.json`` next to each photo.
     timeout_delay_s : float
         How long a "timeout" fault blocks before raising.
+    retries : int
+        Retries the real backend makes; appears in fault messages.
+    pose_jitter_px : float
+        Standard deviation of a random camera rotation per frame, in pixels of
+        image shift (a tripod that settles, a mirror that slaps); 0 = rigid.
+    flicker : float
+        Relative standard deviation of the exposure from frame to frame.
+
+    Notes
+    -----
+    ``image_format="RAW"`` saves the sensor's linear 12-bit data as a 16-bit
+    PNG (``SIM_<k>.png``, values 0..4095) instead of a JPEG; ``"RAW+JPEG"``
+    saves both and returns the JPEG.
     """
 
     def __init__(self, rig, width: int = 6000, height: int = 4000, preview_size=(640, 427),
                  faults: dict | None = None, jpeg_quality: int = 95, look: Look | None = None,
                  seed: int | None = None, truth_sidecar: bool = False, timeout_delay_s: float = 0.0,
-                 retries: int = 3):
+                 retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0):
         self.rig = rig
         self.width, self.height = int(width), int(height)
         self.preview_size = (int(preview_size[0]), int(preview_size[1]))
@@ -88,6 +102,8 @@ class SimCamera:
         self.truth_sidecar = truth_sidecar
         self.timeout_delay_s = float(timeout_delay_s)
         self.retries = int(retries)
+        self.pose_jitter_px = float(pose_jitter_px)
+        self.flicker = float(flicker)
         self.settings = CameraSettings(iso="800", aperture="5", shutter_speed="1/30", image_format="JPEG",
                                        capture_target="ram")
         self.connected = False
@@ -131,15 +147,24 @@ class SimCamera:
         folder.mkdir(parents=True, exist_ok=True)
         k = self.frames
         self.frames += 1
-        shot = self.render(self.width, self.height, frame=k)
-        ok, buf = cv2.imencode(".jpg", shot.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
-            raise DeviceError("simulated camera could not encode its JPEG")
+        fmt = self.settings.image_format
+        shot = self.render(self.width, self.height, frame=k, output="raw" if fmt == "RAW" else "bgr")
+        if fmt in ("RAW", "RAW+JPEG"):
+            raw = shot.image if fmt == "RAW" else self.render(self.width, self.height, frame=k, output="raw").image
+            raw_path = folder / f"SIM_{k:04d}.png"
+            if not cv2.imwrite(str(raw_path), raw):  # pragma: no cover
+                raise DeviceError(f"simulated camera could not write {raw_path}")
         exif = self._exif()
-        path = folder / f"SIM_{k:04d}.jpg"
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(_with_exif(buf.tobytes(), exif))
-        tmp.replace(path)
+        if fmt == "RAW":
+            path = raw_path
+        else:
+            ok, buf = cv2.imencode(".jpg", shot.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
+                raise DeviceError("simulated camera could not encode its JPEG")
+            path = folder / f"SIM_{k:04d}.jpg"
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_bytes(_with_exif(buf.tobytes(), exif))
+            tmp.replace(path)
         truth = shot.truth
         if self.truth_sidecar:
             path.with_suffix(".truth.json").write_text(json.dumps(_jsonable(truth), indent=1))
@@ -199,16 +224,29 @@ class SimCamera:
                        gain_dn_per_e=self.look.gain_dn_per_e * iso,
                        read_noise_dn=self.look.read_noise_dn * max(iso, 0.5) ** 0.5)
 
-    def render(self, width: int, height: int, frame: int = 0) -> Rendered:
+    def frame_camera(self, frame: int) -> SimCameraModel:
+        """The rig's camera as it stood for ``frame`` (with the pose jitter)."""
+        model = self.rig.camera
+        if self.pose_jitter_px > 0:
+            rng = np.random.default_rng([self.seed, int(frame), 31])
+            wobble = rng.normal(0.0, self.pose_jitter_px / model.fx, 3) * [1.0, 1.0, 0.3]
+            R = rotation_matrix(wobble)
+            model = replace(model, rvec=rotation_vector(R @ model.rotation), tvec=R @ model.tvec)
+        return model
+
+    def render(self, width: int, height: int, frame: int = 0, output: str = "bgr") -> Rendered:
         """Render the rig now at ``width`` x ``height`` (no file), with full truth."""
-        model = self.rig.camera.scaled(width, height)
+        model = self.frame_camera(frame).scaled(width, height)
         look = self.exposure_look().at_scale(width / self.rig.camera.width)
+        if self.flicker > 0:
+            gain = 1 + self.flicker * np.random.default_rng([self.seed, int(frame), 37]).standard_normal()
+            look = replace(look, exposure=look.exposure * gain)
         seed = (self.seed * 1_000_003 + int(frame)) & 0x7FFFFFFF
         pose = self.rig.board_pose
         if pose is not None:
             return render_board(model, self.rig.board, pose, look, seed=seed,
-                                background=self.rig.scene().frame_layers(look))
-        shot = render_network(model, self.rig.scene(), look, seed=seed)
+                                background=self.rig.scene().frame_layers(look), output=output)
+        shot = render_network(model, self.rig.scene(), look, seed=seed, output=output)
         t = self.rig.truth()
         shot.truth.update({k: t[k] for k in ("positions_m", "displacements_m", "elongations_m",
                                              "elongations_linear_m", "forces_n", "hung_grams")})

@@ -38,8 +38,6 @@ class Look:
         Tone curve from raw to 8 bits.
     white_balance : (float, float, float)
         Residual BGR gains after the tone curve (a slightly warm cast).
-    supersampling : int
-        Sub-scanlines per pixel row of the rasteriser.
     """
 
     backdrop: float = 0.80
@@ -60,7 +58,6 @@ class Look:
     gain_dn_per_e: float = 0.35
     tone: str = "srgb"
     white_balance: tuple = (0.97, 1.0, 1.02)
-    supersampling: int = 16
 
     def clean(self) -> "Look":
         """The same scene with no blur, no noise, even light and a linear tone

@@ -53,11 +53,19 @@ class SimRig:
         Relative standard deviation of each bond's true stiffness.
     joint_diameter_mm : float, optional
         Printed joint discs (default twice the median bar width).
+    px_per_mm : float
+        Scale of the default camera on the network.
+    show_thickness : bool
+        Render the network as the prism it is (network.thickness deep): off the
+        optical axis its side walls show, and blob centroids sit up to
+        ``thickness / (2 * distance)`` of the way towards the principal point
+        (a real rig's bias).  Off by default: truth = front face, exactly.
     """
 
     def __init__(self, network, camera: SimCameraModel | None = None, seed: int = 0,
                  weights: SimWeightSet | None = None, *, stiffness_rel_error: float = 0.0,
-                 joint_diameter_mm: float | None = None, px_per_mm: float = 15.0):
+                 joint_diameter_mm: float | None = None, px_per_mm: float = 15.0,
+                 show_thickness: bool = False):
         self.network = network
         self.seed = int(seed)
         rng = np.random.default_rng([self.seed, 11])
@@ -74,6 +82,7 @@ class SimRig:
         if camera is None:
             camera = SimCameraModel.framing(target_mm=b_centre, px_per_mm=px_per_mm, distance_mm=300.0)
         self.camera = camera
+        self.show_thickness = bool(show_thickness)
         self.pan_mass_g = 0.0
         self._loads: dict[tuple[int, float, float], float] = {}
         self._board_pose: BoardPose | None = None
@@ -181,7 +190,8 @@ class SimRig:
                             widths_mm=net.width * 1e3,
                             joint_radius_mm=np.full(net.n_nodes, self.joint_diameter_mm / 2),
                             fixed_nodes=net.fixed_nodes, string_nodes=nodes, string_dirs=dirs,
-                            string_grams=grams)
+                            string_grams=grams,
+                            thickness_mm=net.thickness * 1e3 if self.show_thickness else 0.0)
 
     # --------------------------------------------------------------- board
     @property

@@ -25,6 +25,7 @@ class Layer:
     name: str
     polygons: np.ndarray
     reflectance: float
+    extrude_mm: float = 0.0  # a prism this deep behind the polygons (+Z): its side walls show
 
 
 def _in_plane(polys: np.ndarray) -> np.ndarray:
@@ -55,6 +56,9 @@ class NetworkScene:
         Thread thickness and length from joint to weight.
     draw_frame : bool
         Draw the truss the fixed joints are glued to.
+    thickness_mm : float
+        Draw the network as a prism this thick (its side walls show off the
+        optical axis, as a real print's do); 0 draws the front face only.
     """
 
     joints_mm: np.ndarray
@@ -70,6 +74,7 @@ class NetworkScene:
     string_width_mm: float = 0.35
     string_length_mm: float = 45.0
     draw_frame: bool = True
+    thickness_mm: float = 0.0
 
     # ------------------------------------------------------------- layers
     def frame_layers(self, look: Look) -> list[Layer]:
@@ -93,8 +98,9 @@ class NetworkScene:
         seg = max(0.5, 8.0 / px_per_mm)
         nv = shapes.disc_vertex_count(float(np.max(self.joint_radius_mm)) * px_per_mm)
         discs = shapes.discs(self.joints_mm, self.joint_radius_mm, nv)
-        return [Layer("bars", _in_plane(shapes.densify(bars, seg)), look.network),
-                Layer("joints", _in_plane(discs), look.network)]
+        t = float(self.thickness_mm)
+        return [Layer("bars", _in_plane(shapes.densify(bars, seg)), look.network, t),
+                Layer("joints", _in_plane(discs), look.network, t)]
 
     def load_layers(self, look: Look) -> list[Layer]:
         """Strings in front of the network and the weights at their ends."""

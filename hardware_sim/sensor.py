@@ -51,15 +51,30 @@ def backdrop(width: int, height: int, look: Look, rng: np.random.Generator) -> n
 
 
 def composite(raw: np.ndarray, alpha: np.ndarray, box: Box, reflectance: float, look: Look) -> None:
-    """Paint a layer of coverage ``alpha`` (box.h, box.w) and ``reflectance`` into ``raw``."""
+    """Paint a layer of coverage ``alpha`` (box.h, box.w) and ``reflectance`` into ``raw``.
+
+    Where little of the window is covered (a network covers a fifth of its
+    box), only the covered pixels are touched.
+    """
     if box.empty:
         return
     h, w = raw.shape
-    sl = box.slices
-    cur = raw[sl].astype(np.float32)
-    target = light_in(box, w, h, look) * np.float32(reflectance)
-    cur += alpha * (target - cur)
-    raw[sl] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
+    if np.count_nonzero(alpha) > 0.4 * alpha.size:  # dense: whole window at once
+        sl = box.slices
+        cur = raw[sl].astype(np.float32)
+        cur += alpha * (light_in(box, w, h, look) * np.float32(reflectance) - cur)
+        raw[sl] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
+        return
+    ys, xs = np.nonzero(alpha)
+    if ys.size == 0:
+        return
+    a = alpha[ys, xs]
+    ys += box.y0
+    xs += box.x0
+    cur = raw[ys, xs].astype(np.float32)
+    target = light(xs.astype(np.float32), ys.astype(np.float32), w, h, look) * np.float32(reflectance)
+    cur += a * (target - cur)
+    raw[ys, xs] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
 
 
 def pillbox(radius: float) -> np.ndarray:
@@ -110,6 +125,17 @@ def tone_curve(look: Look) -> np.ndarray:
     else:
         raise ValueError(f"tone must be 'srgb' or 'linear', not {look.tone!r}")
     return y * 255.0
+
+
+def raw_noise(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
+    """The raw frame as the sensor reads it: shot and read noise added, 12-bit uint16."""
+    if look.read_noise_dn <= 0 and look.gain_dn_per_e <= 0:
+        return raw.copy()
+    cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
+    unit = np.empty(raw.shape, np.float32)
+    cv2.randn(unit, 0, 1)
+    sigma = np.sqrt(np.float32(look.read_noise_dn ** 2) + np.float32(look.gain_dn_per_e) * raw.astype(np.float32))
+    return np.clip(raw + unit * sigma + 0.5, 0, RAW_MAX).astype(np.uint16)
 
 
 def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
