@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import InputError
 from .calibration import Calibration
 from .coarse import CoarseSearch
-from .correlation import ReferenceSubsets, annulus_masks
+from .correlation import ReferenceSubsets, annulus_geometry
 from .discs import fit_discs
 from .frames import Procrustes, fit_procrustes
 from .images import as_grey
@@ -175,9 +175,9 @@ class JointTracker:
         width = np.maximum(4.0, 0.25 * fit.radii)
         half = int(np.ceil(np.max(fit.radii + width))) + 1
         self._half = half
-        masks = annulus_masks(fit.centres, fit.radii, fit.bar_rays, half, margin_deg=self.settings["margin_deg"])
-        self._subsets = ReferenceSubsets(ref, fit.centres, masks)
-        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 6)))
+        ring, bar_deg = annulus_geometry(fit.centres, fit.radii, fit.bar_rays, half)
+        self._subsets = ReferenceSubsets(ref, fit.centres, (ring & (bar_deg > 0)).astype(float), bar_deg)
+        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 10)))
         self._plane_fallback: Procrustes | None = None
         nodes_mm = np.asarray(network.nodes, float) * 1e3
         if calibration is None or not calibration.has_plane:
@@ -232,8 +232,9 @@ class JointTracker:
         fallback = np.where((count > 0)[:, None], neighbours, self._last_shift)
         return np.where(lost[:, None], fallback, shift)
 
-    def _masks_for(self, shift) -> np.ndarray:
-        """Subset masks whose bar sectors are widened by each joint's largest predicted bar rotation."""
+    def _margins_for(self, shift) -> np.ndarray:
+        """Angle (degrees) to leave out around each joint's bars: the margin plus the
+        largest rotation of its bars predicted from the search's shifts."""
         c = self.reference.joints_px
         b = self._bonds
         d0 = c[b[:, 1]] - c[b[:, 0]]
@@ -243,9 +244,7 @@ class JointTracker:
         per_joint = np.zeros(len(c))
         np.maximum.at(per_joint, b[:, 0], rot)
         np.maximum.at(per_joint, b[:, 1], rot)
-        fit = self._fit
-        return annulus_masks(fit.centres, fit.radii, fit.bar_rays, self._half,
-                             margin_deg=self.settings["margin_deg"] + per_joint)
+        return self.settings["margin_deg"] + per_joint
 
     def track(self, image, predicted_px=None) -> TrackResult:
         """Track every joint in ``image`` (path or array).
@@ -272,7 +271,7 @@ class JointTracker:
         else:
             pred = np.zeros((n, 2))
         coarse = self._coarse.search(img, pred, s["search_px"], s["coarse_min"])
-        fine = self._subsets.refine(img, coarse.shift, masks=self._masks_for(coarse.shift))
+        fine = self._subsets.refine(img, coarse.shift, margin_deg=self._margins_for(coarse.shift))
         wander = np.linalg.norm(fine.shift - coarse.shift, axis=1)
         checks = [
             (coarse.status == "outside", "search window leaves the frame"),
