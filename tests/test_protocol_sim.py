@@ -64,3 +64,15 @@ def test_demo_command_writes_summary(tmp_path, capsys):
     assert Path(s["session"], "results.h5").exists()
     out = capsys.readouterr().out
     assert "step 1/5" in out and "relative error" in out
+
+
+def test_shipped_sim_calibration_matches_the_default_simulated_camera():
+    """If the simulated camera changes, the demo would first spend a minute calibrating:
+    regenerate with `python -m labmnn.protocol.simcal`."""
+    from hardware_sim.camera import SimCamera
+    from hardware_sim.rig import SimRig
+
+    from labmnn.protocol.simcal import SHIPPED, calibration_name
+
+    rig = SimRig(Network.example("paper-triangle-n4"))
+    assert (SHIPPED / calibration_name(rig, SimCamera(rig))).exists()
