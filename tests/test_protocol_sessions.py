@@ -108,3 +108,9 @@ def test_reanalyze_with_other_tracking_changes_the_numbers(sessions):
     old = json.loads((good / "results.json").read_text())
     ratio = np.asarray(out["summary"]["gradient_measured"]) / np.asarray(old["gradient_measured"])
     assert np.median(ratio) == pytest.approx(1.02 ** 2, rel=2e-3)
+
+
+def test_reanalyze_refuses_an_incomplete_session(sessions):
+    _, _, _, aborted = sessions
+    with pytest.raises(InputError, match="not complete.*labmnn resume"):
+        reanalyze(aborted, make_tracker=FakeTracker)

@@ -146,6 +146,11 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
 
     cal = calibration or spec.calibration
     if not sim:
+        from ..errors import InputError
+
+        if not spec.balance.get("port"):
+            raise InputError(str(spec.path), "balance.port", "is missing: name the balance's serial port "
+                             "(e.g. \"/dev/ttyUSB0\") in [balance], or run with --sim")
         cam = open_camera(sim=False)
         bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
                            timeout=spec.balance.get("timeout", 2.0),

@@ -60,7 +60,10 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     dict
         The engine's outcome (``summary`` with the new figures, ``summary["files"]``).
     """
-    Session.open(session)  # checks it is a session
+    status = Session.open(session).status()
+    if status != "success":
+        raise InputError(str(session), "", f"is not complete (status {status}): finish it with "
+                         f"`labmnn resume {session}` before reanalysing")
     sess = ReadOnlySession(session)
     folder = sess.folder
     spec = load_protocol(folder / "protocol.toml")
