@@ -237,3 +237,18 @@ def test_load_series_and_training(tmp_path):
     trained = Network.load(eng.session.folder / "trained.json")
     assert not np.allclose(trained.width, Network.example().width)
     assert np.all(trained.width >= trained.width_bounds[0] - 1e-12)
+
+
+def test_adjoint_along_x_without_pulley_is_refused_naming_the_node(tmp_path):
+    text = (ROOT / "protocols" / "gradient.toml").read_text().replace('axis = "y", value = -0.025',
+                                                                       'axis = "x", value = 0.002')
+    eng, _, op = make(tmp_path, text=text)
+    with pytest.raises(PlanError, match=r"along \(\+1.00, \+0.00\) on node 13.*pulley"):
+        eng.run()
+    assert not any(i.kind in ("hang", "weigh") for i in op.log)
+    # with a pulley at node 13 the same loss is measured
+    text = text.replace("max_total_g = 40", 'max_total_g = 40\ndirections = { "13" = ["down", "right"] }')
+    (tmp_path / "p").mkdir()
+    eng, _, _ = make(tmp_path / "p", text=text, repeats=1)
+    out = eng.run()
+    assert out["status"] == "success" and out["summary"]["relative_error"] < 1e-6

@@ -296,6 +296,11 @@ class Engine:
         except PlanError as exc:
             raise PlanError(f"before anything is hung: {exc}") from None
         lines += ["predicted from the model:"] + plan_a.describe()
+        unapplied = self._unapplied(plan_a)
+        if unapplied and plan_a.predicted_error > spec.adjoint.max_predicted_error:
+            raise PlanError(f"before anything is hung: the adjoint force needs {unapplied} that no pull direction "
+                            f"there can apply (predicted gradient error {plan_a.predicted_error:.0%}); fit a pulley "
+                            "and list it in [rig] directions")
         if plan_a.predicted_error > spec.adjoint.max_predicted_error:
             raise PlanError(f"before anything is hung: the adjoint load rounds to the weight set with a predicted "
                             f"gradient error of {plan_a.predicted_error:.1%} (limit "
@@ -303,6 +308,18 @@ class Engine:
         self._emit("plan", role="adjoint (predicted)", lines=plan_a.describe(),
                    predicted_error=plan_a.predicted_error)
         return lines, plan_a.predicted_error
+
+    def _unapplied(self, plan: LoadingPlan) -> str:
+        """Forces no pull direction can apply, as text ("" if none); below-piece remainders excluded."""
+        rows = []
+        for node in np.flatnonzero(np.abs(plan.dropped_n).sum(axis=1) > 0):
+            D = self.spec.rig.directions_at(node)
+            f = plan.dropped_n[node] / plan.scale
+            off = f - D.T @ np.linalg.lstsq(D.T, f, rcond=None)[0]
+            if np.linalg.norm(off) > 1e-9:
+                rows.append(f"{np.linalg.norm(off) / 9.8e-3:.2g} g along ({off[0]:+.2f}, {off[1]:+.2f}) "
+                            f"on node {node}")
+        return "; ".join(rows)
 
     # ------------------------------------------------------------- planning
     def _forward_plan(self) -> LoadingPlan:
