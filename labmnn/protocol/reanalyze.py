@@ -96,6 +96,5 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     sess.records = [r for r in sess.records if r.get("kind") != "step"]
     bench = Bench(camera=_NoDevice(), balance=_NoDevice(), make_tracker=make_tracker)
     engine = Engine(spec, sess, bench, operator=_NoDevice(), listener=listener, network=net,
-                    results_name=name, offline=True)
-    engine._done = kept
+                    results_name=name, offline=True, steps=kept)
     return engine.run()
