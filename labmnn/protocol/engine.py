@@ -174,8 +174,9 @@ class Engine:
         if spec.kind == "load_series":
             return spec.repeats * (1 + sum(1 for g in spec.series.grams if g > 0))
         per = 1 + len(spec.forward) + 1 + 1 + 1  # reference, forward, plan, adjoint, gradient
-        steps = spec.train.steps if spec.kind == "train" else 1
-        return steps * (spec.repeats * per + (1 if spec.kind == "train" else 0))
+        if spec.kind == "train":  # each step: repeats, an update; each later step: an install
+            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
+        return spec.repeats * per
 
     # ----------------------------------------------------------------- run
     def run(self) -> dict:
