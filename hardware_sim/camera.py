@@ -81,6 +81,11 @@ class SimCamera:
         image shift (a tripod that settles, a mirror that slaps); 0 = rigid.
     flicker : float
         Relative standard deviation of the exposure from frame to frame.
+    capture_delay_s : float
+        Extra time a capture takes (shutter, writing, download), as a body's does.
+    depth_of_field : bool
+        Focus on the sample plane and blur what lies in front of or behind it
+        (tilted checkerboards) as the set aperture does; off: all sharp.
 
     Notes
     -----
@@ -92,8 +97,15 @@ class SimCamera:
     def __init__(self, rig, width: int = 6000, height: int = 4000, preview_size=(640, 427),
                  faults: dict | None = None, jpeg_quality: int = 95, look: Look | None = None,
                  seed: int | None = None, truth_sidecar: bool = False, timeout_delay_s: float = 0.0,
-                 retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0):
+                 retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0,
+                 capture_delay_s: float = 0.0, depth_of_field: bool = False):
         self.rig = rig
+        for name, value in (("width", width), ("height", height), ("preview_size", preview_size[0]),
+                            ("preview_size", preview_size[1])):
+            if not 16 <= int(value) <= 20000:
+                raise InputError("SimCamera", name, f"{value!r} pixels is not a usable image size")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise InputError("SimCamera", "jpeg_quality", f"{jpeg_quality!r} is not in 1..100")
         self.width, self.height = int(width), int(height)
         self.preview_size = (int(preview_size[0]), int(preview_size[1]))
         self.jpeg_quality = int(jpeg_quality)
@@ -104,6 +116,8 @@ class SimCamera:
         self.retries = int(retries)
         self.pose_jitter_px = float(pose_jitter_px)
         self.flicker = float(flicker)
+        self.capture_delay_s = float(capture_delay_s)
+        self.depth_of_field = bool(depth_of_field)
         self.settings = CameraSettings(iso="800", aperture="5", shutter_speed="1/30", image_format="JPEG",
                                        capture_target="ram")
         self.connected = False
@@ -143,6 +157,9 @@ class SimCamera:
     def capture(self, folder: Path) -> Capture:
         """Render the rig at full resolution, save ``SIM_<k>.jpg`` in ``folder``."""
         self._check("capture", fault=True)
+        taken = time.time()
+        if self.capture_delay_s > 0:
+            time.sleep(self.capture_delay_s)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         k = self.frames
@@ -154,7 +171,7 @@ class SimCamera:
             raw_path = folder / f"SIM_{k:04d}.png"
             if not cv2.imwrite(str(raw_path), raw):  # pragma: no cover
                 raise DeviceError(f"simulated camera could not write {raw_path}")
-        exif = self._exif()
+        exif = self._exif(taken)
         if fmt == "RAW":
             path = raw_path
         else:
@@ -168,7 +185,7 @@ class SimCamera:
         truth = shot.truth
         if self.truth_sidecar:
             path.with_suffix(".truth.json").write_text(json.dumps(_jsonable(truth), indent=1))
-        return Capture(path=path, time=time.time(), settings=replace(self.settings), exif=exif, truth=truth)
+        return Capture(path=path, time=taken, settings=replace(self.settings), exif=exif, truth=truth)
 
     def preview(self) -> np.ndarray:
         """A live-view frame at ``preview_size`` (BGR uint8), JPEG-compressed like a body's."""
@@ -220,7 +237,13 @@ class SimCamera:
         s = self.settings
         iso = float(s.iso) / 800.0
         light = iso * (_seconds(s.shutter_speed) / (1 / 30)) * (5.0 / float(s.aperture)) ** 2
-        return replace(self.look, exposure=self.look.exposure * light,
+        look = self.look
+        if self.depth_of_field:
+            cam = self.rig.camera
+            normal = cam.rotation @ np.array([0.0, 0.0, 1.0])
+            look = replace(look, focus_mm=float(normal @ cam.tvec / normal[2]), aperture_f=float(s.aperture),
+                           pixel_pitch_mm=PIXEL_PITCH_MM * 6000 / cam.width)
+        return replace(look, exposure=self.look.exposure * light,
                        gain_dn_per_e=self.look.gain_dn_per_e * iso,
                        read_noise_dn=self.look.read_noise_dn * max(iso, 0.5) ** 0.5)
 
@@ -252,12 +275,13 @@ class SimCamera:
                                              "elongations_linear_m", "forces_n", "hung_grams")})
         return shot
 
-    def _exif(self) -> dict:
+    def _exif(self, taken: float) -> dict:
         s = self.settings
         focal = self.rig.camera.fx * PIXEL_PITCH_MM * (6000 / self.rig.camera.width)
         return {"Make": "labmnn", "Model": "SimCamera", "ISOSpeedRatings": int(s.iso),
                 "FNumber": float(s.aperture), "ExposureTime": _seconds(s.shutter_speed),
-                "FocalLength": round(focal, 2), "ExifImageWidth": self.width, "ExifImageHeight": self.height}
+                "FocalLength": round(focal, 2), "ExifImageWidth": self.width, "ExifImageHeight": self.height,
+                "DateTimeOriginal": time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(taken))}
 
 
 def _with_exif(jpeg: bytes, tags: dict) -> bytes:
@@ -282,6 +306,7 @@ def _with_exif(jpeg: bytes, tags: dict) -> bytes:
     sub[0x829A] = rational(tags["ExposureTime"])
     sub[0x920A] = rational(tags["FocalLength"])
     sub[0xA002], sub[0xA003] = tags["ExifImageWidth"], tags["ExifImageHeight"]
+    sub[0x9003] = tags["DateTimeOriginal"]
     payload = ex.tobytes()
     segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     return jpeg[:2] + segment + jpeg[2:]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import sensor
+from . import focus, sensor
 from .camera_model import SimCameraModel
 from .look import DEFAULT_LOOK, Look
 from .raster import Box, bounding_box, coverage
@@ -100,6 +100,10 @@ def render_layers(model: SimCameraModel, layers: list[Layer], look: Look = DEFAU
         sensor.composite(raw, alpha, box, layer.reflectance, look)
         content = _union(content, box)
     reach = 3 * look.blur_sigma_px + look.defocus_px + max(abs(look.motion_px[0]), abs(look.motion_px[1]))
+    if look.focus_mm is not None:
+        sigma = focus.sigma_map(model, layers, look)
+        wide = _pad(content, int(np.ceil(3 * float(sigma.max()))) + 4, W, H)
+        focus.defocus(raw, sigma, wide)
     sensor.blur(raw, _pad(content, int(np.ceil(reach)) + 4, W, H), look)
     if output == "raw":
         return sensor.raw_noise(raw, look, seed)
@@ -131,7 +135,8 @@ def render_network(model: SimCameraModel, scene: NetworkScene, look: Look = DEFA
     Rendered
         ``truth["joints_px"]`` (n, 2): the joint centres (front face, Z = 0)
         projected through the lens, distortion included;
-        ``truth["joints_plane_mm"]`` (n, 2); ``truth["camera"]``.
+        ``truth["joints_plane_mm"]`` (n, 2); ``truth["camera"]``;
+        ``truth["crossed_joints"]``: joints a string passes over.
     """
     ppm = model.local_px_per_mm(np.mean(scene.joints_mm, axis=0))
     layers = scene.layers(look, ppm)
@@ -140,7 +145,8 @@ def render_network(model: SimCameraModel, scene: NetworkScene, look: Look = DEFA
     image = render_layers(model, layers, look, seed, output)
     truth = {"joints_px": model.project_plane(scene.joints_mm),
              "joints_plane_mm": np.asarray(scene.joints_mm, dtype=float).copy(),
-             "camera": model.to_dict(), "px_per_mm": ppm, "kind": "network"}
+             "camera": model.to_dict(), "px_per_mm": ppm, "kind": "network",
+             "crossed_joints": scene.crossed_joints()}
     return Rendered(image, truth)
 
 

@@ -102,15 +102,35 @@ class NetworkScene:
         return [Layer("bars", _in_plane(shapes.densify(bars, seg)), look.network, t),
                 Layer("joints", _in_plane(discs), look.network, t)]
 
+    def string_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (s, 2) of every string, plane mm."""
+        start = self.joints_mm[self.string_nodes]
+        d = np.asarray(self.string_dirs, dtype=float).reshape(-1, 2)
+        vertical = (np.abs(d[:, 0]) < 1e-9) & (d[:, 1] > 0)
+        length = np.where(vertical, self.string_length_mm, 400.0)
+        return start, start + d * length[:, None]
+
+    def crossed_joints(self) -> np.ndarray:
+        """Joints a string passes over (other than the joint it hangs from): the
+        tracker sees them partly hidden.  Sorted node indices."""
+        if len(self.string_nodes) == 0:
+            return np.zeros(0, dtype=int)
+        a, b = self.string_segments()
+        p = self.joints_mm[None, :, :]  # (1, n, 2)
+        ab = (b - a)[:, None, :]
+        t = np.clip(((p - a[:, None, :]) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+        gap = np.linalg.norm(a[:, None, :] + t[..., None] * ab - p, axis=-1)  # (s, n)
+        hit = gap < self.joint_radius_mm[None, :] + self.string_width_mm / 2
+        hit[np.arange(len(self.string_nodes)), self.string_nodes] = False
+        return np.flatnonzero(hit.any(axis=0))
+
     def load_layers(self, look: Look) -> list[Layer]:
         """Strings in front of the network and the weights at their ends."""
         if len(self.string_nodes) == 0:
             return []
-        start = self.joints_mm[self.string_nodes]
+        start, end = self.string_segments()
         d = np.asarray(self.string_dirs, dtype=float)
         vertical = np.abs(d[:, 0]) < 1e-9
-        length = np.where(vertical & (d[:, 1] > 0), self.string_length_mm, 400.0)
-        end = start + d * length[:, None]
         strings = shapes.densify(shapes.strips(start, end, self.string_width_mm), 2.0)
         layers = [Layer("strings", _in_plane(strings), look.string)]
         hang = vertical & (d[:, 1] > 0)

@@ -139,7 +139,7 @@ def raw_noise(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
 
 
 def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
-    """Tone-map, add sensor noise and colour: raw uint16 -> (H, W, 3) uint8 BGR."""
+    """Tone-map, add sensor noise, sharpen and colour: raw uint16 -> (H, W, 3) uint8 BGR."""
     curve = tone_curve(look)
     grey = np.clip(curve + 0.5, 0, 255).astype(np.uint8)[raw]
     if look.read_noise_dn > 0 or look.gain_dn_per_e > 0:
@@ -148,10 +148,9 @@ def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
         slope = np.gradient(curve)
         # 8-bit sigma per 8-bit output level (mean over the raw levels mapping to it)
         out_level = np.clip(curve + 0.5, 0, 255).astype(int)
-        s8 = np.bincount(out_level, sigma_raw * slope, minlength=256) / np.maximum(
-            np.bincount(out_level, minlength=256), 1)
-        s8 = np.interp(np.arange(256), np.flatnonzero(np.bincount(out_level, minlength=256)),
-                       s8[np.bincount(out_level, minlength=256) > 0])
+        count = np.bincount(out_level, minlength=256)
+        mean = np.bincount(out_level, sigma_raw * slope, minlength=256) / np.maximum(count, 1)
+        s8 = np.interp(np.arange(256), np.flatnonzero(count), mean[count > 0])
         scale = 64.0
         lut = np.clip(np.round(s8 * scale), 0, 32767).astype(np.int16).reshape(1, 256)
         cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
@@ -160,6 +159,9 @@ def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
         sig = cv2.LUT(grey, lut)
         noise = cv2.multiply(unit, sig, scale=1.0 / (256 * scale), dtype=cv2.CV_16S)
         grey = cv2.add(grey, noise, dtype=cv2.CV_8U)
+    if look.sharpen > 0 and look.sharpen_radius_px > 0:  # the body's unsharp mask
+        soft = cv2.GaussianBlur(grey, (0, 0), look.sharpen_radius_px)
+        grey = cv2.addWeighted(grey, 1 + look.sharpen, soft, -look.sharpen, 0)
     wb = np.asarray(look.white_balance, dtype=float)
     if np.allclose(wb, 1.0):
         return cv2.merge([grey, grey, grey])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import labmnn
-from hardware_sim import SimCamera, SimRig
+from hardware_sim import Look, SimCamera, SimRig
 from labmnn.devices import Camera
 from labmnn.errors import DeviceError, InputError
 
@@ -40,6 +40,7 @@ def test_is_a_camera_and_capture_writes_a_jpeg_with_truth(camera, tmp_path):
 
     with Image.open(shot.path) as im:
         assert im.getexif()[0x0110] == "SimCamera"
+        assert im.getexif().get_ifd(0x8769)[0x9003] == shot.exif["DateTimeOriginal"]
 
 
 def test_captures_are_numbered_and_deterministic(tmp_path):
@@ -149,3 +150,37 @@ def test_pose_jitter_moves_the_picture_not_the_network(tmp_path):
     still = SimCamera(rig, width=900, height=600)
     still.connect()
     assert np.array_equal(still.capture(tmp_path).truth["joints_px"], still.capture(tmp_path).truth["joints_px"])
+
+
+@pytest.mark.parametrize("kw", [dict(width=0), dict(height=10 ** 6), dict(preview_size=(5, 5)), dict(jpeg_quality=0)])
+def test_bad_camera_arguments(kw):
+    with pytest.raises(InputError):
+        SimCamera(SimRig(NET), **kw)
+
+
+def test_depth_of_field_blurs_a_tilted_board_more_when_the_aperture_opens(tmp_path):
+    rig = SimRig(NET)
+    pose = rig.board_poses(1, seed=11)[0]
+    rig.place_board(pose)
+
+    def energy(grey):  # blur lowers the squared gradient (relative to the contrast)
+        return ((np.diff(grey, axis=1) ** 2).mean() + (np.diff(grey, axis=0) ** 2).mean()) / grey.var()
+
+    def sharpness(**kw):
+        quiet = Look(read_noise_dn=0.0, gain_dn_per_e=0.0, sharpen=0.0)
+        cam = SimCamera(rig, width=1200, height=800, look=quiet, **kw)
+        cam.connect()
+        cam.set_settings(aperture=kw.pop("f", "5"))
+        grey = cv2.cvtColor(cam.render(1200, 800).image, cv2.COLOR_BGR2GRAY).astype(float)
+        return energy(grey), cam
+
+    sharp, _ = sharpness()
+    wide, cam = sharpness(depth_of_field=True)
+    cam.set_settings(aperture="16")
+    grey = cv2.cvtColor(cam.render(1200, 800).image, cv2.COLOR_BGR2GRAY).astype(float)
+    narrow = energy(grey)
+    assert wide < 0.8 * narrow and narrow < 1.05 * sharp
+    rig.place_board(rig.plane_board_pose())  # in the focused plane: stays sharp
+    flat = cv2.cvtColor(cam.render(1200, 800).image, cv2.COLOR_BGR2GRAY).astype(float)
+    sharp_flat, _ = sharpness()
+    assert energy(flat) > 0.95 * sharp_flat

@@ -260,3 +260,30 @@ def test_thickness_shows_walls_that_pull_blobs_towards_the_principal_point():
     expected = -towards * (NET.thickness * 1e3 / 300) / 2  # about half the back face's offset
     assert np.allclose(shift, expected, atol=0.15)
     assert (b.image[..., 1] < 100).sum() > (a.image[..., 1] < 100).sum()
+
+
+def test_strings_cross_joints_below_them_and_truth_says_which():
+    rig = SimRig(NET)
+    rig.hang(1, 5.0)  # node 1 (x = -16 mm) hangs straight above node 9 (x = -16 mm)
+    scene = rig.scene()
+    assert scene.crossed_joints().tolist() == [9]
+    rig.hang(3, 3.0, direction=(1.0, 0.0))  # over a pulley to the right, along the top row
+    scene = rig.scene()
+    crossed = scene.crossed_joints()
+    assert crossed.tolist() == [0, 1, 2, 9]
+    out = render_network(rig.camera.scaled(3000, 2000), scene, Look().clean(), seed=0)
+    assert np.array_equal(out.truth["crossed_joints"], crossed)
+    x, y = np.round(out.truth["joints_px"][9]).astype(int)
+    assert out.image[y, x, 1] > 150  # the light thread shows over the black joint
+
+
+def test_large_lattice_frames_and_calibrates():
+    from labmnn.lattice import triangle_patch
+
+    net = triangle_patch(top=12, rows=9)
+    rig = SimRig(net)
+    px = rig.camera.project_plane(rig.network_to_plane_mm(net.nodes))
+    assert (px > 0).all() and (px < [6000, 4000]).all()
+    assert len(rig.board_poses(8, seed=0)) == 8
+    out = render_network(rig.camera.scaled(600, 400), rig.scene(), seed=0)
+    assert out.truth["joints_px"].shape == (net.n_nodes, 2)

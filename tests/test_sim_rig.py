@@ -107,3 +107,25 @@ def test_operator_hanger_mass_and_failed_hang_returns_pieces():
     with pytest.raises(InputError):
         op.apply(99, 2)
     assert len(rig.weights.available()) == free
+
+
+def test_nonlinear_mechanics_balances_the_load_exactly():
+    from hardware_sim.mechanics import internal_forces, solve_nonlinear
+
+    linear, exact = SimRig(NET), SimRig(NET, mechanics="nonlinear")
+    for rig in (linear, exact):
+        rig.hang(12, 10.0)
+    F = exact.forces_n()
+    u = exact.displacements_m()
+    free = np.setdiff1d(np.arange(NET.n_nodes), NET.fixed_nodes)
+    assert np.abs((F + internal_forces(NET, u, NET.stiffness))[free]).max() < 1e-12
+    # the linear model's residual at its own solution is first order in the rotations
+    assert np.abs((F + internal_forces(NET, linear.displacements_m(), NET.stiffness))[free]).max() > 1e-4
+    # close to linear for small loads, apart for large ones
+    assert np.abs(u - linear.displacements_m()).max() < 0.1 * np.abs(u).max()
+    big = np.zeros_like(F)
+    big[12, 1] = -0.2 * labmnn.GRAVITY
+    assert np.abs(solve_nonlinear(NET, big) - NET.solve(big).displacements).max() > 1e-3
+    assert np.allclose(exact.elongations_m(False), NET.compatibility_matrix @ u.ravel())
+    with pytest.raises(InputError):
+        SimRig(NET, mechanics="quadratic")
