@@ -13,7 +13,7 @@ DATA = Path(__file__).parent / "data" / "real-calibration"
 PHOTOS = sorted(DATA.glob("*.jpg"))
 
 
-def render_board(board, K, rvec, tvec, size, supersample=4):
+def render_board(board, K, rvec, tvec, size, supersample=3):
     """A pinhole view of a checkerboard (with a white border), supersampled then reduced."""
     w, h = size
     s = supersample

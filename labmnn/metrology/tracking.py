@@ -177,7 +177,7 @@ class JointTracker:
         self._half = half
         ring, bar_deg = annulus_geometry(fit.centres, fit.radii, fit.bar_rays, half)
         self._subsets = ReferenceSubsets(ref, fit.centres, (ring & (bar_deg > 0)).astype(float), bar_deg)
-        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 10)))
+        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(round(radius / 7))))
         self._plane_fallback: Procrustes | None = None
         nodes_mm = np.asarray(network.nodes, float) * 1e3
         if calibration is None or not calibration.has_plane:
@@ -289,7 +289,7 @@ class JointTracker:
                 reasons[i] = why
             lost |= mask
         conf_match = np.clip((fine.zncc - s["zncc_min"]) / (1 - s["zncc_min"]), 0, 1)
-        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (0.85 - s["inliers_min"]), 0, 1)
+        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (1.0 - s["inliers_min"]), 0, 1)
         confidence = np.where(lost, 0.0, np.sqrt(conf_match) * conf_cover)
         px = self.reference.joints_px + fine.shift
         px[lost] = np.nan
