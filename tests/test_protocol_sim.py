@@ -52,7 +52,7 @@ def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     assert any(n.startswith("balance:") for n in notes)
     assert any(n.startswith("camera:") and "reconnect" in n for n in notes)
     states = [r.get("name") for r in engine.session.records]
-    assert states.count("image") == 3  # the failed captures left no photo behind
+    assert states.count("image") == 5  # reference, 2 forward, 2 adjoint: failed captures left no photo
 
 
 def test_demo_command_writes_summary(tmp_path, capsys):
@@ -63,7 +63,7 @@ def test_demo_command_writes_summary(tmp_path, capsys):
     assert len(s["gradient_measured"]) == 28 and s["relative_error"] < 0.03
     assert Path(s["session"], "results.h5").exists()
     out = capsys.readouterr().out
-    assert "step 1/5" in out and "relative error" in out
+    assert "step 1/7" in out and "relative error" in out  # two-level: 2 forward + 2 adjoint photos
 
 
 def test_shipped_sim_calibration_matches_the_default_simulated_camera():

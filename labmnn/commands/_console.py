@@ -61,6 +61,10 @@ def print_outcome(outcome: dict, out=None) -> None:
               f"over {s.get('repeats', 1)} repeat(s); nonlinearity (geometric vs linear elongations) "
               f"{s.get('nonlinearity_forward', 0):.1%} forward, {s.get('nonlinearity_adjoint', 0):.1%} adjoint",
               file=out)
+        if s.get("load_nonlinearity_forward"):
+            print(f"two-level linearisation: the loads' nonlinear response was {s['load_nonlinearity_forward']:.1%} "
+                  f"(forward) and {s['load_nonlinearity_adjoint']:.1%} (adjoint) of the elongations; a single "
+                  f"level would have given a relative error of {s['relative_error_single_level']:.2%}", file=out)
     if "r_squared" in s:
         print(f"load series: R^2 {s['r_squared']:.5f}, RMS error {s['rms_error_mm'] * 1e3:.1f} um, "
               f"largest {s['largest_error_mm'] * 1e3:.1f} um", file=out)

@@ -121,7 +121,8 @@ class _PathTracker:
         return self.tracker.track(str(image_path))
 
 
-def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None) -> Bench:
+def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None,
+               mechanics: str = "linear") -> Bench:
     """The devices for a run: the simulated rig (``sim``) or the real one.
 
     Parameters
@@ -135,6 +136,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
         Seed of the simulated rig, camera noise and weight set.
     calibration : Path, optional
         Overrides the protocol's calibration file.
+    mechanics : {"linear", "nonlinear"}
+        Simulated rig only: the bar model, or the bars' exact large-rotation equilibrium.
 
     Raises
     ------
@@ -164,7 +167,7 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     except ImportError as exc:
         raise DeviceError(f"the simulated rig is not available in this build ({exc})") from None
     weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
-    rig = SimRig(net, seed=seed, weights=weights)
+    rig = SimRig(net, seed=seed, weights=weights, mechanics=mechanics)
     op = SimOperator(rig, weights)
     cam = open_camera(sim=True, rig=rig)
     bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
@@ -180,7 +183,7 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
 
     bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
                   calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
-                  extra={"sim": True, "seed": seed})
+                  extra={"sim": True, "seed": seed, "mechanics": mechanics})
 
     def install(new_net):
         """Swap the printed design (in-situ training on a simulated rig)."""

@@ -73,6 +73,7 @@ class Engine:
                  listener: Callable[[dict], None] | None = None, network: Network | None = None,
                  results_name: str = "results", offline: bool = False, steps: dict | None = None):
         self.spec = spec
+        spec.apply_overrides(session.start_record().get("overrides"))  # as the session was started
         self.results_name = results_name
         self.offline = offline
         self.session = session
@@ -82,6 +83,7 @@ class Engine:
         self.net = network if network is not None else Network.open(spec.network)
         self.loss = spec.build_loss(self.net.n_nodes) if spec.loss is not None else None
         self.state = "idle"
+        self.start_meta: dict = {}  # extra fields of the start record
         self._pause = threading.Event()
         self._resume = threading.Event()
         self._abort = threading.Event()
@@ -173,7 +175,8 @@ class Engine:
         spec = self.spec
         if spec.kind == "load_series":
             return spec.repeats * (1 + sum(1 for g in spec.series.grams if g > 0))
-        per = 1 + len(spec.forward) + 1 + 1 + 1  # reference, forward, plan, adjoint, gradient
+        levels = 2 if spec.linearize == "two_level" else 1
+        per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
             return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
         return spec.repeats * per
@@ -197,7 +200,8 @@ class Engine:
             return self._run_offline()
         if not any(r.get("kind") == "start" for r in s.records):
             s.start(protocol=self.spec.name, protocol_kind=self.spec.kind, protocol_file=str(self.spec.path),
-                    network=self.net.name, bench=self.bench.extra)
+                    network=self.net.name, bench=self.bench.extra, overrides=self.spec.overrides(),
+                    **self.start_meta)
         else:
             s.event("resumed", pid=os.getpid(), steps_done=len(self._done))
             for orphan in s.adopt_orphans():
@@ -296,10 +300,15 @@ class Engine:
             return lines, worst
         plan_f = self.forward_plan()
         lines += plan_f.describe()
+        two = spec.linearize == "two_level"
+        if two:
+            lines += self.forward_plan(0.5).describe()
         fwd_model = self.net.solve(plan_f.effective_forces())
         _, dLdu = self.loss(fwd_model.displacements)
         try:
             plan_a = self.adjoint_plan(-dLdu, fwd_model.elongations)
+            if two:
+                self.adjoint_plan(-dLdu, fwd_model.elongations, scale=plan_a.scale / 2)
         except PlanError as exc:
             raise PlanError(f"before anything is hung: {exc}") from None
         lines += ["predicted from the model:"] + plan_a.describe()
@@ -329,11 +338,11 @@ class Engine:
         return "; ".join(rows)
 
     # ------------------------------------------------------------- planning
-    def forward_plan(self) -> LoadingPlan:
-        """The forward loads as loadings (scale 1)."""
+    def forward_plan(self, level: float = 1.0) -> LoadingPlan:
+        """The forward loads as loadings (at ``level`` times their size; 1 normally)."""
         spec = self.spec
-        return plan_loading(spec.forward_forces(self.net.n_nodes), spec.weights, spec.rig, scale=1.0,
-                            role="forward")
+        return plan_loading(spec.forward_forces(self.net.n_nodes), spec.weights, spec.rig, scale=level,
+                            role="forward" if level == 1.0 else f"forward at {level:g} x")
 
     def series_plan(self, grams: float) -> LoadingPlan:
         """One load of the series as loadings (scale 1)."""
@@ -342,7 +351,7 @@ class Engine:
         F[spec.series.node] = np.asarray(spec.series.direction) * grams * 1e-3 * 9.8
         return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
 
-    def adjoint_plan(self, F_adj: np.ndarray, e_forward: np.ndarray) -> LoadingPlan:
+    def adjoint_plan(self, F_adj: np.ndarray, e_forward: np.ndarray, scale: float | None = None) -> LoadingPlan:
         """Plan the adjoint force; its predicted error is on the gradient given the forward elongations."""
         eq = self.net.equilibrium()
         g_ideal = eq.solve(F_adj).elongations * e_forward
@@ -352,8 +361,8 @@ class Engine:
             return float(np.linalg.norm(eq.solve(F_eff).elongations * e_forward - g_ideal) / norm)
 
         a = self.spec.adjoint
-        return plan_loading(F_adj, self.spec.weights, self.spec.rig, scale=a.scale, max_g=a.max_g,
-                            min_g=a.min_g, role="adjoint", error_fn=gradient_error)
+        return plan_loading(F_adj, self.spec.weights, self.spec.rig, scale=a.scale if scale is None else scale,
+                            max_g=a.max_g, min_g=a.min_g, role="adjoint", error_fn=gradient_error)
 
     # -------------------------------------------------------------- devices
     def _device_pause(self, device: str, exc: Exception, advice: str) -> None:

@@ -18,14 +18,41 @@ from .planner import LoadingPlan
 from .recorder import write_durable
 
 
+def _measure_plan(eng, prefix: str, tag: str, role: str, plan: LoadingPlan, ref: dict) -> dict:
+    """All loadings of a plan, summed into the response to its target (see combine_loadings)."""
+    steps = [eng.loading_step(f"{prefix}{role}/{ld.index}", f"{tag}: {role} loading {ld.index + 1}"
+                              f"/{len(plan.loadings)}", ld, ref) for ld in plan.loadings]
+    return analysis.combine_loadings(eng.net, plan, steps)
+
+
+def _extrapolate(half: dict, full: dict) -> dict:
+    """Linear part from two load levels: r(F) = a F + b F^2 gives a F = 4 r(F/2) - r(F).
+
+    Both responses are already per unit of target (divided by their scale), so the
+    linear part is ``2 half - full``; the forces are the full level's.
+    """
+    out = {k: 2.0 * np.asarray(half[k]) - np.asarray(full[k])
+           for k in ("displacements", "elongations", "elongations_geo")}
+    out["forces"] = full["forces"]
+    return out
+
+
 def measure_gradient(eng, prefix: str, tag: str) -> dict:
-    """One repeat: reference, forward, adjoint plan, adjoint, gradient."""
+    """One repeat: reference, forward, adjoint plan, adjoint, gradient.
+
+    With ``linearize = "two_level"`` every load is also applied at half its level
+    and the linear response is extrapolated (``_extrapolate``), removing the bars'
+    quadratic (large-rotation) response from both elongations.
+    """
     net, loss = eng.net, eng.loss
+    two = eng.spec.linearize == "two_level"
     ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
     plan_f = eng.forward_plan()
-    fwd_steps = [eng.loading_step(f"{prefix}forward/{ld.index}", f"{tag}: forward loading {ld.index + 1}"
-                               f"/{len(plan_f.loadings)}", ld, ref) for ld in plan_f.loadings]
-    fwd = analysis.combine_loadings(net, plan_f, fwd_steps)
+    fwd_full = _measure_plan(eng, prefix, tag, "forward", plan_f, ref)
+    fwd = fwd_full
+    if two:
+        fwd_half = _measure_plan(eng, prefix, tag, "forward-half", eng.forward_plan(0.5), ref)
+        fwd = _extrapolate(fwd_half, fwd_full)
     value, dLdu = loss(fwd["displacements"])
 
     def make_plan():
@@ -33,38 +60,49 @@ def measure_gradient(eng, prefix: str, tag: str) -> dict:
         eng.emit("plan", role="adjoint", lines=plan.describe(), predicted_error=plan.predicted_error)
         if plan.predicted_error > eng.spec.adjoint.max_predicted_error:
             eng.warn(f"adjoint plan: predicted gradient error {plan.predicted_error:.1%} from rounding")
-        return {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
+        rec = {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
+        if two:
+            rec["plan_half"] = eng.adjoint_plan(-dLdu, fwd["elongations"], scale=plan.scale / 2).to_dict()
+        return rec
 
     plan_rec = eng.step(f"{prefix}adjoint-plan", f"{tag}: adjoint plan", make_plan)
     plan_a = LoadingPlan.from_dict(plan_rec["plan"])
-    adj_steps = [eng.loading_step(f"{prefix}adjoint/{ld.index}", f"{tag}: adjoint loading {ld.index + 1}"
-                               f"/{len(plan_a.loadings)}", ld, ref) for ld in plan_a.loadings]
+    adj_full = _measure_plan(eng, prefix, tag, "adjoint", plan_a, ref)
+    adj = adj_full
+    if two:
+        plan_h = LoadingPlan.from_dict(plan_rec["plan_half"])
+        adj = _extrapolate(_measure_plan(eng, prefix, tag, "adjoint-half", plan_h, ref), adj_full)
 
     def assemble():
-        adj = analysis.combine_loadings(net, plan_a, adj_steps)
         g = adj["elongations"] * fwd["elongations"]
         g_sim = net.gradient(fwd["forces"], loss)
         return {
             "loss": float(value), "gradient": g, "gradient_simulated": g_sim,
-            "gradient_geometric": adj["elongations_geo"] * fwd["elongations_geo"],
+            "gradient_geometric": adj_full["elongations_geo"] * fwd_full["elongations_geo"],
+            "gradient_single_level": adj_full["elongations"] * fwd_full["elongations"],
             "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
-            "nonlinearity_forward": analysis.nonlinearity(fwd["elongations"], fwd["elongations_geo"]),
-            "nonlinearity_adjoint": analysis.nonlinearity(adj["elongations"], adj["elongations_geo"]),
+            # geometric vs projected elongations under the full loads (as hung)
+            "nonlinearity_forward": analysis.nonlinearity(fwd_full["elongations"], fwd_full["elongations_geo"]),
+            "nonlinearity_adjoint": analysis.nonlinearity(adj_full["elongations"], adj_full["elongations_geo"]),
+            "load_nonlinearity_forward": analysis.relative_error(fwd_full["elongations"], fwd["elongations"]),
+            "load_nonlinearity_adjoint": analysis.relative_error(adj_full["elongations"], adj["elongations"]),
             "scale": plan_a.scale, "predicted_error": plan_a.predicted_error,
             "forward_forces_n": fwd["forces"], "adjoint_forces_n": adj["forces"],
         }
 
     data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
     eng.emit("gradient", key=f"{prefix}gradient", measured=data["gradient"],
-               simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-               cosine=data["cosine"])
+             simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+             cosine=data["cosine"])
     return data
+
 
 def run_gradient(eng) -> dict:
     """``kind = "gradient"``: the gradient measured ``repeats`` times, and its summary."""
     R = eng.spec.repeats
     reps = [measure_gradient(eng, f"r{r}/", f"repeat {r + 1}/{R}") for r in range(R)]
     return summarise(reps)
+
 
 def summarise(reps: list[dict]) -> dict:
     """Mean, spread and accuracy of the repeats' gradients (JSON-ready)."""
@@ -82,7 +120,12 @@ def summarise(reps: list[dict]) -> dict:
     })
     out["relative_error_geometric"] = analysis.relative_error(out["gradient_geometric"],
                                                               out["gradient_simulated"])
+    single = np.mean([r.get("gradient_single_level", r["gradient"]) for r in reps], axis=0)
+    out["relative_error_single_level"] = analysis.relative_error(single, out["gradient_simulated"])
+    out["load_nonlinearity_forward"] = float(np.mean([r.get("load_nonlinearity_forward", 0.0) for r in reps]))
+    out["load_nonlinearity_adjoint"] = float(np.mean([r.get("load_nonlinearity_adjoint", 0.0) for r in reps]))
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+
 
 def run_series(eng) -> dict:
     """``kind = "load_series"``: displacements under a series of loads, against the model."""
@@ -114,6 +157,7 @@ def run_series(eng) -> dict:
                       for c in cases],
             "r_squared": 1.0 - ss_res / ss_tot, "largest_error_mm": float(np.abs(err).max()),
             "rms_error_mm": float(np.sqrt(np.mean(err ** 2)))}
+
 
 def run_train(eng) -> dict:
     """``kind = "train"``: Adam steps on measured gradients; writes each updated design."""
@@ -157,6 +201,7 @@ def run_train(eng) -> dict:
     write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
     return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
             "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}
+
 
 def _install(eng, t: int) -> dict:
     name = f"design_step{t}.json"

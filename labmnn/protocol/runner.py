@@ -20,7 +20,8 @@ from .spec import ProtocolSpec, load_protocol
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
-              seed: int = 0, bench: Bench | None = None, repeats: int | None = None) -> Engine:
+              seed: int = 0, bench: Bench | None = None, repeats: int | None = None,
+              mechanics: str = "linear", linearize: str | None = None) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
     Parameters
@@ -38,6 +39,10 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         Devices to use instead of opening them.
     repeats : int, optional
         Override the protocol's repeats.
+    mechanics : {"linear", "nonlinear"}
+        Simulated rig: bar model, or the bars' exact large-rotation equilibrium.
+    linearize : {"none", "two_level"}, optional
+        Override the protocol's ``linearize``.
 
     Returns
     -------
@@ -50,11 +55,16 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         if repeats < 1:
             raise InputError("--repeats", "", f"must be at least 1, found {repeats}")
         spec.repeats = int(repeats)
+    if linearize is not None:
+        if linearize not in ("none", "two_level"):
+            raise InputError("--linearize", "", f"must be none or two_level, found {linearize!r}")
+        spec.linearize = linearize
     net = Network.open(spec.network)
     spec.check_nodes(net.n_nodes)
     if spec.loss is not None:
         spec.build_loss(net.n_nodes)
-    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench)
+    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench,
+                   mechanics)
 
 
 def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
@@ -76,14 +86,16 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     cals = sorted(sess.folder.glob("calibration.*"))
     spec.calibration = cals[0] if cals else None
     net = Network.open(spec.network)
-    return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench)
+    return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
+                   bench_info.get("mechanics", "linear"))
 
 
-def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench) -> Engine:
+def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench,
+            mechanics: str = "linear") -> Engine:
     if auto and not sim and bench is None:
         raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     if bench is None:
-        bench = open_bench(spec, net, sim=sim, seed=seed)
+        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics)
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:
@@ -94,3 +106,4 @@ def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, see
 
             operator = TerminalOperator()
     return Engine(spec, session, bench, operator, listener=listener, network=net)
+

@@ -32,7 +32,7 @@ FORMAT = "labmnn-protocol/1"
 KINDS = ("gradient", "load_series", "train")
 NAMED_DIRECTIONS = {"down": (0.0, -1.0), "up": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 SECTIONS = {
-    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes"},
+    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes", "linearize"},
     "network": {"file"},
     "calibration": {"file"},
     "camera": {"iso", "aperture", "shutter_speed", "image_format", "capture_target"},
@@ -100,6 +100,7 @@ class ProtocolSpec:
     description: str
     repeats: int
     max_retakes: int
+    linearize: str  # "none" or "two_level" (loads also at half level; linear part extrapolated)
     network: str  # a resolved file path or a shipped example name
     calibration: Path | None
     camera: dict[str, str]
@@ -112,6 +113,18 @@ class ProtocolSpec:
     tracking: dict[str, Any] = field(default_factory=dict)
     series: SeriesSettings | None = None
     train: TrainSettings | None = None
+
+    def overrides(self) -> dict:
+        """Settings a run may change from the file (kept in the session's start record)."""
+        return {"repeats": self.repeats, "linearize": self.linearize}
+
+    def apply_overrides(self, over: dict | None) -> None:
+        """Re-apply :meth:`overrides` recorded by a session (resume, reanalysis)."""
+        over = over or {}
+        if over.get("repeats"):
+            self.repeats = int(over["repeats"])
+        if over.get("linearize"):
+            self.linearize = str(over["linearize"])
 
     def forward_forces(self, n_nodes: int) -> np.ndarray:
         """The forward loads as an (n_nodes, 2) force array, newtons."""
@@ -310,6 +323,9 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         _fail(src, "protocol.description", f"must be a string, found {desc!r}")
     repeats = _int(src, "protocol.repeats", head.get("repeats", 3), minimum=1)
     retakes = _int(src, "protocol.max_retakes", head.get("max_retakes", 3), minimum=0)
+    linearize = head.get("linearize", "none")
+    if linearize not in ("none", "two_level"):
+        _fail(src, "protocol.linearize", f"must be \"none\" or \"two_level\", found {linearize!r}")
 
     net_t = _table(src, data, "network")
     _check_keys(src, "network", net_t, SECTIONS["network"])
@@ -383,7 +399,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _fail(src, "loss", "is missing: a gradient protocol needs a [loss] table")
     return ProtocolSpec(
         path=path, text=text, name=name, kind=kind, description=desc, repeats=repeats,
-        max_retakes=retakes, network=network, calibration=calibration, camera=camera,
+        max_retakes=retakes, linearize=linearize, network=network, calibration=calibration, camera=camera,
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
         adjoint=adjoint, tracking=dict(tracking), series=series, train=train,
     )
