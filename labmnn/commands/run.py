@@ -18,6 +18,7 @@ def register(sub) -> None:
                    help="simulated rig: bar model (default) or exact large-rotation bars")
     p.add_argument("--linearize", choices=("none", "two_level"), default=None,
                    help="override the protocol: also load at half level and extrapolate the linear part")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
     p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
     p.set_defaults(func=run)
 
@@ -27,7 +28,7 @@ def run(args) -> int:
 
     engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
-                       mechanics=args.mechanics, linearize=args.linearize)
+                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats)
     print(f"session: {engine.session.folder}", flush=True)
     try:
         outcome = engine.run()
