@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 @dataclass
@@ -34,6 +34,9 @@ class Look:
         truth (the frame's mid-exposure position).
     read_noise_dn, gain_dn_per_e : float
         Read noise (DN) and conversion gain: shot-noise variance = gain * signal.
+    noise_grain_px : float
+        Correlation length of the noise (a Gaussian of this sigma, variance kept):
+        demosaicing and in-body noise reduction make a JPEG's noise grainy.
     focus_mm : float or None
         Depth of field: the distance (along the optical axis) the lens is
         focused at; ``None`` renders everything sharp.
@@ -63,6 +66,7 @@ class Look:
     motion_px: tuple = (0.0, 0.0)
     read_noise_dn: float = 2.5
     gain_dn_per_e: float = 0.35
+    noise_grain_px: float = 0.6
     focus_mm: float | None = None
     aperture_f: float = 5.0
     pixel_pitch_mm: float = 0.0039
@@ -82,7 +86,8 @@ class Look:
         """Blur lengths for an image ``s`` times the full resolution (previews)."""
         return replace(self, blur_sigma_px=self.blur_sigma_px * s, defocus_px=self.defocus_px * s,
                        sharpen_radius_px=self.sharpen_radius_px * s, pixel_pitch_mm=self.pixel_pitch_mm / s,
-                       motion_px=(self.motion_px[0] * s, self.motion_px[1] * s))
+                       motion_px=(self.motion_px[0] * s, self.motion_px[1] * s),
+                       noise_grain_px=self.noise_grain_px * s if s * self.noise_grain_px >= 0.3 else 0.0)
 
 
 DEFAULT_LOOK = Look()

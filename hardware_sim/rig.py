@@ -97,6 +97,7 @@ class SimRig:
                 px_per_mm = min(15.0, 0.75 * 6000 / w_mm, 0.75 * 4000 / h_mm)
             camera = SimCameraModel.framing(target_mm=b_centre, px_per_mm=px_per_mm, distance_mm=300.0)
         self.camera = camera
+        self.px_per_mm = float(px_per_mm) if px_per_mm else camera.local_px_per_mm(b_centre)
         self.show_thickness = bool(show_thickness)
         self.pan_mass_g = 0.0
         self._loads: dict[tuple[int, float, float], float] = {}

@@ -78,14 +78,30 @@ class NetworkScene:
 
     # ------------------------------------------------------------- layers
     def frame_layers(self, look: Look) -> list[Layer]:
-        """The truss: a horizontal beam above the fixed joints and a post down to each."""
+        """The truss: a beam beyond the fixed joints (above them when they are the
+        network's top, as in the paper; below, left or right otherwise) and a post
+        from it to each fixed joint."""
         if not self.draw_frame or len(self.fixed_nodes) == 0:
             return []
-        fx = self.joints_mm[self.fixed_nodes]
+        fixed = self.joints_mm[self.fixed_nodes]
         r = float(np.max(self.joint_radius_mm))
-        top = float(fx[:, 1].min()) - r - 8.0
-        beam = shapes.rectangles(fx[:, 0].min() - 40.0, top - 15.0, fx[:, 0].max() + 40.0, top)
-        posts = shapes.rectangles(fx[:, 0] - 0.6 * r, np.full(len(fx), top - 1.0), fx[:, 0] + 0.6 * r, fx[:, 1])
+        side = fixed.mean(axis=0) - self.joints_mm.mean(axis=0)
+        axis = int(np.argmax(np.abs(side))) if np.any(side) else 1
+        sign = -1.0 if side[axis] <= 0 else 1.0  # the beam lies on this side along ``axis``
+        if side[axis] == 0 and axis == 1:
+            sign = -1.0  # nothing to choose: above
+        along = 1 - axis
+        edge = (fixed[:, axis].min() if sign < 0 else fixed[:, axis].max()) + sign * (r + 8.0)
+        lo, hi = fixed[:, along].min() - 40.0, fixed[:, along].max() + 40.0
+        far = edge + sign * 15.0
+        near_post = np.full(len(fixed), edge + sign * 1.0)
+
+        def boxes(a0, b0, a1, b1):  # a along ``along``, b along ``axis``
+            return shapes.rectangles(a0, b0, a1, b1) if axis == 1 else shapes.rectangles(b0, a0, b1, a1)
+
+        beam = boxes(lo, min(edge, far), hi, max(edge, far))
+        posts = boxes(fixed[:, along] - 0.6 * r, np.minimum(near_post, fixed[:, axis]),
+                      fixed[:, along] + 0.6 * r, np.maximum(near_post, fixed[:, axis]))
         return [Layer("frame", _in_plane(shapes.densify(beam, 2.0)), look.frame),
                 Layer("posts", _in_plane(shapes.densify(posts, 2.0)), look.frame * 0.9)]
 

@@ -156,8 +156,13 @@ def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
         cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
         unit = np.empty(grey.shape, np.int16)
         cv2.randn(unit, 0, 256)
+        unit_sd = 256.0
+        if look.noise_grain_px > 0:  # demosaicing and noise reduction correlate neighbours
+            g = look.noise_grain_px
+            unit = cv2.GaussianBlur(unit, (0, 0), g)
+            unit_sd = 256.0 / (2 * g * np.sqrt(np.pi))  # white noise through a 2-D Gaussian
         sig = cv2.LUT(grey, lut)
-        noise = cv2.multiply(unit, sig, scale=1.0 / (256 * scale), dtype=cv2.CV_16S)
+        noise = cv2.multiply(unit, sig, scale=1.0 / (unit_sd * scale), dtype=cv2.CV_16S)
         grey = cv2.add(grey, noise, dtype=cv2.CV_8U)
     if look.sharpen > 0 and look.sharpen_radius_px > 0:  # the body's unsharp mask
         soft = cv2.GaussianBlur(grey, (0, 0), look.sharpen_radius_px)

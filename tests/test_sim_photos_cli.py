@@ -30,3 +30,8 @@ def test_sim_photos_bad_case_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("labmnn: error: --case") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_sim_photos_bad_tilt(tmp_path, capsys):
+    assert main(["sim-photos", "--out", str(tmp_path / "x"), "--tilt-deg", "5"]) == 2
+    assert "--tilt-deg" in capsys.readouterr().err

@@ -1,7 +1,5 @@
 """Geometric exactness of the simulated photographs."""
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 import pytest
@@ -287,3 +285,14 @@ def test_large_lattice_frames_and_calibrates():
     assert len(rig.board_poses(8, seed=0)) == 8
     out = render_network(rig.camera.scaled(600, 400), rig.scene(), seed=0)
     assert out.truth["joints_px"].shape == (net.n_nodes, 2)
+
+
+def test_frame_is_drawn_on_the_side_of_the_fixed_joints():
+    for fixed, side in (([0, 4], "above"), ([12, 13], "below")):
+        d = NET.to_dict()
+        d["fixed_nodes"] = fixed
+        rig = SimRig(labmnn.Network.from_dict(d))
+        scene = rig.scene()
+        beam = scene.frame_layers(Look())[0].polygons[..., 1]
+        ys = scene.joints_mm[:, 1]
+        assert (beam.max() < ys.min()) if side == "above" else (beam.min() > ys.max())

@@ -30,10 +30,13 @@ def register(sub) -> None:
                    help="a loaded photo: grams hung on nodes (repeatable)")
     p.add_argument("--boards", type=int, default=0, help="calibration board photos (default 0)")
     p.add_argument("--plane-board", action="store_true", help="also photograph the board in the sample plane")
-    p.add_argument("--width", type=int, default=6000)
-    p.add_argument("--height", type=int, default=4000)
-    p.add_argument("--px-per-mm", type=float, default=15.0, help="scale on the network (default 15)")
+    p.add_argument("--width", type=int, default=6000, help="photo width, pixels (default 6000)")
+    p.add_argument("--height", type=int, default=4000, help="photo height, pixels (default 4000)")
+    p.add_argument("--px-per-mm", type=float, default=None,
+                   help="scale on the network at 6000 px wide (default 15, less for large networks)")
     p.add_argument("--distance-mm", type=float, default=300.0, help="camera distance (default 300)")
+    p.add_argument("--tilt-deg", default="2,-3", metavar="X,Y",
+                   help="camera tilt about the x and y axes, degrees (default 2,-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--thickness", action="store_true", help="render the print's thickness (side walls)")
     p.set_defaults(func=run)
@@ -64,14 +67,21 @@ def run(args) -> int:
     for name in ("width", "height", "boards"):
         if getattr(args, name) < (0 if name == "boards" else 16):
             raise InputError(f"--{name.replace('_', '-')}", "", f"{getattr(args, name)} is too small")
-    if not (args.px_per_mm > 0 and args.distance_mm > 0):
+    if not ((args.px_per_mm is None or args.px_per_mm > 0) and args.distance_mm > 0):
         raise InputError("--px-per-mm", "", "scale and distance must be positive")
-    rig = SimRig(net, seed=args.seed, show_thickness=args.thickness)
-    target = rig.camera  # default framing, re-aimed with the user's scale and distance
+    try:
+        tilt = tuple(float(v) for v in args.tilt_deg.split(","))
+    except ValueError:
+        tilt = ()
+    if len(tilt) != 2 or not all(abs(v) < 60 for v in tilt):
+        raise InputError("--tilt-deg", "", f"expected two angles X,Y in degrees (|angle| < 60), found "
+                                           f"{args.tilt_deg!r}")
+    rig = SimRig(net, seed=args.seed, show_thickness=args.thickness, px_per_mm=args.px_per_mm)
     b = rig.board
     centre = ((b.cols - 1) / 2 * b.square_mm, (b.rows - 1) / 2 * b.square_mm)
-    rig.camera = SimCameraModel.framing(target_mm=centre, px_per_mm=args.px_per_mm,
-                                        distance_mm=args.distance_mm, width=target.width, height=target.height)
+    # the rig's framing (scale chosen for this network), from the user's distance and tilt
+    rig.camera = SimCameraModel.framing(target_mm=centre, px_per_mm=rig.px_per_mm,
+                                        distance_mm=args.distance_mm, tilt_deg=tilt)
     cam = SimCamera(rig, width=args.width, height=args.height, seed=args.seed)
     cam.connect()
     out = Path(args.out)
