@@ -180,3 +180,23 @@ def test_cli_track_end_to_end(tmp_path, scenes, capsys):
     capsys.readouterr()
     assert main(args[:-2] + ["--joints", str(tmp_path / "missing.csv"), "-o", str(out)]) == 2
     assert "joints file not found" in capsys.readouterr().err
+
+
+def test_look_alike_neighbour_is_caught_and_retried(scenes):
+    ref, px0, img, px1, rough = scenes
+    tr = JointTracker(None, NET, ref, joints_px=rough, search_px=20)
+    c0 = tr.reference.joints_px
+    # joint 6 and joint 7 look alike (six bars each); send joint 6's search to joint 7
+    pred = c0 + (px1 - px0)
+    pred[6] = c0[7] + (px1[7] - px0[7])
+    res = tr.track(img, predicted_px=pred)
+    err = np.linalg.norm((res.joints_px - c0) - (px1 - px0), axis=1)
+    # a first attempt matches joint 7 (241 px off, each check passes); the bonds' implausible
+    # strain gives it away and the second search, near where its neighbours went, finds it
+    assert not res.lost[6] and err[6] < 0.05
+    assert np.all(err[~res.lost] < 0.05)
+    # the consistency rule itself: two adjacent wrong joints are both set aside, not their neighbours
+    shift = np.zeros((NET.n_nodes, 2))
+    shift[[10, 12]] = [240.0, 0.0]
+    bad = tr._inconsistent(shift, np.zeros(NET.n_nodes, bool))
+    assert np.flatnonzero(bad).tolist() == [10, 12]

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -201,9 +203,14 @@ class ReferenceSubsets:
         ang = np.mod(np.arctan2(g[:, None] + 0 * g[None], g[None, :] + 0 * g[:, None]), 2 * np.pi)
         sector = (ang / (2 * np.pi / N_SECTORS)).astype(int) % N_SECTORS
         self.sector_p = np.take_along_axis(np.broadcast_to(sector.ravel(), (n, sector.size)), order, 1)
+        # each packed pixel's direction from the subset centre, degrees (image axes)
+        dx = g[None, None, :] + (self.base[:, 0] - self.centres[:, 0])[:, None, None] + 0 * g[None, :, None]
+        dy = g[None, :, None] + (self.base[:, 1] - self.centres[:, 1])[:, None, None] + 0 * g[None, None, :]
+        ang_full = np.degrees(np.arctan2(dy, dx)).reshape(n, -1)
+        self.angle_p = np.take_along_axis(ang_full, order, 1)
 
-    def refine(self, image, start, masks=None, margin_deg=None, tol_px=2e-4, max_iter=40, margin=6,
-               robust=False, reject_sectors=True) -> RefineResult:
+    def refine(self, image, start, masks=None, margin_deg=None, keep=None, tol_px=2e-4, max_iter=40,
+               margin=6, robust=False, reject_sectors=True) -> RefineResult:
         """Find each subset in ``image`` starting from shifts ``start`` (n, 2).
 
         Parameters
@@ -216,6 +223,9 @@ class ReferenceSubsets:
         margin_deg : float or array (n,), optional
             Drop the pixels within this angle of a bar (needs ``bar_deg``), e.g. the
             bars' predicted rotation plus a margin.
+        keep : ndarray bool (n, L), optional
+            Per packed pixel (``angle_p`` gives their directions): False drops it
+            for this image (e.g. the sectors swept by the bars' predicted rotation).
         tol_px : float
             Stop when every update is below this.
         max_iter : int
@@ -244,6 +254,8 @@ class ReferenceSubsets:
         if margin_deg is not None:
             m = np.broadcast_to(np.asarray(margin_deg, float), (n,))[:, None]
             w = w * (self.bar_deg_p > m)
+        if keep is not None:
+            w = w * np.asarray(keep, bool)
         f, gx, gy, idx = self.f_p, self.gx_p, self.gy_p, self.idx
         w0 = w
         converged = np.zeros(n, bool)
@@ -345,7 +357,9 @@ class ReferenceSubsets:
             r2 = np.bincount(key, (on * st_r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
             cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
             sector_ms = r2 / np.maximum(cnt, 1)
-            typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
+            with warnings.catch_warnings():       # a subset with no full sector: all-NaN row
+                warnings.simplefilter("ignore", RuntimeWarning)
+                typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
             level = np.maximum(np.nan_to_num(typical, nan=0.0), scale ** 2)
             noisy = (cnt >= 8) & (sector_ms > SECTOR_RMS ** 2 * level[:, None])
             redo = noisy.any(1) & ~failed
