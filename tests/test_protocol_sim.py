@@ -76,3 +76,42 @@ def test_shipped_sim_calibration_matches_the_default_simulated_camera():
 
     rig = SimRig(Network.example("paper-triangle-n4"))
     assert (SHIPPED / calibration_name(rig, SimCamera(rig))).exists()
+
+
+def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
+    """A thread/hand across joint 7 in the first loaded photo: the real tracker loses it,
+    the engine rejects that photo and retakes it."""
+    import cv2
+    import numpy as np
+
+    text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
+    text = text.replace('linearize = "two_level"', 'linearize = "none"')
+    proto = tmp_path / "g.toml"
+    proto.write_text(text)
+    spec = load_protocol(proto)
+    bench = open_bench(spec, Network.open(spec.network), sim=True)
+    capture = bench.camera.capture
+    shots = []
+
+    def occluded_capture(folder):
+        cap = capture(folder)
+        shots.append(cap.path.name)
+        if len(shots) == 2:  # the first loaded photo
+            img = cv2.imread(str(cap.path))
+            x, y = np.asarray(cap.truth["joints_px"])[7]
+            cv2.circle(img, (int(x), int(y)), 40, (200, 200, 200), -1)
+            cv2.imwrite(str(cap.path), img)
+        return cap
+
+    bench.camera.capture = occluded_capture
+    engine = start_run(proto, out=tmp_path / "s", sim=True, auto=True, bench=bench)
+    try:
+        out = engine.run()
+    finally:
+        bench.close()
+    assert out["status"] == "success" and out["summary"]["relative_error"] < 0.03
+    step = engine.session.completed_steps()["r0/forward/0"]
+    assert len(step["rejected"]) == 1 and not any(step["lost"])
+    rejected = [r for r in engine.session.records if r.get("name") == "rejected"]
+    assert 7 in rejected[0]["lost_nodes"]
+    assert (engine.session.folder / step["rejected"][0]).exists()  # kept as raw data, not used
