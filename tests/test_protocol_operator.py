@@ -58,3 +58,29 @@ def test_auto_without_sim_is_refused(tmp_path, capsys):
     assert main(["run", str(proto), "--auto", "--out", str(tmp_path)]) == 2
     assert "--auto" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before a session folder is made
+
+
+def test_prompted_sim_operator_acts_only_after_confirmation():
+    from labmnn.protocol.operator import PromptedSimOperator
+
+    done = []
+
+    class Sim:
+        def put_on_balance(self, g):
+            done.append("weigh")
+
+        def apply(self, node, g, d):
+            done.append("hang")
+
+        def take_off_balance(self):
+            pass
+
+        def clear(self):
+            done.append("clear")
+
+    answers = iter(["", "a"])
+    op = PromptedSimOperator(TerminalOperator(input_fn=lambda p: next(answers), out=io.StringIO()), Sim())
+    op.confirm(Instruction("s", "weigh", "w", node=3, grams=5.0, direction=(0.0, -1.0)))
+    with pytest.raises(AbortRequested):
+        op.confirm(Instruction("s", "hang", "h", node=3, grams=5.0, direction=(0.0, -1.0)))
+    assert done == ["weigh"]

@@ -32,7 +32,9 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     sim, auto : bool
         Simulated rig; let the simulated operator act (needs ``sim``).
     operator : Operator, optional
-        Default: :class:`AutoOperator` with ``auto``, else :class:`TerminalOperator`.
+        Default: :class:`AutoOperator` with ``auto``; on the simulated rig without ``auto``
+        a terminal prompt whose confirmed actions the simulated operator carries out; else
+        :class:`TerminalOperator`.
     listener : callable, optional
     seed : int
     bench : Bench, optional
@@ -99,11 +101,13 @@ def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, see
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:
+        from .operator import PromptedSimOperator, TerminalOperator
+
         if auto:
             operator = AutoOperator(bench.sim_operator)
+        elif bench.sim_operator is not None:  # rehearsal: confirm each prompt, the simulated hands act
+            operator = PromptedSimOperator(TerminalOperator(), bench.sim_operator)
         else:
-            from .operator import TerminalOperator
-
             operator = TerminalOperator()
     return Engine(spec, session, bench, operator, listener=listener, network=net)
 
