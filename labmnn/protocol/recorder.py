@@ -1,0 +1,264 @@
+"""Session folders: an append-only log, raw images with their SHA-256, input copies.
+
+Layout of one session (``docs/protocol.md``)::
+
+    SESSION/
+      log.jsonl          start / step / event / stop records, one JSON object a line
+      protocol.toml      the protocol as used (byte copy)
+      network.json       the network as used
+      calibration.*      the calibration as used (when there is one)
+      raw/               photographs exactly as captured, named NNNN_<role>.<ext>
+      results.h5, results.json, csv/, load_series.json   written at the end
+
+Every record is written with one ``write``, flushed and fsynced before the
+engine goes on, so a kill -9 loses at most the record being written; a torn
+last line is skipped when reading and closed off (not rewritten) when the
+session is resumed.  Nothing in a session is ever modified after it is written.
+
+Example
+-------
+>>> s = Session.create("sessions", "gradient")          # doctest: +SKIP
+>>> s.step("r0/reference", {"image": "raw/0001_reference.jpg"})   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOG = "log.jsonl"
+RAW = "raw"
+INCOMING = ".incoming"
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make created/renamed entries of a folder durable."""
+    try:
+        fsync_file(path)
+    except OSError:  # pragma: no cover  (some filesystems refuse)
+        pass
+
+
+def write_durable(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _jsonable(x: Any):
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"cannot record {type(x).__name__}")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """All complete records of a ``log.jsonl`` (a torn or garbled line is skipped)."""
+    out = []
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return out
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+class Session:
+    """One run's folder and its append-only log.
+
+    Use :meth:`create` for a new run and :meth:`open` to resume or read one.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.raw = self.folder / RAW
+        self.log_path = self.folder / LOG
+        self.records = read_log(self.log_path)
+        self._seq = max((r.get("seq", 0) for r in self.records), default=0)
+        self._fh = None
+
+    # ---------------------------------------------------------------- creation
+    @classmethod
+    def create(cls, root: str | Path, name: str) -> "Session":
+        """Make ``root/<UTC time>-<name>`` (unique) with its ``raw/`` folder."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+        folder = root / f"{stamp}-{safe}"
+        k = 1
+        while folder.exists():
+            k += 1
+            folder = root / f"{stamp}-{safe}-{k}"
+        (folder / RAW).mkdir(parents=True)
+        fsync_dir(root)
+        return cls(folder)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "Session":
+        """Open an existing session (raises :class:`InputError` if it is not one)."""
+        from ..errors import InputError
+
+        folder = Path(folder)
+        if not (folder / LOG).is_file():
+            raise InputError(str(folder), "", f"is not a session folder (no {LOG})")
+        return cls(folder)
+
+    # ------------------------------------------------------------------ writing
+    def _open_log(self):
+        if self._fh is None:
+            self._fh = open(self.log_path, "ab")
+            if self._fh.tell() > 0:  # close off a torn last line, never rewrite it
+                with open(self.log_path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        self._fh.write(b"\n")
+        return self._fh
+
+    def append(self, record_kind: str, **data) -> dict:
+        """Append one record (flushed and fsynced before returning)."""
+        self._seq += 1
+        rec = {"seq": self._seq, "time": time.time(), "kind": record_kind, **data}
+        line = json.dumps(rec, default=_jsonable, allow_nan=True) + "\n"
+        fh = self._open_log()
+        fh.write(line.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+        self.records.append(json.loads(line))
+        return rec
+
+    def start(self, **meta) -> dict:
+        from .. import __version__
+
+        return self.append("start", labmnn_version=__version__, host=socket.gethostname(),
+                           pid=os.getpid(), **meta)
+
+    def step(self, key: str, data: dict) -> dict:
+        """A completed, checkpointed step (its data is reused on resume)."""
+        return self.append("step", key=key, data=data)
+
+    def event(self, name: str, **data) -> dict:
+        return self.append("event", name=name, **data)
+
+    def stop(self, status: str, reason: str = "") -> dict:
+        """Close the run: ``status`` is ``success``, ``abort`` or ``fail``."""
+        return self.append("stop", status=status, reason=reason)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # ------------------------------------------------------------------- inputs
+    def copy_input(self, name: str, source: str | Path | bytes) -> dict:
+        """Copy a file (or bytes) into the session once; returns its name and SHA-256."""
+        dest = self.folder / name
+        if not dest.exists():
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            write_durable(dest, data)
+        return {"file": name, "sha256": sha256_file(dest)}
+
+    # ------------------------------------------------------------------- images
+    @property
+    def incoming(self) -> Path:
+        """Where the camera saves a capture before it is filed and logged."""
+        p = self.raw / INCOMING
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def file_image(self, path: str | Path, role: str, key: str) -> dict:
+        """Move a fresh capture into ``raw/`` under a numbered name, fsync it, log it.
+
+        The bytes are not touched; the record carries the SHA-256.
+        """
+        path = Path(path)
+        n = sum(1 for r in self.records if r.get("kind") == "event" and r.get("name") == "image") + 1
+        dest = self.raw / f"{n:04d}_{role}{path.suffix.lower()}"
+        while dest.exists():
+            n += 1
+            dest = self.raw / f"{n:04d}_{role}{path.suffix.lower()}"
+        fsync_file(path)
+        os.replace(path, dest)
+        fsync_dir(self.raw)
+        info = {"path": str(dest.relative_to(self.folder)), "sha256": sha256_file(dest),
+                "bytes": dest.stat().st_size, "role": role, "key": key}
+        self.event("image", **info)
+        return info
+
+    def adopt_orphans(self) -> list[dict]:
+        """Log images that reached disk but not the log (a kill between the two)."""
+        found = []
+        inc = self.raw / INCOMING
+        if inc.is_dir():
+            for p in sorted(inc.iterdir()):
+                if p.is_file() and not p.name.startswith("."):
+                    found.append(self.file_image(p, "orphan", "orphan"))
+        logged = {r.get("path") for r in self.records if r.get("name") in ("image", "orphan_image")}
+        for p in sorted(self.raw.glob("*")):
+            rel = str(p.relative_to(self.folder))
+            if p.is_file() and rel not in logged:
+                info = {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+                self.event("orphan_image", **info)
+                found.append(info)
+        return found
+
+    # ------------------------------------------------------------------ reading
+    def completed_steps(self) -> dict[str, dict]:
+        """Data of every checkpointed step, by key."""
+        return {r["key"]: r.get("data", {}) for r in self.records if r.get("kind") == "step"}
+
+    def start_record(self) -> dict:
+        return next((r for r in self.records if r.get("kind") == "start"), {})
+
+    def status(self) -> str:
+        """``success``, ``abort``, ``fail`` (last stop record) or ``incomplete`` (no stop yet)."""
+        stops = [r for r in self.records if r.get("kind") in ("start", "stop")]
+        if not stops or stops[-1].get("kind") != "stop":
+            return "incomplete"
+        return str(stops[-1].get("status", "fail"))
+
+    def images(self) -> list[dict]:
+        return [r for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
+

@@ -1,0 +1,403 @@
+"""Protocol files: what to measure on the rig, as TOML (``labmnn-protocol/1``).
+
+A protocol names the network (and calibration), the forward loads, the loss,
+the weight set on the bench, the rig's limits and pull directions, repeats and
+camera settings.  :func:`load_protocol` checks everything and raises a one-line
+:class:`~labmnn.errors.InputError` naming the file, the key and the value.
+Relative file names are resolved against the protocol's folder; a network may
+also be a shipped example name.  See ``docs/protocol.md`` for the format.
+
+Example
+-------
+>>> spec = load_protocol("protocols/gradient.toml")     # doctest: +SKIP
+>>> spec.forward_forces(14)[12]                          # doctest: +SKIP
+array([ 0.   , -0.098])
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..network import GRAVITY
+from .planner import RigLimits, WeightSet
+
+FORMAT = "labmnn-protocol/1"
+KINDS = ("gradient", "load_series", "train")
+NAMED_DIRECTIONS = {"down": (0.0, -1.0), "up": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
+SECTIONS = {
+    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes"},
+    "network": {"file"},
+    "calibration": {"file"},
+    "camera": {"iso", "aperture", "shutter_speed", "image_format", "capture_target"},
+    "balance": {"port", "baud", "timeout"},
+    "weights": {"sizes_g", "counts"},
+    "rig": {"max_per_node_g", "max_total_g", "directions"},
+    "forward": None,  # array of tables, checked per entry
+    "loss": None,  # checked by labmnn.losses.from_spec
+    "adjoint": {"scale", "max_g", "min_g", "max_predicted_error"},
+    "tracking": None,  # passed to the tracker as keyword settings
+    "series": {"node", "grams", "direction"},
+    "train": {"steps", "learning_rate", "output"},
+}
+FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
+
+
+@dataclass(frozen=True)
+class ForwardLoad:
+    """One forward load: a force (N) on a node."""
+
+    node: int
+    force_n: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class AdjointSettings:
+    """How the adjoint force is scaled into the rig's range.
+
+    ``scale`` is ``"auto"`` (the largest stack lands between ``min_g`` and
+    ``max_g``, at the scale whose rounding error is smallest) or a fixed factor.
+    """
+
+    scale: str | float = "auto"
+    max_g: float = 10.0
+    min_g: float = 2.0
+    max_predicted_error: float = 0.05
+
+
+@dataclass(frozen=True)
+class SeriesSettings:
+    """A load series: grams hung one after the other on one node."""
+
+    node: int
+    grams: tuple[float, ...]
+    direction: tuple[float, float] = (0.0, -1.0)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """In-situ training: Adam steps on measured gradients (dL/dw)."""
+
+    steps: int = 3
+    learning_rate: float = 0.05  # mm of width per step (Adam's step size)
+    output: str = "trained.json"
+
+
+@dataclass
+class ProtocolSpec:
+    """A checked protocol file.  Lengths SI, masses grams, forces newtons."""
+
+    path: Path
+    text: str
+    name: str
+    kind: str
+    description: str
+    repeats: int
+    max_retakes: int
+    network: str  # a resolved file path or a shipped example name
+    calibration: Path | None
+    camera: dict[str, str]
+    balance: dict[str, Any]
+    weights: WeightSet
+    rig: RigLimits
+    forward: tuple[ForwardLoad, ...]
+    loss: dict | None
+    adjoint: AdjointSettings
+    tracking: dict[str, Any] = field(default_factory=dict)
+    series: SeriesSettings | None = None
+    train: TrainSettings | None = None
+
+    def forward_forces(self, n_nodes: int) -> np.ndarray:
+        """The forward loads as an (n_nodes, 2) force array, newtons."""
+        F = np.zeros((n_nodes, 2))
+        for load in self.forward:
+            if load.node >= n_nodes:
+                raise InputError(str(self.path), "forward.node",
+                                 f"node {load.node} is out of range (the network has {n_nodes} nodes)")
+            F[load.node] += load.force_n
+        return F
+
+    def check_nodes(self, n_nodes: int) -> None:
+        """Check every node number against the network (raises :class:`InputError`)."""
+        src = str(self.path)
+        self.forward_forces(n_nodes)
+        nodes = [(f"rig.directions.{k}", k) for k in self.rig.directions]
+        if self.series is not None:
+            nodes.append(("series.node", self.series.node))
+        for key, node in nodes:
+            if node >= n_nodes:
+                raise InputError(src, key, f"node {node} is out of range (the network has {n_nodes} nodes)")
+
+    def build_loss(self, n_nodes: int):
+        """The loss object of ``[loss]`` (checked against the node count)."""
+        from .. import losses
+
+        if self.loss is None:
+            raise InputError(str(self.path), "loss", "is missing (a gradient or train protocol needs one)")
+        return losses.from_spec(self.loss, f"{self.path} [loss]", n_nodes)
+
+
+# ----------------------------------------------------------------- checkers
+def _fail(src: str, key: str, msg: str):
+    raise InputError(src, key, msg)
+
+
+def _num(src, key, v, positive=False, nonneg=False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        _fail(src, key, f"must be a finite number, found {v!r}")
+    if positive and v <= 0:
+        _fail(src, key, f"must be positive, found {v!r}")
+    if nonneg and v < 0:
+        _fail(src, key, f"must be zero or positive, found {v!r}")
+    return float(v)
+
+
+def _int(src, key, v, minimum=0) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        _fail(src, key, f"must be an integer >= {minimum}, found {v!r}")
+    return int(v)
+
+
+def _str(src, key, v) -> str:
+    if not isinstance(v, str) or not v:
+        _fail(src, key, f"must be a non-empty string, found {v!r}")
+    return v
+
+
+def parse_direction(src: str, key: str, v: Any) -> tuple[float, float]:
+    """A pull direction: ``"down"``, ``"up"``, ``"left"``, ``"right"`` or ``[dx, dy]`` (normalised)."""
+    if isinstance(v, str):
+        if v not in NAMED_DIRECTIONS:
+            _fail(src, key, f"must be one of {', '.join(NAMED_DIRECTIONS)} or [dx, dy], found {v!r}")
+        return NAMED_DIRECTIONS[v]
+    if isinstance(v, list) and len(v) == 2:
+        d = np.array([_num(src, key, x) for x in v])
+        norm = float(np.hypot(*d))
+        if norm == 0:
+            _fail(src, key, f"must not be the zero vector, found {v!r}")
+        return (float(d[0] / norm), float(d[1] / norm))
+    _fail(src, key, f"must be one of {', '.join(NAMED_DIRECTIONS)} or [dx, dy], found {v!r}")
+
+
+def _resolve(base: Path, name: str) -> Path:
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _table(src, data, key) -> dict:
+    v = data.get(key, {})
+    if not isinstance(v, dict):
+        _fail(src, key, f"must be a table, found {v!r}")
+    return v
+
+
+def _check_keys(src, section, table, allowed) -> None:
+    for k in table:
+        if k not in allowed:
+            _fail(src, f"{section}.{k}", f"is not a known key (known: {', '.join(sorted(allowed))})")
+
+
+def _forward(src, raw) -> tuple[ForwardLoad, ...]:
+    if not isinstance(raw, list):
+        _fail(src, "forward", f"must be an array of tables [[forward]], found {raw!r}")
+    loads = []
+    for i, entry in enumerate(raw):
+        key = f"forward[{i}]"
+        if not isinstance(entry, dict):
+            _fail(src, key, f"must be a table, found {entry!r}")
+        _check_keys(src, key, entry, FORWARD_KEYS)
+        if "node" not in entry:
+            _fail(src, f"{key}.node", "is missing")
+        node = _int(src, f"{key}.node", entry["node"])
+        if ("grams" in entry) == ("force_n" in entry):
+            _fail(src, key, "needs exactly one of grams (with direction) or force_n = [fx, fy]")
+        if "grams" in entry:
+            g = _num(src, f"{key}.grams", entry["grams"], nonneg=True)
+            d = parse_direction(src, f"{key}.direction", entry.get("direction", "down"))
+            f = (d[0] * g * 1e-3 * GRAVITY, d[1] * g * 1e-3 * GRAVITY)
+        else:
+            v = entry["force_n"]
+            if not isinstance(v, list) or len(v) != 2:
+                _fail(src, f"{key}.force_n", f"must be [fx, fy] in newtons, found {v!r}")
+            f = tuple(_num(src, f"{key}.force_n", x) for x in v)
+        loads.append(ForwardLoad(node, (float(f[0]), float(f[1]))))
+    return tuple(loads)
+
+
+def _weights(src, t) -> WeightSet:
+    sizes = t.get("sizes_g", [1, 2, 5, 10, 20])
+    counts = t.get("counts", [4, 4, 4, 4, 2])
+    if not isinstance(sizes, list) or not sizes:
+        _fail(src, "weights.sizes_g", f"must be a non-empty list of grams, found {sizes!r}")
+    if not isinstance(counts, list) or len(counts) != len(sizes):
+        _fail(src, "weights.counts", f"must list one count per size ({len(sizes)}), found {counts!r}")
+    s = [_num(src, f"weights.sizes_g[{i}]", v, positive=True) for i, v in enumerate(sizes)]
+    c = [_int(src, f"weights.counts[{i}]", v) for i, v in enumerate(counts)]
+    if len(set(s)) != len(s):
+        _fail(src, "weights.sizes_g", f"lists a size twice: {sizes!r}")
+    return WeightSet(tuple(s), tuple(c))
+
+
+def _rig(src, t) -> RigLimits:
+    _check_keys(src, "rig", t, SECTIONS["rig"])
+    per_node = _num(src, "rig.max_per_node_g", t.get("max_per_node_g", 20), positive=True)
+    total = _num(src, "rig.max_total_g", t.get("max_total_g", 40), positive=True)
+    raw = t.get("directions", {})
+    if not isinstance(raw, dict):
+        _fail(src, "rig.directions", f"must be a table of node = [directions], found {raw!r}")
+    default = (NAMED_DIRECTIONS["down"],)
+    per: dict[int, tuple] = {}
+    for k, v in raw.items():
+        key = f"rig.directions.{k}"
+        if not isinstance(v, list) or not v:
+            _fail(src, key, f"must be a non-empty list of directions, found {v!r}")
+        dirs = tuple(parse_direction(src, key, d) for d in v)
+        if k == "default":
+            default = dirs
+        elif k.isdigit():
+            per[int(k)] = dirs
+        else:
+            _fail(src, key, f"key must be a node number or \"default\", found {k!r}")
+    return RigLimits(per_node, total, default, per)
+
+
+def _adjoint(src, t) -> AdjointSettings:
+    _check_keys(src, "adjoint", t, SECTIONS["adjoint"])
+    scale = t.get("scale", "auto")
+    if scale != "auto":
+        scale = _num(src, "adjoint.scale", scale, positive=True)
+    max_g = _num(src, "adjoint.max_g", t.get("max_g", 10.0), positive=True)
+    min_g = _num(src, "adjoint.min_g", t.get("min_g", min(2.0, max_g)), positive=True)
+    if min_g > max_g:
+        _fail(src, "adjoint.min_g", f"{min_g:g} is above adjoint.max_g {max_g:g}")
+    tol = _num(src, "adjoint.max_predicted_error", t.get("max_predicted_error", 0.05), positive=True)
+    return AdjointSettings(scale, max_g, min_g, tol)
+
+
+def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec:
+    """Check a decoded protocol table and build a :class:`ProtocolSpec`."""
+    path = Path(path)
+    src = str(path)
+    base = path.parent
+    for k in data:
+        if k not in SECTIONS:
+            _fail(src, k, f"is not a known section (known: {', '.join(SECTIONS)})")
+    head = _table(src, data, "protocol")
+    _check_keys(src, "protocol", head, SECTIONS["protocol"])
+    if head.get("format") != FORMAT:
+        _fail(src, "protocol.format", f"must be {FORMAT!r}, found {head.get('format')!r}")
+    name = _str(src, "protocol.name", head.get("name", path.stem))
+    kind = head.get("kind", "gradient")
+    if kind not in KINDS:
+        _fail(src, "protocol.kind", f"must be one of {', '.join(KINDS)}, found {kind!r}")
+    desc = head.get("description", "")
+    if not isinstance(desc, str):
+        _fail(src, "protocol.description", f"must be a string, found {desc!r}")
+    repeats = _int(src, "protocol.repeats", head.get("repeats", 3), minimum=1)
+    retakes = _int(src, "protocol.max_retakes", head.get("max_retakes", 3), minimum=0)
+
+    net_t = _table(src, data, "network")
+    _check_keys(src, "network", net_t, SECTIONS["network"])
+    if "file" not in net_t:
+        _fail(src, "network.file", "is missing")
+    net_name = _str(src, "network.file", net_t["file"])
+    net_path = _resolve(base, net_name)
+    network = str(net_path) if (net_path.exists() or net_name.endswith(".json")) else net_name
+
+    cal_t = _table(src, data, "calibration")
+    _check_keys(src, "calibration", cal_t, SECTIONS["calibration"])
+    calibration = _resolve(base, _str(src, "calibration.file", cal_t["file"])) if "file" in cal_t else None
+
+    cam = _table(src, data, "camera")
+    _check_keys(src, "camera", cam, SECTIONS["camera"])
+    camera = {k: str(v) for k, v in cam.items()}
+    bal = _table(src, data, "balance")
+    _check_keys(src, "balance", bal, SECTIONS["balance"])
+    balance = dict(bal)
+    if "baud" in balance:
+        balance["baud"] = _int(src, "balance.baud", balance["baud"], minimum=1)
+    if "timeout" in balance:
+        balance["timeout"] = _num(src, "balance.timeout", balance["timeout"], positive=True)
+
+    w = _table(src, data, "weights")
+    _check_keys(src, "weights", w, SECTIONS["weights"])
+    weights = _weights(src, w)
+    rig = _rig(src, _table(src, data, "rig"))
+    forward = _forward(src, data.get("forward", []))
+    loss = data.get("loss")
+    if loss is not None and not isinstance(loss, dict):
+        _fail(src, "loss", f"must be a table, found {loss!r}")
+    adjoint = _adjoint(src, _table(src, data, "adjoint"))
+    tracking = _table(src, data, "tracking")
+
+    series = None
+    if kind == "load_series":
+        s = _table(src, data, "series")
+        _check_keys(src, "series", s, SECTIONS["series"])
+        for k in ("node", "grams"):
+            if k not in s:
+                _fail(src, f"series.{k}", "is missing")
+        grams = s["grams"]
+        if not isinstance(grams, list) or len(grams) < 2:
+            _fail(src, "series.grams", f"must list at least two masses, found {grams!r}")
+        series = SeriesSettings(
+            _int(src, "series.node", s["node"]),
+            tuple(_num(src, f"series.grams[{i}]", g, nonneg=True) for i, g in enumerate(grams)),
+            parse_direction(src, "series.direction", s.get("direction", "down")),
+        )
+    train = None
+    if kind == "train":
+        t = _table(src, data, "train")
+        _check_keys(src, "train", t, SECTIONS["train"])
+        train = TrainSettings(
+            _int(src, "train.steps", t.get("steps", 3), minimum=1),
+            _num(src, "train.learning_rate", t.get("learning_rate", 0.05), positive=True),
+            _str(src, "train.output", t.get("output", "trained.json")),
+        )
+    if kind in ("gradient", "train"):
+        if not forward:
+            _fail(src, "forward", "is missing: a gradient protocol needs at least one [[forward]] load")
+        if loss is None:
+            _fail(src, "loss", "is missing: a gradient protocol needs a [loss] table")
+    return ProtocolSpec(
+        path=path, text=text, name=name, kind=kind, description=desc, repeats=repeats,
+        max_retakes=retakes, network=network, calibration=calibration, camera=camera,
+        balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
+        adjoint=adjoint, tracking=dict(tracking), series=series, train=train,
+    )
+
+
+def load_protocol(path: str | Path) -> ProtocolSpec:
+    """Read and check a protocol TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ProtocolSpec
+
+    Raises
+    ------
+    InputError
+        One line naming the file, the key and the offending value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "", "no such protocol file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "", f"cannot be read ({exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(str(path), "", f"is not valid TOML ({exc})") from None
+    return parse_protocol(data, path, text)
