@@ -1,0 +1,74 @@
+"""Reading photographs as grey float arrays.
+
+JPEG, PNG and TIFF go through OpenCV; camera RAW files (``.cr2``, ``.nef``,
+``.arw``, ``.dng``, ...) through the optional ``rawpy`` decoder, demosaiced
+linearly.  Every failure is an :class:`~labmnn.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
+
+
+def read_grey(path: str | Path) -> np.ndarray:
+    """Read a photograph as a grey ``float32`` array (H, W), values 0..255.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JPEG/PNG/TIFF file, or a camera RAW file (needs ``rawpy``).
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W)
+
+    Example
+    -------
+    >>> g = read_grey("tests/data/calibration/calibration2.jpg")  # doctest: +SKIP
+    >>> g.shape, g.dtype
+    ((720, 1280), dtype('float32'))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "", "image file not found")
+    if path.suffix.lower() in RAW_SUFFIXES:
+        return _read_raw(path)
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise InputError(str(path), "", "not a readable image (JPEG, PNG, TIFF or camera RAW)")
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) * np.float32(255.0 / 65535.0)
+    return img.astype(np.float32)
+
+
+def _read_raw(path: Path) -> np.ndarray:
+    try:
+        import rawpy
+    except ImportError:
+        raise InputError(str(path), "", "is a camera RAW file: install the optional decoder with "
+                                        "'pip install rawpy', or give the camera's JPEG") from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            rgb = raw.postprocess(gamma=(1, 1), no_auto_bright=True, output_bps=16,
+                                  use_camera_wb=True)
+    except Exception as exc:  # rawpy raises its own LibRaw error classes
+        raise InputError(str(path), "", f"cannot decode RAW file ({exc})") from None
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return grey.astype(np.float32) * np.float32(255.0 / 65535.0)
+
+
+def as_grey(image) -> np.ndarray:
+    """An image given as a path or an array, as grey float32 (H, W)."""
+    if isinstance(image, (str, Path)):
+        return read_grey(image)
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY) if a.shape[2] == 3 else a[..., 0]
+    return a.astype(np.float32, copy=False)

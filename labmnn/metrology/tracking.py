@@ -1,0 +1,307 @@
+"""From photographs to joint displacements and bond elongations.
+
+:class:`JointTracker` locates every joint precisely in the reference photo
+(disc fit, :mod:`.discs`), then follows it in each new photo: an integer search
+in a predicted window (:mod:`.coarse`) seeds a sub-pixel masked-ZNSSD IC-GN
+refinement on the disc's edge with the bar sectors removed (:mod:`.correlation`).
+Joint pixels are undistorted as points and mapped to sample-plane millimetres;
+displacements are given in the plane frame and, through a Procrustes fit of the
+reference joints onto the network's nodes, in the network frame (y up).
+Elongations are geometric: the change of the distance between joint centres.
+
+A joint is reported lost (``lost[i]``, ``confidence[i] = 0``, ``reasons[i]``)
+when its window leaves the frame, the search peak lies on the window's edge or
+is weak, the refinement does not converge or wanders off, or the match is poor
+(occlusion, a thread across it).  Lost joints carry NaN, never a wrong number.
+
+Example
+-------
+>>> tracker = JointTracker(cal, net, "ref.jpg", joints_px=clicks)     # doctest: +SKIP
+>>> res = tracker.track("load1.jpg")                                   # doctest: +SKIP
+>>> res.elongations_mm, res.lost                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from .calibration import Calibration
+from .coarse import CoarseSearch
+from .correlation import ReferenceSubsets, annulus_masks
+from .discs import fit_discs
+from .frames import Procrustes, fit_procrustes
+from .images import as_grey
+
+DEFAULTS = dict(
+    search_px=60,        # half-size of the search window around the prediction, pixels
+    margin_deg=3.0,      # angle removed on each side of a bar beyond its predicted rotation, degrees
+    zncc_min=0.90,       # below: lost (poor match)
+    inliers_min=0.5,     # robust weight share below: lost (occluded)
+    coarse_min=0.5,      # search peak NCC below: lost
+    wander_px=3.0,       # refinement moving further than this from the search: lost
+    predict="previous",  # "previous" (last good position) or "reference"
+)
+
+
+@dataclass
+class Reference:
+    """Joints in the reference photo.
+
+    Attributes
+    ----------
+    joints_px : ndarray (n, 2)
+        Disc centres, distorted image pixels (x, y).
+    joints_mm : ndarray (n, 2)
+        The same in the sample plane, mm.
+    radii_px : ndarray (n,)
+    fit_rms_px : ndarray (n,)
+        RMS of the disc-edge points about the fitted circle.
+    """
+
+    joints_px: np.ndarray
+    joints_mm: np.ndarray
+    radii_px: np.ndarray
+    fit_rms_px: np.ndarray
+
+
+@dataclass
+class TrackResult:
+    """Tracking of one photo against the reference.
+
+    Attributes
+    ----------
+    joints_px : ndarray (n, 2)
+        Joint centres, distorted image pixels (NaN where lost).
+    joints_mm : ndarray (n, 2)
+        Joint centres in the sample plane, mm.
+    displacements_mm : ndarray (n, 2)
+        From the reference, plane frame.
+    displacements_network_mm : ndarray (n, 2)
+        From the reference, network frame (y up).
+    elongations_mm : ndarray (m,)
+        Change of each bond's joint-to-joint distance (NaN if a joint is lost).
+    confidence : ndarray (n,)
+        0..1 (0 where lost).
+    lost : ndarray bool (n,)
+    reasons : list of str
+        Why each lost joint was lost ("" when tracked).
+    sigma_px : ndarray (n,)
+        Standard uncertainty of each joint's position from image noise, pixels.
+    seconds : float
+        Tracking time (after decoding).
+    """
+
+    joints_px: np.ndarray
+    joints_mm: np.ndarray
+    displacements_mm: np.ndarray
+    displacements_network_mm: np.ndarray
+    elongations_mm: np.ndarray
+    confidence: np.ndarray
+    lost: np.ndarray
+    reasons: list = field(default_factory=list)
+    sigma_px: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        def js(a):
+            return [None if not np.isfinite(v) else float(v) for v in a] if np.ndim(a) == 1 else \
+                   [js(r) for r in a]
+        return {"joints_px": js(self.joints_px), "joints_mm": js(self.joints_mm),
+                "displacements_mm": js(self.displacements_mm),
+                "displacements_network_mm": js(self.displacements_network_mm),
+                "elongations_mm": js(self.elongations_mm),
+                "confidence": [round(float(c), 4) for c in self.confidence],
+                "lost": [bool(v) for v in self.lost],
+                "lost_reasons": {str(i): r for i, r in enumerate(self.reasons) if r},
+                "sigma_px": js(self.sigma_px) if self.sigma_px is not None else None}
+
+
+class JointTracker:
+    """Follow a network's joints from a reference photo through loaded photos.
+
+    Parameters
+    ----------
+    calibration : Calibration or None
+        Camera calibration; with a plane homography joints are mapped to plane
+        mm.  Without one (or with ``None``), the plane scale comes from a
+        similarity fit of the reference joints onto the network's nominal nodes.
+    network : labmnn.Network
+    reference_image : path or ndarray
+        The unloaded photo.
+    joints_px : array (n, 2), optional
+        Rough joint positions in the reference (a few px off is fine), node order;
+        found automatically when omitted.
+    **settings
+        See ``DEFAULTS``: ``search_px``, ``margin_deg``, ``zncc_min``, ``inliers_min``,
+        ``coarse_min``, ``wander_px``, ``predict``.
+
+    Example
+    -------
+    >>> tracker = JointTracker(None, net, ref_image, joints_px=rough)       # doctest: +SKIP
+    >>> tracker.track(image).displacements_network_mm                       # doctest: +SKIP
+    """
+
+    def __init__(self, calibration: Calibration | None, network, reference_image,
+                 joints_px=None, **settings):
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown tracker settings: {sorted(unknown)}")
+        self.settings = {**DEFAULTS, **settings}
+        self.calibration = calibration
+        self.network = network
+        ref = as_grey(reference_image)
+        self.image_shape = ref.shape
+        if calibration is not None and tuple(calibration.image_size) != (ref.shape[1], ref.shape[0]):
+            raise InputError("--reference", "", f"image is {ref.shape[1]}x{ref.shape[0]} px but the "
+                                                f"calibration is for {calibration.image_size[0]}x{calibration.image_size[1]}")
+        if joints_px is None:
+            from .autojoints import find_joints
+            joints_px = find_joints(ref, network)
+        rough = np.asarray(joints_px, float)
+        if rough.shape != (network.n_nodes, 2):
+            raise InputError("joints", "", f"expected {network.n_nodes} joints (x, y), got shape {rough.shape}")
+        fit = fit_discs(ref, rough)
+        bad = np.flatnonzero(~fit.ok | (np.linalg.norm(fit.centres - rough, axis=1) > 0.8 * np.nan_to_num(fit.radii, nan=1e9)))
+        if bad.size:
+            raise InputError("--reference", f"node {int(bad[0])}",
+                             f"no dark joint disc found near ({rough[bad[0], 0]:.0f}, {rough[bad[0], 1]:.0f}) px"
+                             + (f" (nor for nodes {bad[1:].tolist()})" if bad.size > 1 else ""))
+        self._fit = fit
+        radius = float(np.median(fit.radii))
+        width = np.maximum(4.0, 0.25 * fit.radii)
+        half = int(np.ceil(np.max(fit.radii + width))) + 1
+        self._half = half
+        masks = annulus_masks(fit.centres, fit.radii, fit.bar_rays, half, margin_deg=self.settings["margin_deg"])
+        self._subsets = ReferenceSubsets(ref, fit.centres, masks)
+        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 6)))
+        self._plane_fallback: Procrustes | None = None
+        nodes_mm = np.asarray(network.nodes, float) * 1e3
+        if calibration is None or not calibration.has_plane:
+            und = self._undistort(fit.centres)
+            self._plane_fallback = fit_procrustes(und * [1, -1], nodes_mm, with_scale=True)
+        joints_mm = self.to_plane_mm(fit.centres)
+        self.reference = Reference(fit.centres.copy(), joints_mm, fit.radii.copy(), fit.rms_px.copy())
+        self.plane_to_network = fit_procrustes(joints_mm, nodes_mm)
+        self.scale_check = fit_procrustes(joints_mm, nodes_mm, with_scale=True).scale
+        bonds = np.asarray(network.bonds, int)
+        self._bonds = bonds
+        self._ref_lengths = np.linalg.norm(joints_mm[bonds[:, 1]] - joints_mm[bonds[:, 0]], axis=1)
+        self._last_shift = np.zeros_like(fit.centres)
+
+    # ------------------------------------------------------------ mappings
+    def _undistort(self, px):
+        if self.calibration is None:
+            return np.asarray(px, float)
+        return self.calibration.undistort_points(px)
+
+    def to_plane_mm(self, px) -> np.ndarray:
+        """Distorted pixels (n, 2) -> sample-plane mm (plane frame)."""
+        px = np.asarray(px, float)
+        if self._plane_fallback is None:
+            return self.calibration.to_plane_mm(px)
+        return self._plane_fallback.apply(self._undistort(px) * [1, -1])
+
+    @property
+    def plane_source(self) -> str:
+        return "calibration" if self._plane_fallback is None else "network-similarity"
+
+    def describe(self) -> dict:
+        """What result.json records about the reference and the frames."""
+        return {"joints_px": self.reference.joints_px.tolist(),
+                "joints_mm": self.reference.joints_mm.tolist(),
+                "radii_px": self.reference.radii_px.tolist(),
+                "plane_source": self.plane_source,
+                "plane_to_network": {**self.plane_to_network.to_dict(), "scale_check": self.scale_check}}
+
+    # ------------------------------------------------------------ tracking
+    def _next_prediction(self, shift, lost) -> np.ndarray:
+        """Shifts to search around next time: tracked joints where they are; a lost joint
+        where its tracked neighbours (by bond) moved on average, else where it was last seen."""
+        b = self._bonds
+        good = np.where(lost[:, None], 0.0, shift)
+        total = np.zeros_like(shift)
+        count = np.zeros(len(shift))
+        for a, c in ((0, 1), (1, 0)):
+            np.add.at(total, b[:, a], good[b[:, c]])
+            np.add.at(count, b[:, a], (~lost)[b[:, c]])
+        neighbours = total / np.maximum(count, 1)[:, None]
+        fallback = np.where((count > 0)[:, None], neighbours, self._last_shift)
+        return np.where(lost[:, None], fallback, shift)
+
+    def _masks_for(self, shift) -> np.ndarray:
+        """Subset masks whose bar sectors are widened by each joint's largest predicted bar rotation."""
+        c = self.reference.joints_px
+        b = self._bonds
+        d0 = c[b[:, 1]] - c[b[:, 0]]
+        d1 = d0 + shift[b[:, 1]] - shift[b[:, 0]]
+        rot = np.degrees(np.abs(np.arctan2(d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0], np.sum(d0 * d1, 1))))
+        rot = np.nan_to_num(rot, nan=0.0)
+        per_joint = np.zeros(len(c))
+        np.maximum.at(per_joint, b[:, 0], rot)
+        np.maximum.at(per_joint, b[:, 1], rot)
+        fit = self._fit
+        return annulus_masks(fit.centres, fit.radii, fit.bar_rays, self._half,
+                             margin_deg=self.settings["margin_deg"] + per_joint)
+
+    def track(self, image, predicted_px=None) -> TrackResult:
+        """Track every joint in ``image`` (path or array).
+
+        Parameters
+        ----------
+        image : path or ndarray
+        predicted_px : array (n, 2), optional
+            Where the joints are expected; default: their last good positions
+            (``predict="previous"``) or the reference.
+        """
+        img = as_grey(image)
+        t0 = time.perf_counter()
+        s = self.settings
+        n = self.network.n_nodes
+        reasons = [""] * n
+        if img.shape != self.image_shape:
+            raise InputError("IMAGE", "", f"image is {img.shape[1]}x{img.shape[0]} px, the reference "
+                                          f"{self.image_shape[1]}x{self.image_shape[0]}")
+        if predicted_px is not None:
+            pred = np.asarray(predicted_px, float) - self.reference.joints_px
+        elif s["predict"] == "previous":
+            pred = self._last_shift
+        else:
+            pred = np.zeros((n, 2))
+        coarse = self._coarse.search(img, pred, s["search_px"], s["coarse_min"])
+        fine = self._subsets.refine(img, coarse.shift, masks=self._masks_for(coarse.shift))
+        wander = np.linalg.norm(fine.shift - coarse.shift, axis=1)
+        checks = [
+            (coarse.status == "outside", "search window leaves the frame"),
+            (coarse.status == "edge", "joint not inside the search window (moved too far?)"),
+            (coarse.status == "weak", "joint not recognised in the search window"),
+            (~fine.inside, "joint too close to the frame's edge"),
+            (~fine.converged, "sub-pixel refinement did not converge"),
+            (wander > s["wander_px"], "sub-pixel refinement wandered off"),
+            (fine.zncc < s["zncc_min"], "poor match (occluded or changed)"),
+            (fine.inlier_fraction < s["inliers_min"], "partly covered (a thread or object across it)"),
+        ]
+        lost = np.zeros(n, bool)
+        for mask, why in checks:
+            for i in np.flatnonzero(mask & ~lost):
+                reasons[i] = why
+            lost |= mask
+        conf_match = np.clip((fine.zncc - s["zncc_min"]) / (1 - s["zncc_min"]), 0, 1)
+        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (0.85 - s["inliers_min"]), 0, 1)
+        confidence = np.where(lost, 0.0, np.sqrt(conf_match) * conf_cover)
+        px = self.reference.joints_px + fine.shift
+        px[lost] = np.nan
+        mm = np.full_like(px, np.nan)
+        if (~lost).any():
+            mm[~lost] = self.to_plane_mm(px[~lost])
+        disp = mm - self.reference.joints_mm
+        disp_net = self.plane_to_network.rotate(disp)
+        b = self._bonds
+        elong = np.linalg.norm(mm[b[:, 1]] - mm[b[:, 0]], axis=1) - self._ref_lengths
+        self._last_shift = self._next_prediction(fine.shift, lost)
+        sigma = np.where(lost, np.nan, fine.sigma_px)
+        return TrackResult(px, mm, disp, disp_net, elong, confidence, lost, reasons, sigma,
+                           time.perf_counter() - t0)
