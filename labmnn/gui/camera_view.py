@@ -25,12 +25,14 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
+from .channel import Channel
+
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 QUANTITIES = {
     "forward": "forward elongation (mm)",
     "adjoint": "adjoint elongation (mm)",
-    "gradient": "gradient dL/dk (measured)",
+    "gradient": "gradient dL/dk (m\u00b2 per N/m)",
 }
 FIXED_COLOUR = "#202020"
 INPUT_COLOUR = "#d62728"
@@ -57,10 +59,11 @@ def load_photo(path: str | Path, max_side: int = 3200) -> tuple[np.ndarray | Non
     return None, 1.0  # pragma: no cover
 
 
-class PhotoLoader(QtCore.QObject):
+class PhotoLoader:
     """Decodes photos in a worker thread; :attr:`loaded` carries (path, rgb, factor)."""
 
-    loaded = Signal(str, object, float)
+    def __init__(self):
+        self.loaded = Channel()
 
     def load(self, path: str | Path) -> None:
         def work():
@@ -89,7 +92,7 @@ class BondLines(pg.GraphicsObject):
             xs = self._segments[:, [0, 2]]
             ys = self._segments[:, [1, 3]]
             pad = self._width
-            self._rect = QtCore.QRectF(xs.min() - pad, ys.min() - pad, xs.ptp() + 2 * pad, ys.ptp() + 2 * pad)
+            self._rect = QtCore.QRectF(xs.min() - pad, ys.min() - pad, np.ptp(xs) + 2 * pad, np.ptp(ys) + 2 * pad)
         else:
             self._rect = QtCore.QRectF()
         self.update()
@@ -140,6 +143,7 @@ class CameraView(QtWidgets.QWidget):
         self.inputs: dict[int, tuple[float, float]] = {}
         self.outputs: list[int] = []
         self.values: dict[str, np.ndarray] = {}
+        self.sources: dict[str, str] = {}
         self.quantity = "gradient"
         self.photo_path: str | None = None
         self.photo_size = (1200, 800)
@@ -164,6 +168,7 @@ class CameraView(QtWidgets.QWidget):
         bar = QtWidgets.QHBoxLayout()
         self.photo_title = QtWidgets.QLabel("No photo yet: the network as designed")
         self.photo_title.setStyleSheet("font-weight: bold;")
+        self.photo_title.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         bar.addWidget(self.photo_title, 1)
         bar.addWidget(QtWidgets.QLabel("Colour bonds by"))
         self.quantity_box = QtWidgets.QComboBox()
@@ -191,8 +196,7 @@ class CameraView(QtWidgets.QWidget):
         self.labels: list[pg.TextItem] = []
         self.arrows: list[pg.ArrowItem] = []
         self.colormap = pg.colormap.get("CET-D1A")
-        self.colour_bar = pg.ColorBarItem(values=(-1, 1), colorMap=self.colormap, interactive=False,
-                                          label=QUANTITIES[self.quantity], width=18)
+        self.colour_bar = pg.ColorBarItem(values=(-1, 1), colorMap=self.colormap, interactive=False, width=18)
         self.photo_widget.addItem(self.colour_bar, row=0, col=1)
         tl.addWidget(self.photo_widget, 1)
         self.legend = QtWidgets.QLabel(
@@ -256,9 +260,10 @@ class CameraView(QtWidgets.QWidget):
             self.photo_box.autoRange(padding=0.02)
         self._draw_overlay()
 
-    def set_bond_values(self, quantity: str, values) -> None:
-        """Per-bond values (m,) for ``"forward"``, ``"adjoint"`` or ``"gradient"``."""
+    def set_bond_values(self, quantity: str, values, source: str = "measured") -> None:
+        """Per-bond values (m,) for ``"forward"``, ``"adjoint"`` or ``"gradient"``; ``source`` labels the bar."""
         self.values[quantity] = np.asarray(values, dtype=float)
+        self.sources[quantity] = source
         if quantity == self.quantity:
             self._draw_overlay()
 
@@ -317,12 +322,12 @@ class CameraView(QtWidgets.QWidget):
         if vals is None or len(vals) != net.n_bonds or not np.any(np.isfinite(vals)):
             colours = [QtGui.QColor(230, 230, 230)] * net.n_bonds
             vmax = 1.0
-            self.colour_bar.setLabel("right", QUANTITIES[self.quantity] + " (no data yet)")
+            self.colour_bar.setLabel("right", QUANTITIES[self.quantity] + ": no data yet")
         else:
             vmax = float(np.nanmax(np.abs(vals))) or 1.0
             norm = np.clip((np.nan_to_num(vals) / vmax + 1) / 2, 0, 1)
             colours = self.colormap.map(norm, mode=pg.ColorMap.QCOLOR)
-            self.colour_bar.setLabel("right", QUANTITIES[self.quantity])
+            self.colour_bar.setLabel("right", f"{QUANTITIES[self.quantity]}: {self.sources.get(self.quantity, '')}")
         self.colour_bar.setLevels((-vmax, vmax))
         seg = np.hstack([px[net.bonds[:, 0]], px[net.bonds[:, 1]]])
         span = max(self.photo_size) or 1

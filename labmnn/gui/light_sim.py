@@ -133,7 +133,7 @@ class LightCamera:
         thick = np.maximum(1, np.round(net.width * 1e3 * scale)).astype(int)
         for (i, j), t in zip(net.bonds, thick):
             cv2.line(img, tuple(np.round(px[i]).astype(int)), tuple(np.round(px[j]).astype(int)),
-                     (40, 90, 200), int(t), cv2.LINE_AA)
+                     (95, 95, 95), int(t), cv2.LINE_AA)
         r = max(2, int(2.2 * scale))
         for x, y in px:
             cv2.circle(img, (int(round(x)), int(round(y))), r, (30, 30, 30), -1, cv2.LINE_AA)

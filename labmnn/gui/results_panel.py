@@ -34,7 +34,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     for axis in ("left", "bottom"):
         p.getAxis(axis).setPen("#444")
         p.getAxis(axis).setTextPen("#222")
-    p.addLegend(offset=(10, 5), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+    p.addLegend(offset=(-10, 5), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 170), colCount=2)
     w.setMinimumHeight(150)
     return w
 
@@ -72,7 +72,7 @@ class ResultsPanel(QtWidgets.QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         self.gradient_plot = _plot("Gradient per bond: measured (mean \u00b1 s.d. over repeats) vs simulated",
                                    "dL/dk (m\u00b2 per N/m)")
-        self.elongation_plot = _plot("Measured elongation per bond", "elongation (mm)")
+        self.elongation_plot = _plot("Measured elongation per bond (mean over repeats)", "elongation (\u00b5m)")
         gl.addWidget(self.gradient_plot, 3)
         gl.addWidget(self.elongation_plot, 2)
         tabs.addTab(grad_page, "Gradient")
@@ -144,11 +144,11 @@ class ResultsPanel(QtWidgets.QWidget):
         gp.addItem(pg.BarGraphItem(x=x, height=sim, width=0.6, brush=SIMULATED_COLOUR, pen=None, name="simulated"))
         gp.addItem(pg.ErrorBarItem(x=x, y=mean, height=2 * std, beam=0.25, pen=pg.mkPen(MEASURED_COLOUR, width=2)))
         gp.plot(x, mean, pen=None, symbol="o", symbolSize=8, symbolBrush=MEASURED_COLOUR, symbolPen="w",
-                name=f"measured ({bonds.repeats} repeat{'s' if bonds.repeats != 1 else ''})")
+                name=f"measured, {bonds.repeats} repeat{'s' if bonds.repeats != 1 else ''} (bars: s.d.)")
         gp.getAxis("bottom").setTicks([[(int(i), str(i)) for i in x[:: max(1, m // 30)]]])
         gp.autoRange()
-        ef = np.nanmean(bonds.forward_elongation_mm, axis=0)
-        ea = np.nanmean(bonds.adjoint_elongation_mm, axis=0)
+        ef = np.nanmean(bonds.forward_elongation_mm, axis=0) * 1e3  # micrometres
+        ea = np.nanmean(bonds.adjoint_elongation_mm, axis=0) * 1e3
         ep.addItem(pg.BarGraphItem(x=x - 0.2, height=np.nan_to_num(ef), width=0.38, brush=FORWARD_COLOUR, pen=None,
                                    name="forward"))
         ep.addItem(pg.BarGraphItem(x=x + 0.2, height=np.nan_to_num(ea), width=0.38, brush=ADJOINT_COLOUR, pen=None,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal
+from .channel import Channel
 
 from ..errors import LabmnnError
 from ..protocol.operator import AbortRequested, Instruction
@@ -42,7 +42,7 @@ class _Job:
     callback: Callable[[Any, BaseException | None], None] | None = None
 
 
-class DeviceOwner(QObject):
+class DeviceOwner:
     """The single thread that owns one device.
 
     Parameters
@@ -72,11 +72,9 @@ class DeviceOwner(QObject):
     >>> owner.start(); cam_for_engine = owner.proxy()                       # doctest: +SKIP
     """
 
-    polled = Signal(object)
-    status = Signal(str, str)
-
     def __init__(self, name: str, device, poll: str | None = None, period: float = 0.1):
-        super().__init__()
+        self.polled = Channel()
+        self.status = Channel()
         self.name = name
         self.device = device
         self.poll_method = poll
@@ -223,7 +221,7 @@ class RepeatStep(AbortRequested):
     """The operator asked to redo the current step (the engine stops; the runner resumes)."""
 
 
-class GuiOperator(QObject):
+class GuiOperator:
     """The engine's Operator: shows each instruction and waits for the operator's click.
 
     ``confirm`` runs in the engine's thread: it emits :attr:`asked` and blocks
@@ -237,10 +235,8 @@ class GuiOperator(QObject):
         Acts after each confirmation (simulated hands); ``None`` at a real rig.
     """
 
-    asked = Signal(object)
-
     def __init__(self, actor=None):
-        super().__init__()
+        self.asked = Channel()
         self.actor = actor
         self._event = threading.Event()
         self._answer: str | None = None
@@ -268,7 +264,7 @@ class GuiOperator(QObject):
 
 
 # -------------------------------------------------------------------- engine
-class EngineRunner(QObject):
+class EngineRunner:
     """Runs a protocol engine in its own thread and relays what it reports.
 
     Parameters
@@ -286,11 +282,9 @@ class EngineRunner(QObject):
         or ``{"status": "fail", "reason": <one line>}``.
     """
 
-    event = Signal(dict)
-    finished = Signal(dict)
-
     def __init__(self, make_engine: Callable[[Path | None, Callable[[dict], None]], Any]):
-        super().__init__()
+        self.event = Channel()
+        self.finished = Channel()
         self.make_engine = make_engine
         self.engine = None
         self._repeat = False
