@@ -125,6 +125,7 @@ class FakeSimOperator:
         self.rig.pan_mass_g = 0.0
 
     def apply(self, node, grams, direction=(0.0, -1.0)):
+        assert grams in (1, 2, 5, 10, 20) or grams == round(grams), "nominal grams expected"
         self.rig.hang(node, self.last, direction)
 
     def clear(self):

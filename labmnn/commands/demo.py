@@ -1,9 +1,10 @@
-"""``labmnn demo``: the main job on the simulated rig.
+"""``labmnn demo``: the main job, the paper's Fig. 1 gradient measured on the simulated rig.
 
-Until the protocol engine lands, the demo computes the paper's Fig. 1 gradient
-in simulation (10 g on node 12, L = (u_y[13] + 0.025 m)^2), checks it against
-central finite differences and against the paper's published values, and
-writes ``summary.json``.
+Runs ``protocols/gradient.toml`` (10 g on node 12, L = (u_y[13] + 0.025 m)^2,
+paper network) on the simulated rig, camera and balance with the automatic
+operator, headless, printing progress; the session is recorded like any run
+and ``DIR/summary.json`` holds the measured and simulated gradients, their
+relative error and cosine, and the session folder.
 """
 
 from __future__ import annotations
@@ -12,52 +13,60 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
+from ._console import ConsoleListener, print_outcome
 
-from .. import losses
-from ..gradcheck import cosine, finite_difference_gradient, relative_error
-from ..network import GRAVITY, Network
-from ..paper_data import figure1_gradient, match_bonds_by_value
+PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / "gradient.toml"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the main job on the simulated rig")
+    p = sub.add_parser("demo", help="measure the paper's Fig. 1 gradient on the simulated rig (headless)")
     p.add_argument("--out", default="labmnn-demo", help="output folder (default: labmnn-demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's 3 repeats (quicker look)")
+    p.add_argument("--protocol", default=str(PROTOCOL), help=argparse_suppress())
     p.set_defaults(func=run)
 
 
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
 def run(args) -> int:
+    from ..protocol.runner import start_run
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    net = Network.example("paper-triangle-n4")
-    F = np.zeros((net.n_nodes, 2))
-    F[12, 1] = -0.010 * GRAVITY
-    loss = losses.from_spec({"kind": "mse", "targets": [{"node": 13, "axis": "y", "value": -0.025}]})
-    res = net.gradient(F, loss, return_details=True)
-    fd = finite_difference_gradient(net, F, loss)
-    paper = match_bonds_by_value(res.gradient, figure1_gradient("grad_sim"))
+    engine = start_run(args.protocol, out=out / "sessions", sim=True, auto=True,
+                       listener=ConsoleListener(), seed=args.seed, repeats=args.repeats)
+    print(f"session: {engine.session.folder}", flush=True)
+    try:
+        outcome = engine.run()
+    finally:
+        engine.bench.close()
+    s = outcome["summary"]
     summary = {
-        "network": net.name,
-        "loss": float(res.loss),
-        "u13_y_mm": float(res.forward.displacements[13, 1] * 1e3),
-        "adjoint_force_n": res.adjoint_forces[13].tolist(),
-        "adjoint_grams_node13": float(-res.adjoint_forces[13, 1] / GRAVITY * 1e3),
-        "gradient_simulated": res.gradient.tolist(),
-        "gradient_finite_difference": fd.tolist(),
-        "relative_error_vs_finite_difference": relative_error(fd, res.gradient),
-        "relative_error_vs_paper": relative_error(paper, res.gradient),
-        "cosine_vs_paper": cosine(paper, res.gradient),
+        "protocol": engine.spec.name,
+        "status": outcome["status"],
+        "session": str(engine.session.folder),
+        "gradient_measured": s.get("gradient_measured"),
+        "gradient_measured_std": s.get("gradient_measured_std"),
+        "gradient_simulated": s.get("gradient_simulated"),
+        "relative_error": s.get("relative_error"),
+        "cosine": s.get("cosine"),
+        "relative_error_per_repeat": s.get("relative_error_per_repeat"),
+        "nonlinearity_forward": s.get("nonlinearity_forward"),
+        "nonlinearity_adjoint": s.get("nonlinearity_adjoint"),
+        "relative_error_geometric_elongations": s.get("relative_error_geometric"),
+        "predicted_rounding_error": s.get("predicted_rounding_error"),
+        "adjoint_scale": s.get("adjoint_scale"),
+        "loss": s.get("loss"),
+        "repeats": s.get("repeats"),
         "seconds": time.perf_counter() - t0,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"paper network, 10 g on node 12: u_y[13] = {summary['u13_y_mm']:.3f} mm, "
-          f"L = {summary['loss']:.4e} m^2")
-    print(f"adjoint force on node 13: {res.adjoint_forces[13, 1]:+.4e} N "
-          f"(= {summary['adjoint_grams_node13']:.2f} g hung)")
-    print(f"adjoint gradient vs central finite differences: relative error "
-          f"{summary['relative_error_vs_finite_difference']:.1e}")
-    print(f"adjoint gradient vs the paper's grad_sim: relative error "
-          f"{summary['relative_error_vs_paper']:.2%}, cosine {summary['cosine_vs_paper']:.5f}")
-    print(f"wrote {out / 'summary.json'}")
-    return 0
+    print_outcome(outcome)
+    print(f"wrote {out / 'summary.json'} ({summary['seconds']:.1f} s)")
+    return 0 if outcome["status"] == "success" else 1

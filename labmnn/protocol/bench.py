@@ -80,3 +80,114 @@ def track_arrays(result, n_nodes: int, n_bonds: int) -> dict:
         "confidence": conf.tolist(),
         "lost": lost.tolist(),
     }
+
+
+def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
+    """``make_tracker`` built on :class:`labmnn.metrology.tracking.JointTracker`.
+
+    ``joints_px`` gives rough joint pixels in the reference photo: an (n, 2) array, a
+    callable ``joints_px(reference_path)``, or None (the ``joints`` file named in the
+    protocol's ``[tracking]``, else automatic detection).
+    """
+    from ..metrology.calibration import Calibration
+    from ..metrology.tracking import JointTracker
+
+    cal = Calibration.load(calibration_path) if calibration_path is not None else None
+
+    def make(reference_path: Path, net, settings: dict):
+        settings = dict(settings)
+        joints = joints_px(reference_path) if callable(joints_px) else joints_px
+        joints_file = settings.pop("joints", None)
+        if joints is None and joints_file is not None:
+            from ..metrology.jointsfile import read_joints_csv
+
+            joints = read_joints_csv(joints_file, net.n_nodes)
+        return _PathTracker(JointTracker(cal, net, str(reference_path), joints_px=joints, **settings))
+
+    return make
+
+
+class _PathTracker:
+    def __init__(self, tracker):
+        self.tracker = tracker
+
+    def track(self, image_path: Path):
+        return self.tracker.track(str(image_path))
+
+
+def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None) -> Bench:
+    """The devices for a run: the simulated rig (``sim``) or the real one.
+
+    Parameters
+    ----------
+    spec : ProtocolSpec
+        Camera, balance and weight-set settings.
+    net : Network
+        The network on the rig (the simulated rig is built from it).
+    sim : bool
+    seed : int
+        Seed of the simulated rig, camera noise and weight set.
+    calibration : Path, optional
+        Overrides the protocol's calibration file.
+
+    Raises
+    ------
+    DeviceError
+        If a device cannot be opened (with advice), or the simulated rig is not installed.
+    """
+    from ..errors import DeviceError
+    from ..instruments.factory import open_balance, open_camera
+
+    cal = calibration or spec.calibration
+    if not sim:
+        cam = open_camera(sim=False)
+        bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
+                           timeout=spec.balance.get("timeout", 2.0))
+        return Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
+                     image_size=_calibration_size(cal), extra={"sim": False})
+    try:
+        from hardware_sim.operator import SimOperator
+        from hardware_sim.rig import SimRig
+        from hardware_sim.weights import SimWeightSet
+    except ImportError as exc:
+        raise DeviceError(f"the simulated rig is not available in this build ({exc})") from None
+    weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
+    rig = SimRig(net, seed=seed, weights=weights)
+    op = SimOperator(rig, weights)
+    cam = open_camera(sim=True, rig=rig)
+    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g)
+    if cal is None:
+        from .simcal import sim_calibration
+
+        cal = sim_calibration(rig, cam)
+    model = rig.camera.scaled(cam.width, cam.height)
+
+    def rest_joints_px(_reference_path):  # the simulated operator clicks the joints exactly
+        return model.project_plane(rig.network_to_plane_mm(rig.network.nodes))
+
+    bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
+                  calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
+                  extra={"sim": True, "seed": seed})
+
+    def install(new_net):
+        """Swap the printed design (in-situ training on a simulated rig)."""
+        rig.network = new_net.copy()
+        rig.true_stiffness = rig.network.stiffness.copy()
+        rig.clear()
+
+    bench.install_network = install
+    bench.rig = rig
+    return bench
+
+
+def _calibration_size(cal: Path | None):
+    if cal is None:
+        return None
+    try:
+        import json
+
+        data = json.loads(Path(cal).read_text())
+        size = data.get("image_size")
+        return tuple(size) if size else None
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -63,8 +63,11 @@ class Engine:
     """
 
     def __init__(self, spec: ProtocolSpec, session: Session, bench: Bench, operator: Operator,
-                 listener: Callable[[dict], None] | None = None, network: Network | None = None):
+                 listener: Callable[[dict], None] | None = None, network: Network | None = None,
+                 results_name: str = "results", offline: bool = False):
         self.spec = spec
+        self.results_name = results_name
+        self.offline = offline
         self.session = session
         self.bench = bench
         self.operator = operator
@@ -174,6 +177,8 @@ class Engine:
             After recording a ``fail`` stop record (device or input problem).
         """
         s = self.session
+        if self.offline:
+            return self._run_offline()
         if not any(r.get("kind") == "start" for r in s.records):
             s.start(protocol=self.spec.name, protocol_kind=self.spec.kind, protocol_file=str(self.spec.path),
                     network=self.net.name, bench=self.bench.extra)
@@ -190,7 +195,7 @@ class Engine:
             summary = runner()
             from .results import write_results
 
-            files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary)
+            files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary, self.results_name)
             summary["files"] = files
             s.stop("success")
             self._set_state("done")
@@ -207,6 +212,18 @@ class Engine:
             s.stop("fail", f"{type(exc).__name__}: {exc}")
             self._set_state("failed", str(exc))
             raise
+
+    def _run_offline(self) -> dict:
+        """Re-assemble from recorded (re-tracked) loadings; no device, no log record."""
+        from .results import write_results
+
+        runner = {"gradient": self._run_gradient, "load_series": self._run_series,
+                  "train": self._run_train}[self.spec.kind]
+        summary = runner()
+        steps = {k: v for k, v in self._done.items()}
+        summary["files"] = write_results(self.session.folder, self.net, self.spec, steps, summary,
+                                         self.results_name, {"reanalysis": True})
+        return {"status": "success", "reason": "", "summary": summary, "session": str(self.session.folder)}
 
     # -------------------------------------------------------------- checks
     def _checks(self) -> None:
@@ -358,11 +375,6 @@ class Engine:
             except DeviceError as exc:
                 self._device_pause("balance", exc, "Check the balance (cable, draught, nothing touching "
                                    "the pan), then confirm to read it again.")
-                try:
-                    self.bench.balance.close()
-                    self.bench.balance.connect()
-                except DeviceError as exc2:
-                    self._warn(f"balance: reconnect failed: {exc2.one_line()}")
         raise DeviceError(f"balance: no stable reading after {BALANCE_ATTEMPTS} attempts; fix the balance, "
                           f"then `labmnn resume {self.session.folder}`")
 
@@ -408,8 +420,9 @@ class Engine:
             for stack in ld.stacks:
                 m = self._weigh(label, stack)
                 self._ask(Instruction(
-                    label, "hang", f"Hang the {m:.2f} g stack on node {stack.node}, pulling "
-                    f"{direction_name(stack.direction)}.", node=stack.node, grams=m, direction=stack.direction))
+                    label, "hang", f"Hang the {stack.nominal_g:g} g stack (weighed {m:.3f} g) on node "
+                    f"{stack.node}, pulling {direction_name(stack.direction)}.", node=stack.node,
+                    grams=stack.nominal_g, direction=stack.direction))
                 masses.append(m)
             rejected = []
             for attempt in range(self.spec.max_retakes + 1):
@@ -571,6 +584,8 @@ class Engine:
                             "cosine": rec["cosine"]})
             self._emit("train", step=t + 1, loss=rec["loss"])
         out = self.session.folder / Path(tr.output).name
+        if self.offline:
+            out = out.with_name(f"{self.results_name}-{out.name}")
         write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
         return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
                 "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}

@@ -113,12 +113,8 @@ class AutoOperator:
         kind = instruction.kind
         if kind == "weigh":
             self.sim.put_on_balance(instruction.grams)
-        elif kind == "hang":
-            hang = getattr(self.sim, "hang_from_balance", None)
-            if hang is not None:
-                hang(instruction.node, instruction.direction)
-            else:
-                self.sim.take_off_balance()
-                self.sim.apply(instruction.node, instruction.grams, instruction.direction)
+        elif kind == "hang":  # the pieces just weighed (same nominal grams) are hung
+            self.sim.apply(instruction.node, instruction.grams, instruction.direction)
+            self.sim.take_off_balance()
         elif kind == "remove":
             self.sim.clear()

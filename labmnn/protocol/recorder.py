@@ -262,3 +262,12 @@ class Session:
     def images(self) -> list[dict]:
         return [r for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
 
+
+
+class ReadOnlySession(Session):
+    """A session opened for reanalysis: records go to memory only, the folder is never written."""
+
+    def append(self, record_kind: str, **data) -> dict:
+        rec = json.loads(json.dumps({"kind": record_kind, **data}, default=_jsonable))
+        self.records.append(rec)
+        return rec

@@ -1,0 +1,32 @@
+"""``labmnn run PROTOCOL``: walk the operator through a protocol on the rig, recording a session."""
+
+from __future__ import annotations
+
+from ._console import ConsoleListener, print_outcome
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run a protocol on the rig (or the simulated rig), recording a session",
+                       description="Run a protocol file (protocols/*.toml). Every step is checkpointed in "
+                                   "the session folder; an interrupted run continues with `labmnn resume`.")
+    p.add_argument("protocol", help="protocol file (TOML)")
+    p.add_argument("--sim", action="store_true", help="use the simulated rig, camera and balance")
+    p.add_argument("--auto", action="store_true", help="let the simulated operator act (needs --sim)")
+    p.add_argument("--out", default="sessions", help="folder for session folders (default: sessions)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
+    p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..protocol.runner import start_run
+
+    engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto,
+                       listener=ConsoleListener(verbose=args.verbose), seed=args.seed)
+    print(f"session: {engine.session.folder}", flush=True)
+    try:
+        outcome = engine.run()
+    finally:
+        engine.bench.close()
+    print_outcome(outcome)
+    return 0 if outcome["status"] == "success" else 1

@@ -1,0 +1,28 @@
+"""``labmnn sessions [ROOT]``: list recorded sessions and their status."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sessions", help="list recorded sessions and their status")
+    p.add_argument("root", nargs="?", default="sessions", help="folder to search (default: sessions)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..protocol.sessions import list_sessions
+
+    infos = list_sessions(args.root)
+    if args.json:
+        print(json.dumps([{**i.__dict__, "folder": str(i.folder)} for i in infos], indent=1))
+        return 0
+    if not infos:
+        print(f"no sessions under {args.root}")
+        return 0
+    print(f"{'session':40s} {'status':10s} {'started':16s} {'kind':11s}")
+    for i in infos:
+        print(i.line())
+    return 0

@@ -1,0 +1,94 @@
+"""Start or resume a protocol run: wire the protocol, session, bench and operator.
+
+The command line (``labmnn run`` / ``resume`` / ``demo``) and the GUI both come
+through here, each with its own operator and listener.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from ..network import Network
+from .bench import Bench, open_bench
+from .engine import Engine
+from .operator import AutoOperator, Operator
+from .recorder import Session
+from .spec import ProtocolSpec, load_protocol
+
+
+def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
+              operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
+              seed: int = 0, bench: Bench | None = None, repeats: int | None = None) -> Engine:
+    """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
+
+    Parameters
+    ----------
+    protocol : path
+    out : path
+        Folder that receives the session folder.
+    sim, auto : bool
+        Simulated rig; let the simulated operator act (needs ``sim``).
+    operator : Operator, optional
+        Default: :class:`AutoOperator` with ``auto``, else :class:`TerminalOperator`.
+    listener : callable, optional
+    seed : int
+    bench : Bench, optional
+        Devices to use instead of opening them.
+    repeats : int, optional
+        Override the protocol's repeats.
+
+    Returns
+    -------
+    Engine
+    """
+    spec = load_protocol(protocol)
+    if repeats is not None:
+        if repeats < 1:
+            raise InputError("--repeats", "", f"must be at least 1, found {repeats}")
+        spec.repeats = int(repeats)
+    net = Network.open(spec.network)
+    spec.check_nodes(net.n_nodes)
+    if spec.loss is not None:
+        spec.build_loss(net.n_nodes)
+    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench)
+
+
+def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
+               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
+               bench: Bench | None = None) -> Engine:
+    """Prepare to continue a session from its last checkpoint (same protocol, network, calibration).
+
+    ``sim``/``auto`` default to what the session was started with.
+    """
+    sess = Session.open(session)
+    if sess.status() == "success":
+        raise InputError(str(session), "", "is already complete (status success); nothing to resume")
+    start = sess.start_record()
+    bench_info = start.get("bench", {}) or {}
+    sim = bool(bench_info.get("sim", False)) if sim is None else sim
+    auto = bool(bench_info.get("auto", False)) if auto is None else auto
+    spec = load_protocol(sess.folder / "protocol.toml")
+    spec.network = str(sess.folder / "network.json")
+    cals = sorted(sess.folder.glob("calibration.*"))
+    spec.calibration = cals[0] if cals else None
+    net = Network.open(spec.network)
+    return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench)
+
+
+def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench) -> Engine:
+    if auto and not sim and bench is None:
+        raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
+    if bench is None:
+        bench = open_bench(spec, net, sim=sim, seed=seed)
+    bench.extra.setdefault("sim", sim)
+    bench.extra["auto"] = auto
+    if operator is None:
+        if auto:
+            operator = AutoOperator(bench.sim_operator)
+        else:
+            from .operator import TerminalOperator
+
+            operator = TerminalOperator()
+    return Engine(spec, session, bench, operator, listener=listener, network=net)
