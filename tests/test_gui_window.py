@@ -20,7 +20,7 @@ from labmnn.gui.main_window import MainWindow
 from labmnn.protocol.recorder import Session
 
 ROOT = Path(__file__).resolve().parents[1]
-GRADIENT = ROOT / "protocols" / "gradient.toml"
+GRADIENT = ROOT / "labmnn" / "data" / "protocols" / "gradient.toml"
 TIMEOUT_MS = 20000
 
 

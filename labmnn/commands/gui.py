@@ -15,12 +15,14 @@ from pathlib import Path
 
 from ..errors import InputError, LabmnnError
 
-DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "gradient.toml"
+DEFAULT_PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / "gradient.toml"
 
 
 def register(sub) -> None:
     p = sub.add_parser("gui", help="the operator's window (camera, protocol, results, devices)")
-    p.add_argument("--sim", action="store_true", help="use the simulated rig")
+    p.add_argument("--sim", action="store_true", help="use the simulated rig (hardware_sim)")
+    p.add_argument("--light-sim", action="store_true",
+                   help="use the light simulated rig (drawn photos, joints reported exactly; fast)")
     p.add_argument("--protocol", help="protocol file to load (default: the shipped gradient protocol with --sim)")
     p.add_argument("--sessions", default="sessions", help="folder of sessions (default: sessions)")
     p.add_argument("--balance-port", default=None, help="serial port of the balance (real rig)")
@@ -29,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--screenshot", metavar="FILE", help="run the protocol (simulated) to its results, "
                    "save a PNG of the window and exit")
     p.add_argument("--screenshot-protocol", metavar="FILE",
-                   help="with --screenshot: also save the window while the first weight is to be hung")
+                   help="with --screenshot: also save the window while the adjoint weight is to be hung")
     p.add_argument("--timeout", type=float, default=300.0, help="with --screenshot: give up after this many s")
     p.set_defaults(func=run)
 
@@ -57,13 +59,20 @@ def run(args) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6 import QtCore, QtWidgets
 
-    from ..gui.context import real_context, sim_context
+    from ..gui.context import full_sim_context, real_context, sim_context
     from ..gui.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["labmnn"])
     protocol = args.protocol or (str(DEFAULT_PROTOCOL) if args.sim else None)
     sessions = Path(args.sessions)
-    ctx = sim_context(sessions) if args.sim else real_context(sessions, args.balance_port, args.calibration)
+    if args.light_sim:
+        args.sim = True
+        protocol = args.protocol or str(DEFAULT_PROTOCOL)
+        ctx = sim_context(sessions)
+    elif args.sim:
+        ctx = full_sim_context(sessions, protocol)
+    else:
+        ctx = real_context(sessions, args.balance_port, args.calibration)
     window = MainWindow(ctx, protocol=protocol)
     window.resize(*size)
     window.show()
@@ -82,7 +91,8 @@ def _screenshot_run(app, window, args, size) -> int:
     if window.spec is None:
         window.shutdown()
         raise LabmnnError(f"the protocol could not be opened: {window.protocol_panel.warning_texts()[-1:]}")
-    snap = ("hang", 1, args.screenshot_protocol) if args.screenshot_protocol else None
+    # the second weight to hang (the first adjoint loading): its photo shows tracked joints
+    snap = ("hang", 2, args.screenshot_protocol) if args.screenshot_protocol else None
     pilot = Autopilot(window, delay_ms=40, snapshot=snap)
     t0 = time.perf_counter()
     window.start()

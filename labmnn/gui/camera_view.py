@@ -178,9 +178,13 @@ class CameraView(QtWidgets.QWidget):
         self.quantity_box.currentIndexChanged.connect(
             lambda _i: self.set_quantity(self.quantity_box.currentData()))
         bar.addWidget(self.quantity_box)
-        self.fit_button = QtWidgets.QPushButton("Fit")
-        self.fit_button.setToolTip("Zoom to the whole photo (wheel zooms, drag pans)")
-        self.fit_button.clicked.connect(lambda: self.photo_box.autoRange(padding=0.02))
+        self.network_button = QtWidgets.QPushButton("Network")
+        self.network_button.setToolTip("Zoom to the network (wheel zooms, drag pans)")
+        self.network_button.clicked.connect(self.zoom_to_network)
+        bar.addWidget(self.network_button)
+        self.fit_button = QtWidgets.QPushButton("Whole photo")
+        self.fit_button.setToolTip("Show the whole photo")
+        self.fit_button.clicked.connect(lambda: self.photo_box.autoRange(items=[self.photo_item], padding=0.02))
         bar.addWidget(self.fit_button)
         tl.addLayout(bar)
 
@@ -283,9 +287,13 @@ class CameraView(QtWidgets.QWidget):
 
     def set_joints(self, image_path: str | Path, joints_px) -> None:
         """Joint pixel positions (full-resolution px) tracked in ``image_path``."""
+        first = not self.joints_px
         self.joints_px[Path(image_path).name] = np.asarray(joints_px, dtype=float)
         if self.photo_path is not None and Path(self.photo_path).name == Path(image_path).name:
             self._draw_overlay()
+        if first:
+            self._draw_overlay()
+            self.zoom_to_network()
 
     def _photo_loaded(self, path: str, rgb, factor: float) -> None:
         if rgb is None:
@@ -300,24 +308,45 @@ class CameraView(QtWidgets.QWidget):
         self.photo_title.setText(f"Last photo: {Path(path).name}  ({self.photo_size[0]}x{self.photo_size[1]} px"
                                  f"{', ' + role if role else ''})")
         self._draw_overlay()
-        self.photo_box.autoRange(padding=0.02)
+        if not self.zoom_to_network():
+            self.photo_box.autoRange(items=[self.photo_item], padding=0.02)
+
+    def zoom_to_network(self) -> bool:
+        """Zoom the photo to the joints (with a margin); False if they are not known."""
+        if self.network is None:
+            return False
+        px, known = self.current_joints_px()
+        if self.photo_path is not None and not known:
+            return False
+        lo, hi = px.min(axis=0), px.max(axis=0)
+        pad = 0.3 * float(np.max(hi - lo)) + 20
+        self.photo_box.setRange(xRange=(lo[0] - pad, hi[0] + pad), yRange=(lo[1] - pad, hi[1] + pad), padding=0)
+        return True
 
     def current_joints_px(self) -> tuple[np.ndarray, bool]:
-        """(joint positions in full-res px of the shown photo, True if tracked)."""
+        """(joint positions in full-res px for the shown photo, True if tracked in some photo).
+
+        A photo not tracked yet borrows the latest tracked joints (they move by
+        a few pixels under load); with no photo the network is drawn as designed.
+        """
         if self.photo_path is not None:
             name = Path(self.photo_path).name
             if name in self.joints_px:
                 return self.joints_px[name], True
-            # the reference's joints are close enough for a loaded photo until it is tracked
             if self.joints_px:
-                return next(reversed(self.joints_px.values())), False
+                return next(reversed(self.joints_px.values())), True
         return schematic_px(self.network.nodes, self.photo_size), False
 
     def _draw_overlay(self) -> None:
         if self.network is None:
             return
         net = self.network
-        px, _tracked = self.current_joints_px()
+        px, known = self.current_joints_px()
+        visible = known or self.photo_path is None
+        for item in [self.bonds_item, self.joints_item] + self.labels + self.arrows:
+            item.setVisible(visible)
+        title = self.photo_title.text().split("  [")[0]
+        self.photo_title.setText(title if visible else title + "  [joints not tracked yet]")
         vals = self.values.get(self.quantity)
         if vals is None or len(vals) != net.n_bonds or not np.any(np.isfinite(vals)):
             colours = [QtGui.QColor(230, 230, 230)] * net.n_bonds
@@ -330,8 +359,8 @@ class CameraView(QtWidgets.QWidget):
             self.colour_bar.setLabel("right", f"{QUANTITIES[self.quantity]}: {self.sources.get(self.quantity, '')}")
         self.colour_bar.setLevels((-vmax, vmax))
         seg = np.hstack([px[net.bonds[:, 0]], px[net.bonds[:, 1]]])
-        span = max(self.photo_size) or 1
-        self.bonds_item.set_data(seg, colours, width=max(3.0, 0.006 * span))
+        bond_px = float(np.median(np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]))) or 1.0
+        self.bonds_item.set_data(seg, colours, width=max(2.0, 0.07 * bond_px))
         brushes, symbols, pens, sizes = [], [], [], []
         out = set(self.outputs)
         fixed = set(int(i) for i in self.fixed)
@@ -353,7 +382,7 @@ class CameraView(QtWidgets.QWidget):
             label.setPos(float(px[i, 0]), float(px[i, 1]))
         for arrow in self.arrows:
             d = np.asarray(arrow.direction, dtype=float)
-            tip = px[arrow.node] + np.array([d[0], -d[1]]) * 0.06 * span
+            tip = px[arrow.node] + np.array([d[0], -d[1]]) * 0.9 * bond_px
             arrow.setPos(float(tip[0]), float(tip[1]))
 
     # ----------------------------------------------------------------- live

@@ -179,7 +179,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---------------------------------------------------------------- devices
     def _start_devices(self, camera, balance) -> None:
-        self.camera_owner = DeviceOwner("camera", camera, poll="preview", period=1 / 20)
+        self.camera_owner = DeviceOwner("camera", camera, poll="preview", period=1 / 25)
         self.camera_owner.polled.connect(self.camera_view.show_frame)
         self.camera_view.frame_shown.connect(self.camera_owner.consumed)
         self.camera_owner.status.connect(self._camera_status)
@@ -518,6 +518,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.runner.join(10)
         self.camera_owner.stop()
         self.balance_owner.stop()
+        self.ctx.bench.close()  # also stops a simulated balance server
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.shutdown()

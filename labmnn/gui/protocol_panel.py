@@ -101,7 +101,7 @@ class ProtocolPanel(QtWidgets.QWidget):
         self.instruction_label.setStyleSheet("font-size: 24px; font-weight: bold;")
         self.instruction_label.setMinimumHeight(110)
         self.instruction_label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        right.addWidget(self.instruction_label, 1)
+        right.addWidget(self.instruction_label)
         self.detail_label = QtWidgets.QLabel("")
         self.detail_label.setStyleSheet("font-size: 20px; color: #b23c17; font-weight: bold;")
         right.addWidget(self.detail_label)
@@ -111,7 +111,9 @@ class ProtocolPanel(QtWidgets.QWidget):
         self.balance_label = QtWidgets.QLabel("--")
         self.balance_label.setStyleSheet("font-family: 'DejaVu Sans Mono'; font-size: 26px; font-weight: bold;")
         balance.addWidget(self.balance_label, 1)
+        right.addSpacing(12)
         right.addLayout(balance)
+        right.addStretch(1)
         mid.addLayout(right, 3)
         layout.addLayout(mid, 1)
 

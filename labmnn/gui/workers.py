@@ -342,7 +342,7 @@ class TrackerTap:
 
     def __call__(self, reference, network, settings):
         tracker = self.make_tracker(reference, network, settings)
-        ref = getattr(tracker, "reference", None)
+        ref = getattr(tracker, "reference", None) or getattr(getattr(tracker, "tracker", None), "reference", None)
         ref_px = getattr(ref, "joints_px", None) if ref is not None else None
         if ref_px is not None:
             self.emit({"type": "joints", "image": str(reference), "joints_px": ref_px})
