@@ -103,9 +103,13 @@ def _screenshot_run(app, window, args, size) -> int:
     if window.outcome is None:
         window.shutdown()
         raise LabmnnError(f"the simulated run did not finish within {args.timeout:g} s")
-    settle = time.perf_counter() + 1.5  # results are read in a worker; let them arrive and draw
     window.tabs.setCurrentWidget(window.results)
-    while time.perf_counter() < settle:
+    settle = time.perf_counter() + 10.0  # results are read in a worker; let them arrive, then draw
+    while time.perf_counter() < settle and "gradient_measured" not in window.results.summary \
+            and window.outcome.get("status") == "success":
+        app.processEvents(QtCore.QEventLoop.AllEvents, 50)
+    end = time.perf_counter() + 0.4
+    while time.perf_counter() < end:
         app.processEvents(QtCore.QEventLoop.AllEvents, 50)
     out = grab(window, args.screenshot)
     outcome = window.outcome
