@@ -398,7 +398,8 @@ class CameraView(QtWidgets.QWidget):
         self.frames_shown += 1
         if len(self._frame_times) >= 2 and self.frames_shown % 5 == 0:
             self.fps_label.setText(f"{self.live_fps():.1f} frames/s, {frame.shape[1]}x{frame.shape[0]} px")
-        self.live_status.setText("")
+        if self.live_status.text():
+            self.set_live_status("")
         self.frame_shown.emit()
 
     def live_fps(self) -> float:
@@ -407,4 +408,11 @@ class CameraView(QtWidgets.QWidget):
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) >= 2 and t[-1] > t[0] else 0.0
 
     def set_live_status(self, text: str) -> None:
+        """An error (or note) under the live view; an error also stops the frame-rate display."""
         self.live_status.setText(text)
+        if text:
+            self.live_status.setStyleSheet("color: #c00000;")
+            self.fps_label.setText("no live view")
+            self._frame_times.clear()
+        else:
+            self.live_status.setStyleSheet("")

@@ -59,23 +59,67 @@ def _rms(path: Path | None) -> float | None:
 
 
 def real_context(sessions_root: str | Path, balance_port: str | None, calibration: str | None) -> RigContext:
-    """The rig's camera (gphoto2), balance (MT-SICS on ``balance_port``) and the metrology tracker."""
+    """The rig's camera (gphoto2), balance (MT-SICS on ``balance_port``) and the metrology tracker.
+
+    Devices are created unconnected: the window's owner threads connect them,
+    so a camera that is off or a wrong port shows as an error state with a
+    reconnect button instead of stopping the window from opening.
+    """
     try:
-        from ..instruments.factory import open_balance, open_camera
-        from ..metrology.calibration import Calibration
+        from ..instruments.balance import MTSICSBalance
+        from ..instruments.gphoto2_camera import GPhoto2Camera
         from ..protocol.bench import metrology_tracker_factory
     except ImportError as exc:
         raise DeviceError(f"the instrument drivers are not installed ({exc.name}); use --sim") from None
     if not balance_port:
         raise InputError("--balance-port", "", "is required at a real rig (e.g. /dev/ttyUSB0)")
-    cal = Calibration.load(calibration) if calibration else None
-    camera = open_camera(sim=False)
-    balance = open_balance(port=balance_port)
-    bench = Bench(camera=camera, balance=balance,
-                  make_tracker=metrology_tracker_factory(Path(calibration) if calibration else None),
-                  calibration=Path(calibration) if calibration else None,
-                  image_size=tuple(cal.image_size) if cal is not None else None)
-    return RigContext(bench=bench, sim=False, sessions_root=Path(sessions_root),
-                      calibration=Path(calibration) if calibration else None,
-                      calibration_rms=None if cal is None else float(cal.rms_px), balance_port=balance_port,
-                      reopen_balance=lambda port: open_balance(port=port))
+    cal_path = Path(calibration) if calibration else None
+    if cal_path is not None and not cal_path.is_file():
+        raise InputError("--calibration", "", f"{cal_path} does not exist")
+    bench = Bench(camera=_or_failed("camera", GPhoto2Camera), balance=_or_failed("balance", MTSICSBalance, balance_port),
+                  make_tracker=lambda ref, net, settings: metrology_tracker_factory(bench.calibration)(ref, net, settings),
+                  calibration=cal_path, image_size=_image_size(cal_path), extra={"sim": False})
+    return RigContext(bench=bench, sim=False, sessions_root=Path(sessions_root), calibration=cal_path,
+                      calibration_rms=_rms(cal_path), balance_port=balance_port,
+                      reopen_balance=lambda port: _or_failed("balance", MTSICSBalance, port))
+
+
+def _image_size(path: Path | None):
+    if path is None:
+        return None
+    try:
+        from ..metrology.calibration import Calibration
+
+        return tuple(Calibration.load(path).image_size)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class FailedDevice:
+    """Stands for a device whose driver could not even be created; every call raises its error."""
+
+    def __init__(self, name: str, error: Exception):
+        self.name = name
+        self.error = error
+
+    def connect(self) -> None:
+        raise DeviceError(f"{self.name}: {self.error}")
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, attr):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+
+        def fail(*_a, **_k):
+            raise DeviceError(f"{self.name}: {self.error}")
+
+        return fail
+
+
+def _or_failed(name: str, cls, *args):
+    try:
+        return cls(*args)
+    except Exception as exc:  # noqa: BLE001 - shown as the device's error state in the window
+        return FailedDevice(name, exc)

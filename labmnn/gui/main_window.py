@@ -306,7 +306,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.camera_view.set_network(net, inputs, outputs)
         for key, v in values.items():
             self.camera_view.set_bond_values(key, v, source="model (not measured yet)")
-        self.camera_view.photo_title.setText(f"{net.name}: bonds coloured by the model until measured")
+        self.camera_view.photo_title.setText(f"{net.name} as designed (model values)")
         if self.ctx.sim and self.ctx.bench.install_network is not None:
             self.ctx.bench.install_network(net)
         self.protocol_panel.set_message("Press Start when the rig is ready.")

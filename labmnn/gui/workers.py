@@ -40,6 +40,7 @@ class _Job:
     result: Any = None
     error: BaseException | None = None
     callback: Callable[[Any, BaseException | None], None] | None = None
+    close_first: bool = False
 
 
 class DeviceOwner:
@@ -121,9 +122,8 @@ class DeviceOwner:
         self._in_flight.clear()
 
     def reconnect(self, callback=None) -> None:
-        """Close and connect again (queued)."""
-        self.call_async("close")
-        self.call_async("connect", callback=callback)
+        """Connect (closing first only if connected), queued to the owner thread."""
+        self._jobs.put(_Job("connect", (), {}, callback=callback, close_first=True))
 
     def proxy(self) -> "DeviceProxy":
         return DeviceProxy(self)
@@ -132,6 +132,9 @@ class DeviceOwner:
     def _run(self, job: _Job):
         fn = getattr(self.device, job.method)
         try:
+            if job.close_first and self.connected:
+                self.device.close()
+                self.connected = False
             job.result = fn(*job.args, **job.kwargs)
             if job.method == "connect":
                 self.connected = True
