@@ -33,6 +33,7 @@ def wizard(qtbot, tmp_path):
     wiz.show()
     yield wiz
     owner.stop()
+    wiz.finish()
 
 
 def take(qtbot, wiz, button):

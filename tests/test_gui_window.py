@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -41,6 +42,11 @@ def window(qtbot, tmp_path):
     win.show()
     yield win
     win.shutdown()
+    assert gc.isenabled()  # the window handed garbage collection back
+
+
+def test_gc_runs_in_the_gui_thread_while_a_window_is_open(window):
+    assert not gc.isenabled()
 
 
 def wait_instruction_or_end(qtbot, win):
@@ -199,3 +205,18 @@ def test_bad_protocol_is_a_warning_not_a_crash(qtbot, window, tmp_path):
     assert not window.open_protocol(bad)
     assert any("repeats" in w for w in window.protocol_panel.warning_texts())
     assert window.spec is None
+
+
+def test_training_run_shows_the_loss_curve(qtbot, window):
+    win = window
+    assert win.open_protocol(ROOT / "labmnn" / "data" / "protocols" / "train.toml")
+    qtbot.mouseClick(win.protocol_panel.start_button, Qt.LeftButton)
+    kinds = run_to_end(qtbot, win)
+    assert win.outcome["status"] == "success", win.outcome
+    assert kinds.count("info") == 1 + 2  # start check + mount each updated design
+    history = win.outcome["summary"]["history"]
+    np.testing.assert_allclose(win.results.shown_history(), [h["loss"] for h in history])
+    assert win.results.tabs.currentIndex() == 1
+    qtbot.waitUntil(lambda: win.results.bonds is not None and win.results.bonds.title == "training step 3",
+                    timeout=TIMEOUT_MS)
+    assert win.results.bonds.repeats == 1  # only the latest design's gradient is plotted

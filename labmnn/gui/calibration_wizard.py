@@ -26,7 +26,7 @@ from PySide6.QtCore import Qt, Signal
 
 from ..errors import LabmnnError
 from .camera_view import load_photo
-from .channel import Channel
+from .channel import Channel, hold_gc, release_gc
 
 GOOD_RMS_PX = 0.5
 BAD_RMS_PX = 1.0
@@ -65,6 +65,8 @@ class CalibrationWizard(QtWidgets.QDialog):
         self._poses = self.rig.board_poses(24, seed=1) if self.rig is not None else []
         self.events = Channel()
         self.events.connect(self._on_event)
+        hold_gc()
+        self._released = False
         self._build(context)
 
     # ------------------------------------------------------------- layout
@@ -287,12 +289,18 @@ class CalibrationWizard(QtWidgets.QDialog):
         self.saved.emit(str(path))
         return path
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt API (closing the dialog)
+    def finish(self) -> None:
+        """Put the simulated board away and hand garbage collection back (safe to call twice)."""
         if self.rig is not None:
             self.rig.remove_board()
+        if not self._released:
+            self._released = True
+            release_gc()
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt API (closing the dialog)
+        self.finish()
         super().done(result)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self.rig is not None:
-            self.rig.remove_board()
+        self.finish()
         super().closeEvent(event)

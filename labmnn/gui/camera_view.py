@@ -382,7 +382,7 @@ class CameraView(QtWidgets.QWidget):
             label.setPos(float(px[i, 0]), float(px[i, 1]))
         for arrow in self.arrows:
             d = np.asarray(arrow.direction, dtype=float)
-            tip = px[arrow.node] + np.array([d[0], -d[1]]) * 0.9 * bond_px
+            tip = px[arrow.node] + np.array([d[0], -d[1]]) * 0.6 * bond_px
             arrow.setPos(float(tip[0]), float(tip[1]))
 
     # ----------------------------------------------------------------- live

@@ -6,6 +6,13 @@ which puts the call in a queue; a :class:`QTimer` in the GUI thread drains the
 queue every few milliseconds and runs the connected slots there.  The API
 mirrors a Qt signal (``connect``, ``emit``).
 
+The mailbox also keeps Python's cyclic garbage collector in the GUI thread
+while a window is open (:func:`hold_gc` / :func:`release_gc`): a collection
+triggered by a worker thread would destroy unreachable Qt objects (plot items
+replaced by a redraw) from that thread while the GUI thread paints, which
+deadlocks or crashes Qt.  Automatic collection is switched off and the
+mailbox's timer collects instead.
+
 Example
 -------
 >>> frames = Channel()                     # doctest: +SKIP
@@ -15,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import gc
 import queue
 import traceback
 from typing import Callable
@@ -22,6 +30,7 @@ from typing import Callable
 from PySide6 import QtCore
 
 DRAIN_MS = 5
+GC_MS = 500
 
 
 class _Mailbox(QtCore.QObject):
@@ -32,6 +41,22 @@ class _Mailbox(QtCore.QObject):
         self.timer.setInterval(DRAIN_MS)
         self.timer.timeout.connect(self.drain)
         self.timer.start()
+        self.gc_timer = QtCore.QTimer(self)
+        self.gc_timer.setInterval(GC_MS)
+        self.gc_timer.timeout.connect(self.collect)
+        self.gc_timer.start()
+        self.gc_holders = 0
+        self.gc_threshold = gc.get_threshold()
+
+    def collect(self) -> None:
+        """Collect garbage generation by generation, as the automatic collector would."""
+        if self.gc_holders == 0:
+            return
+        counts = gc.get_count()
+        for generation in range(3):
+            if counts[generation] <= self.gc_threshold[generation]:
+                return
+            gc.collect(generation)
 
     def drain(self) -> None:
         for _ in range(10000):
@@ -65,7 +90,28 @@ def _forget() -> None:
     global _mailbox
     if _mailbox is not None:
         _mailbox.timer.stop()
+        _mailbox.gc_timer.stop()
+        if _mailbox.gc_holders:
+            gc.enable()
     _mailbox = None
+
+
+def hold_gc() -> None:
+    """A window with worker threads opens: collect garbage only in the GUI thread (GUI thread)."""
+    box = mailbox()
+    if box.gc_holders == 0:
+        gc.disable()
+    box.gc_holders += 1
+
+
+def release_gc() -> None:
+    """That window's threads have stopped: back to automatic collection when none is left."""
+    box = mailbox()
+    if box.gc_holders == 0:
+        return
+    box.gc_holders -= 1
+    if box.gc_holders == 0:
+        gc.enable()
 
 
 class Channel:

@@ -30,7 +30,7 @@ from ..protocol.engine import Engine
 from ..protocol.operator import AutoOperator, Instruction
 from ..protocol.recorder import Session
 from .camera_view import CameraView
-from .channel import Channel
+from .channel import Channel, hold_gc, release_gc
 from .devices_panel import DevicesPanel
 from .protocol_panel import ProtocolPanel
 from .results_panel import ResultsPanel
@@ -106,7 +106,7 @@ def model_bond_values(net: Network, spec) -> dict[str, np.ndarray]:
     loss = spec.build_loss(net.n_nodes)
     res = net.gradient(spec.forward_forces(net.n_nodes), loss, return_details=True)
     return {"forward": res.forward.elongations * 1e3,
-            "adjoint": net.solve(res.adjoint_forces).elongations * 1e3,
+            "adjoint": net.solve(res.adjoint_forces).elongations * 1e3,  # unscaled: -dL/du itself
             "gradient": np.asarray(res.gradient)}
 
 
@@ -131,6 +131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.outcome: dict | None = None
         self.last_bonds = None
         self.history: list[dict] = []
+        hold_gc()  # collect garbage in the GUI thread only while the workers run
+        self._closed = False
         self.relay = _Relay()
         self.relay.message.connect(self._on_relay)
         self.setWindowTitle("labmnn: in-situ backpropagation at the rig" + ("  [SIMULATED RIG]" if context.sim else ""))
@@ -445,7 +447,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 mean, _ = bonds.gradient_mean_std()
                 src = f"measured, mean of {bonds.repeats} repeat{'s' if bonds.repeats != 1 else ''}"
                 self.camera_view.set_bond_values("forward", np.nanmean(bonds.forward_elongation_mm, axis=0), src)
-                self.camera_view.set_bond_values("adjoint", np.nanmean(bonds.adjoint_elongation_mm, axis=0), src)
+                self.camera_view.set_bond_values(
+                    "adjoint", np.nanmean(bonds.adjoint_elongation_mm * bonds.adjoint_scale[:, None], axis=0),
+                    "as hung, " + src)
                 self.camera_view.set_bond_values("gradient", mean if summary is None
                                                  else np.asarray(summary.get("gradient_measured", mean)), src)
             if nonlinear > NONLINEAR_LIMIT:
@@ -472,6 +476,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if summary.get("history"):
                 self.results.show_history([{"step": h["step"], "loss": h["loss"], "accuracy": h.get("accuracy")}
                                            for h in summary["history"]])
+            self.results.tabs.setCurrentIndex(1 if summary.get("history") else 0)
         elif status == "abort":
             panel.set_message(f"Aborted: {outcome.get('reason', '')}.\nThe session is kept: {folder} "
                               f"(continue with `labmnn resume {folder}`).")
@@ -505,11 +510,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.results.show_bonds(view.bonds, view.summary or None, title=title)
         if view.history:
             self.results.show_history(view.history)
+        self.results.tabs.setCurrentIndex(1 if view.history else 0)
         self.tabs.setCurrentWidget(self.results)
 
     # ------------------------------------------------------------------ close
     def shutdown(self) -> None:
-        """Abort a running engine and stop the device threads."""
+        """Abort a running engine and stop the device threads (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.runner is not None and self.runner.running():
             if self.runner.engine is not None:
                 self.runner.engine.request_abort()
@@ -519,6 +528,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.camera_owner.stop()
         self.balance_owner.stop()
         self.ctx.bench.close()  # also stops a simulated balance server
+        release_gc()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.shutdown()

@@ -77,7 +77,7 @@ class ResultsPanel(QtWidgets.QWidget):
         gl.addWidget(self.elongation_plot, 2)
         tabs.addTab(grad_page, "Gradient")
 
-        self.train_plot = _plot("Training", "loss")
+        self.train_plot = _plot("Loss per training step (gradients measured on the rig)", "loss")
         self.train_plot.getPlotItem().setLabel("bottom", "training step", color="#222")
         self.accuracy_axis = None
         tabs.addTab(self.train_plot, "Training curves")
@@ -148,11 +148,11 @@ class ResultsPanel(QtWidgets.QWidget):
         gp.getAxis("bottom").setTicks([[(int(i), str(i)) for i in x[:: max(1, m // 30)]]])
         gp.autoRange()
         ef = np.nanmean(bonds.forward_elongation_mm, axis=0) * 1e3  # micrometres
-        ea = np.nanmean(bonds.adjoint_elongation_mm, axis=0) * 1e3
+        ea = np.nanmean(bonds.adjoint_elongation_mm * bonds.adjoint_scale[:, None], axis=0) * 1e3  # as hung
         ep.addItem(pg.BarGraphItem(x=x - 0.2, height=np.nan_to_num(ef), width=0.38, brush=FORWARD_COLOUR, pen=None,
                                    name="forward"))
         ep.addItem(pg.BarGraphItem(x=x + 0.2, height=np.nan_to_num(ea), width=0.38, brush=ADJOINT_COLOUR, pen=None,
-                                   name="adjoint (unscaled)"))
+                                   name="adjoint (as hung)"))
         ep.getAxis("bottom").setTicks([[(int(i), str(i)) for i in x[:: max(1, m // 30)]]])
         ep.autoRange()
         rel = self.summary.get("relative_error")
@@ -160,17 +160,22 @@ class ResultsPanel(QtWidgets.QWidget):
         if rel is None:
             rel = float(np.linalg.norm(mean - sim) / (np.linalg.norm(sim) or 1.0))
             cos = float(mean @ sim / ((np.linalg.norm(mean) * np.linalg.norm(sim)) or 1.0))
+        title = ", ".join(t for t in (title, bonds.title) if t)
         head = f"<b>{title}</b><br>" if title else ""
         self.summary_label.setText(
             f"{head}{bonds.repeats} repeat{'s' if bonds.repeats != 1 else ''}: measured vs simulated gradient "
             f"relative error <b>{rel:.2%}</b>, cosine <b>{cos:.4f}</b>"
             + (f", loss {self.summary['loss']:.4g}" if isinstance(self.summary.get("loss"), float) else ""))
-        self.tabs.setCurrentIndex(0)
 
     def shown_gradient(self) -> tuple[np.ndarray, np.ndarray]:
         """(measured mean, s.d.) exactly as plotted (for tests and exports)."""
         item = next(i for i in self.gradient_plot.getPlotItem().items if isinstance(i, pg.ErrorBarItem))
         return np.asarray(item.opts["y"], dtype=float), np.asarray(item.opts["height"], dtype=float) / 2
+
+    def shown_history(self) -> np.ndarray:
+        """The loss values as plotted (for tests)."""
+        curve = self.train_plot.getPlotItem().listDataItems()[0]
+        return np.asarray(curve.getData()[1], dtype=float)
 
     def show_history(self, history: list[dict]) -> None:
         """Loss (and accuracy if present) per training step."""
@@ -182,10 +187,10 @@ class ResultsPanel(QtWidgets.QWidget):
         steps = np.array([h["step"] for h in history], dtype=float)
         loss = np.array([h.get("loss", np.nan) for h in history], dtype=float)
         p.plot(steps, loss, pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolBrush="#1f77b4", name="loss")
+        p.getAxis("bottom").setTicks([[(float(s), str(int(s))) for s in steps]])
         acc = [h.get("accuracy") for h in history]
         if any(a is not None for a in acc):
             acc_arr = np.array([np.nan if a is None else a for a in acc], dtype=float)
             p.plot(steps, acc_arr, pen=pg.mkPen("#2ca02c", width=2), symbol="s", symbolBrush="#2ca02c",
                    name="accuracy")
         p.autoRange()
-        self.tabs.setCurrentIndex(1)

@@ -40,6 +40,9 @@ class BondResults:
         The repeats' step prefixes (``"r0/"``, ``"t1/r2/"``, ...).
     forward_elongation_mm, adjoint_elongation_mm : ndarray (R, m)
         Measured linear elongations under the forward and the (unscaled) adjoint load.
+    adjoint_scale : ndarray (R,)
+        The factor the adjoint load was scaled by to be hung (elongations as
+        measured on the rig are ``adjoint_elongation_mm * adjoint_scale``).
     gradient_measured, gradient_simulated : ndarray (R, m)
         dL/dk per repeat, measured (e_adj * e) and from the bar model.
     """
@@ -49,6 +52,8 @@ class BondResults:
     adjoint_elongation_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     gradient_measured: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     gradient_simulated: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    adjoint_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    title: str = ""
 
     @property
     def repeats(self) -> int:
@@ -75,8 +80,9 @@ def _indexed(steps: dict, prefix: str) -> list[dict]:
     return [d for _, d in sorted(found, key=lambda t: t[0])]
 
 
-def repeat_elongations(net: Network, steps: dict, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Measured (forward, adjoint) linear elongations of one repeat, metres; None if incomplete."""
+def repeat_elongations(net: Network, steps: dict, prefix: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Measured (forward, adjoint) linear elongations of one repeat (metres; the adjoint
+    one unscaled) and the adjoint scale; None if the repeat is incomplete."""
     fwd = _indexed(steps, f"{prefix}forward/")
     adj = _indexed(steps, f"{prefix}adjoint/")
     plan_rec = steps.get(f"{prefix}adjoint-plan")
@@ -86,28 +92,39 @@ def repeat_elongations(net: Network, steps: dict, prefix: str) -> tuple[np.ndarr
     plan_a = LoadingPlan.from_dict(plan_rec["plan"])
     e_f = analysis.combine_loadings(net, plan_f, fwd)["elongations"]
     e_a = analysis.combine_loadings(net, plan_a, adj)["elongations"]
-    return e_f, e_a
+    return e_f, e_a, float(plan_a.scale)
 
 
 def bond_results(net: Network, steps: dict) -> BondResults:
-    """Collect every completed repeat of a session's steps (see :class:`BondResults`)."""
-    keys, ef, ea, gm, gs = [], [], [], [], []
+    """Collect the completed repeats of a session's steps (see :class:`BondResults`).
+
+    In a training session each step measures a different design: only the
+    latest training step's repeats are collected (``title`` names it).
+    """
+    found = []
     for key, data in steps.items():
         match = _GRADIENT_KEY.match(key)
-        if not match or "gradient" not in data:
+        if match and "gradient" in data:
+            step = re.match(r"^t(\d+)/", match.group(1))
+            found.append((int(step.group(1)) if step else -1, match.group(1), data))
+    latest = max((t for t, _, _ in found), default=-1)
+    keys, ef, ea, sc, gm, gs = [], [], [], [], [], []
+    for t, prefix, data in found:
+        if t != latest:
             continue
-        prefix = match.group(1)
-        pair = repeat_elongations(net, steps, prefix)
-        if pair is None:
-            pair = (np.full(net.n_bonds, np.nan), np.full(net.n_bonds, np.nan))
+        triple = repeat_elongations(net, steps, prefix)
+        if triple is None:
+            triple = (np.full(net.n_bonds, np.nan), np.full(net.n_bonds, np.nan), np.nan)
         keys.append(prefix)
-        ef.append(pair[0] * 1e3)
-        ea.append(pair[1] * 1e3)
+        ef.append(triple[0] * 1e3)
+        ea.append(triple[1] * 1e3)
+        sc.append(triple[2])
         gm.append(np.asarray(data["gradient"], dtype=float))
         gs.append(np.asarray(data["gradient_simulated"], dtype=float))
     m = net.n_bonds
     as2d = lambda rows: np.array(rows, dtype=float).reshape(-1, m)  # noqa: E731
-    return BondResults(keys, as2d(ef), as2d(ea), as2d(gm), as2d(gs))
+    return BondResults(keys, as2d(ef), as2d(ea), as2d(gm), as2d(gs), np.array(sc, dtype=float),
+                       f"training step {latest + 1}" if latest >= 0 else "")
 
 
 def training_history(steps: dict) -> list[dict]:
