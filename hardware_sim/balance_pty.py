@@ -34,6 +34,8 @@ from typing import Callable
 
 import numpy as np
 
+from labmnn.instruments.mtsics import format_weight
+
 FAULTS = ("silence", "garbage", "ES", "ET", "EL", "busy", "overload", "underload", "close")
 WEIGHT_COMMANDS = ("S", "SI")
 GARBAGE = b"\x87\xf3S\x9e\x00\x1b\xfe?\xc1\r\n"
@@ -216,7 +218,7 @@ class SimBalanceServer:
             status = self._range_status(mass)
             if status:
                 return f"S {status}"
-            return f"S {'S' if self._is_stable(now) else 'D'} {self._net(mass, now):>10.{d}f} g"
+            return format_weight("S", "S" if self._is_stable(now) else "D", self._net(mass, now), d)
         if command in ("S", "Z", "T"):
             got = self._wait_stable()
             if got is None:
@@ -224,7 +226,7 @@ class SimBalanceServer:
             mass, now = got
             status = self._range_status(mass)
             if command == "S":
-                return f"S {status}" if status else f"S S {self._net(mass, now):>10.{d}f} g"
+                return f"S {status}" if status else format_weight("S", "S", self._net(mass, now), d)
             if command == "Z":
                 if abs(mass - self._zero_g - self._tare_g) > 0.02 * self.capacity_g:
                     return f"Z {'+' if mass > self._zero_g else '-'}"
@@ -233,9 +235,9 @@ class SimBalanceServer:
             if status:
                 return f"T {status}"
             self._tare_g = round(mass - self._zero_g, d)
-            return f"T S {self._tare_g:>10.{d}f} g"
+            return format_weight("T", "S", self._tare_g, d)
         if command == "TA":
-            return f"TA A {self._tare_g:>10.{d}f} g"
+            return format_weight("TA", "A", self._tare_g, d)
         if command == "I4":
             return f'I4 A "{self.serial_number}"'
         return "ES"

@@ -33,6 +33,7 @@ from labmnn.devices import CameraSettings, Capture
 from labmnn.errors import DeviceError, InputError
 
 from . import camera_faults
+from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
 from .look import DEFAULT_LOOK, Look
 from .render import Rendered, render_board, render_network
 
@@ -73,13 +74,38 @@ class SimCamera:
         Also write ``<photo>.truth.json`` next to each photo.
     timeout_delay_s : float
         How long a "timeout" fault blocks before raising.
+    retries : int
+        Retries the real backend makes; appears in fault messages.
+    pose_jitter_px : float
+        Standard deviation of a random camera rotation per frame, in pixels of
+        image shift (a tripod that settles, a mirror that slaps); 0 = rigid.
+    flicker : float
+        Relative standard deviation of the exposure from frame to frame.
+    capture_delay_s : float
+        Extra time a capture takes (shutter, writing, download), as a body's does.
+    depth_of_field : bool
+        Focus on the sample plane and blur what lies in front of or behind it
+        (tilted checkerboards) as the set aperture does; off: all sharp.
+
+    Notes
+    -----
+    ``image_format="RAW"`` saves the sensor's linear 12-bit data as a 16-bit
+    PNG (``SIM_<k>.png``, values 0..4095) instead of a JPEG; ``"RAW+JPEG"``
+    saves both and returns the JPEG.
     """
 
     def __init__(self, rig, width: int = 6000, height: int = 4000, preview_size=(640, 427),
                  faults: dict | None = None, jpeg_quality: int = 95, look: Look | None = None,
                  seed: int | None = None, truth_sidecar: bool = False, timeout_delay_s: float = 0.0,
-                 retries: int = 3):
+                 retries: int = 3, pose_jitter_px: float = 0.0, flicker: float = 0.0,
+                 capture_delay_s: float = 0.0, depth_of_field: bool = False):
         self.rig = rig
+        for name, value in (("width", width), ("height", height), ("preview_size", preview_size[0]),
+                            ("preview_size", preview_size[1])):
+            if not 16 <= int(value) <= 20000:
+                raise InputError("SimCamera", name, f"{value!r} pixels is not a usable image size")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise InputError("SimCamera", "jpeg_quality", f"{jpeg_quality!r} is not in 1..100")
         self.width, self.height = int(width), int(height)
         self.preview_size = (int(preview_size[0]), int(preview_size[1]))
         self.jpeg_quality = int(jpeg_quality)
@@ -88,6 +114,10 @@ class SimCamera:
         self.truth_sidecar = truth_sidecar
         self.timeout_delay_s = float(timeout_delay_s)
         self.retries = int(retries)
+        self.pose_jitter_px = float(pose_jitter_px)
+        self.flicker = float(flicker)
+        self.capture_delay_s = float(capture_delay_s)
+        self.depth_of_field = bool(depth_of_field)
         self.settings = CameraSettings(iso="800", aperture="5", shutter_speed="1/30", image_format="JPEG",
                                        capture_target="ram")
         self.connected = False
@@ -127,23 +157,35 @@ class SimCamera:
     def capture(self, folder: Path) -> Capture:
         """Render the rig at full resolution, save ``SIM_<k>.jpg`` in ``folder``."""
         self._check("capture", fault=True)
+        taken = time.time()
+        if self.capture_delay_s > 0:
+            time.sleep(self.capture_delay_s)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         k = self.frames
         self.frames += 1
-        shot = self.render(self.width, self.height, frame=k)
-        ok, buf = cv2.imencode(".jpg", shot.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
-            raise DeviceError("simulated camera could not encode its JPEG")
-        exif = self._exif()
-        path = folder / f"SIM_{k:04d}.jpg"
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(_with_exif(buf.tobytes(), exif))
-        tmp.replace(path)
+        fmt = self.settings.image_format
+        shot = self.render(self.width, self.height, frame=k, output="raw" if fmt == "RAW" else "bgr")
+        if fmt in ("RAW", "RAW+JPEG"):
+            raw = shot.image if fmt == "RAW" else self.render(self.width, self.height, frame=k, output="raw").image
+            raw_path = folder / f"SIM_{k:04d}.png"
+            if not cv2.imwrite(str(raw_path), raw):  # pragma: no cover
+                raise DeviceError(f"simulated camera could not write {raw_path}")
+        exif = self._exif(taken)
+        if fmt == "RAW":
+            path = raw_path
+        else:
+            ok, buf = cv2.imencode(".jpg", shot.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
+                raise DeviceError("simulated camera could not encode its JPEG")
+            path = folder / f"SIM_{k:04d}.jpg"
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_bytes(_with_exif(buf.tobytes(), exif))
+            tmp.replace(path)
         truth = shot.truth
         if self.truth_sidecar:
             path.with_suffix(".truth.json").write_text(json.dumps(_jsonable(truth), indent=1))
-        return Capture(path=path, time=time.time(), settings=replace(self.settings), exif=exif, truth=truth)
+        return Capture(path=path, time=taken, settings=replace(self.settings), exif=exif, truth=truth)
 
     def preview(self) -> np.ndarray:
         """A live-view frame at ``preview_size`` (BGR uint8), JPEG-compressed like a body's."""
@@ -195,31 +237,51 @@ class SimCamera:
         s = self.settings
         iso = float(s.iso) / 800.0
         light = iso * (_seconds(s.shutter_speed) / (1 / 30)) * (5.0 / float(s.aperture)) ** 2
-        return replace(self.look, exposure=self.look.exposure * light,
+        look = self.look
+        if self.depth_of_field:
+            cam = self.rig.camera
+            normal = cam.rotation @ np.array([0.0, 0.0, 1.0])
+            look = replace(look, focus_mm=float(normal @ cam.tvec / normal[2]), aperture_f=float(s.aperture),
+                           pixel_pitch_mm=PIXEL_PITCH_MM * 6000 / cam.width)
+        return replace(look, exposure=self.look.exposure * light,
                        gain_dn_per_e=self.look.gain_dn_per_e * iso,
                        read_noise_dn=self.look.read_noise_dn * max(iso, 0.5) ** 0.5)
 
-    def render(self, width: int, height: int, frame: int = 0) -> Rendered:
+    def frame_camera(self, frame: int) -> SimCameraModel:
+        """The rig's camera as it stood for ``frame`` (with the pose jitter)."""
+        model = self.rig.camera
+        if self.pose_jitter_px > 0:
+            rng = np.random.default_rng([self.seed, int(frame), 31])
+            wobble = rng.normal(0.0, self.pose_jitter_px / model.fx, 3) * [1.0, 1.0, 0.3]
+            R = rotation_matrix(wobble)
+            model = replace(model, rvec=rotation_vector(R @ model.rotation), tvec=R @ model.tvec)
+        return model
+
+    def render(self, width: int, height: int, frame: int = 0, output: str = "bgr") -> Rendered:
         """Render the rig now at ``width`` x ``height`` (no file), with full truth."""
-        model = self.rig.camera.scaled(width, height)
+        model = self.frame_camera(frame).scaled(width, height)
         look = self.exposure_look().at_scale(width / self.rig.camera.width)
+        if self.flicker > 0:
+            gain = 1 + self.flicker * np.random.default_rng([self.seed, int(frame), 37]).standard_normal()
+            look = replace(look, exposure=look.exposure * gain)
         seed = (self.seed * 1_000_003 + int(frame)) & 0x7FFFFFFF
         pose = self.rig.board_pose
         if pose is not None:
             return render_board(model, self.rig.board, pose, look, seed=seed,
-                                background=self.rig.scene().frame_layers(look))
-        shot = render_network(model, self.rig.scene(), look, seed=seed)
+                                background=self.rig.scene().frame_layers(look), output=output)
+        shot = render_network(model, self.rig.scene(), look, seed=seed, output=output)
         t = self.rig.truth()
         shot.truth.update({k: t[k] for k in ("positions_m", "displacements_m", "elongations_m",
                                              "elongations_linear_m", "forces_n", "hung_grams")})
         return shot
 
-    def _exif(self) -> dict:
+    def _exif(self, taken: float) -> dict:
         s = self.settings
         focal = self.rig.camera.fx * PIXEL_PITCH_MM * (6000 / self.rig.camera.width)
         return {"Make": "labmnn", "Model": "SimCamera", "ISOSpeedRatings": int(s.iso),
                 "FNumber": float(s.aperture), "ExposureTime": _seconds(s.shutter_speed),
-                "FocalLength": round(focal, 2), "ExifImageWidth": self.width, "ExifImageHeight": self.height}
+                "FocalLength": round(focal, 2), "ExifImageWidth": self.width, "ExifImageHeight": self.height,
+                "DateTimeOriginal": time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(taken))}
 
 
 def _with_exif(jpeg: bytes, tags: dict) -> bytes:
@@ -244,6 +306,7 @@ def _with_exif(jpeg: bytes, tags: dict) -> bytes:
     sub[0x829A] = rational(tags["ExposureTime"])
     sub[0x920A] = rational(tags["FocalLength"])
     sub[0xA002], sub[0xA003] = tags["ExifImageWidth"], tags["ExifImageHeight"]
+    sub[0x9003] = tags["DateTimeOriginal"]
     payload = ex.tobytes()
     segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     return jpeg[:2] + segment + jpeg[2:]

@@ -171,4 +171,5 @@ class SimCameraModel:
         """Mean image scale (px per mm) of the plane near ``point_plane``."""
         p = np.asarray(point_plane, dtype=float)
         q = self.project_plane(np.array([p, p + [1, 0], p + [0, 1]]))
-        return float(np.sqrt(abs(np.cross(q[1] - q[0], q[2] - q[0]))))
+        a, b = q[1] - q[0], q[2] - q[0]
+        return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))

@@ -8,7 +8,8 @@ fitted on that board maps pixels to plane millimetres.  A network point x (m)
 sits at ``X = offset_x + 1000 x``, ``Y = offset_y - 1000 y``.
 
 Mechanics.  Loads are masses on strings; the network's response is the linear
-bar model solved with the rig's *true* stiffness (the design's, optionally
+bar model (or, with ``mechanics="nonlinear"``, the bars' exact large-rotation
+equilibrium) solved with the rig's *true* stiffness (the design's, optionally
 perturbed per bond by ``stiffness_rel_error`` to mimic printing); loaded joint
 positions are the rest positions plus those displacements, and the truth's
 geometric elongations are exact lengths of the displaced bars minus rest
@@ -31,6 +32,7 @@ from labmnn import GRAVITY
 from labmnn.errors import InputError
 
 from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
+from .mechanics import solve_nonlinear
 from .scene import BoardPose, NetworkScene, SimBoard
 from .weights import SimWeightSet
 
@@ -53,11 +55,28 @@ class SimRig:
         Relative standard deviation of each bond's true stiffness.
     joint_diameter_mm : float, optional
         Printed joint discs (default twice the median bar width).
+    px_per_mm : float, optional
+        Scale of the default camera on the network: 15 px/mm, or less when the
+        checkerboard (sized to cover the network) would not fill at most three
+        quarters of a 6000x4000 frame.
+    mechanics : {"linear", "nonlinear"}
+        ``"linear"``: the linear bar model (``network.solve``, what the app
+        predicts); ``"nonlinear"``: the bars' exact large-rotation equilibrium
+        (:mod:`hardware_sim.mechanics`), as a real print behaves.
+    show_thickness : bool
+        Render the network as the prism it is (network.thickness deep): off the
+        optical axis its side walls show, and blob centroids sit up to
+        ``thickness / (2 * distance)`` of the way towards the principal point
+        (a real rig's bias).  Off by default: truth = front face, exactly.
     """
 
     def __init__(self, network, camera: SimCameraModel | None = None, seed: int = 0,
                  weights: SimWeightSet | None = None, *, stiffness_rel_error: float = 0.0,
-                 joint_diameter_mm: float | None = None, px_per_mm: float = 15.0):
+                 joint_diameter_mm: float | None = None, px_per_mm: float | None = None,
+                 show_thickness: bool = False, mechanics: str = "linear"):
+        if mechanics not in ("linear", "nonlinear"):
+            raise InputError("rig", "mechanics", f"{mechanics!r} is not 'linear' or 'nonlinear'")
+        self.mechanics = mechanics
         self.network = network
         self.seed = int(seed)
         rng = np.random.default_rng([self.seed, 11])
@@ -72,8 +91,14 @@ class SimRig:
         # network centre at the centre of the in-plane board
         self.offset_mm = np.array([b_centre[0] - centre[0], b_centre[1] + centre[1]])
         if camera is None:
+            if px_per_mm is None:
+                plate = self.board.outline_mm()
+                w_mm, h_mm = plate.max(axis=0) - plate.min(axis=0)
+                px_per_mm = min(15.0, 0.75 * 6000 / w_mm, 0.75 * 4000 / h_mm)
             camera = SimCameraModel.framing(target_mm=b_centre, px_per_mm=px_per_mm, distance_mm=300.0)
         self.camera = camera
+        self.px_per_mm = float(px_per_mm) if px_per_mm else camera.local_px_per_mm(b_centre)
+        self.show_thickness = bool(show_thickness)
         self.pan_mass_g = 0.0
         self._loads: dict[tuple[int, float, float], float] = {}
         self._board_pose: BoardPose | None = None
@@ -137,25 +162,28 @@ class SimRig:
         return F
 
     # ----------------------------------------------------------- mechanics
-    def _solve(self):
+    def _solve(self) -> np.ndarray:
         if self._cache is None:
-            res = self.network.solve(self.forces_n(), stiffness=self.true_stiffness)
-            self._cache = res
+            F = self.forces_n()
+            if self.mechanics == "nonlinear" and np.any(F):
+                self._cache = solve_nonlinear(self.network, F, self.true_stiffness)
+            else:
+                self._cache = self.network.solve(F, stiffness=self.true_stiffness).displacements
         return self._cache
 
     def displacements_m(self) -> np.ndarray:
         """Displacements of the joints under the current loads (n, 2), metres."""
-        return self._solve().displacements.copy()
+        return self._solve().copy()
 
     def node_positions_m(self) -> np.ndarray:
         """Loaded joint positions (n, 2) in the network frame, metres."""
-        return self.network.nodes + self._solve().displacements
+        return self.network.nodes + self._solve()
 
     def elongations_m(self, geometric: bool = True) -> np.ndarray:
         """Bond elongations: exact lengths of the displaced bars minus rest
         lengths (``geometric``), or the linear model's C u."""
         if not geometric:
-            return self._solve().elongations.copy()
+            return self.network.compatibility_matrix @ self._solve().reshape(-1)
         p = self.node_positions_m()
         d = p[self.network.bonds[:, 1]] - p[self.network.bonds[:, 0]]
         return np.hypot(d[:, 0], d[:, 1]) - self.network.lengths
@@ -181,7 +209,8 @@ class SimRig:
                             widths_mm=net.width * 1e3,
                             joint_radius_mm=np.full(net.n_nodes, self.joint_diameter_mm / 2),
                             fixed_nodes=net.fixed_nodes, string_nodes=nodes, string_dirs=dirs,
-                            string_grams=grams)
+                            string_grams=grams,
+                            thickness_mm=net.thickness * 1e3 if self.show_thickness else 0.0)
 
     # --------------------------------------------------------------- board
     @property
@@ -204,7 +233,8 @@ class SimRig:
         """``n`` varied board poses fully inside the picture, for calibration.
 
         Tilts of 10-45 degrees about random axes, turns of up to 25 degrees in
-        the board plane, distances from 0.8 to 1.1 times the plane's.
+        the board plane, distances from 0.8 to 1.1 times the plane's (farther
+        for a board that would fill more than 60 % of the frame).
         """
         rng = np.random.default_rng([int(seed), 23])
         cam, board = self.camera, self.board
@@ -213,6 +243,9 @@ class SimRig:
         centre_b = np.array([(board.cols - 1) / 2, (board.rows - 1) / 2, 0.0]) * board.square_mm
         Rc = cam.rotation
         depth = float((Rc @ np.zeros(3) + cam.tvec)[2])
+        # a board that would fill more than 60 % of the frame at the plane is held farther away
+        size_px = (plate.max(axis=0) - plate.min(axis=0)) * cam.fx / depth
+        depth *= max(1.0, size_px[0] / (0.6 * W), size_px[1] / (0.6 * H))
         poses: list[BoardPose] = []
         for _ in range(200 * n):
             if len(poses) == n:

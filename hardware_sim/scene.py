@@ -25,6 +25,7 @@ class Layer:
     name: str
     polygons: np.ndarray
     reflectance: float
+    extrude_mm: float = 0.0  # a prism this deep behind the polygons (+Z): its side walls show
 
 
 def _in_plane(polys: np.ndarray) -> np.ndarray:
@@ -55,6 +56,9 @@ class NetworkScene:
         Thread thickness and length from joint to weight.
     draw_frame : bool
         Draw the truss the fixed joints are glued to.
+    thickness_mm : float
+        Draw the network as a prism this thick (its side walls show off the
+        optical axis, as a real print's do); 0 draws the front face only.
     """
 
     joints_mm: np.ndarray
@@ -70,17 +74,34 @@ class NetworkScene:
     string_width_mm: float = 0.35
     string_length_mm: float = 45.0
     draw_frame: bool = True
+    thickness_mm: float = 0.0
 
     # ------------------------------------------------------------- layers
     def frame_layers(self, look: Look) -> list[Layer]:
-        """The truss: a horizontal beam above the fixed joints and a post down to each."""
+        """The truss: a beam beyond the fixed joints (above them when they are the
+        network's top, as in the paper; below, left or right otherwise) and a post
+        from it to each fixed joint."""
         if not self.draw_frame or len(self.fixed_nodes) == 0:
             return []
-        fx = self.joints_mm[self.fixed_nodes]
+        fixed = self.joints_mm[self.fixed_nodes]
         r = float(np.max(self.joint_radius_mm))
-        top = float(fx[:, 1].min()) - r - 8.0
-        beam = shapes.rectangles(fx[:, 0].min() - 40.0, top - 15.0, fx[:, 0].max() + 40.0, top)
-        posts = shapes.rectangles(fx[:, 0] - 0.6 * r, np.full(len(fx), top - 1.0), fx[:, 0] + 0.6 * r, fx[:, 1])
+        side = fixed.mean(axis=0) - self.joints_mm.mean(axis=0)
+        axis = int(np.argmax(np.abs(side))) if np.any(side) else 1
+        sign = -1.0 if side[axis] <= 0 else 1.0  # the beam lies on this side along ``axis``
+        if side[axis] == 0 and axis == 1:
+            sign = -1.0  # nothing to choose: above
+        along = 1 - axis
+        edge = (fixed[:, axis].min() if sign < 0 else fixed[:, axis].max()) + sign * (r + 8.0)
+        lo, hi = fixed[:, along].min() - 40.0, fixed[:, along].max() + 40.0
+        far = edge + sign * 15.0
+        near_post = np.full(len(fixed), edge + sign * 1.0)
+
+        def boxes(a0, b0, a1, b1):  # a along ``along``, b along ``axis``
+            return shapes.rectangles(a0, b0, a1, b1) if axis == 1 else shapes.rectangles(b0, a0, b1, a1)
+
+        beam = boxes(lo, min(edge, far), hi, max(edge, far))
+        posts = boxes(fixed[:, along] - 0.6 * r, np.minimum(near_post, fixed[:, axis]),
+                      fixed[:, along] + 0.6 * r, np.maximum(near_post, fixed[:, axis]))
         return [Layer("frame", _in_plane(shapes.densify(beam, 2.0)), look.frame),
                 Layer("posts", _in_plane(shapes.densify(posts, 2.0)), look.frame * 0.9)]
 
@@ -93,18 +114,39 @@ class NetworkScene:
         seg = max(0.5, 8.0 / px_per_mm)
         nv = shapes.disc_vertex_count(float(np.max(self.joint_radius_mm)) * px_per_mm)
         discs = shapes.discs(self.joints_mm, self.joint_radius_mm, nv)
-        return [Layer("bars", _in_plane(shapes.densify(bars, seg)), look.network),
-                Layer("joints", _in_plane(discs), look.network)]
+        t = float(self.thickness_mm)
+        return [Layer("bars", _in_plane(shapes.densify(bars, seg)), look.network, t),
+                Layer("joints", _in_plane(discs), look.network, t)]
+
+    def string_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (s, 2) of every string, plane mm."""
+        start = self.joints_mm[self.string_nodes]
+        d = np.asarray(self.string_dirs, dtype=float).reshape(-1, 2)
+        vertical = (np.abs(d[:, 0]) < 1e-9) & (d[:, 1] > 0)
+        length = np.where(vertical, self.string_length_mm, 400.0)
+        return start, start + d * length[:, None]
+
+    def crossed_joints(self) -> np.ndarray:
+        """Joints a string passes over (other than the joint it hangs from): the
+        tracker sees them partly hidden.  Sorted node indices."""
+        if len(self.string_nodes) == 0:
+            return np.zeros(0, dtype=int)
+        a, b = self.string_segments()
+        p = self.joints_mm[None, :, :]  # (1, n, 2)
+        ab = (b - a)[:, None, :]
+        t = np.clip(((p - a[:, None, :]) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+        gap = np.linalg.norm(a[:, None, :] + t[..., None] * ab - p, axis=-1)  # (s, n)
+        hit = gap < self.joint_radius_mm[None, :] + self.string_width_mm / 2
+        hit[np.arange(len(self.string_nodes)), self.string_nodes] = False
+        return np.flatnonzero(hit.any(axis=0))
 
     def load_layers(self, look: Look) -> list[Layer]:
         """Strings in front of the network and the weights at their ends."""
         if len(self.string_nodes) == 0:
             return []
-        start = self.joints_mm[self.string_nodes]
+        start, end = self.string_segments()
         d = np.asarray(self.string_dirs, dtype=float)
         vertical = np.abs(d[:, 0]) < 1e-9
-        length = np.where(vertical & (d[:, 1] > 0), self.string_length_mm, 400.0)
-        end = start + d * length[:, None]
         strings = shapes.densify(shapes.strips(start, end, self.string_width_mm), 2.0)
         layers = [Layer("strings", _in_plane(strings), look.string)]
         hang = vertical & (d[:, 1] > 0)

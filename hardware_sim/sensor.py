@@ -51,15 +51,30 @@ def backdrop(width: int, height: int, look: Look, rng: np.random.Generator) -> n
 
 
 def composite(raw: np.ndarray, alpha: np.ndarray, box: Box, reflectance: float, look: Look) -> None:
-    """Paint a layer of coverage ``alpha`` (box.h, box.w) and ``reflectance`` into ``raw``."""
+    """Paint a layer of coverage ``alpha`` (box.h, box.w) and ``reflectance`` into ``raw``.
+
+    Where little of the window is covered (a network covers a fifth of its
+    box), only the covered pixels are touched.
+    """
     if box.empty:
         return
     h, w = raw.shape
-    sl = box.slices
-    cur = raw[sl].astype(np.float32)
-    target = light_in(box, w, h, look) * np.float32(reflectance)
-    cur += alpha * (target - cur)
-    raw[sl] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
+    if np.count_nonzero(alpha) > 0.4 * alpha.size:  # dense: whole window at once
+        sl = box.slices
+        cur = raw[sl].astype(np.float32)
+        cur += alpha * (light_in(box, w, h, look) * np.float32(reflectance) - cur)
+        raw[sl] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
+        return
+    ys, xs = np.nonzero(alpha)
+    if ys.size == 0:
+        return
+    a = alpha[ys, xs]
+    ys += box.y0
+    xs += box.x0
+    cur = raw[ys, xs].astype(np.float32)
+    target = light(xs.astype(np.float32), ys.astype(np.float32), w, h, look) * np.float32(reflectance)
+    cur += a * (target - cur)
+    raw[ys, xs] = np.clip(cur + 0.5, 0, RAW_MAX).astype(np.uint16)
 
 
 def pillbox(radius: float) -> np.ndarray:
@@ -112,8 +127,19 @@ def tone_curve(look: Look) -> np.ndarray:
     return y * 255.0
 
 
+def raw_noise(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
+    """The raw frame as the sensor reads it: shot and read noise added, 12-bit uint16."""
+    if look.read_noise_dn <= 0 and look.gain_dn_per_e <= 0:
+        return raw.copy()
+    cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
+    unit = np.empty(raw.shape, np.float32)
+    cv2.randn(unit, 0, 1)
+    sigma = np.sqrt(np.float32(look.read_noise_dn ** 2) + np.float32(look.gain_dn_per_e) * raw.astype(np.float32))
+    return np.clip(raw + unit * sigma + 0.5, 0, RAW_MAX).astype(np.uint16)
+
+
 def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
-    """Tone-map, add sensor noise and colour: raw uint16 -> (H, W, 3) uint8 BGR."""
+    """Tone-map, add sensor noise, sharpen and colour: raw uint16 -> (H, W, 3) uint8 BGR."""
     curve = tone_curve(look)
     grey = np.clip(curve + 0.5, 0, 255).astype(np.uint8)[raw]
     if look.read_noise_dn > 0 or look.gain_dn_per_e > 0:
@@ -122,18 +148,25 @@ def develop(raw: np.ndarray, look: Look, seed: int) -> np.ndarray:
         slope = np.gradient(curve)
         # 8-bit sigma per 8-bit output level (mean over the raw levels mapping to it)
         out_level = np.clip(curve + 0.5, 0, 255).astype(int)
-        s8 = np.bincount(out_level, sigma_raw * slope, minlength=256) / np.maximum(
-            np.bincount(out_level, minlength=256), 1)
-        s8 = np.interp(np.arange(256), np.flatnonzero(np.bincount(out_level, minlength=256)),
-                       s8[np.bincount(out_level, minlength=256) > 0])
+        count = np.bincount(out_level, minlength=256)
+        mean = np.bincount(out_level, sigma_raw * slope, minlength=256) / np.maximum(count, 1)
+        s8 = np.interp(np.arange(256), np.flatnonzero(count), mean[count > 0])
         scale = 64.0
         lut = np.clip(np.round(s8 * scale), 0, 32767).astype(np.int16).reshape(1, 256)
         cv2.setRNGSeed(int(seed) & 0x7FFFFFFF)
         unit = np.empty(grey.shape, np.int16)
         cv2.randn(unit, 0, 256)
+        unit_sd = 256.0
+        if look.noise_grain_px > 0:  # demosaicing and noise reduction correlate neighbours
+            g = look.noise_grain_px
+            unit = cv2.GaussianBlur(unit, (0, 0), g)
+            unit_sd = 256.0 / (2 * g * np.sqrt(np.pi))  # white noise through a 2-D Gaussian
         sig = cv2.LUT(grey, lut)
-        noise = cv2.multiply(unit, sig, scale=1.0 / (256 * scale), dtype=cv2.CV_16S)
+        noise = cv2.multiply(unit, sig, scale=1.0 / (unit_sd * scale), dtype=cv2.CV_16S)
         grey = cv2.add(grey, noise, dtype=cv2.CV_8U)
+    if look.sharpen > 0 and look.sharpen_radius_px > 0:  # the body's unsharp mask
+        soft = cv2.GaussianBlur(grey, (0, 0), look.sharpen_radius_px)
+        grey = cv2.addWeighted(grey, 1 + look.sharpen, soft, -look.sharpen, 0)
     wb = np.asarray(look.white_balance, dtype=float)
     if np.allclose(wb, 1.0):
         return cv2.merge([grey, grey, grey])

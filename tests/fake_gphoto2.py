@@ -193,7 +193,18 @@ class FakeBody:
 
 
 def _photo_bytes() -> bytes:
-    return tiny_jpeg(40, 60, (200, 200, 200))
+    """A small JPEG with EXIF (Make, Model, ISO) as a body writes it."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 5D Mark IV"
+    exif.get_ifd(0x8769)[0x8827] = 100  # ISOSpeedRatings
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 200, 200)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
 
 
 class FakeGPhoto2:

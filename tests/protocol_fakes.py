@@ -24,6 +24,7 @@ class FakeRig:
         self.net = net
         self.loads: dict[int, np.ndarray] = {}
         self.pan_mass_g = 0.0
+        self.quadratic = 0.0  # response u_lin (1 + quadratic * |F| / N): a mild nonlinearity
 
     def hang(self, node, grams, direction=(0.0, -1.0)):
         f = np.asarray(direction, float) * grams * 1e-3 * GRAVITY
@@ -36,7 +37,8 @@ class FakeRig:
         F = np.zeros((self.net.n_nodes, 2))
         for n, f in self.loads.items():
             F[n] += f
-        return self.net.nodes + self.net.solve(F).displacements
+        u = self.net.solve(F).displacements
+        return self.net.nodes + u * (1 + self.quadratic * np.linalg.norm(F))
 
 
 class FakeCamera:
@@ -135,7 +137,7 @@ class FakeSimOperator:
 class FakeTracker:
     lose_next: list = []  # node lists to report lost, one per call
 
-    def __init__(self, ref_path, net, settings):
+    def __init__(self, ref_path, net, settings, joints_px=None):
         self.net = net
         self.ref = np.array(json.loads(Path(ref_path).read_text())["positions_mm"])
 

@@ -132,3 +132,8 @@ def test_units_converted_to_grams_and_others_refused():
     with pytest.raises(DeviceError, match="unit 'oz'.*grams"):
         bal.read_stable()
     assert parse_reply("S S 1.00 kg").unit == "kg"
+
+
+def test_streaming_balance_is_explained():
+    with pytest.raises(DeviceError, match="continuous .auto-print. mode"):
+        run([(b"S\r\n", b"S D 3.10 g\r\n")], lambda b: b.read_stable())

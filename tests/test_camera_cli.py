@@ -103,11 +103,20 @@ def test_factory_without_hardware_sim_camera(monkeypatch):
         factory.open_camera(sim=True)
 
 
-def test_real_sim_camera_when_merged():
+def test_real_sim_camera_preview_via_cli(tmp_path, capsys):
     pytest.importorskip("hardware_sim.camera")
-    cam = factory.open_camera(sim=True, width=600, height=400)
-    try:
-        assert isinstance(cam, Camera)
-        assert cam.preview().ndim == 3
-    finally:
-        cam.close()
+    out = tmp_path / "lv.png"
+    assert main(["camera", "preview", "--sim", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"path": str(out), "width": 640, "height": 427}
+    assert cv2.imread(str(out)).shape == (427, 640, 3)
+
+
+def test_preview_bad_file_name_is_refused_before_opening(body, tmp_path, capsys):
+    assert main(["camera", "preview", "--out", str(tmp_path / "frame.foo")]) == 2
+    assert "--out" in capsys.readouterr().err and body.calls == []
+
+
+def test_capture_out_is_a_file(body, tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    assert main(["camera", "capture", "--out", str(tmp_path / "f")]) == 2
+    assert capsys.readouterr().err.startswith("labmnn: error: --out: cannot use")

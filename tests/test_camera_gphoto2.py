@@ -51,13 +51,15 @@ def test_capture_downloads_deletes_and_drains(cam, body, tmp_path):
     assert names[-2:] == ["wait_for_event", "get_config"] and not body.events  # drained
     assert shot.settings.image_format == "JPEG" and shot.settings.iso == "100"
     assert abs(shot.time - time.time()) < 5
+    assert shot.exif["Model"] == "Canon EOS 5D Mark IV" and shot.exif["ISOSpeedRatings"] == 100
 
 
 def test_raw_plus_jpeg_downloads_the_companion(cam, body, tmp_path):
     cam.set_settings(image_format="RAW+JPEG")
     shot = cam.capture(tmp_path)
-    assert shot.path.name == "IMG_0001.CR2" and shot.exif == {}
+    assert shot.path.name == "IMG_0001.CR2"
     assert cam.last_companions == [tmp_path / "IMG_0001.JPG"]
+    assert shot.exif["Make"] == "Canon"  # read from the companion JPEG
     assert body.files == {}
 
 
@@ -222,6 +224,9 @@ def test_unplugged_for_good(cam, body, sleeps, tmp_path):
     assert len(sleeps) == 3
     with pytest.raises(DeviceError, match="not connected"):
         cam.get_settings()
+    body.plugged = True  # plugged back in: connect() again, without a new object
+    cam.connect()
+    assert cam.capture(tmp_path).path.exists()
 
 
 def test_model_and_port_selection(body, sleeps):
@@ -245,11 +250,18 @@ def test_hung_camera_times_out_and_close_returns(body, sleeps, tmp_path):
     assert time.monotonic() - t0 < 3.0
     with pytest.raises(DeviceError, match="closed"):
         camera.get_settings()
+    camera.connect()  # a new owner thread after close()
+    assert camera.get_settings().iso == "100"
+    camera.close()
 
 
 def test_list_cameras(body):
     assert list_cameras(FakeGPhoto2(body)) == [("Canon EOS 5D Mark IV", "usb:001,004")]
 
 
-def test_summary(cam):
-    assert "Canon" in cam.summary()
+def test_summary_and_context_manager(body, sleeps):
+    camera, _ = make(body, sleeps)
+    with camera:
+        assert "Canon" in camera.summary()
+    assert [m for m, _ in body.calls][-1] == "exit"
+

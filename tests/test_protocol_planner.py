@@ -94,3 +94,30 @@ def test_too_large_fixed_load_is_refused_with_a_clear_message():
         plan_loading(F, small, RigLimits(20, 40), scale=1.0)
     with pytest.raises(PlanError, match="zero"):
         plan_loading(np.zeros((14, 2)), WS, RigLimits(), scale="auto")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 13), st.floats(-12, 12), st.floats(-12, 12)), min_size=1, max_size=4))
+def test_plans_respect_limits_and_predict_their_own_error(loads):
+    F = np.zeros((14, 2))
+    for node, gx, gy in loads:
+        F[node] += [gx * G, gy * G]
+    if np.abs(F).max() < 0.5 * G:
+        return
+    rig = RigLimits(20, 40, default_directions=((0.0, -1.0), (1.0, 0.0)))
+    plan = plan_loading(F, WS, rig, scale="auto", max_g=10)
+    for ld in plan.loadings:
+        assert sum(s.nominal_g for s in ld.stacks) <= 40 + 1e-9
+        assert all(s.nominal_g <= 20 + 1e-9 for s in ld.stacks)
+        used = np.sum([[s.pieces.get(z, 0) for z in WS.sizes_g] for s in ld.stacks], axis=0)
+        assert np.all(used <= WS.counts)
+        pairs = [(s.node, s.direction) for s in ld.stacks]
+        assert len(pairs) == len(set(pairs))
+    eff = plan.effective_forces()
+    assert plan.predicted_error == pytest.approx(np.linalg.norm(eff - F) / np.linalg.norm(F), abs=1e-12)
+    # the largest stack sits in the auto range
+    assert max(s.nominal_g for ld in plan.loadings for s in ld.stacks) <= 10 + 1e-9

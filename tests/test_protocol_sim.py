@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
-    text += "\n[balance]\ntimeout = 0.3\n"
+    text += "\n[balance]\ntimeout = 0.3\nsettle_timeout = 0.6\n"
     proto = tmp_path / "g.toml"
     proto.write_text(text)
     spec = load_protocol(proto)
@@ -52,7 +52,7 @@ def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     assert any(n.startswith("balance:") for n in notes)
     assert any(n.startswith("camera:") and "reconnect" in n for n in notes)
     states = [r.get("name") for r in engine.session.records]
-    assert states.count("image") == 3  # the failed captures left no photo behind
+    assert states.count("image") == 5  # reference, 2 forward, 2 adjoint: failed captures left no photo
 
 
 def test_demo_command_writes_summary(tmp_path, capsys):
@@ -63,4 +63,55 @@ def test_demo_command_writes_summary(tmp_path, capsys):
     assert len(s["gradient_measured"]) == 28 and s["relative_error"] < 0.03
     assert Path(s["session"], "results.h5").exists()
     out = capsys.readouterr().out
-    assert "step 1/5" in out and "relative error" in out
+    assert "step 1/7" in out and "relative error" in out  # two-level: 2 forward + 2 adjoint photos
+
+
+def test_shipped_sim_calibration_matches_the_default_simulated_camera():
+    """If the simulated camera changes, the demo would first spend a minute calibrating:
+    regenerate with `python -m labmnn.protocol.simcal`."""
+    from hardware_sim.camera import SimCamera
+    from hardware_sim.rig import SimRig
+
+    from labmnn.protocol.simcal import SHIPPED, calibration_name
+
+    rig = SimRig(Network.example("paper-triangle-n4"))
+    assert (SHIPPED / calibration_name(rig, SimCamera(rig))).exists()
+
+
+def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
+    """A thread/hand across joint 7 in the first loaded photo: the real tracker loses it,
+    the engine rejects that photo and retakes it."""
+    import cv2
+    import numpy as np
+
+    text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
+    text = text.replace('linearize = "two_level"', 'linearize = "none"')
+    proto = tmp_path / "g.toml"
+    proto.write_text(text)
+    spec = load_protocol(proto)
+    bench = open_bench(spec, Network.open(spec.network), sim=True)
+    capture = bench.camera.capture
+    shots = []
+
+    def occluded_capture(folder):
+        cap = capture(folder)
+        shots.append(cap.path.name)
+        if len(shots) == 2:  # the first loaded photo
+            img = cv2.imread(str(cap.path))
+            x, y = np.asarray(cap.truth["joints_px"])[7]
+            cv2.circle(img, (int(x), int(y)), 40, (200, 200, 200), -1)
+            cv2.imwrite(str(cap.path), img)
+        return cap
+
+    bench.camera.capture = occluded_capture
+    engine = start_run(proto, out=tmp_path / "s", sim=True, auto=True, bench=bench)
+    try:
+        out = engine.run()
+    finally:
+        bench.close()
+    assert out["status"] == "success" and out["summary"]["relative_error"] < 0.03
+    step = engine.session.completed_steps()["r0/forward/0"]
+    assert len(step["rejected"]) == 1 and not any(step["lost"])
+    rejected = [r for r in engine.session.records if r.get("name") == "rejected"]
+    assert 7 in rejected[0]["lost_nodes"]
+    assert (engine.session.folder / step["rejected"][0]).exists()  # kept as raw data, not used

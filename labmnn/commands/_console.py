@@ -39,6 +39,9 @@ class ConsoleListener:
             print(f"{stamp} WARNING: {ev.get('text')}", file=self.out, flush=True)
         elif t == "state" and ev.get("state") in ("paused", "aborted", "failed"):
             print(f"{stamp} {ev['state'].upper()}: {ev.get('reason', '')}", file=self.out, flush=True)
+        elif t == "progress" and ev.get("eta_s") is not None and ev["done"] < ev["total"]:
+            print(f"{stamp}   {ev['done']}/{ev['total']} steps done, about {ev['eta_s']:.0f} s to go",
+                  file=self.out, flush=True)
         elif t == "train":
             print(f"{stamp}   training step {ev['step']}: loss {ev['loss']:.4e}", file=self.out, flush=True)
         elif self.verbose and t in ("image", "tracking"):
@@ -58,6 +61,10 @@ def print_outcome(outcome: dict, out=None) -> None:
               f"over {s.get('repeats', 1)} repeat(s); nonlinearity (geometric vs linear elongations) "
               f"{s.get('nonlinearity_forward', 0):.1%} forward, {s.get('nonlinearity_adjoint', 0):.1%} adjoint",
               file=out)
+        if s.get("load_nonlinearity_forward"):
+            print(f"two-level linearisation: the loads' nonlinear response was {s['load_nonlinearity_forward']:.1%} "
+                  f"(forward) and {s['load_nonlinearity_adjoint']:.1%} (adjoint) of the elongations; a single "
+                  f"level would have given a relative error of {s['relative_error_single_level']:.2%}", file=out)
     if "r_squared" in s:
         print(f"load series: R^2 {s['r_squared']:.5f}, RMS error {s['rms_error_mm'] * 1e3:.1f} um, "
               f"largest {s['largest_error_mm'] * 1e3:.1f} um", file=out)

@@ -13,6 +13,7 @@ from ..errors import DeviceError, InputError
 from ..instruments import camera_settings as cs
 from ..instruments.factory import open_camera
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SETTING_FLAGS = {  # command-line flag -> setting name
     "iso": "iso", "aperture": "aperture", "shutter_speed": "shutter_speed",
     "format": "image_format", "target": "capture_target",
@@ -72,7 +73,7 @@ def _open(args):
 
 
 def _requested(args) -> dict[str, str]:
-    wanted = {name: getattr(args, flag) for flag, name in SETTING_FLAGS.items()
+    wanted = {name: cs.tidy(name, getattr(args, flag)) for flag, name in SETTING_FLAGS.items()
               if getattr(args, flag, None) is not None}
     fmt = wanted.get("image_format")
     if fmt is not None and not fmt.strip():
@@ -107,6 +108,10 @@ def run_list(args) -> int:
 
 def run_capture(args) -> int:
     wanted = _requested(args)
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", "", f"cannot use {args.out!r} as a folder: {exc.strerror or exc}") from None
     camera = _open(args)
     try:
         settings = _apply(camera, wanted)
@@ -125,14 +130,21 @@ def run_preview(args) -> int:
     import cv2
 
     out = Path(args.out)
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError("--out", "", f"{str(out)!r} is not an image file name; end it in "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
     camera = _open(args)
     try:
         frame = camera.preview()
     finally:
         camera.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), frame):
-        raise InputError("--out", "", f"cannot write an image to {out} (use .png or .jpg)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = cv2.imwrite(str(out), frame)
+    except (OSError, cv2.error) as exc:
+        raise InputError("--out", "", f"cannot write {out}: {' '.join(str(exc).split())}") from None
+    if not written:
+        raise InputError("--out", "", f"cannot write an image to {out}")
     h, w = frame.shape[:2]
     if args.json:
         print(json.dumps({"path": str(out), "width": w, "height": h}))

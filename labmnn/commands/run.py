@@ -14,6 +14,11 @@ def register(sub) -> None:
     p.add_argument("--auto", action="store_true", help="let the simulated operator act (needs --sim)")
     p.add_argument("--out", default="sessions", help="folder for session folders (default: sessions)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
+    p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
+                   help="simulated rig: bar model (default) or exact large-rotation bars")
+    p.add_argument("--linearize", choices=("none", "two_level"), default=None,
+                   help="override the protocol: also load at half level and extrapolate the linear part")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
     p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
     p.set_defaults(func=run)
 
@@ -22,7 +27,8 @@ def run(args) -> int:
     from ..protocol.runner import start_run
 
     engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto,
-                       listener=ConsoleListener(verbose=args.verbose), seed=args.seed)
+                       listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
+                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats)
     print(f"session: {engine.session.folder}", flush=True)
     try:
         outcome = engine.run()

@@ -152,6 +152,10 @@ class MTSICSBalance:
                 return reply
             if reply.status in "+-" and reply.status:
                 raise DeviceError(_range_message(command, reply.status))
+            if reply.status == "D":  # only SI may answer "dynamic": something else is sending
+                raise DeviceError(f"balance sent a dynamic weight in reply to {command!r}: it seems "
+                                  "to be in continuous (auto-print) mode; set its interface to "
+                                  "MT-SICS / host mode")
             if reply.status != "I":
                 raise DeviceError(f"balance answered {command!r} with unexpected status "
                                   f"{reply.status!r}")

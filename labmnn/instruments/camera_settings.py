@@ -71,12 +71,43 @@ def normalise(name: str, value: str) -> str:
         return v
 
 
+def tidy(name: str, value: str) -> str:
+    """A user's value in the plain form cameras list: "f/8" -> "8", "1/125s" -> "1/125",
+    "jpeg" -> "JPEG", "RAM" -> "ram"; anything else unchanged.
+
+    Example
+    -------
+    >>> tidy("aperture", "f/5.6"), tidy("shutter_speed", "1/125s"), tidy("image_format", "raw+jpg")
+    ('5.6', '1/125', 'RAW+JPEG')
+    """
+    v = value.strip()
+    if name == "aperture" and v.lower().startswith("f/"):
+        return v[2:].strip()
+    if name == "shutter_speed" and len(v) > 1 and v[-1] in "sS" and v[-2].isdigit():
+        return v[:-1]
+    if name in ("image_format", "capture_target"):
+        canon = normalise(name, v)
+        if canon in ("JPEG", "RAW", "RAW+JPEG", "card", "ram"):
+            return canon
+    return v
+
+
 def _canonical_choice(name: str, choice: str) -> str:
     if name == "image_format":
         return classify_format(choice) or choice
     if name == "capture_target":
         return classify_target(choice) or choice
     return normalise(name, choice)
+
+
+def _canonical_request(name: str, value: str) -> str:
+    """What a request reads back as: "Large Fine JPEG" -> "JPEG", "Internal RAM" -> "ram"."""
+    canon = normalise(name, value)
+    if name == "image_format" and canon not in ("JPEG", "RAW", "RAW+JPEG"):
+        return classify_format(value) or canon
+    if name == "capture_target" and canon not in ("card", "ram"):
+        return classify_target(value) or canon
+    return canon
 
 
 def _quality_rank(choice: str) -> int:
@@ -143,7 +174,7 @@ def ignored(requested: dict[str, str], got: CameraSettings) -> dict[str, tuple[s
     out = {}
     for name, asked in requested.items():
         now = getattr(got, name)
-        if now is None or normalise(name, str(now)) != normalise(name, str(asked)):
+        if now is None or normalise(name, str(now)) != _canonical_request(name, str(asked)):
             out[name] = (asked, now)
     return out
 

@@ -38,6 +38,11 @@ class DeviceThread:
         self._stopped = False
 
     @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called; the object cannot be used again."""
+        return self._stopped
+
+    @property
     def ident(self) -> int | None:
         """The owner thread's id (None before the first call)."""
         return self._thread.ident if self._thread else None

@@ -110,7 +110,12 @@ class GPhoto2Camera:
 
     # -- public API: every call runs on the camera thread ----------------------------------
     def connect(self) -> None:
-        """Open the camera (retrying -53, -105, ...); DeviceError with advice on failure."""
+        """Open the camera (retrying -53, -105, ...); DeviceError with advice on failure.
+
+        May be called again after :meth:`close` or after the camera was lost.
+        """
+        if self._thread.stopped:
+            self._thread = DeviceThread("camera")
         self._call(self._open)
 
     def close(self) -> None:
@@ -121,9 +126,16 @@ class GPhoto2Camera:
             pass
         self._thread.stop(timeout_s=2.0)
 
+    def __enter__(self) -> "GPhoto2Camera":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def summary(self) -> str:
         """The body's own summary text (model, serial, firmware, storage)."""
-        return str(self._call(lambda: self._retrying("summary", lambda: self._cam().get_summary())))
+        return str(self._call(self._summary))
 
     def get_settings(self) -> CameraSettings:
         """ISO, aperture, shutter speed, image format, capture target, read from the body."""
@@ -153,7 +165,10 @@ class GPhoto2Camera:
     def capture(self, folder: Path) -> Capture:
         """Take a photo, download it into ``folder``, delete it from the camera."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(str(folder), "", f"cannot save photos here: {exc.strerror or exc}") from None
         return self._call(self._capture, folder)
 
     def preview(self) -> np.ndarray:
@@ -272,6 +287,9 @@ class GPhoto2Camera:
                 continue
         return None
 
+    def _summary(self):
+        return self._retrying("summary", lambda: self._cam().get_summary())
+
     def _read_settings(self) -> CameraSettings:
         config = self._config()
         values = {}
@@ -319,7 +337,10 @@ class GPhoto2Camera:
         path = self._download(where.folder, where.name, folder)
         self.last_companions = self._retrying(
             "event drain", lambda: self._drain_events(collect=True, into=folder))
-        return Capture(path=path, time=t, settings=self._read_settings(), exif=read_exif(path))
+        exif = read_exif(path)
+        for companion in self.last_companions:  # RAW+JPEG: the JPEG carries readable EXIF
+            exif = exif or read_exif(companion)
+        return Capture(path=path, time=t, settings=self._read_settings(), exif=exif)
 
     def _download(self, cam_folder: str, name: str, folder: Path) -> Path:
         gp = self.gp

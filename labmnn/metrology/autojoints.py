@@ -25,18 +25,28 @@ from .frames import fit_procrustes
 WORK_SIDE = 1600   # the search runs on a copy at most this many pixels wide
 
 
-def disc_candidates(image, min_ratio=0.6) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (m, 2) and radii (m,) of dark disc-like blobs, full-resolution pixels."""
+def disc_candidates(image, expected: int = 1, min_ratio=0.7) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (m, 2) and radii (m,) of dark disc-like blobs, full-resolution pixels.
+
+    Ink is what is darker than 35 % of the way from the darkest (0.05th percentile)
+    to the typical (median) grey, so mid-grey objects (a frame, weights) are not
+    ink.  Disc centres are the distance transform's peaks at least ``min_ratio``
+    times the ``expected``-th largest peak.
+    """
     img = np.asarray(image, np.float32)
     scale = min(1.0, WORK_SIDE / max(img.shape))
     small = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), 1.0)
-    u8 = cv2.normalize(small, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    _, ink = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    dark, typical = np.percentile(small, [0.05, 50])
+    ink = (small < dark + 0.35 * (typical - dark)).astype(np.uint8)
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 5)
     if dist.max() <= 1:
         return np.zeros((0, 2)), np.zeros(0)
-    peaks = (dist == ndimage.maximum_filter(dist, size=5)) & (dist >= min_ratio * np.percentile(dist[dist > 0], 99.5))
+    peaks = (dist == ndimage.maximum_filter(dist, size=5)) & (dist > 1)
+    values = np.sort(dist[peaks])[::-1]
+    if values.size == 0:
+        return np.zeros((0, 2)), np.zeros(0)
+    peaks &= dist >= min_ratio * values[min(expected, values.size) - 1]
     lab, n = ndimage.label(peaks)
     if n == 0:
         return np.zeros((0, 2)), np.zeros(0)
@@ -103,8 +113,8 @@ def find_joints(image, network) -> np.ndarray:
     Raises :class:`InputError` when the dark markers cannot be matched to the
     network (too few found, or a geometry that does not fit).
     """
-    centres, _ = disc_candidates(image)
     n = network.n_nodes
+    centres, _ = disc_candidates(image, expected=n)
     if len(centres) < n:
         raise InputError("--reference", "", f"found {len(centres)} dark joint markers for {n} nodes; "
                                             f"give their positions with --joints joints.csv")

@@ -212,6 +212,8 @@ def apply_homography(H: np.ndarray, pts) -> np.ndarray:
 def find_corners(image, board: BoardSpec) -> np.ndarray | None:
     """Sub-pixel inner corners of ``board`` in ``image`` (path or array), (cols*rows, 2), or None.
 
+    Corners are listed row by row from the one nearer the image's top-left corner.
+
     Large photos are searched on a reduced copy; the corners are then refined
     on the full-size image with ``cornerSubPix`` in a window scaled to the squares.
     """
@@ -233,6 +235,10 @@ def find_corners(image, board: BoardSpec) -> np.ndarray | None:
         cv2.cornerSubPix(g8, c32, (half, half), (-1, -1),
                          (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4))
         corners = c32.reshape(-1, 2).astype(np.float64)
+    # canonical order: the first corner is the one nearer the image's top-left
+    # (OpenCV may return a board with cols != rows in either of two 180-degree orders)
+    if corners[0].sum() > corners[-1].sum():
+        corners = corners[::-1].copy()
     return corners
 
 

@@ -30,19 +30,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
+import cv2
 import numpy as np
-from scipy import ndimage
 
-SPLINE_PAD = 4          # extra pixels around a patch for the B-spline support and prefilter
+SPLINE_PAD = 6          # extra pixels around a patch for the B-spline support and prefilter
 TUKEY_C = 4.685
+SETTLED_PX = 0.01       # an update this small at the last iteration still counts as converged
+NOISE_FLOOR = 0.3       # grey levels (of 255): quantisation noise of 8-bit images
+N_SECTORS = 24          # angular sectors checked for outliers after convergence
+SECTOR_RMS = 3.0        # a sector whose RMS residual exceeds this many times the typical sector's is dropped
 
 
-def annulus_masks(centres, radii, bar_rays, half, inner=None, outer=None, margin_deg=8.0):
-    """Weights (n, S, S), S = 2*half+1, on the integer grid around ``round(centres)``.
+def annulus_geometry(centres, radii, bar_rays, half, inner=None, outer=None):
+    """The annulus across each disc edge and each pixel's angular distance to the nearest bar.
 
-    The annulus spans ``inner..outer`` radii (defaults: radius -/+ max(4, radius/4));
-    rays flagged in ``bar_rays`` (n, k) are removed with ``margin_deg`` (scalar or per
-    subset) on each side.
+    Returns
+    -------
+    ring : ndarray bool (n, S, S), S = 2*half+1
+        Pixels (integer grid around ``round(centres)``) with radius in ``inner..outer``
+        (defaults: radius -/+ max(4, radius/4)).
+    bar_deg : ndarray (n, S, S)
+        Angle from each pixel's ray to the nearest ray flagged in ``bar_rays`` (n, k),
+        degrees (inf when a joint has no bar).
     """
     centres = np.asarray(centres, float)
     n, k = bar_rays.shape
@@ -56,16 +67,41 @@ def annulus_masks(centres, radii, bar_rays, half, inner=None, outer=None, margin
     dy = g[None, :, None] + (base[:, 1] - centres[:, 1])[:, None, None]
     r = np.hypot(dx, dy)
     ring = (r >= np.asarray(inner)[:, None, None]) & (r <= np.asarray(outer)[:, None, None])
-    # remove every ray within margin_deg of a bar ray (per-joint margins allowed)
-    step = 360.0 / k
     idx = np.arange(k)
     gap = np.abs(idx[:, None] - idx[None, :])
-    gap = np.minimum(gap, k - gap) * step                               # (k, k) degrees
+    gap = np.minimum(gap, k - gap) * (360.0 / k)                          # (k, k) degrees
     near = np.where(bar_rays[:, None, :], gap[None], np.inf).min(axis=2)  # (n, k)
-    blocked = near <= np.broadcast_to(np.asarray(margin_deg, float), (n,))[:, None] + 1e-9
     ray = np.round(np.mod(np.arctan2(dy, dx), 2 * np.pi) / (2 * np.pi / k)).astype(int) % k
-    free = ~np.take_along_axis(blocked, ray.reshape(n, -1), 1).reshape(ring.shape)
-    return (ring & free).astype(np.float64)
+    bar_deg = np.take_along_axis(near, ray.reshape(n, -1), 1).reshape(ring.shape)
+    return ring, bar_deg
+
+
+def annulus_masks(centres, radii, bar_rays, half, inner=None, outer=None, margin_deg=8.0):
+    """Weights (n, S, S), S = 2*half+1: the annulus of :func:`annulus_geometry` without the
+    rays within ``margin_deg`` (scalar or per subset) of a bar ray."""
+    ring, bar_deg = annulus_geometry(centres, radii, bar_rays, half, inner, outer)
+    margin = np.broadcast_to(np.asarray(margin_deg, float), (len(ring),))[:, None, None]
+    return (ring & (bar_deg > margin + 1e-9)).astype(np.float64)
+
+
+_Z = np.sqrt(3.0) - 2.0
+_PREFILTER = (np.sqrt(3.0) * _Z ** np.abs(np.arange(-SPLINE_PAD * 2, SPLINE_PAD * 2 + 1))).astype(np.float32)
+
+
+def bspline_prefilter(patches):
+    """Cubic B-spline coefficients of a stack of patches (n, h, w), float32.
+
+    The exact recursive prefilter is the two-sided geometric filter sqrt(3) z^|k|
+    (z = sqrt(3) - 2); it is applied here as a symmetric FIR truncated at |k| = 8
+    (z^8 ~ 3e-5), along rows then columns, with mirrored borders.
+    """
+    n, h, w = patches.shape
+    one = np.ones(1, np.float32)
+    a = cv2.sepFilter2D(np.ascontiguousarray(patches, np.float32).reshape(n * h, w), -1, _PREFILTER, one,
+                        borderType=cv2.BORDER_REFLECT_101).reshape(n, h, w)
+    b = np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(n * w, h)
+    b = cv2.sepFilter2D(b, -1, _PREFILTER, one, borderType=cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(b.reshape(n, w, h).transpose(0, 2, 1))
 
 
 def _bspline_weights(t):
@@ -98,7 +134,8 @@ class RefineResult:
     zncc : ndarray (n,)
         Zero-normalised cross-correlation at the solution (1 = identical).
     inlier_fraction : ndarray (n,)
-        Share of mask weight kept by the robust weights (1 = no outlier pixel).
+        Share of the mask's weight kept after dropping outlier sectors (and robust
+        weights): 1 = nothing covered the subset.
     sigma_px : ndarray (n,)
         Standard uncertainty of the shift from the residual noise, pixels.
     converged : ndarray bool (n,)
@@ -128,9 +165,12 @@ class ReferenceSubsets:
         integer grid around ``round(centres)``.
     masks : ndarray (n, S, S)
         Non-negative pixel weights (see :func:`annulus_masks`).
+    bar_deg : ndarray (n, S, S), optional
+        Each pixel's angular distance to the nearest bar (:func:`annulus_geometry`);
+        lets :meth:`refine` drop, per image, the pixels within ``margin_deg`` of a bar.
     """
 
-    def __init__(self, reference, centres, masks):
+    def __init__(self, reference, centres, masks, bar_deg=None):
         self.centres = np.asarray(centres, float)
         self.masks = np.asarray(masks, float)
         self.n, S, _ = self.masks.shape
@@ -140,8 +180,37 @@ class ReferenceSubsets:
         img = np.pad(np.asarray(reference, np.float64), pad, mode="edge")
         f, gx, gy = _gradient(img, self.base[:, 1] - self.half + pad, self.base[:, 0] - self.half + pad, self.half)
         self.f, self.gx, self.gy = f, gx, gy
+        # image noise, from second differences (robust to the few edge pixels)
+        lap = f[:, :, 1:-1] - 0.5 * (f[:, :, :-2] + f[:, :, 2:])
+        self.noise = max(float(1.4826 * np.median(np.abs(lap)) / np.sqrt(1.5)), NOISE_FLOOR)
+        self._layout(self.masks, bar_deg)
 
-    def refine(self, image, start, masks=None, tol_px=1e-4, max_iter=40, margin=6, robust=True) -> RefineResult:
+    def _layout(self, masks, bar_deg=None):
+        """Pack each subset's weighted pixels into rows of a padded (n, L) layout."""
+        n = self.n
+        active = masks.reshape(n, -1) > 0
+        counts = active.sum(1)
+        L = max(int(counts.max()), 1)
+        order = np.argsort(~active, axis=1, kind="stable")[:, :L]      # active pixels first
+        valid = np.arange(L)[None] < counts[:, None]
+        self.idx = order
+        take = lambda a: np.where(valid, np.take_along_axis(a.reshape(n, -1), order, 1), 0.0).astype(np.float32)
+        self.w_p = take(masks)
+        self.f_p, self.gx_p, self.gy_p = take(self.f), take(self.gx), take(self.gy)
+        self.bar_deg_p = take(bar_deg) if bar_deg is not None else np.full((n, L), np.inf)
+        self.bar_deg_p[~valid] = np.inf
+        g = np.arange(-self.half, self.half + 1)
+        ang = np.mod(np.arctan2(g[:, None] + 0 * g[None], g[None, :] + 0 * g[:, None]), 2 * np.pi)
+        sector = (ang / (2 * np.pi / N_SECTORS)).astype(int) % N_SECTORS
+        self.sector_p = np.take_along_axis(np.broadcast_to(sector.ravel(), (n, sector.size)), order, 1)
+        # each packed pixel's direction from the subset centre, degrees (image axes)
+        dx = g[None, None, :] + (self.base[:, 0] - self.centres[:, 0])[:, None, None] + 0 * g[None, :, None]
+        dy = g[None, :, None] + (self.base[:, 1] - self.centres[:, 1])[:, None, None] + 0 * g[None, None, :]
+        ang_full = np.degrees(np.arctan2(dy, dx)).reshape(n, -1)
+        self.angle_p = np.take_along_axis(ang_full, order, 1)
+
+    def refine(self, image, start, masks=None, margin_deg=None, keep=None, tol_px=2e-4, max_iter=40,
+               margin=6, robust=False, reject_sectors=True) -> RefineResult:
         """Find each subset in ``image`` starting from shifts ``start`` (n, 2).
 
         Parameters
@@ -150,8 +219,13 @@ class ReferenceSubsets:
         start : ndarray (n, 2)
             Initial shifts (x, y), pixels, within about 2 px of the answer.
         masks : ndarray (n, S, S), optional
-            Pixel weights for this image (e.g. bar sectors widened for the bars'
-            predicted rotation); default the reference masks.
+            Pixel weights for this image instead of the reference masks.
+        margin_deg : float or array (n,), optional
+            Drop the pixels within this angle of a bar (needs ``bar_deg``), e.g. the
+            bars' predicted rotation plus a margin.
+        keep : ndarray bool (n, L), optional
+            Per packed pixel (``angle_p`` gives their directions): False drops it
+            for this image (e.g. the sectors swept by the bars' predicted rotation).
         tol_px : float
             Stop when every update is below this.
         max_iter : int
@@ -159,90 +233,151 @@ class ReferenceSubsets:
             Extra pixels read around each subset; the patch is re-read when a
             shift leaves it.
         robust : bool
-            Tukey down-weighting of outlier pixels.
+            Tukey down-weighting of outlier pixels (off by default: the weights then
+            depend on the sub-pixel position through the edge pixels' interpolation
+            residuals, which biases the result by up to 0.1 px on small discs; the
+            sector rejection below handles threads without that bias).
+        reject_sectors : bool
+            After converging, drop the angular sectors (``N_SECTORS`` around each
+            centre) whose RMS residual exceeds ``SECTOR_RMS`` times that of the
+            subset's typical sector and the noise (a thread or hook over the edge),
+            and refine again without them.
         """
+        if masks is not None:
+            self._layout(np.asarray(masks, float))
         image = np.asarray(image, np.float32)
         H, W = image.shape
         n, h = self.n, self.half
         S = 2 * h + 1
         p = np.asarray(start, float).copy()
-        w = self.masks if masks is None else np.asarray(masks, float)
-        f = self.f
+        w = self.w_p
+        if margin_deg is not None:
+            m = np.broadcast_to(np.asarray(margin_deg, float), (n,))[:, None]
+            w = w * (self.bar_deg_p > m)
+        if keep is not None:
+            w = w * np.asarray(keep, bool)
+        f, gx, gy, idx = self.f_p, self.gx_p, self.gy_p, self.idx
+        w0 = w
         converged = np.zeros(n, bool)
         failed = np.zeros(n, bool)
         inside = np.ones(n, bool)
         it = 0
         rw = w.copy()
-        while it < max_iter:
-            # read prefiltered patches around the current estimate
-            origin = np.floor(p).astype(int)                     # integer part of the shift
-            span = S + 2 * (margin + SPLINE_PAD)
-            x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
-            y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
-            inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
-            xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
-            ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
-            patch = image[ys[:, :, None], xs[:, None, :]].astype(np.float64)
-            coef = ndimage.spline_filter1d(patch, 3, axis=1, mode="mirror")
-            coef = ndimage.spline_filter1d(coef, 3, axis=2, mode="mirror")
-            while it < max_iter:
-                it += 1
-                k = np.floor(p).astype(int) - origin            # offset inside the patch
-                if np.any(np.abs(k) > margin):
-                    break                                        # re-read patches
-                t = p - np.floor(p)
-                wx, wy = _bspline_weights(t[:, 0]), _bspline_weights(t[:, 1])
-                oy = margin + SPLINE_PAD - 1 + k[:, 1]
-                ox = margin + SPLINE_PAD - 1 + k[:, 0]
-                rows = oy[:, None] + np.arange(S + 3)[None]
-                cols = ox[:, None] + np.arange(S + 3)[None]
-                blk = coef[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-                v = sum(wy[:, a, None, None] * blk[:, a:a + S, :] for a in range(4))
-                g = sum(wx[:, b, None, None] * v[:, :, b:b + S] for b in range(4))
-                sw = rw.sum((1, 2))
-                sw_safe = np.where(sw > 0, sw, 1.0)
-                fm = (rw * f).sum((1, 2)) / sw_safe
-                gm = (rw * g).sum((1, 2)) / sw_safe
-                fc = f - fm[:, None, None]
-                gc = g - gm[:, None, None]
-                df = np.sqrt((rw * fc ** 2).sum((1, 2)))
-                dg = np.sqrt((rw * gc ** 2).sum((1, 2)))
-                r = fc - (df / np.maximum(dg, 1e-12))[:, None, None] * gc
-                if robust and it > 2:
-                    scale = np.maximum(1.4826 * _weighted_median(np.abs(r), w), 0.005 * df / np.sqrt(sw_safe)) + 1e-9
-                    u = r / (TUKEY_C * scale[:, None, None])
-                    rw = w * np.where(np.abs(u) < 1, (1 - u ** 2) ** 2, 0.0)
-                Hxx = (rw * self.gx ** 2).sum((1, 2))
-                Hxy = (rw * self.gx * self.gy).sum((1, 2))
-                Hyy = (rw * self.gy ** 2).sum((1, 2))
-                bx = (rw * self.gx * r).sum((1, 2))
-                by = (rw * self.gy * r).sum((1, 2))
-                det = Hxx * Hyy - Hxy ** 2
-                det = np.where(np.abs(det) > 1e-12, det, np.inf)
-                dpx = -(Hyy * bx - Hxy * by) / det
-                dpy = -(-Hxy * bx + Hxx * by) / det
-                dp = np.stack([dpx, dpy], -1)
-                failed |= ~np.isfinite(dp).all(1) | (sw <= 0)
-                dp = np.where(failed[:, None], 0.0, np.clip(dp, -2.0, 2.0))
-                p -= dp
-                converged = (np.hypot(dp[:, 0], dp[:, 1]) < tol_px) & ~failed
-                if (converged | failed).all():
+        L = f.shape[1]
+        st_fc, st_gc, st_r = np.zeros((n, L), np.float32), np.zeros((n, L), np.float32), np.zeros((n, L), np.float32)
+        st_df, st_dg, st_det, st_tr = np.ones(n), np.ones(n), np.full(n, np.inf), np.zeros(n)
+        st_step = np.full(n, np.inf)
+        n_rounds = 2 if reject_sectors else 1
+        for rnd in range(n_rounds):
+            it_round = 0
+            while it_round < max_iter and not (converged | failed).all():
+                # read prefiltered patches around the current estimate
+                origin = np.floor(np.nan_to_num(p)).astype(int)      # integer part of the shift
+                span = S + 2 * (margin + SPLINE_PAD)
+                x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
+                y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
+                inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
+                xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
+                ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
+                patch = image[ys[:, :, None], xs[:, None, :]]
+                coef = bspline_prefilter(patch)
+                blk = np.zeros((n, S + 3, S + 3), np.float32)
+                blk_k = np.full((n, 2), 1 << 20)                   # integer offset each block was read at
+                act = np.flatnonzero(~(converged | failed))          # subsets still iterating
+                while it_round < max_iter and act.size:
+                    it += 1
+                    it_round += 1
+                    k = np.floor(p[act]).astype(int) - origin[act]   # offset inside the patch
+                    if np.any(np.abs(k) > margin):
+                        break                                        # re-read patches
+                    t = p[act] - np.floor(p[act])
+                    wx = _bspline_weights(t[:, 0]).astype(np.float32)
+                    wy = _bspline_weights(t[:, 1]).astype(np.float32)
+                    oy = margin + SPLINE_PAD - 1 + k[:, 1]
+                    ox = margin + SPLINE_PAD - 1 + k[:, 0]
+                    moved = (blk_k[act] != k).any(1)                 # re-read only where the integer part changed
+                    if moved.any():
+                        m_ = act[moved]
+                        rows = oy[moved, None] + np.arange(S + 3)[None]
+                        cols = ox[moved, None] + np.arange(S + 3)[None]
+                        blk[m_] = coef[m_[:, None, None], rows[:, :, None], cols[:, None, :]]
+                        blk_k[m_] = k[moved]
+                    ba = blk[act]
+                    v = wy[:, 0, None, None] * ba[:, 0:S, :]
+                    for a in range(1, 4):
+                        v += wy[:, a, None, None] * ba[:, a:a + S, :]
+                    gs = wx[:, 0, None, None] * v[:, :, 0:S]
+                    for b in range(1, 4):
+                        gs += wx[:, b, None, None] * v[:, :, b:b + S]
+                    g = np.take_along_axis(gs.reshape(len(act), -1), idx[act], 1)
+                    fa, wa, gxa, gya = f[act], w[act], gx[act], gy[act]
+                    rwa = rw[act]
+                    sw = rwa.sum(1)
+                    sw_safe = np.where(sw > 0, sw, 1.0)
+                    fc = fa - ((rwa * fa).sum(1) / sw_safe)[:, None]
+                    gc = g - ((rwa * g).sum(1) / sw_safe)[:, None]
+                    df = np.sqrt((rwa * fc * fc).sum(1))
+                    dg = np.sqrt((rwa * gc * gc).sum(1))
+                    ratio = df / np.where(dg > 0, dg, 1.0)
+                    r = fc - ratio[:, None] * gc
+                    if robust and it > 2:
+                        # residual scale of each subset: its own residuals' MAD (edges carry
+                        # more interpolation and compression error than flat areas), floored
+                        mad = 1.4826 * np.nanmedian(np.where(wa > 0, np.abs(r), np.nan), axis=1)
+                        scale = np.maximum(np.nan_to_num(mad, nan=0.0), self.noise * np.sqrt(1 + ratio ** 2))
+                        u = r / (TUKEY_C * scale[:, None])
+                        rwa = wa * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+                        rw[act] = rwa
+                    rgx, rgy = rwa * gxa, rwa * gya
+                    Hxx, Hxy, Hyy = (rgx * gxa).sum(1), (rgx * gya).sum(1), (rgy * gya).sum(1)
+                    bx, by = (rgx * r).sum(1), (rgy * r).sum(1)
+                    det = Hxx * Hyy - Hxy ** 2
+                    det = np.where(np.abs(det) > 1e-12, det, np.inf)
+                    dp = -np.stack([(Hyy * bx - Hxy * by) / det, (-Hxy * bx + Hxx * by) / det], -1)
+                    bad = ~np.isfinite(dp).all(1) | (sw <= 0)
+                    failed[act] |= bad
+                    dp = np.where(bad[:, None], 0.0, np.clip(dp, -2.0, 2.0))
+                    p[act] -= dp
+                    step = np.hypot(dp[:, 0], dp[:, 1])
+                    st_step[act] = step
+                    done = (step < tol_px) & ~bad
+                    converged[act] = done
+                    # keep what the final statistics need, per subset
+                    st_fc[act], st_gc[act], st_r[act] = fc, gc, r
+                    st_df[act], st_dg[act], st_det[act], st_tr[act] = df, dg, det, Hxx + Hyy
+                    act = act[~(done | bad)]
+                else:
                     break
-            else:
-                continue
-            if (converged | failed).all():
+            if rnd + 1 == n_rounds:
                 break
+            # sectors whose residual is well above the noise (a thread, a hook, a shadow): drop, redo
+            scale = np.maximum(self.noise * np.sqrt(1 + (st_df / np.maximum(st_dg, 1e-12)) ** 2), 1e-6)
+            on = (w > 0).astype(np.float32)
+            key = (np.arange(n)[:, None] * N_SECTORS + self.sector_p).ravel()
+            r2 = np.bincount(key, (on * st_r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
+            cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
+            sector_ms = r2 / np.maximum(cnt, 1)
+            with warnings.catch_warnings():       # a subset with no full sector: all-NaN row
+                warnings.simplefilter("ignore", RuntimeWarning)
+                typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
+            level = np.maximum(np.nan_to_num(typical, nan=0.0), scale ** 2)
+            noisy = (cnt >= 8) & (sector_ms > SECTOR_RMS ** 2 * level[:, None])
+            redo = noisy.any(1) & ~failed
+            if not redo.any():
+                break
+            drop = np.take_along_axis(noisy, self.sector_p, 1)
+            w = np.where(drop & redo[:, None], 0.0, w).astype(np.float32)
+            rw = np.where(redo[:, None], w, rw).astype(np.float32)
+            converged &= ~redo
+            p[redo] = np.where(np.isfinite(p[redo]), p[redo], 0.0)
+        fc, gc, r, df, dg, det = st_fc, st_gc, st_r, st_df, st_dg, st_det
+        converged |= (st_step < SETTLED_PX) & ~failed     # still moving by < SETTLED_PX at max_iter: settled
         with np.errstate(invalid="ignore", divide="ignore"):
-            zncc = 1.0 - 0.5 * (rw * (fc / df[:, None, None] - gc / dg[:, None, None]) ** 2).sum((1, 2))
-            inlier = rw.sum((1, 2)) / np.maximum(w.sum((1, 2)), 1e-12)
+            d = fc / df[:, None] - gc / dg[:, None]
+            zncc = 1.0 - 0.5 * (rw * d * d).sum(1)
+            inlier = rw.sum(1) / np.maximum(w0.sum(1), 1e-12)
         zncc = np.where(failed, 0.0, np.nan_to_num(zncc, nan=0.0))
-        dof = np.maximum(rw.sum((1, 2)) - 4, 1)
-        noise = np.sqrt((rw * r ** 2).sum((1, 2)) / dof)
-        sigma = noise * np.sqrt(np.maximum(Hxx + Hyy, 0) / np.maximum(det, 1e-12))
+        dof = np.maximum(rw.sum(1) - 4, 1)
+        noise = np.sqrt((rw * r * r).sum(1) / dof)
+        sigma = noise * np.sqrt(np.maximum(st_tr, 0) / np.maximum(det, 1e-12))
         return RefineResult(p, zncc, inlier, sigma, converged, it, inside)
-
-
-def _weighted_median(a, w):
-    """Median of |a| over pixels with w > 0, per subset (n, S, S) -> (n,)."""
-    vals = np.where(w > 0, a, np.nan).reshape(len(a), -1)
-    return np.nanmedian(vals, axis=1)

@@ -150,6 +150,8 @@ def fit_discs(image, rough_px, r_max=None, n_rays: int = N_RAYS, passes: int = 3
             keep = valid & (np.abs(resid) < np.maximum(3 * mad[:, None], 0.5))
         c, radii = new_c, new_r
         rms = mad
+        # later passes only need rays a little longer than the disc
+        r_max = np.where(np.isfinite(radii) & (radii > 0), np.minimum(r_max, 1.6 * radii + 4), r_max)
     rad, dirs, _ = _edge_radii(img, c, r_max, n_rays)
     bar = ~(np.isfinite(rad) & (np.abs(np.where(np.isfinite(rad), rad, 0) - radii[:, None])
                                 < np.maximum(1.5, 0.08 * radii[:, None])))

@@ -31,7 +31,7 @@ def read_grey(path: str | Path) -> np.ndarray:
 
     Example
     -------
-    >>> g = read_grey("tests/data/calibration/calibration2.jpg")  # doctest: +SKIP
+    >>> g = read_grey("tests/data/real-calibration/calibration2.jpg")
     >>> g.shape, g.dtype
     ((720, 1280), dtype('float32'))
     """

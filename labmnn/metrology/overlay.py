@@ -24,7 +24,7 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     image : ndarray (H, W)
         Grey photo.
     joints_px : array (n, 2)
-        Joint centres (NaN where lost; those use ``fallback`` positions if given in lost).
+        Joint centres, full-frame pixels (NaN where lost).
     bonds : array (m, 2)
     elongations_mm : array (m,)
     lost : array bool (n,), optional
@@ -38,10 +38,21 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     from matplotlib.colors import TwoSlopeNorm
 
     img = np.asarray(image, np.float32)
+    pts = np.asarray(joints_px, float)
+    # show the network, not the whole frame: its bounding box with a quarter-span margin
+    H0, W0 = img.shape[:2]
+    fin = pts[np.isfinite(pts).all(1)]
+    x0 = y0 = 0
+    if len(fin):
+        lo, hi = fin.min(0), fin.max(0)
+        pad = max(50.0, 0.25 * float(np.max(hi - lo)))
+        x0, y0 = int(max(0, lo[0] - pad)), int(max(0, lo[1] - pad))
+        x1, y1 = int(min(W0, hi[0] + pad)), int(min(H0, hi[1] + pad))
+        img = img[y0:y1, x0:x1]
+        pts = pts - [x0, y0]
     H, W = img.shape[:2]
     step = max(1, int(np.ceil(max(H, W) / MAX_SIDE)))
     small = img[::step, ::step]
-    pts = np.asarray(joints_px, float)
     bonds = np.asarray(bonds, int)
     e_um = np.asarray(elongations_mm, float) * 1e3
     lost = np.zeros(len(pts), bool) if lost is None else np.asarray(lost, bool)
@@ -67,6 +78,8 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()
+    if x0 or y0:
+        ax.text(0.01, 0.01, f"crop at ({x0}, {y0}) px", transform=ax.transAxes, fontsize=7, color="black")
     n_lost = int(lost.sum())
     ax.set_title((title + "  " if title else "") + (f"{n_lost} joint(s) lost" if n_lost else ""), fontsize=10)
     path = Path(path)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import InputError
 from .calibration import Calibration
 from .coarse import CoarseSearch
-from .correlation import ReferenceSubsets, annulus_masks
+from .correlation import ReferenceSubsets, annulus_geometry
 from .discs import fit_discs
 from .frames import Procrustes, fit_procrustes
 from .images import as_grey
@@ -44,6 +44,8 @@ DEFAULTS = dict(
     coarse_min=0.5,      # search peak NCC below: lost
     wander_px=3.0,       # refinement moving further than this from the search: lost
     predict="previous",  # "previous" (last good position) or "reference"
+    max_strain=0.2,
+    sigma_max_px=0.05,   # noise-propagated uncertainty above this: lost (too little edge seen)      # a bond changing length by more than this is implausible: its joint is suspect
 )
 
 
@@ -175,9 +177,9 @@ class JointTracker:
         width = np.maximum(4.0, 0.25 * fit.radii)
         half = int(np.ceil(np.max(fit.radii + width))) + 1
         self._half = half
-        masks = annulus_masks(fit.centres, fit.radii, fit.bar_rays, half, margin_deg=self.settings["margin_deg"])
-        self._subsets = ReferenceSubsets(ref, fit.centres, masks)
-        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(radius // 6)))
+        ring, bar_deg = annulus_geometry(fit.centres, fit.radii, fit.bar_rays, half)
+        self._subsets = ReferenceSubsets(ref, fit.centres, (ring & (bar_deg > 0)).astype(float), bar_deg)
+        self._coarse = CoarseSearch(ref, fit.centres, half, factor=max(1, int(round(radius / 7))))
         self._plane_fallback: Procrustes | None = None
         nodes_mm = np.asarray(network.nodes, float) * 1e3
         if calibration is None or not calibration.has_plane:
@@ -189,6 +191,8 @@ class JointTracker:
         self.scale_check = fit_procrustes(joints_mm, nodes_mm, with_scale=True).scale
         bonds = np.asarray(network.bonds, int)
         self._bonds = bonds
+        self._bar_geometry(fit)
+        self._retry_px = int(max(4, 0.3 * np.min(np.linalg.norm(fit.centres[bonds[:, 1]] - fit.centres[bonds[:, 0]], axis=1))))
         self._ref_lengths = np.linalg.norm(joints_mm[bonds[:, 1]] - joints_mm[bonds[:, 0]], axis=1)
         self._last_shift = np.zeros_like(fit.centres)
 
@@ -218,6 +222,54 @@ class JointTracker:
                 "plane_to_network": {**self.plane_to_network.to_dict(), "scale_check": self.scale_check}}
 
     # ------------------------------------------------------------ tracking
+    def _attempt(self, img, pred, search_px):
+        """Search and refine every joint; the loss checks of one attempt."""
+        s = self.settings
+        n = len(pred)
+        coarse = self._coarse.search(img, pred, search_px, s["coarse_min"])
+        fine = self._subsets.refine(img, coarse.shift, margin_deg=s["margin_deg"],
+                                    keep=self._keep_for(coarse.shift))
+        wander = np.linalg.norm(fine.shift - coarse.shift, axis=1)
+        checks = [
+            (coarse.status == "outside", "search window leaves the frame"),
+            (coarse.status == "edge", "joint not inside the search window (moved too far?)"),
+            (coarse.status == "weak", "joint not recognised in the search window"),
+            (~fine.inside, "joint too close to the frame's edge"),
+            (~fine.converged, "sub-pixel refinement did not converge"),
+            (wander > s["wander_px"], "sub-pixel refinement wandered off"),
+            (fine.zncc < s["zncc_min"], "poor match (occluded or changed)"),
+            (fine.inlier_fraction < s["inliers_min"], "partly covered (a thread or object across it)"),
+            (~(fine.sigma_px <= s["sigma_max_px"]), "too little of the disc's edge visible (bars turned?)"),
+        ]
+        lost = np.zeros(n, bool)
+        reasons = [""] * n
+        for mask, why in checks:
+            for i in np.flatnonzero(mask & ~lost):
+                reasons[i] = why
+            lost |= mask
+        return coarse, fine, lost, reasons
+
+    def _inconsistent(self, shift, lost) -> np.ndarray:
+        """Joints whose bonds changed length by more than ``max_strain`` (implausible for the
+        network), found greedily: the joint with the most such bonds is set aside, then the
+        bonds are counted again, until no implausible bond is left."""
+        b = self._bonds
+        c0 = self.reference.joints_px
+        c1 = c0 + shift
+        L0 = np.linalg.norm(c0[b[:, 1]] - c0[b[:, 0]], axis=1)
+        L1 = np.linalg.norm(c1[b[:, 1]] - c1[b[:, 0]], axis=1)
+        implausible = ~(np.abs(L1 / L0 - 1) <= self.settings["max_strain"])
+        n = len(c0)
+        out = np.zeros(n, bool)
+        gone = lost.copy()
+        while True:
+            wrong = implausible & ~gone[b[:, 0]] & ~gone[b[:, 1]]
+            if not wrong.any():
+                return out
+            count = np.bincount(b[wrong].ravel(), minlength=n)
+            worst = int(np.argmax(count))
+            out[worst] = gone[worst] = True
+
     def _next_prediction(self, shift, lost) -> np.ndarray:
         """Shifts to search around next time: tracked joints where they are; a lost joint
         where its tracked neighbours (by bond) moved on average, else where it was last seen."""
@@ -232,20 +284,54 @@ class JointTracker:
         fallback = np.where((count > 0)[:, None], neighbours, self._last_shift)
         return np.where(lost[:, None], fallback, shift)
 
-    def _masks_for(self, shift) -> np.ndarray:
-        """Subset masks whose bar sectors are widened by each joint's largest predicted bar rotation."""
+    def _bar_geometry(self, fit) -> None:
+        """Per joint, its bonds (slots padded with -1), their directions in the reference
+        and the angular half-width of each bar where it meets the disc (degrees)."""
+        b = self._bonds
+        n = len(fit.centres)
+        ends = np.concatenate([b[:, 0], b[:, 1]])
+        others = np.concatenate([b[:, 1], b[:, 0]])
+        bond_ids = np.concatenate([np.arange(len(b))] * 2)
+        order = np.argsort(ends, kind="stable")
+        ends, others, bond_ids = ends[order], others[order], bond_ids[order]
+        count = np.bincount(ends, minlength=n)
+        slot = np.arange(len(ends)) - np.repeat(np.cumsum(count) - count, count)
+        B = max(int(count.max()), 1)
+        self._slot_bond = np.full((n, B), -1)
+        self._slot_bond[ends, slot] = bond_ids
+        self._slot_sign = np.zeros((n, B))
+        self._slot_sign[ends, slot] = 1.0
+        d = fit.centres[others] - fit.centres[ends]
+        phi = np.full((n, B), np.nan)
+        phi[ends, slot] = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+        # half-width: flagged rays within 30 degrees of the bar's direction, contiguous with it
+        k = fit.bar_rays.shape[1]
+        ray_deg = np.arange(k) * 360.0 / k
+        gap = np.abs((ray_deg[None, None, :] - np.nan_to_num(phi)[:, :, None] + 180.0) % 360.0 - 180.0)
+        near = (gap <= 30.0) & fit.bar_rays[:, None, :]
+        hw = np.where(near, gap, 0.0).max(axis=2) + 360.0 / k
+        self._slot_phi = phi
+        self._slot_hw = np.where(np.isfinite(phi), hw, 0.0)
+
+    def _keep_for(self, shift) -> np.ndarray:
+        """Packed pixels to keep in this image: those outside every bar's sector swept from
+        its reference direction to its direction predicted from the search's shifts."""
         c = self.reference.joints_px
         b = self._bonds
         d0 = c[b[:, 1]] - c[b[:, 0]]
         d1 = d0 + shift[b[:, 1]] - shift[b[:, 0]]
-        rot = np.degrees(np.abs(np.arctan2(d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0], np.sum(d0 * d1, 1))))
-        rot = np.nan_to_num(rot, nan=0.0)
-        per_joint = np.zeros(len(c))
-        np.maximum.at(per_joint, b[:, 0], rot)
-        np.maximum.at(per_joint, b[:, 1], rot)
-        fit = self._fit
-        return annulus_masks(fit.centres, fit.radii, fit.bar_rays, self._half,
-                             margin_deg=self.settings["margin_deg"] + per_joint)
+        turn = np.degrees(np.arctan2(d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0], np.sum(d0 * d1, 1)))
+        turn = np.nan_to_num(turn, nan=0.0)
+        has = self._slot_bond >= 0
+        theta = np.where(has, turn[np.maximum(self._slot_bond, 0)], 0.0)      # (n, B) signed degrees
+        lo = np.where(theta < 0, theta, 0.0)
+        hi = np.where(theta > 0, theta, 0.0)
+        ang = self._subsets.angle_p[:, :, None]                               # (n, L, 1)
+        rel = (ang - np.nan_to_num(self._slot_phi)[:, None, :] + 180.0) % 360.0 - 180.0
+        # angular distance from each pixel to the swept arc [lo, hi]
+        dist = np.maximum(np.maximum(lo[:, None, :] - rel, rel - hi[:, None, :]), 0.0)
+        blocked = has[:, None, :] & (dist <= self._slot_hw[:, None, :] + self.settings["margin_deg"])
+        return ~blocked.any(axis=2)
 
     def track(self, image, predicted_px=None) -> TrackResult:
         """Track every joint in ``image`` (path or array).
@@ -271,26 +357,23 @@ class JointTracker:
             pred = self._last_shift
         else:
             pred = np.zeros((n, 2))
-        coarse = self._coarse.search(img, pred, s["search_px"], s["coarse_min"])
-        fine = self._subsets.refine(img, coarse.shift, masks=self._masks_for(coarse.shift))
-        wander = np.linalg.norm(fine.shift - coarse.shift, axis=1)
-        checks = [
-            (coarse.status == "outside", "search window leaves the frame"),
-            (coarse.status == "edge", "joint not inside the search window (moved too far?)"),
-            (coarse.status == "weak", "joint not recognised in the search window"),
-            (~fine.inside, "joint too close to the frame's edge"),
-            (~fine.converged, "sub-pixel refinement did not converge"),
-            (wander > s["wander_px"], "sub-pixel refinement wandered off"),
-            (fine.zncc < s["zncc_min"], "poor match (occluded or changed)"),
-            (fine.inlier_fraction < s["inliers_min"], "partly covered (a thread or object across it)"),
-        ]
-        lost = np.zeros(n, bool)
-        for mask, why in checks:
-            for i in np.flatnonzero(mask & ~lost):
-                reasons[i] = why
-            lost |= mask
+        coarse, fine, lost, reasons = self._attempt(img, pred, s["search_px"])
+        bad = self._inconsistent(fine.shift, lost)
+        if bad.any():
+            # second chance for joints that disagree with their neighbours (a neighbour's
+            # look-alike caught in a wide window): search again, near where the neighbours went
+            retry_pred = np.where(bad[:, None], self._next_prediction(fine.shift, lost | bad), fine.shift)
+            c2, f2, l2, r2 = self._attempt(img, retry_pred, min(s["search_px"], self._retry_px))
+            take = bad & ~l2
+            coarse.shift[take], fine.shift[take] = c2.shift[take], f2.shift[take]
+            for name in ("zncc", "inlier_fraction", "sigma_px"):
+                getattr(fine, name)[take] = getattr(f2, name)[take]
+            still = self._inconsistent(fine.shift, lost | (bad & l2))
+            for i in np.flatnonzero(bad & (l2 | still)):
+                lost[i] = True
+                reasons[i] = "disagrees with its neighbours (a look-alike was matched?)"
         conf_match = np.clip((fine.zncc - s["zncc_min"]) / (1 - s["zncc_min"]), 0, 1)
-        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (0.85 - s["inliers_min"]), 0, 1)
+        conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (1.0 - s["inliers_min"]), 0, 1)
         confidence = np.where(lost, 0.0, np.sqrt(conf_match) * conf_cover)
         px = self.reference.joints_px + fine.shift
         px[lost] = np.nan

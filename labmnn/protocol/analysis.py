@@ -9,9 +9,10 @@ Example
 -------
 >>> import labmnn
 >>> net = labmnn.Network.example()
->>> u = net.solve(np.eye(28, 2)[:14] * 0.0).displacements
->>> float(np.abs(linear_elongations(net, u)).max())
-0.0
+>>> F = np.zeros((14, 2)); F[12, 1] = -0.098
+>>> res = net.solve(F)
+>>> bool(np.allclose(linear_elongations(net, res.displacements), res.elongations))
+True
 """
 
 from __future__ import annotations

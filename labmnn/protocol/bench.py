@@ -33,7 +33,9 @@ class Bench:
     camera : Camera
     balance : Balance
     make_tracker : callable
-        ``make_tracker(reference_image_path, network, settings) -> Tracker``.
+        ``make_tracker(reference_image_path, network, settings, joints_px=None) -> Tracker``;
+        ``joints_px`` are recorded joint pixels of that reference (reanalysis, resume).
+        A tracker may expose ``reference.joints_px`` (recorded with the reference step).
     calibration : Path or None
         The calibration file in use (copied into the session).
     image_size : (width, height) or None
@@ -94,9 +96,12 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
 
     cal = Calibration.load(calibration_path) if calibration_path is not None else None
 
-    def make(reference_path: Path, net, settings: dict):
+    def make(reference_path: Path, net, settings: dict, recorded_joints_px=None):
         settings = dict(settings)
-        joints = joints_px(reference_path) if callable(joints_px) else joints_px
+        if recorded_joints_px is not None:
+            joints = np.asarray(recorded_joints_px, dtype=float)
+        else:
+            joints = joints_px(reference_path) if callable(joints_px) else joints_px
         joints_file = settings.pop("joints", None)
         if joints is None and joints_file is not None:
             from ..metrology.jointsfile import read_joints_csv
@@ -110,12 +115,14 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
 class _PathTracker:
     def __init__(self, tracker):
         self.tracker = tracker
+        self.reference = tracker.reference
 
     def track(self, image_path: Path):
         return self.tracker.track(str(image_path))
 
 
-def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None) -> Bench:
+def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None,
+               mechanics: str = "linear") -> Bench:
     """The devices for a run: the simulated rig (``sim``) or the real one.
 
     Parameters
@@ -129,6 +136,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
         Seed of the simulated rig, camera noise and weight set.
     calibration : Path, optional
         Overrides the protocol's calibration file.
+    mechanics : {"linear", "nonlinear"}
+        Simulated rig only: the bar model, or the bars' exact large-rotation equilibrium.
 
     Raises
     ------
@@ -140,9 +149,15 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
 
     cal = calibration or spec.calibration
     if not sim:
+        from ..errors import InputError
+
+        if not spec.balance.get("port"):
+            raise InputError(str(spec.path), "balance.port", "is missing: name the balance's serial port "
+                             "(e.g. \"/dev/ttyUSB0\") in [balance], or run with --sim")
         cam = open_camera(sim=False)
         bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
-                           timeout=spec.balance.get("timeout", 2.0))
+                           timeout=spec.balance.get("timeout", 2.0),
+                           settle_timeout=spec.balance.get("settle_timeout", 10.0))
         return Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
                      image_size=_calibration_size(cal), extra={"sim": False})
     try:
@@ -152,10 +167,11 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     except ImportError as exc:
         raise DeviceError(f"the simulated rig is not available in this build ({exc})") from None
     weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
-    rig = SimRig(net, seed=seed, weights=weights)
+    rig = SimRig(net, seed=seed, weights=weights, mechanics=mechanics)
     op = SimOperator(rig, weights)
     cam = open_camera(sim=True, rig=rig)
-    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g)
+    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
+                       settle_timeout=spec.balance.get("settle_timeout", 10.0))
     if cal is None:
         from .simcal import sim_calibration
 
@@ -167,7 +183,7 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
 
     bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
                   calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
-                  extra={"sim": True, "seed": seed})
+                  extra={"sim": True, "seed": seed, "mechanics": mechanics})
 
     def install(new_net):
         """Swap the printed design (in-situ training on a simulated rig)."""

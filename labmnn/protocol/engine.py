@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -34,11 +35,11 @@ import numpy as np
 
 from ..errors import DeviceError, InputError, LabmnnError
 from ..network import Network
-from . import analysis
+from . import kinds
 from .bench import Bench, track_arrays
 from .operator import AbortRequested, Instruction, Operator
 from .planner import LoadingPlan, PlanError, direction_name, plan_loading
-from .recorder import Session, write_durable
+from .recorder import Session
 from .spec import ProtocolSpec
 
 CAMERA_ATTEMPTS = 20
@@ -60,12 +61,19 @@ class Engine:
         Receives event dicts from the engine's thread.
     network : Network, optional
         Default: the protocol's network.
+    results_name : str
+        Base name of the results files.
+    offline : bool
+        Reanalysis: no device, no log record; every loading must be in ``steps``.
+    steps : dict, optional
+        Checkpointed step data to use instead of the session's (reanalysis).
     """
 
     def __init__(self, spec: ProtocolSpec, session: Session, bench: Bench, operator: Operator,
                  listener: Callable[[dict], None] | None = None, network: Network | None = None,
-                 results_name: str = "results", offline: bool = False):
+                 results_name: str = "results", offline: bool = False, steps: dict | None = None):
         self.spec = spec
+        spec.apply_overrides(session.start_record().get("overrides"))  # as the session was started
         self.results_name = results_name
         self.offline = offline
         self.session = session
@@ -75,15 +83,17 @@ class Engine:
         self.net = network if network is not None else Network.open(spec.network)
         self.loss = spec.build_loss(self.net.n_nodes) if spec.loss is not None else None
         self.state = "idle"
+        self.start_meta: dict = {}  # extra fields of the start record
         self._pause = threading.Event()
         self._resume = threading.Event()
         self._abort = threading.Event()
-        self._done = session.completed_steps()
+        self._done = session.completed_steps() if steps is None else dict(steps)
         self._trackers: dict[str, object] = {}
         self._rig_dirty = True  # unknown at start and after a resume: ask to clear first
         self._checked_size = False
         self._n_steps = 0
         self._total_steps = self._estimate_steps()
+        self._t0 = time.monotonic()
 
     # ------------------------------------------------------------- control
     def request_pause(self) -> None:
@@ -101,7 +111,8 @@ class Engine:
         self._abort.set()
         self._resume.set()
 
-    def _emit(self, type_: str, **data) -> None:
+    def emit(self, type_: str, **data) -> None:
+        """Send one event dict to the listener (its errors are swallowed)."""
         try:
             self.listener({"type": type_, **data})
         except Exception:  # noqa: BLE001 - a broken listener must not break the run
@@ -109,7 +120,7 @@ class Engine:
 
     def _set_state(self, state: str, reason: str = "") -> None:
         self.state = state
-        self._emit("state", state=state, reason=reason)
+        self.emit("state", state=state, reason=reason)
 
     def _checkpoint(self) -> None:
         if self._abort.is_set():
@@ -123,7 +134,8 @@ class Engine:
             self.session.event("resume_after_pause")
             self._set_state("running")
 
-    def _ask(self, ins: Instruction) -> None:
+    def ask(self, ins: Instruction) -> None:
+        """Log an instruction and block until the operator confirms it (pause/abort checked first)."""
         self._checkpoint()
         self.session.event("instruction", step=ins.step, instruction=ins.kind, text=ins.text,
                            node=ins.node, grams=ins.grams,
@@ -134,21 +146,26 @@ class Engine:
         elif ins.kind == "hang":
             self._rig_dirty = True
 
-    def _warn(self, text: str) -> None:
+    def warn(self, text: str) -> None:
+        """Log and report a warning."""
         self.session.event("warning", text=text)
-        self._emit("warning", text=text)
+        self.emit("warning", text=text)
 
-    def _memo(self, key: str, label: str, fn: Callable[[], dict]) -> dict:
-        """Run a step once: reuse its recorded data if the log already holds it."""
+    def step(self, key: str, label: str, fn: Callable[[], dict]) -> dict:
+        """Run a checkpointed step once: reuse its recorded data if the log already holds it,
+        else run ``fn`` and append its result (fsynced) before going on."""
         if key in self._done:
             return self._done[key]
         self._checkpoint()
-        self._emit("step", key=key, label=label, index=self._n_steps, total=self._total_steps)
+        self.emit("step", key=key, label=label, index=len(self._done), total=self._total_steps)
         data = fn()
         self.session.step(key, data)
         self._done[key] = self.session.records[-1]["data"]
         self._n_steps += 1
-        self._emit("progress", done=self._n_steps + self._skipped(), total=self._total_steps, key=key)
+        done = self._n_steps + self._skipped()
+        rate = (time.monotonic() - self._t0) / self._n_steps
+        self.emit("progress", done=done, total=self._total_steps, key=key,
+                   eta_s=max(0.0, rate * (self._total_steps - done)))
         return self._done[key]
 
     def _skipped(self) -> int:
@@ -158,9 +175,11 @@ class Engine:
         spec = self.spec
         if spec.kind == "load_series":
             return spec.repeats * (1 + sum(1 for g in spec.series.grams if g > 0))
-        per = 1 + len(spec.forward) + 1 + 1 + 1  # reference, forward, plan, adjoint, gradient
-        steps = spec.train.steps if spec.kind == "train" else 1
-        return steps * (spec.repeats * per + (1 if spec.kind == "train" else 0))
+        levels = 2 if spec.linearize == "two_level" else 1
+        per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
+        if spec.kind == "train":  # each step: repeats, an update; each later step: an install
+            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
+        return spec.repeats * per
 
     # ----------------------------------------------------------------- run
     def run(self) -> dict:
@@ -181,18 +200,17 @@ class Engine:
             return self._run_offline()
         if not any(r.get("kind") == "start" for r in s.records):
             s.start(protocol=self.spec.name, protocol_kind=self.spec.kind, protocol_file=str(self.spec.path),
-                    network=self.net.name, bench=self.bench.extra)
+                    network=self.net.name, bench=self.bench.extra, overrides=self.spec.overrides(),
+                    **self.start_meta)
         else:
             s.event("resumed", pid=os.getpid(), steps_done=len(self._done))
             for orphan in s.adopt_orphans():
-                self._warn(f"image {orphan['path']} reached disk but not the log before the interruption; "
+                self.warn(f"image {orphan['path']} reached disk but not the log before the interruption; "
                            "it is kept and now logged")
         self._set_state("running")
         try:
             self._checks()
-            runner = {"gradient": self._run_gradient, "load_series": self._run_series,
-                      "train": self._run_train}[self.spec.kind]
-            summary = runner()
+            summary = kinds.RUNNERS[self.spec.kind](self)
             from .results import write_results
 
             files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary, self.results_name)
@@ -200,10 +218,11 @@ class Engine:
             s.stop("success")
             self._set_state("done")
             return {"status": "success", "reason": "", "summary": summary, "session": str(s.folder)}
-        except AbortRequested as exc:
-            s.stop("abort", str(exc) or "aborted")
-            self._set_state("aborted", str(exc))
-            return {"status": "abort", "reason": str(exc), "summary": {}, "session": str(s.folder)}
+        except (AbortRequested, KeyboardInterrupt) as exc:
+            reason = str(exc) or ("interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "aborted")
+            s.stop("abort", reason)
+            self._set_state("aborted", reason)
+            return {"status": "abort", "reason": reason, "summary": {}, "session": str(s.folder)}
         except LabmnnError as exc:
             s.stop("fail", exc.one_line())
             self._set_state("failed", exc.one_line())
@@ -217,9 +236,7 @@ class Engine:
         """Re-assemble from recorded (re-tracked) loadings; no device, no log record."""
         from .results import write_results
 
-        runner = {"gradient": self._run_gradient, "load_series": self._run_series,
-                  "train": self._run_train}[self.spec.kind]
-        summary = runner()
+        summary = kinds.RUNNERS[self.spec.kind](self)
         steps = {k: v for k, v in self._done.items()}
         summary["files"] = write_results(self.session.folder, self.net, self.spec, steps, summary,
                                          self.results_name, {"reanalysis": True})
@@ -228,14 +245,14 @@ class Engine:
     # -------------------------------------------------------------- checks
     def _checks(self) -> None:
         spec, s, bench, net = self.spec, self.session, self.bench, self.net
-        self._emit("step", key="checks", label="checking camera, balance, calibration, network",
+        self.emit("step", key="checks", label="checking camera, balance, calibration, network",
                    index=0, total=self._total_steps)
         self._connect_camera()
         if spec.camera:
             got = bench.camera.set_settings(**spec.camera).as_dict()
             for k, want in spec.camera.items():
                 if got.get(k) is not None and str(got[k]) != str(want):
-                    self._warn(f"camera {k}: asked {want}, the camera reports {got[k]} (value ignored by the body?)")
+                    self.warn(f"camera {k}: asked {want}, the camera reports {got[k]} (value ignored by the body?)")
         try:
             bench.balance.connect()
             bench.balance.read_immediate()
@@ -249,10 +266,13 @@ class Engine:
         cal = bench.calibration or spec.calibration
         if cal is not None and Path(cal).exists():
             s.copy_input("calibration" + Path(cal).suffix, cal)
+        else:
+            self.warn("no calibration: the scale comes from the design's geometry and lens distortion is "
+                       "not corrected (run `labmnn calibrate` and name the file in [calibration])")
         lines, worst = self._preflight()
         s.event("checks", camera=bench.camera.get_settings().as_dict(), plan=lines, predicted_error=worst)
         if not self._done:
-            self._ask(Instruction("checks", "info", "\n".join(lines + ["Confirm to start."])))
+            self.ask(Instruction("checks", "info", "\n".join(lines + ["Confirm to start."])))
 
     def _connect_camera(self) -> None:
         for attempt in range(CAMERA_ATTEMPTS):
@@ -272,42 +292,67 @@ class Engine:
         if spec.kind == "load_series":
             for g in spec.series.grams:
                 if g > 0:
-                    plan = self._series_plan(g)
+                    plan = self.series_plan(g)
                     worst = max(worst, plan.predicted_error)
             lines.append(f"load series on node {spec.series.node}: "
                          + ", ".join(f"{g:g} g" for g in spec.series.grams)
                          + f" pulling {direction_name(spec.series.direction)}")
             return lines, worst
-        plan_f = self._forward_plan()
+        plan_f = self.forward_plan()
         lines += plan_f.describe()
+        two = spec.linearize == "two_level"
+        if two:
+            lines += self.forward_plan(0.5).describe()
         fwd_model = self.net.solve(plan_f.effective_forces())
         _, dLdu = self.loss(fwd_model.displacements)
         try:
-            plan_a = self._adjoint_plan(-dLdu, fwd_model.elongations)
+            plan_a = self.adjoint_plan(-dLdu, fwd_model.elongations)
+            if two:
+                self.adjoint_plan(-dLdu, fwd_model.elongations, scale=plan_a.scale / 2)
         except PlanError as exc:
             raise PlanError(f"before anything is hung: {exc}") from None
         lines += ["predicted from the model:"] + plan_a.describe()
+        unapplied = self._unapplied(plan_a)
+        if unapplied and plan_a.predicted_error > spec.adjoint.max_predicted_error:
+            raise PlanError(f"before anything is hung: the adjoint force needs {unapplied} that no pull direction "
+                            f"there can apply (predicted gradient error {plan_a.predicted_error:.0%}); fit a pulley "
+                            "and list it in [rig] directions")
         if plan_a.predicted_error > spec.adjoint.max_predicted_error:
             raise PlanError(f"before anything is hung: the adjoint load rounds to the weight set with a predicted "
                             f"gradient error of {plan_a.predicted_error:.1%} (limit "
                             f"{spec.adjoint.max_predicted_error:.1%}); add pulleys or smaller pieces")
-        self._emit("plan", role="adjoint (predicted)", lines=plan_a.describe(),
+        self.emit("plan", role="adjoint (predicted)", lines=plan_a.describe(),
                    predicted_error=plan_a.predicted_error)
         return lines, plan_a.predicted_error
 
-    # ------------------------------------------------------------- planning
-    def _forward_plan(self) -> LoadingPlan:
-        spec = self.spec
-        return plan_loading(spec.forward_forces(self.net.n_nodes), spec.weights, spec.rig, scale=1.0,
-                            role="forward")
+    def _unapplied(self, plan: LoadingPlan) -> str:
+        """Forces no pull direction can apply, as text ("" if none); below-piece remainders excluded."""
+        rows = []
+        for node in np.flatnonzero(np.abs(plan.dropped_n).sum(axis=1) > 0):
+            D = self.spec.rig.directions_at(node)
+            f = plan.dropped_n[node] / plan.scale
+            off = f - D.T @ np.linalg.lstsq(D.T, f, rcond=None)[0]
+            if np.linalg.norm(off) > 1e-9:
+                rows.append(f"{np.linalg.norm(off) / 9.8e-3:.2g} g along ({off[0]:+.2f}, {off[1]:+.2f}) "
+                            f"on node {node}")
+        return "; ".join(rows)
 
-    def _series_plan(self, grams: float) -> LoadingPlan:
+    # ------------------------------------------------------------- planning
+    def forward_plan(self, level: float = 1.0) -> LoadingPlan:
+        """The forward loads as loadings (at ``level`` times their size; 1 normally)."""
+        spec = self.spec
+        return plan_loading(spec.forward_forces(self.net.n_nodes), spec.weights, spec.rig, scale=level,
+                            role="forward" if level == 1.0 else f"forward at {level:g} x")
+
+    def series_plan(self, grams: float) -> LoadingPlan:
+        """One load of the series as loadings (scale 1)."""
         spec = self.spec
         F = np.zeros((self.net.n_nodes, 2))
         F[spec.series.node] = np.asarray(spec.series.direction) * grams * 1e-3 * 9.8
         return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
 
-    def _adjoint_plan(self, F_adj: np.ndarray, e_forward: np.ndarray) -> LoadingPlan:
+    def adjoint_plan(self, F_adj: np.ndarray, e_forward: np.ndarray, scale: float | None = None) -> LoadingPlan:
+        """Plan the adjoint force; its predicted error is on the gradient given the forward elongations."""
         eq = self.net.equilibrium()
         g_ideal = eq.solve(F_adj).elongations * e_forward
         norm = float(np.linalg.norm(g_ideal)) or 1.0
@@ -316,16 +361,16 @@ class Engine:
             return float(np.linalg.norm(eq.solve(F_eff).elongations * e_forward - g_ideal) / norm)
 
         a = self.spec.adjoint
-        return plan_loading(F_adj, self.spec.weights, self.spec.rig, scale=a.scale, max_g=a.max_g,
-                            min_g=a.min_g, role="adjoint", error_fn=gradient_error)
+        return plan_loading(F_adj, self.spec.weights, self.spec.rig, scale=a.scale if scale is None else scale,
+                            max_g=a.max_g, min_g=a.min_g, role="adjoint", error_fn=gradient_error)
 
     # -------------------------------------------------------------- devices
     def _device_pause(self, device: str, exc: Exception, advice: str) -> None:
         text = f"{device}: {exc if not isinstance(exc, LabmnnError) else exc.one_line()}"
-        self._warn(text)
+        self.warn(text)
         self._set_state("paused", text)
         self.session.event("device_fault", device=device, error=text)
-        self._ask(Instruction("device", "info", f"{text}. {advice}"))
+        self.ask(Instruction("device", "info", f"{text}. {advice}"))
         self._set_state("running")
 
     def _capture(self, key: str, role: str) -> dict:
@@ -341,7 +386,7 @@ class Engine:
                     cam.close()
                     cam.connect()
                 except DeviceError as exc2:
-                    self._warn(f"camera: reconnect failed: {exc2.one_line()}")
+                    self.warn(f"camera: reconnect failed: {exc2.one_line()}")
         else:
             raise DeviceError(f"camera: no photo after {CAMERA_ATTEMPTS} attempts; fix the camera, then "
                               f"`labmnn resume {self.session.folder}`")
@@ -349,7 +394,7 @@ class Engine:
         truth = {k: np.asarray(v).tolist() for k, v in (cap.truth or {}).items()}
         self.session.event("capture", key=key, path=info["path"], settings=cap.settings.as_dict(),
                            exif={k: str(v) for k, v in (cap.exif or {}).items()}, truth=truth)
-        self._emit("image", path=str(self.session.folder / info["path"]), role=role, key=key)
+        self.emit("image", path=str(self.session.folder / info["path"]), role=role, key=key)
         self._check_image_size(self.session.folder / info["path"])
         return info
 
@@ -382,13 +427,13 @@ class Engine:
         pieces = " + ".join(f"{c} x {s:g} g" for s, c in sorted(stack.pieces.items(), reverse=True))
         text = f"Put the stack for node {stack.node} on the balance: {stack.nominal_g:g} g ({pieces})."
         for attempt in range(WEIGH_ATTEMPTS):
-            self._ask(Instruction(step, "weigh", text, node=stack.node, grams=stack.nominal_g,
+            self.ask(Instruction(step, "weigh", text, node=stack.node, grams=stack.nominal_g,
                                   direction=stack.direction))
             mass = self._read_balance(step)
             self.session.event("weighed", step=step, node=stack.node, nominal_g=stack.nominal_g, mass_g=mass)
             if abs(mass - stack.nominal_g) <= max(0.5, 0.05 * stack.nominal_g):
                 return mass
-            self._warn(f"the balance reads {mass:.3f} g for the {stack.nominal_g:g} g stack of node "
+            self.warn(f"the balance reads {mass:.3f} g for the {stack.nominal_g:g} g stack of node "
                        f"{stack.node}: check the pieces")
             text = f"Re-check the pieces ({pieces}) and put them on the balance again."
         raise DeviceError(f"the {stack.nominal_g:g} g stack for node {stack.node} weighed {mass:.3f} g "
@@ -399,39 +444,45 @@ class Engine:
         if path not in self._trackers:
             self._trackers.clear()
             self._trackers[path] = self.bench.make_tracker(self.session.folder / path, self.net,
-                                                           dict(self.spec.tracking))
+                                                           dict(self.spec.tracking), ref.get("joints_px"))
         return self._trackers[path]
 
     # ------------------------------------------------------------- steps
-    def _reference(self, key: str, label: str) -> dict:
+    def reference_step(self, key: str, label: str) -> dict:
+        """Checkpointed: clear the rig, take the reference photo, locate the joints."""
         def do():
-            self._ask(Instruction(label, "remove", "Take every weight off the network."))
-            self._ask(Instruction(label, "capture", "Reference photo: nothing hangs on the network."))
+            self.ask(Instruction(label, "remove", "Take every weight off the network."))
+            self.ask(Instruction(label, "capture", "Reference photo: nothing hangs on the network."))
             info = self._capture(key, "reference")
-            return {"image": info["path"], "sha256": info["sha256"]}
+            ref = {"image": info["path"], "sha256": info["sha256"]}
+            joints = getattr(getattr(self._tracker(ref), "reference", None), "joints_px", None)
+            if joints is not None:  # where the joints were found: reanalysis starts from here
+                ref["joints_px"] = np.asarray(joints, dtype=float).tolist()
+            return ref
 
-        return self._memo(key, label, do)
+        return self.step(key, label, do)
 
-    def _loading(self, key: str, label: str, ld, ref: dict) -> dict:
+    def loading_step(self, key: str, label: str, ld, ref: dict) -> dict:
+        """Checkpointed: weigh and hang each stack, photograph, track (retaking on lost joints), clear."""
         def do():
             if self._rig_dirty:
-                self._ask(Instruction(label, "remove", "Take every weight off the network."))
+                self.ask(Instruction(label, "remove", "Take every weight off the network."))
             masses = []
             for stack in ld.stacks:
                 m = self._weigh(label, stack)
-                self._ask(Instruction(
+                self.ask(Instruction(
                     label, "hang", f"Hang the {stack.nominal_g:g} g stack (weighed {m:.3f} g) on node "
                     f"{stack.node}, pulling {direction_name(stack.direction)}.", node=stack.node,
                     grams=stack.nominal_g, direction=stack.direction))
                 masses.append(m)
             rejected = []
             for attempt in range(self.spec.max_retakes + 1):
-                self._ask(Instruction(label, "capture", "Photo: keep clear of the network."))
+                self.ask(Instruction(label, "capture", "Photo: keep clear of the network."))
                 info = self._capture(key, f"{key.replace('/', '_')}")
                 res = self._tracker(ref).track(self.session.folder / info["path"])
                 arr = track_arrays(res, self.net.n_nodes, self.net.n_bonds)
                 lost = [i for i, x in enumerate(arr["lost"]) if x]
-                self._emit("tracking", key=key, image=info["path"], lost=lost,
+                self.emit("tracking", key=key, image=info["path"], lost=lost,
                            confidence_min=float(np.min(arr["confidence"])),
                            max_displacement_mm=float(np.abs(arr["displacements_mm"]).max()))
                 if not lost:
@@ -439,160 +490,17 @@ class Engine:
                 rejected.append(info["path"])
                 self.session.event("rejected", key=key, image=info["path"], lost_nodes=lost)
                 if attempt < self.spec.max_retakes:
-                    self._warn(f"joint(s) {', '.join(map(str, lost))} lost in tracking; the photo is retaken "
+                    self.warn(f"joint(s) {', '.join(map(str, lost))} lost in tracking; the photo is retaken "
                                "and this one is not used as data")
-                    self._ask(Instruction(label, "info", f"Joint(s) {', '.join(map(str, lost))} could not be "
+                    self.ask(Instruction(label, "info", f"Joint(s) {', '.join(map(str, lost))} could not be "
                                           "tracked: check that nothing hides them and the weights hang still, "
                                           "then confirm to retake the photo."))
             else:
                 raise DeviceError(f"joint(s) {', '.join(map(str, lost))} lost in tracking in "
                                   f"{self.spec.max_retakes + 1} photos of {label}; check lighting and "
                                   f"occlusion, then `labmnn resume {self.session.folder}`")
-            self._ask(Instruction(label, "remove", "Take the weights off the network."))
+            self.ask(Instruction(label, "remove", "Take the weights off the network."))
             return {"masses_g": masses, "image": info["path"], "sha256": info["sha256"],
                     "reference": ref["image"], "rejected": rejected, "loading": ld.to_dict(), **arr}
 
-        return self._memo(key, label, do)
-
-    def _measure_gradient(self, prefix: str, tag: str) -> dict:
-        """One repeat: reference, forward, adjoint plan, adjoint, gradient."""
-        net, loss = self.net, self.loss
-        ref = self._reference(f"{prefix}reference", f"{tag}: reference")
-        plan_f = self._forward_plan()
-        fwd_steps = [self._loading(f"{prefix}forward/{ld.index}", f"{tag}: forward loading {ld.index + 1}"
-                                   f"/{len(plan_f.loadings)}", ld, ref) for ld in plan_f.loadings]
-        fwd = analysis.combine_loadings(net, plan_f, fwd_steps)
-        value, dLdu = loss(fwd["displacements"])
-
-        def make_plan():
-            plan = self._adjoint_plan(-dLdu, fwd["elongations"])
-            self._emit("plan", role="adjoint", lines=plan.describe(), predicted_error=plan.predicted_error)
-            if plan.predicted_error > self.spec.adjoint.max_predicted_error:
-                self._warn(f"adjoint plan: predicted gradient error {plan.predicted_error:.1%} from rounding")
-            return {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
-
-        plan_rec = self._memo(f"{prefix}adjoint-plan", f"{tag}: adjoint plan", make_plan)
-        plan_a = LoadingPlan.from_dict(plan_rec["plan"])
-        adj_steps = [self._loading(f"{prefix}adjoint/{ld.index}", f"{tag}: adjoint loading {ld.index + 1}"
-                                   f"/{len(plan_a.loadings)}", ld, ref) for ld in plan_a.loadings]
-
-        def assemble():
-            adj = analysis.combine_loadings(net, plan_a, adj_steps)
-            g = adj["elongations"] * fwd["elongations"]
-            g_sim = net.gradient(fwd["forces"], loss)
-            return {
-                "loss": float(value), "gradient": g, "gradient_simulated": g_sim,
-                "gradient_geometric": adj["elongations_geo"] * fwd["elongations_geo"],
-                "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
-                "nonlinearity_forward": analysis.nonlinearity(fwd["elongations"], fwd["elongations_geo"]),
-                "nonlinearity_adjoint": analysis.nonlinearity(adj["elongations"], adj["elongations_geo"]),
-                "scale": plan_a.scale, "predicted_error": plan_a.predicted_error,
-                "forward_forces_n": fwd["forces"], "adjoint_forces_n": adj["forces"],
-            }
-
-        data = self._memo(f"{prefix}gradient", f"{tag}: gradient", assemble)
-        self._emit("gradient", key=f"{prefix}gradient", measured=data["gradient"],
-                   simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-                   cosine=data["cosine"])
-        return data
-
-    def _run_gradient(self) -> dict:
-        R = self.spec.repeats
-        reps = [self._measure_gradient(f"r{r}/", f"repeat {r + 1}/{R}") for r in range(R)]
-        return self._summarise(reps)
-
-    def _summarise(self, reps: list[dict]) -> dict:
-        g = np.array([r["gradient"] for r in reps])
-        sim = np.array([r["gradient_simulated"] for r in reps])
-        out = analysis.gradient_summary(g, sim.mean(axis=0))
-        out.update({
-            "loss": float(np.mean([r["loss"] for r in reps])),
-            "nonlinearity_forward": float(np.mean([r["nonlinearity_forward"] for r in reps])),
-            "nonlinearity_adjoint": float(np.mean([r["nonlinearity_adjoint"] for r in reps])),
-            "gradient_geometric": np.mean([r["gradient_geometric"] for r in reps], axis=0),
-            "predicted_rounding_error": float(np.max([r["predicted_error"] for r in reps])),
-            "adjoint_scale": float(np.mean([r["scale"] for r in reps])),
-            "repeats": len(reps),
-        })
-        out["relative_error_geometric"] = analysis.relative_error(out["gradient_geometric"],
-                                                                  out["gradient_simulated"])
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
-
-    def _run_series(self) -> dict:
-        spec = self.spec
-        R = spec.repeats
-        cases = []
-        for r in range(R):
-            tag = f"repeat {r + 1}/{R}"
-            ref = self._reference(f"r{r}/reference", f"{tag}: reference")
-            for k, grams in enumerate(spec.series.grams):
-                if grams <= 0:
-                    continue
-                plan = self._series_plan(grams)
-                steps = [self._loading(f"r{r}/series/{k}/{ld.index}", f"{tag}: {grams:g} g on node "
-                                       f"{spec.series.node}", ld, ref) for ld in plan.loadings]
-                resp = analysis.combine_loadings(self.net, plan, steps)
-                model = self.net.solve(resp["forces"])
-                valid = ~np.any([s["lost"] for s in steps], axis=0)
-                cases.append({"label": f"r{r}-{grams:g}g-node{spec.series.node}", "forces_n": resp["forces"],
-                              "displacements_mm": resp["displacements"] * 1e3, "valid": valid,
-                              "model_displacements_mm": model.displacements * 1e3, "grams": grams,
-                              "repeat": r})
-        meas = np.array([c["displacements_mm"] for c in cases])
-        model = np.array([c["model_displacements_mm"] for c in cases])
-        err = meas - model
-        ss_res = float(np.sum(err ** 2))
-        ss_tot = float(np.sum((model - model.mean(axis=0)) ** 2)) or 1.0
-        return {"cases": [{k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
-                          for c in cases],
-                "r_squared": 1.0 - ss_res / ss_tot, "largest_error_mm": float(np.abs(err).max()),
-                "rms_error_mm": float(np.sqrt(np.mean(err ** 2)))}
-
-    def _run_train(self) -> dict:
-        spec, net = self.spec, self.net
-        tr = spec.train
-        lo, hi = (net.width_bounds * 1e3) if net.width_bounds is not None else (0.2 * net.width.min() * 1e3, np.inf)
-        history = []
-        m = v = np.zeros(net.n_bonds)
-        for t in range(tr.steps):
-            if t > 0:
-                self._memo(f"t{t}/install", f"step {t + 1}: install design", lambda: self._install(t))
-            if self.bench.install_network is not None:
-                self.bench.install_network(net)
-            reps = [self._measure_gradient(f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
-                    for r in range(spec.repeats)]
-            summ = self._summarise(reps)
-
-            def update():
-                g_k = np.asarray(summ["gradient_measured"])
-                g_w = g_k * net.stiffness / net.width * 1e-3  # dL/dw per mm of width
-                m1 = 0.9 * np.asarray(m) + 0.1 * g_w
-                v1 = 0.999 * np.asarray(v) + 0.001 * g_w ** 2
-                mh, vh = m1 / (1 - 0.9 ** (t + 1)), v1 / (1 - 0.999 ** (t + 1))
-                w = np.clip(net.width * 1e3 - tr.learning_rate * mh / (np.sqrt(vh) + 1e-30), lo, hi)
-                return {"widths_mm": w, "adam_m": m1, "adam_v": v1, "loss": summ["loss"],
-                        "relative_error": summ["relative_error"], "cosine": summ["cosine"],
-                        "gradient_measured": g_k}
-
-            rec = self._memo(f"t{t}/update", f"step {t + 1}: Adam update", update)
-            m, v = np.asarray(rec["adam_m"]), np.asarray(rec["adam_v"])
-            net.set_widths(np.asarray(rec["widths_mm"]) * 1e-3)
-            design = self.session.folder / f"design_step{t + 1}.json"
-            if not design.exists():
-                write_durable(design, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
-            history.append({"step": t + 1, "loss": rec["loss"], "relative_error": rec["relative_error"],
-                            "cosine": rec["cosine"]})
-            self._emit("train", step=t + 1, loss=rec["loss"])
-        out = self.session.folder / Path(tr.output).name
-        if self.offline:
-            out = out.with_name(f"{self.results_name}-{out.name}")
-        write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
-        return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
-                "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}
-
-    def _install(self, t: int) -> dict:
-        name = f"design_step{t}.json"
-        self._ask(Instruction(f"step {t + 1}", "info", f"Mount the network made from {name} "
-                              "(the updated design) in the frame, then confirm."))
-        return {"design": name, "widths_mm": (self.net.width * 1e3).tolist()}
-
+        return self.step(key, label, do)

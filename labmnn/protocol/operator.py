@@ -118,3 +118,23 @@ class AutoOperator:
             self.sim.take_off_balance()
         elif kind == "remove":
             self.sim.clear()
+
+
+class PromptedSimOperator:
+    """Rehearsal on the simulated rig: a person confirms each prompt, then the simulated
+    operator carries it out (``labmnn run --sim`` without ``--auto``).
+
+    Parameters
+    ----------
+    prompter : Operator
+        Who confirms (e.g. :class:`TerminalOperator` or a GUI); may raise :class:`AbortRequested`.
+    sim_operator : hardware_sim.operator.SimOperator
+    """
+
+    def __init__(self, prompter: Operator, sim_operator):
+        self.prompter = prompter
+        self.auto = AutoOperator(sim_operator)
+
+    def confirm(self, instruction: Instruction) -> None:
+        self.prompter.confirm(instruction)
+        self.auto.confirm(instruction)

@@ -377,8 +377,13 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
     target_n = np.asarray(target_n, dtype=float)
     comps, left = decompose(target_n, rig)
     if not comps:
-        raise PlanError(f"{role} loading: the wanted force is zero (or no pull direction can apply it): "
-                        "nothing to hang")
+        if np.any(left):
+            where = "; ".join(f"{np.linalg.norm(left[i]) / GRAVITY * 1e3:.2g} g along "
+                              f"({left[i, 0] / np.linalg.norm(left[i]):+.2f}, {left[i, 1] / np.linalg.norm(left[i]):+.2f})"
+                              f" on node {i}" for i in np.flatnonzero(np.abs(left).sum(axis=1) > 0))
+            raise PlanError(f"{role} loading: the force needs {where}, which no pull direction there can apply; "
+                            "fit a pulley and list it in [rig] directions")
+        raise PlanError(f"{role} loading: the wanted force is zero: nothing to hang")
     norm = float(np.linalg.norm(target_n))
 
     def error_of(plan: LoadingPlan) -> float:

@@ -60,7 +60,10 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     dict
         The engine's outcome (``summary`` with the new figures, ``summary["files"]``).
     """
-    Session.open(session)  # checks it is a session
+    status = Session.open(session).status()
+    if status != "success":
+        raise InputError(str(session), "", f"is not complete (status {status}): finish it with "
+                         f"`labmnn resume {session}` before reanalysing")
     sess = ReadOnlySession(session)
     folder = sess.folder
     spec = load_protocol(folder / "protocol.toml")
@@ -82,7 +85,8 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
         ref = d["reference"]
         if ref not in trackers:
             trackers.clear()
-            trackers[ref] = make_tracker(folder / ref, net, dict(spec.tracking))
+            joints = next((r.get("joints_px") for r in steps.values() if r.get("image") == ref), None)
+            trackers[ref] = make_tracker(folder / ref, net, dict(spec.tracking), joints)
         res = trackers[ref].track(folder / d["image"])
         kept[key] = {**d, **track_arrays(res, net.n_nodes, net.n_bonds)}
     # derived steps are recomputed from the re-tracked loadings
@@ -92,6 +96,5 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     sess.records = [r for r in sess.records if r.get("kind") != "step"]
     bench = Bench(camera=_NoDevice(), balance=_NoDevice(), make_tracker=make_tracker)
     engine = Engine(spec, sess, bench, operator=_NoDevice(), listener=listener, network=net,
-                    results_name=name, offline=True)
-    engine._done = kept
+                    results_name=name, offline=True, steps=kept)
     return engine.run()

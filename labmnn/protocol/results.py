@@ -88,6 +88,7 @@ def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> N
                 model = net.solve(F)
                 grp = st[key.replace("/", ".")]
                 grp.create_dataset("forces_n", data=F)
+                grp.create_dataset("positions_m", data=net.nodes + np.asarray(d["displacements_mm"]) * 1e-3)
                 grp.create_dataset("model_displacements_mm", data=model.displacements * 1e3)
                 grp.create_dataset("model_elongations_mm", data=model.elongations * 1e3)
         _h5_write(f, "summary", summary)

@@ -20,7 +20,8 @@ from .spec import ProtocolSpec, load_protocol
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
-              seed: int = 0, bench: Bench | None = None, repeats: int | None = None) -> Engine:
+              seed: int = 0, bench: Bench | None = None, repeats: int | None = None,
+              mechanics: str = "linear", linearize: str | None = None) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
     Parameters
@@ -31,28 +32,41 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     sim, auto : bool
         Simulated rig; let the simulated operator act (needs ``sim``).
     operator : Operator, optional
-        Default: :class:`AutoOperator` with ``auto``, else :class:`TerminalOperator`.
+        Default: :class:`AutoOperator` with ``auto``; on the simulated rig without ``auto``
+        a terminal prompt whose confirmed actions the simulated operator carries out; else
+        :class:`TerminalOperator`.
     listener : callable, optional
     seed : int
     bench : Bench, optional
         Devices to use instead of opening them.
     repeats : int, optional
         Override the protocol's repeats.
+    mechanics : {"linear", "nonlinear"}
+        Simulated rig: bar model, or the bars' exact large-rotation equilibrium.
+    linearize : {"none", "two_level"}, optional
+        Override the protocol's ``linearize``.
 
     Returns
     -------
     Engine
     """
+    if auto and not sim and bench is None:
+        raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     spec = load_protocol(protocol)
     if repeats is not None:
         if repeats < 1:
             raise InputError("--repeats", "", f"must be at least 1, found {repeats}")
         spec.repeats = int(repeats)
+    if linearize is not None:
+        if linearize not in ("none", "two_level"):
+            raise InputError("--linearize", "", f"must be none or two_level, found {linearize!r}")
+        spec.linearize = linearize
     net = Network.open(spec.network)
     spec.check_nodes(net.n_nodes)
     if spec.loss is not None:
         spec.build_loss(net.n_nodes)
-    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench)
+    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench,
+                   mechanics)
 
 
 def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
@@ -74,21 +88,26 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     cals = sorted(sess.folder.glob("calibration.*"))
     spec.calibration = cals[0] if cals else None
     net = Network.open(spec.network)
-    return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench)
+    return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
+                   bench_info.get("mechanics", "linear"))
 
 
-def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench) -> Engine:
+def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench,
+            mechanics: str = "linear") -> Engine:
     if auto and not sim and bench is None:
         raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     if bench is None:
-        bench = open_bench(spec, net, sim=sim, seed=seed)
+        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics)
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:
+        from .operator import PromptedSimOperator, TerminalOperator
+
         if auto:
             operator = AutoOperator(bench.sim_operator)
+        elif bench.sim_operator is not None:  # rehearsal: confirm each prompt, the simulated hands act
+            operator = PromptedSimOperator(TerminalOperator(), bench.sim_operator)
         else:
-            from .operator import TerminalOperator
-
             operator = TerminalOperator()
     return Engine(spec, session, bench, operator, listener=listener, network=net)
+

@@ -24,6 +24,14 @@ def _cache_dir() -> Path:
     return base
 
 
+def calibration_name(rig, camera, n_poses: int = N_POSES) -> str:
+    """File name keyed by the simulated camera (pose, lens, size), the board and the poses."""
+    key = json.dumps({"camera": rig.camera.to_dict(), "w": camera.width, "h": camera.height,
+                      "board": [rig.board.cols, rig.board.rows, rig.board.square_mm], "n": n_poses},
+                     sort_keys=True, default=str)
+    return f"simcal-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
 def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
     """Calibrate the simulated ``camera`` on ``rig`` (cached); returns the calibration file.
 
@@ -36,10 +44,7 @@ def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
     """
     from ..metrology.calibration import BoardSpec, calibrate
 
-    key = json.dumps({"camera": rig.camera.to_dict(), "w": camera.width, "h": camera.height,
-                      "board": [rig.board.cols, rig.board.rows, rig.board.square_mm], "n": n_poses},
-                     sort_keys=True, default=str)
-    name = f"simcal-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    name = calibration_name(rig, camera, n_poses)
     shipped = SHIPPED / name
     if shipped.exists():
         return shipped

@@ -32,11 +32,11 @@ FORMAT = "labmnn-protocol/1"
 KINDS = ("gradient", "load_series", "train")
 NAMED_DIRECTIONS = {"down": (0.0, -1.0), "up": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 SECTIONS = {
-    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes"},
+    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes", "linearize"},
     "network": {"file"},
     "calibration": {"file"},
     "camera": {"iso", "aperture", "shutter_speed", "image_format", "capture_target"},
-    "balance": {"port", "baud", "timeout"},
+    "balance": {"port", "baud", "timeout", "settle_timeout"},
     "weights": {"sizes_g", "counts"},
     "rig": {"max_per_node_g", "max_total_g", "directions"},
     "forward": None,  # array of tables, checked per entry
@@ -100,6 +100,7 @@ class ProtocolSpec:
     description: str
     repeats: int
     max_retakes: int
+    linearize: str  # "none" or "two_level" (loads also at half level; linear part extrapolated)
     network: str  # a resolved file path or a shipped example name
     calibration: Path | None
     camera: dict[str, str]
@@ -112,6 +113,18 @@ class ProtocolSpec:
     tracking: dict[str, Any] = field(default_factory=dict)
     series: SeriesSettings | None = None
     train: TrainSettings | None = None
+
+    def overrides(self) -> dict:
+        """Settings a run may change from the file (kept in the session's start record)."""
+        return {"repeats": self.repeats, "linearize": self.linearize}
+
+    def apply_overrides(self, over: dict | None) -> None:
+        """Re-apply :meth:`overrides` recorded by a session (resume, reanalysis)."""
+        over = over or {}
+        if over.get("repeats"):
+            self.repeats = int(over["repeats"])
+        if over.get("linearize"):
+            self.linearize = str(over["linearize"])
 
     def forward_forces(self, n_nodes: int) -> np.ndarray:
         """The forward loads as an (n_nodes, 2) force array, newtons."""
@@ -280,6 +293,15 @@ def _adjoint(src, t) -> AdjointSettings:
     return AdjointSettings(scale, max_g, min_g, tol)
 
 
+def _tracker_keys() -> set[str] | None:
+    """Settings the metrology tracker accepts (plus ``joints``, a joints.csv file)."""
+    try:
+        from ..metrology.tracking import DEFAULTS
+    except ImportError:  # pragma: no cover - metrology not installed: accept anything
+        return None
+    return set(DEFAULTS) | {"joints"}
+
+
 def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec:
     """Check a decoded protocol table and build a :class:`ProtocolSpec`."""
     path = Path(path)
@@ -301,6 +323,9 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         _fail(src, "protocol.description", f"must be a string, found {desc!r}")
     repeats = _int(src, "protocol.repeats", head.get("repeats", 3), minimum=1)
     retakes = _int(src, "protocol.max_retakes", head.get("max_retakes", 3), minimum=0)
+    linearize = head.get("linearize", "none")
+    if linearize not in ("none", "two_level"):
+        _fail(src, "protocol.linearize", f"must be \"none\" or \"two_level\", found {linearize!r}")
 
     net_t = _table(src, data, "network")
     _check_keys(src, "network", net_t, SECTIONS["network"])
@@ -322,8 +347,9 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     balance = dict(bal)
     if "baud" in balance:
         balance["baud"] = _int(src, "balance.baud", balance["baud"], minimum=1)
-    if "timeout" in balance:
-        balance["timeout"] = _num(src, "balance.timeout", balance["timeout"], positive=True)
+    for k in ("timeout", "settle_timeout"):
+        if k in balance:
+            balance[k] = _num(src, f"balance.{k}", balance[k], positive=True)
 
     w = _table(src, data, "weights")
     _check_keys(src, "weights", w, SECTIONS["weights"])
@@ -335,6 +361,12 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         _fail(src, "loss", f"must be a table, found {loss!r}")
     adjoint = _adjoint(src, _table(src, data, "adjoint"))
     tracking = _table(src, data, "tracking")
+    known = _tracker_keys()
+    for k in tracking:
+        if known is not None and k not in known:
+            _fail(src, f"tracking.{k}", f"is not a tracker setting (known: {', '.join(sorted(known))})")
+    if "joints" in tracking:
+        tracking = {**tracking, "joints": str(_resolve(base, _str(src, "tracking.joints", tracking["joints"])))}
 
     series = None
     if kind == "load_series":
@@ -367,7 +399,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _fail(src, "loss", "is missing: a gradient protocol needs a [loss] table")
     return ProtocolSpec(
         path=path, text=text, name=name, kind=kind, description=desc, repeats=repeats,
-        max_retakes=retakes, network=network, calibration=calibration, camera=camera,
+        max_retakes=retakes, linearize=linearize, network=network, calibration=calibration, camera=camera,
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
         adjoint=adjoint, tracking=dict(tracking), series=series, train=train,
     )

@@ -1,0 +1,214 @@
+"""The measurement scripts the engine runs, one per protocol kind.
+
+Each is a plain sequence of the engine's checkpointed steps (``eng.reference_step``,
+``eng.loading_step``, ``eng.step``): on a resumed session the steps already in the
+log return their recorded data, so the same script continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import analysis
+from .operator import Instruction
+from .planner import LoadingPlan
+from .recorder import write_durable
+
+
+def _measure_plan(eng, prefix: str, tag: str, role: str, plan: LoadingPlan, ref: dict) -> dict:
+    """All loadings of a plan, summed into the response to its target (see combine_loadings)."""
+    steps = [eng.loading_step(f"{prefix}{role}/{ld.index}", f"{tag}: {role} loading {ld.index + 1}"
+                              f"/{len(plan.loadings)}", ld, ref) for ld in plan.loadings]
+    return analysis.combine_loadings(eng.net, plan, steps)
+
+
+def _extrapolate(half: dict, full: dict) -> dict:
+    """Linear part from two load levels: r(F) = a F + b F^2 gives a F = 4 r(F/2) - r(F).
+
+    Both responses are already per unit of target (divided by their scale), so the
+    linear part is ``2 half - full``; the forces are the full level's.
+    """
+    out = {k: 2.0 * np.asarray(half[k]) - np.asarray(full[k])
+           for k in ("displacements", "elongations", "elongations_geo")}
+    out["forces"] = full["forces"]
+    return out
+
+
+def measure_gradient(eng, prefix: str, tag: str) -> dict:
+    """One repeat: reference, forward, adjoint plan, adjoint, gradient.
+
+    With ``linearize = "two_level"`` every load is also applied at half its level
+    and the linear response is extrapolated (``_extrapolate``), removing the bars'
+    quadratic (large-rotation) response from both elongations.
+    """
+    net, loss = eng.net, eng.loss
+    two = eng.spec.linearize == "two_level"
+    ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
+    plan_f = eng.forward_plan()
+    fwd_full = _measure_plan(eng, prefix, tag, "forward", plan_f, ref)
+    fwd = fwd_full
+    if two:
+        fwd_half = _measure_plan(eng, prefix, tag, "forward-half", eng.forward_plan(0.5), ref)
+        fwd = _extrapolate(fwd_half, fwd_full)
+    value, dLdu = loss(fwd["displacements"])
+
+    def make_plan():
+        plan = eng.adjoint_plan(-dLdu, fwd["elongations"])
+        eng.emit("plan", role="adjoint", lines=plan.describe(), predicted_error=plan.predicted_error)
+        if plan.predicted_error > eng.spec.adjoint.max_predicted_error:
+            eng.warn(f"adjoint plan: predicted gradient error {plan.predicted_error:.1%} from rounding")
+        rec = {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
+        if two:
+            rec["plan_half"] = eng.adjoint_plan(-dLdu, fwd["elongations"], scale=plan.scale / 2).to_dict()
+        return rec
+
+    plan_rec = eng.step(f"{prefix}adjoint-plan", f"{tag}: adjoint plan", make_plan)
+    plan_a = LoadingPlan.from_dict(plan_rec["plan"])
+    adj_full = _measure_plan(eng, prefix, tag, "adjoint", plan_a, ref)
+    adj = adj_full
+    if two:
+        plan_h = LoadingPlan.from_dict(plan_rec["plan_half"])
+        adj = _extrapolate(_measure_plan(eng, prefix, tag, "adjoint-half", plan_h, ref), adj_full)
+
+    def assemble():
+        g = adj["elongations"] * fwd["elongations"]
+        g_sim = net.gradient(fwd["forces"], loss)
+        return {
+            "loss": float(value), "gradient": g, "gradient_simulated": g_sim,
+            "gradient_geometric": adj_full["elongations_geo"] * fwd_full["elongations_geo"],
+            "gradient_single_level": adj_full["elongations"] * fwd_full["elongations"],
+            "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
+            # geometric vs projected elongations under the full loads (as hung)
+            "nonlinearity_forward": analysis.nonlinearity(fwd_full["elongations"], fwd_full["elongations_geo"]),
+            "nonlinearity_adjoint": analysis.nonlinearity(adj_full["elongations"], adj_full["elongations_geo"]),
+            "load_nonlinearity_forward": analysis.relative_error(fwd_full["elongations"], fwd["elongations"]),
+            "load_nonlinearity_adjoint": analysis.relative_error(adj_full["elongations"], adj["elongations"]),
+            "scale": plan_a.scale, "predicted_error": plan_a.predicted_error,
+            "forward_forces_n": fwd["forces"], "adjoint_forces_n": adj["forces"],
+        }
+
+    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
+    eng.emit("gradient", key=f"{prefix}gradient", measured=data["gradient"],
+             simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+             cosine=data["cosine"])
+    return data
+
+
+def run_gradient(eng) -> dict:
+    """``kind = "gradient"``: the gradient measured ``repeats`` times, and its summary."""
+    R = eng.spec.repeats
+    reps = [measure_gradient(eng, f"r{r}/", f"repeat {r + 1}/{R}") for r in range(R)]
+    return summarise(reps)
+
+
+def summarise(reps: list[dict]) -> dict:
+    """Mean, spread and accuracy of the repeats' gradients (JSON-ready)."""
+    g = np.array([r["gradient"] for r in reps])
+    sim = np.array([r["gradient_simulated"] for r in reps])
+    out = analysis.gradient_summary(g, sim.mean(axis=0))
+    out.update({
+        "loss": float(np.mean([r["loss"] for r in reps])),
+        "nonlinearity_forward": float(np.mean([r["nonlinearity_forward"] for r in reps])),
+        "nonlinearity_adjoint": float(np.mean([r["nonlinearity_adjoint"] for r in reps])),
+        "gradient_geometric": np.mean([r["gradient_geometric"] for r in reps], axis=0),
+        "predicted_rounding_error": float(np.max([r["predicted_error"] for r in reps])),
+        "adjoint_scale": float(np.mean([r["scale"] for r in reps])),
+        "repeats": len(reps),
+    })
+    out["relative_error_geometric"] = analysis.relative_error(out["gradient_geometric"],
+                                                              out["gradient_simulated"])
+    single = np.mean([r.get("gradient_single_level", r["gradient"]) for r in reps], axis=0)
+    out["relative_error_single_level"] = analysis.relative_error(single, out["gradient_simulated"])
+    out["load_nonlinearity_forward"] = float(np.mean([r.get("load_nonlinearity_forward", 0.0) for r in reps]))
+    out["load_nonlinearity_adjoint"] = float(np.mean([r.get("load_nonlinearity_adjoint", 0.0) for r in reps]))
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+
+
+def run_series(eng) -> dict:
+    """``kind = "load_series"``: displacements under a series of loads, against the model."""
+    spec = eng.spec
+    R = spec.repeats
+    cases = []
+    for r in range(R):
+        tag = f"repeat {r + 1}/{R}"
+        ref = eng.reference_step(f"r{r}/reference", f"{tag}: reference")
+        for k, grams in enumerate(spec.series.grams):
+            if grams <= 0:
+                continue
+            plan = eng.series_plan(grams)
+            steps = [eng.loading_step(f"r{r}/series/{k}/{ld.index}", f"{tag}: {grams:g} g on node "
+                                   f"{spec.series.node}", ld, ref) for ld in plan.loadings]
+            resp = analysis.combine_loadings(eng.net, plan, steps)
+            model = eng.net.solve(resp["forces"])
+            valid = ~np.any([s["lost"] for s in steps], axis=0)
+            cases.append({"label": f"r{r}-{grams:g}g-node{spec.series.node}", "forces_n": resp["forces"],
+                          "displacements_mm": resp["displacements"] * 1e3, "valid": valid,
+                          "model_displacements_mm": model.displacements * 1e3, "grams": grams,
+                          "repeat": r})
+    meas = np.array([c["displacements_mm"] for c in cases])
+    model = np.array([c["model_displacements_mm"] for c in cases])
+    err = meas - model
+    ss_res = float(np.sum(err ** 2))
+    ss_tot = float(np.sum((model - model.mean(axis=0)) ** 2)) or 1.0
+    return {"cases": [{k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+                      for c in cases],
+            "r_squared": 1.0 - ss_res / ss_tot, "largest_error_mm": float(np.abs(err).max()),
+            "rms_error_mm": float(np.sqrt(np.mean(err ** 2)))}
+
+
+def run_train(eng) -> dict:
+    """``kind = "train"``: Adam steps on measured gradients; writes each updated design."""
+    spec, net = eng.spec, eng.net
+    tr = spec.train
+    lo, hi = (net.width_bounds * 1e3) if net.width_bounds is not None else (0.2 * net.width.min() * 1e3, np.inf)
+    history = []
+    m = v = np.zeros(net.n_bonds)
+    for t in range(tr.steps):
+        if t > 0:
+            eng.step(f"t{t}/install", f"step {t + 1}: install design", lambda: _install(eng, t))
+        if eng.bench.install_network is not None:
+            eng.bench.install_network(net)
+        reps = [measure_gradient(eng, f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
+                for r in range(spec.repeats)]
+        summ = summarise(reps)
+
+        def update():
+            g_k = np.asarray(summ["gradient_measured"])
+            g_w = g_k * net.stiffness / net.width * 1e-3  # dL/dw per mm of width
+            m1 = 0.9 * np.asarray(m) + 0.1 * g_w
+            v1 = 0.999 * np.asarray(v) + 0.001 * g_w ** 2
+            mh, vh = m1 / (1 - 0.9 ** (t + 1)), v1 / (1 - 0.999 ** (t + 1))
+            w = np.clip(net.width * 1e3 - tr.learning_rate * mh / (np.sqrt(vh) + 1e-30), lo, hi)
+            return {"widths_mm": w, "adam_m": m1, "adam_v": v1, "loss": summ["loss"],
+                    "relative_error": summ["relative_error"], "cosine": summ["cosine"],
+                    "gradient_measured": g_k}
+
+        rec = eng.step(f"t{t}/update", f"step {t + 1}: Adam update", update)
+        m, v = np.asarray(rec["adam_m"]), np.asarray(rec["adam_v"])
+        net.set_widths(np.asarray(rec["widths_mm"]) * 1e-3)
+        design = eng.session.folder / f"design_step{t + 1}.json"
+        if not design.exists():
+            write_durable(design, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
+        history.append({"step": t + 1, "loss": rec["loss"], "relative_error": rec["relative_error"],
+                        "cosine": rec["cosine"]})
+        eng.emit("train", step=t + 1, loss=rec["loss"])
+    out = eng.session.folder / Path(tr.output).name
+    if eng.offline:
+        out = out.with_name(f"{eng.results_name}-{out.name}")
+    write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
+    return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
+            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}
+
+
+def _install(eng, t: int) -> dict:
+    name = f"design_step{t}.json"
+    eng.ask(Instruction(f"step {t + 1}", "info", f"Mount the network made from {name} "
+                          "(the updated design) in the frame, then confirm."))
+    return {"design": name, "widths_mm": (eng.net.width * 1e3).tolist()}
+
+
+
+RUNNERS = {"gradient": run_gradient, "load_series": run_series, "train": run_train}
