@@ -85,9 +85,11 @@ def test_gradient_measurement_button_by_button(qtbot, window, tmp_path):
     assert not panel.start_button.isEnabled()
     kinds = run_to_end(qtbot, win)
     assert win.outcome["status"] == "success", win.outcome
-    # 1 check + per repeat: remove, photo, (weigh, hang, photo, remove) x 2 loadings
-    assert kinds.count("capture") == 9 and kinds.count("hang") == 6 and kinds.count("weigh") == 6
     summary = win.outcome["summary"]
+    session = Session.open(win.outcome["session"])
+    # each Captured click took one photo; each weighed stack was hung
+    assert kinds.count("capture") == len(session.images()) >= 3 * 3
+    assert kinds.count("hang") == kinds.count("weigh") >= 3 * 2
     qtbot.waitUntil(lambda: win.results.bonds is not None and win.results.bonds.repeats == 3
                     and "gradient_measured" in win.results.summary, timeout=TIMEOUT_MS)
     shown_mean, shown_std = win.results.shown_gradient()

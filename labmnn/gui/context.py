@@ -77,7 +77,8 @@ def real_context(sessions_root: str | Path, balance_port: str | None, calibratio
     if cal_path is not None and not cal_path.is_file():
         raise InputError("--calibration", "", f"{cal_path} does not exist")
     bench = Bench(camera=_or_failed("camera", GPhoto2Camera), balance=_or_failed("balance", MTSICSBalance, balance_port),
-                  make_tracker=lambda ref, net, settings: metrology_tracker_factory(bench.calibration)(ref, net, settings),
+                  make_tracker=lambda ref, net, settings, joints_px=None: metrology_tracker_factory(
+                      bench.calibration)(ref, net, settings, joints_px),
                   calibration=cal_path, image_size=_image_size(cal_path), extra={"sim": False})
     return RigContext(bench=bench, sim=False, sessions_root=Path(sessions_root), calibration=cal_path,
                       calibration_rms=_rms(cal_path), balance_port=balance_port,

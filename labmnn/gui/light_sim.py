@@ -266,7 +266,7 @@ def light_sim_bench(net: Network, width: int = 3000, height: int = 2000, seed: i
     bal = LightBalance(lambda: rig.pan_mass_g, seed=seed)
     op = LightOperator(rig, seed=seed + 1)
 
-    def make_tracker(reference, network, settings):
+    def make_tracker(reference, network, settings, joints_px=None):
         return TruthTracker(cam, Path(reference), rig.net, seed=seed + 2)
 
     bench = Bench(camera=cam, balance=bal, make_tracker=make_tracker, sim_operator=op,

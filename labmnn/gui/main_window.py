@@ -92,8 +92,12 @@ def expected_steps(spec, net: Network) -> list[str]:
         for r in range(spec.repeats):
             tag = (f"step {t + 1}/{steps}, repeat {r + 1}/{spec.repeats}" if spec.kind == "train"
                    else f"repeat {r + 1}/{spec.repeats}")
-            labels += [f"{tag}: reference", f"{tag}: forward loading 1/1", f"{tag}: adjoint plan",
-                       f"{tag}: adjoint loading 1/1", f"{tag}: gradient"]
+            two = getattr(spec, "linearize", None) == "two_level"
+            labels += [f"{tag}: reference", f"{tag}: forward loading 1/1"]
+            labels += [f"{tag}: forward-half loading 1/1"] if two else []
+            labels += [f"{tag}: adjoint plan", f"{tag}: adjoint loading 1/1"]
+            labels += [f"{tag}: adjoint-half loading 1/1"] if two else []
+            labels += [f"{tag}: gradient"]
         if spec.kind == "train":
             labels.append(f"step {t + 1}: Adam update")
     return labels
@@ -424,8 +428,9 @@ class MainWindow(QtWidgets.QMainWindow):
             try:
                 steps = Session(folder).completed_steps()
                 bonds = bond_results(net, steps)
-                nonlinear = [float(d.get("nonlinearity_forward", 0.0)) for k, d in steps.items()
-                             if k.endswith("gradient") and isinstance(d, dict)]
+                nonlinear = [max(float(d.get(f"{kind}_{role}", 0.0) or 0.0)
+                                 for kind in ("nonlinearity", "load_nonlinearity") for role in ("forward", "adjoint"))
+                             for k, d in steps.items() if k.endswith("gradient") and isinstance(d, dict)]
                 self.relay.message.emit("bonds", (bonds, summary, max(nonlinear, default=0.0)))
             except Exception as exc:  # noqa: BLE001 - shown, never fatal
                 traceback.print_exc()
@@ -454,7 +459,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                                  else np.asarray(summary.get("gradient_measured", mean)), src)
             if nonlinear > NONLINEAR_LIMIT:
                 self.protocol_panel.add_warning(
-                    f"load beyond the linear range: geometric and linear elongations differ by {nonlinear:.1%}")
+                    f"load beyond the linear range: the response departs from linear by {nonlinear:.1%}")
         elif name == "session":
             self._show_session(payload)
         elif name == "warning":

@@ -82,16 +82,34 @@ def _indexed(steps: dict, prefix: str) -> list[dict]:
 
 def repeat_elongations(net: Network, steps: dict, prefix: str) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Measured (forward, adjoint) linear elongations of one repeat (metres; the adjoint
-    one unscaled) and the adjoint scale; None if the repeat is incomplete."""
-    fwd = _indexed(steps, f"{prefix}forward/")
-    adj = _indexed(steps, f"{prefix}adjoint/")
+    one unscaled) and the adjoint scale; None if the repeat is incomplete.
+
+    Loadings are summed by their plans as the engine does; with two load levels
+    (``forward-half`` / ``adjoint-half`` steps) the linear part is extrapolated,
+    ``2 r(F/2) - r(F)`` per unit of target, as the engine does.
+    """
     plan_rec = steps.get(f"{prefix}adjoint-plan")
-    if not fwd or not adj or plan_rec is None:
+    if plan_rec is None:
         return None
-    plan_f = _plan_from_steps(net, "forward", fwd)
     plan_a = LoadingPlan.from_dict(plan_rec["plan"])
-    e_f = analysis.combine_loadings(net, plan_f, fwd)["elongations"]
-    e_a = analysis.combine_loadings(net, plan_a, adj)["elongations"]
+    plans = {"forward": None, "adjoint": plan_a,
+             "forward-half": None, "adjoint-half": (LoadingPlan.from_dict(plan_rec["plan_half"])
+                                                   if "plan_half" in plan_rec else None)}
+    scales = {"forward": 1.0, "forward-half": 0.5}
+    e = {}
+    for role, plan in plans.items():
+        recs = _indexed(steps, f"{prefix}{role}/")
+        if not recs:
+            continue
+        if plan is None:
+            plan = _plan_from_steps(net, role, recs, scales.get(role, 1.0))
+        e[role] = analysis.combine_loadings(net, plan, recs)["elongations"]
+    if "forward" not in e or "adjoint" not in e:
+        return None
+    e_f, e_a = e["forward"], e["adjoint"]
+    if "forward-half" in e and "adjoint-half" in e:
+        e_f = 2.0 * e["forward-half"] - e_f
+        e_a = 2.0 * e["adjoint-half"] - e_a
     return e_f, e_a, float(plan_a.scale)
 
 

@@ -343,8 +343,8 @@ class TrackerTap:
         self.make_tracker = make_tracker
         self.emit = emit
 
-    def __call__(self, reference, network, settings):
-        tracker = self.make_tracker(reference, network, settings)
+    def __call__(self, reference, network, settings, *args, **kwargs):
+        tracker = self.make_tracker(reference, network, settings, *args, **kwargs)
         ref = getattr(tracker, "reference", None) or getattr(getattr(tracker, "tracker", None), "reference", None)
         ref_px = getattr(ref, "joints_px", None) if ref is not None else None
         if ref_px is not None:
