@@ -305,8 +305,8 @@ class CameraView(QtWidgets.QWidget):
         self.photo_item.setImage(rgb, autoLevels=False, levels=(0, 255))
         self.photo_item.setRect(QtCore.QRectF(0, 0, self.photo_size[0], self.photo_size[1]))
         role = getattr(self, "_pending_role", "")
-        self.photo_title.setText(f"Last photo: {Path(path).name}  ({self.photo_size[0]}x{self.photo_size[1]} px"
-                                 f"{', ' + role if role else ''})")
+        self.photo_title.setText(f"Last photo: {Path(path).name}")
+        self.photo_title.setToolTip(f"{path}\n{self.photo_size[0]}x{self.photo_size[1]} px{', ' + role if role else ''}")
         self._draw_overlay()
         if not self.zoom_to_network():
             self.photo_box.autoRange(items=[self.photo_item], padding=0.02)

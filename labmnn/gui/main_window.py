@@ -38,7 +38,7 @@ from .session_data import bond_results, open_session
 from .workers import DeviceOwner, EngineRunner, GuiOperator, TrackerTap
 
 LOW_CONFIDENCE = 0.6
-NONLINEAR_LIMIT = 0.05  # relative difference geometric vs linear elongations
+NONLINEAR_LIMIT = 0.05  # the engine's nonlinearity figures (geometric vs linear, full vs half load)
 
 
 @dataclass
@@ -312,7 +312,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.camera_view.set_network(net, inputs, outputs)
         for key, v in values.items():
             self.camera_view.set_bond_values(key, v, source="model (not measured yet)")
-        self.camera_view.photo_title.setText(f"{net.name} as designed (model values)")
+        self.camera_view.photo_title.setText(f"{net.name}: model values")
         if self.ctx.sim and self.ctx.bench.install_network is not None:
             self.ctx.bench.install_network(net)
         self.protocol_panel.set_message("Press Start when the rig is ready.")
@@ -412,12 +412,6 @@ class MainWindow(QtWidgets.QMainWindow):
         conf = ev.get("confidence_min")
         if conf is not None and conf < LOW_CONFIDENCE:
             self.protocol_panel.add_warning(f"low tracking confidence ({conf:.2f}) in {Path(ev.get('image', '')).name}")
-        if self.net is not None:
-            limit = 0.05 * float(self.net.lengths.min()) * 1e3
-            umax = ev.get("max_displacement_mm")
-            if umax is not None and umax > limit:
-                self.protocol_panel.add_warning(
-                    f"load beyond the linear range: a joint moved {umax:.2f} mm (over 5% of the shortest bond)")
 
     def _refresh_results(self, summary: dict | None = None) -> None:
         folder, net = self.session_folder, self.net

@@ -39,6 +39,16 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     return w
 
 
+def _with_headroom(plot, values: np.ndarray, top: float = 0.3) -> None:
+    """Show all bars with room above them for the legend."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = (float(min(v.min(), 0.0)), float(max(v.max(), 0.0))) if v.size else (0.0, 1.0)
+    span = (hi - lo) or 1.0
+    plot.setYRange(lo - 0.05 * span, hi + top * span, padding=0)
+    plot.enableAutoRange(axis="x")
+
+
 class ResultsPanel(QtWidgets.QWidget):
     """Plots of a gradient measurement or a training run.
 
@@ -146,7 +156,7 @@ class ResultsPanel(QtWidgets.QWidget):
         gp.plot(x, mean, pen=None, symbol="o", symbolSize=8, symbolBrush=MEASURED_COLOUR, symbolPen="w",
                 name=f"measured, {bonds.repeats} repeat{'s' if bonds.repeats != 1 else ''} (bars: s.d.)")
         gp.getAxis("bottom").setTicks([[(int(i), str(i)) for i in x[:: max(1, m // 30)]]])
-        gp.autoRange()
+        _with_headroom(gp, np.concatenate([sim, mean + std, mean - std]))
         ef = np.nanmean(bonds.forward_elongation_mm, axis=0) * 1e3  # micrometres
         ea = np.nanmean(bonds.adjoint_elongation_mm * bonds.adjoint_scale[:, None], axis=0) * 1e3  # as hung
         ep.addItem(pg.BarGraphItem(x=x - 0.2, height=np.nan_to_num(ef), width=0.38, brush=FORWARD_COLOUR, pen=None,
@@ -154,7 +164,7 @@ class ResultsPanel(QtWidgets.QWidget):
         ep.addItem(pg.BarGraphItem(x=x + 0.2, height=np.nan_to_num(ea), width=0.38, brush=ADJOINT_COLOUR, pen=None,
                                    name="adjoint (as hung)"))
         ep.getAxis("bottom").setTicks([[(int(i), str(i)) for i in x[:: max(1, m // 30)]]])
-        ep.autoRange()
+        _with_headroom(ep, np.concatenate([ef, ea]))
         rel = self.summary.get("relative_error")
         cos = self.summary.get("cosine")
         if rel is None:

@@ -83,6 +83,7 @@ class DeviceOwner:
         self.connected = False
         self.polling = True
         self.polls = 0
+        self.job_seconds = 0.0  # time spent on queued calls (captures...), when no frame can be polled
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._in_flight = threading.Event()
         self._stop = threading.Event()
@@ -165,10 +166,12 @@ class DeviceOwner:
             except queue.Empty:
                 job = None
             if job is not None:
+                t0 = time.perf_counter()
                 try:
                     self._run(job)
                 except BaseException:  # noqa: BLE001 - already handed over in the job
                     pass
+                self.job_seconds += time.perf_counter() - t0
                 continue
             if self._stop.is_set() or not self._can_poll():
                 continue
