@@ -27,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--sessions", default="sessions", help="folder of sessions (default: sessions)")
     p.add_argument("--balance-port", default=None, help="serial port of the balance (real rig)")
     p.add_argument("--calibration", default=None, help="calibration file (real rig)")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats (quicker look)")
     p.add_argument("--size", default="1440x900", help="window size WxH (default 1440x900)")
     p.add_argument("--screenshot", metavar="FILE", help="run the protocol (simulated) to its results, "
                    "save a PNG of the window and exit")
@@ -54,6 +55,8 @@ def run(args) -> int:
         print("labmnn: error: the GUI needs PySide6 and pyqtgraph: pip install labmnn[gui]", file=sys.stderr)
         return 2
     size = _size(args.size)
+    if args.repeats is not None and args.repeats < 1:
+        raise InputError("--repeats", "", f"must be at least 1, found {args.repeats}")
     if args.screenshot:
         args.sim = True
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -73,7 +76,7 @@ def run(args) -> int:
         ctx = full_sim_context(sessions, protocol)
     else:
         ctx = real_context(sessions, args.balance_port, args.calibration)
-    window = MainWindow(ctx, protocol=protocol)
+    window = MainWindow(ctx, protocol=protocol, repeats=args.repeats)
     window.resize(*size)
     window.show()
     if not args.screenshot:

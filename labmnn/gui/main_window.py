@@ -124,9 +124,10 @@ class _Relay:
 class MainWindow(QtWidgets.QMainWindow):
     """The operator's window (see the module docstring)."""
 
-    def __init__(self, context: RigContext, protocol: str | Path | None = None):
+    def __init__(self, context: RigContext, protocol: str | Path | None = None, repeats: int | None = None):
         super().__init__()
         self.ctx = context
+        self.repeats = repeats  # overrides every opened protocol's repeats (quick looks)
         self.spec = None
         self.net: Network | None = None
         self.runner: EngineRunner | None = None
@@ -293,6 +294,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Load a protocol file and show its steps and network (errors go to the warnings)."""
         try:
             spec = load_protocol(path)
+            if self.repeats is not None:
+                spec.repeats = int(self.repeats)
             net = Network.open(spec.network)
             spec.check_nodes(net.n_nodes)
         except LabmnnError as exc:
