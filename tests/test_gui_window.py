@@ -222,3 +222,26 @@ def test_training_run_shows_the_loss_curve(qtbot, window):
     qtbot.waitUntil(lambda: win.results.bonds is not None and win.results.bonds.title == "training step 3",
                     timeout=TIMEOUT_MS)
     assert win.results.bonds.repeats == 1  # only the latest design's gradient is plotted
+
+
+def test_real_rig_window_opens_with_device_errors_shown(qtbot, tmp_path):
+    from labmnn.gui.context import FailedDevice, real_context
+
+    ctx = real_context(tmp_path / "sessions", "/dev/ttyLABMNN-NO-SUCH-PORT", None)
+    ctx.bench.camera = FailedDevice("camera", RuntimeError("no camera on this machine (test)"))
+    win = MainWindow(ctx, protocol=GRADIENT)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        dev = win.devices
+        qtbot.waitUntil(lambda: "error" in dev.balance_status.text() and "error" in dev.camera_status.text(),
+                        timeout=TIMEOUT_MS)
+        assert "ttyLABMNN-NO-SUCH-PORT" in dev.balance_status.text()
+        assert "no camera on this machine" in dev.camera_status.text()
+        assert "missing" in dev.calibration_status.text()
+        warnings = " ".join(win.protocol_panel.warning_texts())
+        assert "calibration missing" in warnings and "balance:" in warnings
+        assert win.protocol_panel.balance_label.text() == "error"
+        assert win.spec is not None and win.protocol_panel.start_button.isEnabled()  # the window works on
+    finally:
+        win.shutdown()
