@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from hardware_sim.camera import SimCamera
 from hardware_sim.rig import SimRig
 from labmnn.gui.calibration_wizard import CalibrationWizard
-from labmnn.gui.main_window import RigContext
+from labmnn.gui.context import RigContext
 from labmnn.gui.workers import DeviceOwner
 from labmnn.metrology.calibration import Calibration
 from labmnn.network import Network

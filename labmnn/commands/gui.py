@@ -60,7 +60,7 @@ def run(args) -> int:
     if args.screenshot:
         args.sim = True
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtWidgets
 
     from ..gui.context import full_sim_context, real_context, sim_context
     from ..gui.main_window import MainWindow

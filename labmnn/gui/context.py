@@ -9,13 +9,51 @@ Example
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from ..errors import DeviceError, InputError
 from ..network import Network
 from ..protocol.bench import Bench
 from .light_sim import light_sim_bench
-from .main_window import RigContext
+
+
+@dataclass
+class RigContext:
+    """What the window drives.
+
+    Attributes
+    ----------
+    bench : Bench
+        Camera, balance, tracker factory (real or simulated).
+    sim : bool
+        Simulated rig: an AutoOperator acts after each confirmation.
+    sessions_root : Path
+        Where new sessions are created and past ones listed.
+    calibration : Path or None
+        Calibration file in use.
+    calibration_rms : float or None
+    balance_port : str
+        Shown in the devices panel.
+    reopen_balance : callable or None
+        ``reopen_balance(port) -> Balance`` to switch ports (the window hands the
+        new device to a new owner thread).
+    board_rig : object or None
+        Simulated rigs: has ``place_board(pose)``, ``remove_board()``, ``board_poses(n, seed)``
+        for the calibration wizard.
+    """
+
+    bench: Bench
+    sim: bool = False
+    sessions_root: Path = Path("sessions")
+    calibration: Path | None = None
+    calibration_rms: float | None = None
+    balance_port: str = ""
+    reopen_balance: Callable[[str], Any] | None = None
+    board_rig: Any = None
+    board: Any = None
+    notes: list[str] = field(default_factory=list)
 
 
 def sim_context(sessions_root: str | Path, network: str = "paper-triangle-n4", width: int = 3000,

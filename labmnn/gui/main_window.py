@@ -6,7 +6,7 @@ arrives as a queued Qt signal, so widgets are touched only by the GUI thread.
 
 Example
 -------
->>> ctx = RigContext(bench=light_sim_bench(net), sim=True, sessions_root=Path("sessions"))  # doctest: +SKIP
+>>> ctx = sim_context("sessions")                                          # doctest: +SKIP
 >>> win = MainWindow(ctx, protocol="protocols/gradient.toml"); win.show()                   # doctest: +SKIP
 """
 
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 
 from ..errors import LabmnnError
 from ..network import Network
@@ -30,88 +28,16 @@ from ..protocol.engine import Engine
 from ..protocol.operator import AutoOperator, Instruction
 from ..protocol.recorder import Session
 from .camera_view import CameraView
+from .context import RigContext
 from .channel import Channel, hold_gc, release_gc
 from .devices_panel import DevicesPanel
-from .protocol_panel import ProtocolPanel
+from .protocol_panel import ProtocolPanel, expected_steps
 from .results_panel import ResultsPanel
-from .session_data import bond_results, open_session
+from .session_data import bond_results, model_bond_values, open_session
 from .workers import DeviceOwner, EngineRunner, GuiOperator, TrackerTap
 
 LOW_CONFIDENCE = 0.6
 NONLINEAR_LIMIT = 0.05  # the engine's nonlinearity figures (geometric vs linear, full vs half load)
-
-
-@dataclass
-class RigContext:
-    """What the window drives.
-
-    Attributes
-    ----------
-    bench : Bench
-        Camera, balance, tracker factory (real or simulated).
-    sim : bool
-        Simulated rig: an AutoOperator acts after each confirmation.
-    sessions_root : Path
-        Where new sessions are created and past ones listed.
-    calibration : Path or None
-        Calibration file in use.
-    calibration_rms : float or None
-    balance_port : str
-        Shown in the devices panel.
-    reopen_balance : callable or None
-        ``reopen_balance(port) -> Balance`` to switch ports (the window hands the
-        new device to a new owner thread).
-    board_rig : object or None
-        Simulated rigs: has ``place_board(pose)``, ``remove_board()``, ``board_poses(n, seed)``
-        for the calibration wizard.
-    """
-
-    bench: Bench
-    sim: bool = False
-    sessions_root: Path = Path("sessions")
-    calibration: Path | None = None
-    calibration_rms: float | None = None
-    balance_port: str = ""
-    reopen_balance: Callable[[str], Any] | None = None
-    board_rig: Any = None
-    board: Any = None
-    notes: list[str] = field(default_factory=list)
-
-
-def expected_steps(spec, net: Network) -> list[str]:
-    """The step labels the engine will announce, as far as they are known before the run."""
-    labels = ["checking camera, balance, calibration, network"]
-    if spec.kind == "load_series":
-        for r in range(spec.repeats):
-            labels.append(f"repeat {r + 1}/{spec.repeats}: reference")
-            labels += [f"repeat {r + 1}/{spec.repeats}: {g:g} g on node {spec.series.node}"
-                       for g in spec.series.grams if g > 0]
-        return labels
-    steps = spec.train.steps if spec.kind == "train" else 1
-    for t in range(steps):
-        for r in range(spec.repeats):
-            tag = (f"step {t + 1}/{steps}, repeat {r + 1}/{spec.repeats}" if spec.kind == "train"
-                   else f"repeat {r + 1}/{spec.repeats}")
-            two = getattr(spec, "linearize", None) == "two_level"
-            labels += [f"{tag}: reference", f"{tag}: forward loading 1/1"]
-            labels += [f"{tag}: forward-half loading 1/1"] if two else []
-            labels += [f"{tag}: adjoint plan", f"{tag}: adjoint loading 1/1"]
-            labels += [f"{tag}: adjoint-half loading 1/1"] if two else []
-            labels += [f"{tag}: gradient"]
-        if spec.kind == "train":
-            labels.append(f"step {t + 1}: Adam update")
-    return labels
-
-
-def model_bond_values(net: Network, spec) -> dict[str, np.ndarray]:
-    """Model forward/adjoint elongations (mm) and gradient of a gradient protocol (overlay before data)."""
-    if spec.loss is None:
-        return {}
-    loss = spec.build_loss(net.n_nodes)
-    res = net.gradient(spec.forward_forces(net.n_nodes), loss, return_details=True)
-    return {"forward": res.forward.elongations * 1e3,
-            "adjoint": net.solve(res.adjoint_forces).elongations * 1e3,  # unscaled: -dL/du itself
-            "gradient": np.asarray(res.gradient)}
 
 
 class _Relay:

@@ -7,7 +7,6 @@ engine runner and the GUI operator.
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
@@ -33,6 +32,31 @@ def instruction_detail(ins: Instruction) -> str:
         name = direction_name(ins.direction)
         parts.append(f"pulling {name} {ARROWS.get(name, '')}".rstrip())
     return "  \u00b7  ".join(parts)
+
+
+def expected_steps(spec, net: Network) -> list[str]:
+    """The step labels the engine will announce, as far as they are known before the run."""
+    labels = ["checking camera, balance, calibration, network"]
+    if spec.kind == "load_series":
+        for r in range(spec.repeats):
+            labels.append(f"repeat {r + 1}/{spec.repeats}: reference")
+            labels += [f"repeat {r + 1}/{spec.repeats}: {g:g} g on node {spec.series.node}"
+                       for g in spec.series.grams if g > 0]
+        return labels
+    steps = spec.train.steps if spec.kind == "train" else 1
+    for t in range(steps):
+        for r in range(spec.repeats):
+            tag = (f"step {t + 1}/{steps}, repeat {r + 1}/{spec.repeats}" if spec.kind == "train"
+                   else f"repeat {r + 1}/{spec.repeats}")
+            two = getattr(spec, "linearize", None) == "two_level"
+            labels += [f"{tag}: reference", f"{tag}: forward loading 1/1"]
+            labels += [f"{tag}: forward-half loading 1/1"] if two else []
+            labels += [f"{tag}: adjoint plan", f"{tag}: adjoint loading 1/1"]
+            labels += [f"{tag}: adjoint-half loading 1/1"] if two else []
+            labels += [f"{tag}: gradient"]
+        if spec.kind == "train":
+            labels.append(f"step {t + 1}: Adam update")
+    return labels
 
 
 class ProtocolPanel(QtWidgets.QWidget):

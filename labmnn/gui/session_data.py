@@ -156,6 +156,17 @@ def training_history(steps: dict) -> list[dict]:
     return sorted(rows, key=lambda r: r["step"])
 
 
+def model_bond_values(net: Network, spec) -> dict[str, np.ndarray]:
+    """Model forward/adjoint elongations (mm) and gradient of a gradient protocol (overlay before data)."""
+    if spec.loss is None:
+        return {}
+    loss = spec.build_loss(net.n_nodes)
+    res = net.gradient(spec.forward_forces(net.n_nodes), loss, return_details=True)
+    return {"forward": res.forward.elongations * 1e3,
+            "adjoint": net.solve(res.adjoint_forces).elongations * 1e3,  # unscaled: -dL/du itself
+            "gradient": np.asarray(res.gradient)}
+
+
 @dataclass
 class SessionView:
     """A session folder as the results panel shows it."""

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .channel import Channel
-
 from ..errors import LabmnnError
 from ..protocol.operator import AbortRequested, Instruction
+from .channel import Channel
 
 
 @dataclass
