@@ -245,3 +245,26 @@ def test_real_rig_window_opens_with_device_errors_shown(qtbot, tmp_path):
         assert win.spec is not None and win.protocol_panel.start_button.isEnabled()  # the window works on
     finally:
         win.shutdown()
+
+
+def test_aborted_session_is_resumed_from_the_results_tab(qtbot, window, tmp_path):
+    win = window
+    assert win.open_protocol(protocol_with(tmp_path, 1))
+    panel = win.protocol_panel
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    run_to_end(qtbot, win, stop_at=lambda ins, kinds: ins.kind == "hang" and "adjoint" in ins.step)
+    qtbot.mouseClick(panel.abort_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: win.outcome is not None, timeout=TIMEOUT_MS)
+    folder = win.outcome["session"]
+    done_before = set(Session.open(folder).completed_steps())
+    assert "r0/forward/0" in done_before and "r0/gradient" not in done_before
+    sessions = win.results.sessions
+    row = next(i for i in range(sessions.count()) if sessions.item(i).data(Qt.UserRole) == folder)
+    assert "[abort]" in sessions.item(row).text()
+    sessions.setCurrentRow(row)
+    win.outcome = None
+    qtbot.mouseClick(win.results.resume_button, Qt.LeftButton)
+    kinds = run_to_end(qtbot, win)
+    assert win.outcome["status"] == "success" and win.outcome["session"] == folder
+    assert "weigh" in kinds and kinds.count("capture") < 5  # the forward loadings were not redone
+    assert Session.open(folder).status() == "success"

@@ -143,3 +143,17 @@ def test_bond_results_match_the_engine_summary(tmp_path):
     np.testing.assert_allclose(view.bonds.forward_elongation_mm * view.bonds.adjoint_elongation_mm * 1e-6,
                                view.bonds.gradient_measured, rtol=1e-9, atol=1e-30)
     assert bond_results(net, {}).repeats == 0
+
+
+def test_stop_closes_the_device_in_its_own_thread(qapp):
+    closed_in = []
+
+    class Dev(Counter):
+        def close(self):
+            closed_in.append(threading.current_thread().name)
+
+    owner = DeviceOwner("balance", Dev(), poll="preview", period=0.0)
+    owner.start()
+    owner.call("connect")
+    owner.stop()
+    assert closed_in == ["labmnn-balance"] and not owner._thread.is_alive()

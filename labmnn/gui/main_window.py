@@ -20,13 +20,14 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
-from ..errors import LabmnnError
+from ..errors import InputError, LabmnnError
 from ..network import Network
 from ..protocol import load_protocol
 from ..protocol.bench import Bench
 from ..protocol.engine import Engine
 from ..protocol.operator import AutoOperator, Instruction
 from ..protocol.recorder import Session
+from ..protocol.runner import resume_run
 from .camera_view import CameraView
 from .context import RigContext
 from .channel import Channel, hold_gc, release_gc
@@ -102,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         p.pause_toggled.connect(self._pause)
         r = self.results
         r.open_session_requested.connect(self._open_session_requested)
+        r.resume_session_requested.connect(self.resume_session)
         d = self.devices
         d.camera_reconnect.connect(self.reconnect_camera)
         d.camera_apply.connect(self._apply_camera)
@@ -216,10 +218,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.open_protocol(path)
 
-    def open_protocol(self, path: str | Path) -> bool:
-        """Load a protocol file and show its steps and network (errors go to the warnings)."""
+    def open_protocol(self, path: str | Path, network: str | Path | None = None) -> bool:
+        """Load a protocol file and show its steps and network (errors go to the warnings).
+
+        ``network`` replaces the protocol's network file (a session's own copy).
+        """
         try:
             spec = load_protocol(path)
+            if network is not None:
+                spec.network = str(network)
             if self.repeats is not None:
                 spec.repeats = int(self.repeats)
             net = Network.open(spec.network)
@@ -247,8 +254,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self.protocol_panel.set_message("Press Start when the rig is ready.")
         return True
 
-    def start(self) -> None:
-        """Start the loaded protocol in the engine thread."""
+    def resume_session(self, folder: str | Path) -> bool:
+        """Continue an interrupted session from its last checkpoint (its own protocol and network)."""
+        if self.runner is not None and self.runner.running():
+            self.protocol_panel.add_warning("a run is in progress; abort it before resuming another session")
+            return False
+        folder = Path(folder)
+        try:
+            session = Session.open(folder)
+            if session.status() == "success":
+                raise InputError(str(folder), "", "is already complete (status success); nothing to resume")
+            if not self.open_protocol(folder / "protocol.toml", network=folder / "network.json"):
+                return False
+        except LabmnnError as exc:
+            self.protocol_panel.add_warning(exc.one_line())
+            return False
+        self.start(resume=folder)
+        return True
+
+    def start(self, resume: Path | None = None) -> None:
+        """Start the loaded protocol in the engine thread (or continue the session ``resume``)."""
         if self.spec is None or (self.runner is not None and self.runner.running()):
             return
         spec, ctx = self.spec, self.ctx
@@ -260,15 +285,19 @@ class MainWindow(QtWidgets.QMainWindow):
         camera, balance = self.camera_owner.proxy(), self.balance_owner.proxy()
 
         def make_engine(folder, listener):
-            session = Session.open(folder) if folder is not None else Session.create(ctx.sessions_root, spec.name)
             bench = Bench(camera=camera, balance=balance, make_tracker=TrackerTap(ctx.bench.make_tracker, listener),
                           calibration=ctx.bench.calibration, image_size=ctx.bench.image_size,
                           install_network=ctx.bench.install_network, sim_operator=ctx.bench.sim_operator,
                           extra=dict(ctx.bench.extra))
+            if folder is not None and resume is not None and Path(folder) == Path(resume):
+                self.session_folder = Path(folder)  # a past session: its own protocol, network, calibration
+                return resume_run(folder, sim=ctx.sim, auto=False, operator=self.operator, listener=listener,
+                                  bench=bench)
+            session = Session.open(folder) if folder is not None else Session.create(ctx.sessions_root, spec.name)
             self.session_folder = session.folder
             return Engine(spec, session, bench, self.operator, listener=listener, network=Network.open(spec.network))
 
-        self.runner = EngineRunner(make_engine)
+        self.runner = EngineRunner(make_engine, folder=resume)
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.protocol_panel.set_running(True)

@@ -56,9 +56,12 @@ class ResultsPanel(QtWidgets.QWidget):
     -------
     open_session_requested(str)
         A session folder the operator picked (empty string: ask with a dialog).
+    resume_session_requested(str)
+        Continue that (interrupted) session from its last checkpoint.
     """
 
     open_session_requested = Signal(str)
+    resume_session_requested = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,9 +109,15 @@ class ResultsPanel(QtWidgets.QWidget):
         self.sessions = QtWidgets.QListWidget()
         self.sessions.itemActivated.connect(lambda item: self.open_session_requested.emit(item.data(Qt.UserRole)))
         sl.addWidget(self.sessions, 1)
+        buttons = QtWidgets.QHBoxLayout()
         self.open_button = QtWidgets.QPushButton("Open selected session")
         self.open_button.clicked.connect(self._open_selected)
-        sl.addWidget(self.open_button)
+        buttons.addWidget(self.open_button)
+        self.resume_button = QtWidgets.QPushButton("Resume selected session")
+        self.resume_button.setToolTip("Continue an interrupted or aborted session from its last checkpoint")
+        self.resume_button.clicked.connect(self._resume_selected)
+        buttons.addWidget(self.resume_button)
+        sl.addLayout(buttons)
         tabs.addTab(sess_page, "Past sessions")
         self.refresh_button.clicked.connect(lambda: self.list_sessions(self._root) if self._root else None)
         self._root: Path | None = None
@@ -121,11 +130,18 @@ class ResultsPanel(QtWidgets.QWidget):
         self.sessions.clear()
         if not self._root.is_dir():
             return
+        from ..protocol.recorder import Session
+
         for folder in sorted((p for p in self._root.iterdir() if (p / "log.jsonl").is_file()), reverse=True):
-            done = (folder / "results.json").is_file()
-            item = QtWidgets.QListWidgetItem(f"{folder.name}   [{'results' if done else 'no results'}]")
+            status = Session(folder).status()
+            item = QtWidgets.QListWidgetItem(f"{folder.name}   [{status}]")
             item.setData(Qt.UserRole, str(folder))
             self.sessions.addItem(item)
+
+    def _resume_selected(self) -> None:
+        item = self.sessions.currentItem()
+        if item is not None:
+            self.resume_session_requested.emit(item.data(Qt.UserRole))
 
     def _open_selected(self) -> None:
         item = self.sessions.currentItem()

@@ -93,12 +93,12 @@ class DeviceOwner:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the device and end the thread."""
+        """Close the device (after every call already queued) and end the thread."""
         if not self._thread.is_alive():
             return
         self.call_async("close")
-        self._stop.set()
-        self._jobs.put(None)
+        self._jobs.put(None)  # the loop ends when it reaches this, so the close above runs
+        self._stop.set()  # no more polling meanwhile
         self._thread.join(timeout)
 
     def call(self, method: str, *args, timeout: float | None = None, **kwargs):
@@ -158,13 +158,16 @@ class DeviceOwner:
 
     def _loop(self) -> None:
         next_poll = time.perf_counter()
-        while not self._stop.is_set():
-            wait = max(0.0, next_poll - time.perf_counter()) if self._can_poll() else 0.5
+        while True:
+            polling = self._can_poll() and not self._stop.is_set()
+            wait = max(0.0, next_poll - time.perf_counter()) if polling else 0.5
             try:
                 job = self._jobs.get(timeout=wait)
             except queue.Empty:
-                job = None
-            if job is not None:
+                job = _NO_JOB
+            if job is None:
+                return
+            if job is not _NO_JOB:
                 t0 = time.perf_counter()
                 try:
                     self._run(job)
@@ -192,6 +195,9 @@ class DeviceOwner:
 
     def _can_poll(self) -> bool:
         return self.poll_method is not None and self.connected and self.polling
+
+
+_NO_JOB = object()  # the queue timed out: time to poll
 
 
 def _reraise(exc: BaseException):
@@ -277,6 +283,8 @@ class EngineRunner:
     make_engine : callable
         ``make_engine(session_folder_or_None, listener) -> Engine``; called again
         with the session folder to resume after a repeat-step request.
+    folder : Path, optional
+        Continue this session instead of starting a new one.
 
     Signals
     -------
@@ -287,7 +295,9 @@ class EngineRunner:
         or ``{"status": "fail", "reason": <one line>}``.
     """
 
-    def __init__(self, make_engine: Callable[[Path | None, Callable[[dict], None]], Any]):
+    def __init__(self, make_engine: Callable[[Path | None, Callable[[dict], None]], Any],
+                 folder: Path | None = None):
+        self.folder = folder  # a session to continue (None: a new one)
         self.event = Channel()
         self.finished = Channel()
         self.make_engine = make_engine
@@ -310,7 +320,7 @@ class EngineRunner:
         self._repeat = True
 
     def _main(self) -> None:
-        folder = None
+        folder = self.folder
         while True:
             try:
                 self.engine = self.make_engine(folder, self.event.emit)
