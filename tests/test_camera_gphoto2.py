@@ -265,3 +265,14 @@ def test_summary_and_context_manager(body, sleeps):
         assert "Canon" in camera.summary()
     assert [m for m, _ in body.calls][-1] == "exit"
 
+
+
+def test_connect_again_after_close_captures(body, sleeps, tmp_path):
+    # The engine's retry after a dropped camera closes and reconnects the same object.
+    camera, _ = make(body, sleeps)
+    camera.connect()
+    camera.close()
+    camera.connect()
+    shot = camera.capture(tmp_path)
+    assert shot.path.exists()
+    camera.close()
