@@ -18,7 +18,7 @@ import pytest
 
 from labmnn.cli import main
 from labmnn.network import Network
-from labmnn.protocol.bench import printed_stiffness_factor
+from labmnn.protocol.bench import design_stiffness, printed_stiffness_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = (10, 12, 13)  # loads on these nodes; 13 is held out
@@ -89,6 +89,8 @@ def test_identify_train_export(journey, capsys):
     before = np.sqrt(np.mean((design.stiffness / truth - 1) ** 2))
     after = np.sqrt(np.mean((net.stiffness / truth - 1) ** 2))
     assert after < before / 4, (before, after)
+    # a new simulated print of the identified model starts from its design, not from the fit
+    assert np.allclose(design_stiffness(net), design.stiffness, rtol=1e-9)
 
     trained = work / "trained"
     assert main(["train", "behaviour-mse", "--init", str(identified), "--epochs", "150",

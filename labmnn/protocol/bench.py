@@ -141,7 +141,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     stiffness_error : float
         Simulated rig only: the "printed" part's bonds are off their design
         stiffness by a uniform random factor in ``[-stiffness_error, +stiffness_error]``
-        (``print_seed`` fixes the pattern, so sessions on one print share it).
+        (``print_seed`` fixes the pattern, so sessions on one print share it);
+        for an identified network the errors apply to its design (``design_stiffness``).
 
     Raises
     ------
@@ -173,7 +174,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
     rig = SimRig(net, seed=seed, weights=weights, mechanics=mechanics)
     print_factor = printed_stiffness_factor(net.n_bonds, stiffness_error, print_seed)
-    rig.true_stiffness = net.stiffness * print_factor
+    if stiffness_error:
+        rig.true_stiffness = design_stiffness(net) * print_factor
     op = SimOperator(rig, weights)
     cam = open_camera(sim=True, rig=rig)
     bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
@@ -196,12 +198,27 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     def install(new_net):
         """Swap the printed design (in-situ training on a simulated rig)."""
         rig.network = new_net.copy()
-        rig.true_stiffness = rig.network.stiffness * print_factor   # the same printer's errors
+        rig.true_stiffness = design_stiffness(rig.network) * print_factor   # the same printer's errors
         rig.clear()
 
     bench.install_network = install
     bench.rig = rig
     return bench
+
+
+def design_stiffness(net):
+    """Stiffness a print of ``net``'s design would have without printing errors (N/m).
+
+    An identified network (``extra["identification"]``) is a model of one print,
+    not a design: a new simulated print of it starts from the bar formula with
+    the nominal modulus (the identified modulus divided by its factor), so the
+    simulated printer's errors are not counted twice.
+    """
+    ident = (net.extra or {}).get("identification")
+    if net.stiffness_override is None or not isinstance(ident, dict):
+        return net.stiffness
+    modulus = net.youngs_modulus / float(ident.get("modulus_factor", 1.0))
+    return modulus * net.width * net.thickness / net.lengths
 
 
 def printed_stiffness_factor(n_bonds: int, rel_error: float, print_seed: int = 0):
