@@ -100,3 +100,13 @@ def test_kill_during_cli_run_then_resume_keeps_everything(tmp_path, capsys):
         assert log.startswith(log_then)                     # the log only grew
         assert all(photos.get(n) == h for n, h in photos_then.items())  # nothing captured was lost
     assert json.loads((folder / "results.json").read_text())["relative_error"] < 0.05
+
+
+def test_devices_that_cannot_be_opened_leave_no_empty_session(tmp_path, capsys):
+    out = tmp_path / "sessions"
+    assert main(["run", str(ROOT / "protocols" / "gradient.toml"), "--out", str(out)]) == 2
+    assert "balance.port" in capsys.readouterr().err
+    assert main(["run", str(ROOT / "protocols" / "gradient.toml"), "--sim", "--auto", "--out", str(out),
+                 "--stiffness-error", "2"]) == 2
+    assert "--stiffness-error" in capsys.readouterr().err
+    assert not out.exists()

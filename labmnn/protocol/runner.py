@@ -70,12 +70,15 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         spec.build_loss(net.n_nodes)
     if stiffness_error and not sim and bench is None:
         raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
-    if bench is None and sim:
-        from .bench import printed_stiffness_factor
-
-        printed_stiffness_factor(1, stiffness_error)  # checks the value before a session folder exists
-    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench,
-                   mechanics, float(stiffness_error), int(print_seed))
+    if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session
+        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics,
+                           stiffness_error=float(stiffness_error), print_seed=int(print_seed))
+    try:
+        session = Session.create(out, spec.name)
+    except BaseException:
+        bench.close()
+        raise
+    return _engine(spec, net, session, sim, auto, operator, listener, seed, bench, mechanics)
 
 
 def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
