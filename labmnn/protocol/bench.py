@@ -198,7 +198,8 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     def install(new_net):
         """Swap the printed design (in-situ training on a simulated rig)."""
         rig.network = new_net.copy()
-        rig.true_stiffness = design_stiffness(rig.network) * print_factor   # the same printer's errors
+        base = design_stiffness(rig.network) if stiffness_error else rig.network.stiffness
+        rig.true_stiffness = base * print_factor   # a new print by the same printer: the same errors
         rig.clear()
 
     bench.install_network = install
