@@ -64,7 +64,8 @@ def test_report_includes_the_validation_plots(journey, capsys):
     _, sessions = journey
     capsys.readouterr()
     assert main(["report", str(sessions[10])]) == 0
-    assert "warning" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "warning" not in printed.err and "validation: R² " in printed.out
     page = sessions[10] / "report" / "index.html"
     html = page.read_text()
     for png in ("validation/parity.png", "validation/displacement_vs_load_0.png", "load_series.png"):
