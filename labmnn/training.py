@@ -249,6 +249,7 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     rng = np.random.default_rng([seed, 1])
 
     wmap = WidthMap(task.widths.bounds, task.widths.method, task.widths.sigmoid_beta)
+    net.width_bounds = np.array(task.widths.bounds, dtype=float)  # the saved design keeps the bounds it was trained in
     opt = Adam(lr=task.optimizer.lr, betas=task.optimizer.betas, eps=task.optimizer.eps)
     x = wmap.to_variable(net.width)
     net.set_widths(wmap.to_width(x))

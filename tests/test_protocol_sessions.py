@@ -73,8 +73,26 @@ def test_report_writes_html_and_figures(sessions):
     assert "relative_error" in html
     page = write_report(series)
     assert (page.parent / "load_series.png").exists()
+    html = page.read_text()
+    for png in ("validation/parity.png", "validation/displacement_vs_load_0.png"):
+        assert (page.parent / png).stat().st_size > 5000 and f"src='{png}'" in html
+    assert "R²" in html and "largest error" in html and "Warning" not in html
     with pytest.raises(InputError, match="resume"):
         write_report(aborted)
+
+
+def test_report_shows_a_failed_validation_as_a_warning(sessions, tmp_path, capsys):
+    import shutil
+
+    _, _, series, _ = sessions
+    broken = tmp_path / series.name
+    shutil.copytree(series, broken)
+    (broken / "load_series.json").write_text('{"cases": [{"label": "x"}]}')
+    page = write_report(broken)
+    html = page.read_text()
+    assert "Warning:" in html and "validation report failed" in html
+    assert "validation report failed" in capsys.readouterr().err
+    assert (page.parent / "load_series.png").exists()  # the rest of the report is still written
 
 
 def test_reanalyze_writes_new_results_and_never_touches_raw_data(sessions):

@@ -163,3 +163,11 @@ def test_progress_bar_on_a_terminal(name, monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     train(load_task(name), epochs=2, progress=True)
     assert "epoch" in capsys.readouterr().err
+
+
+def test_trained_design_outside_the_networks_bounds_still_loads(tmp_path):
+    # behaviour-mse trains in [1, 3] mm while the paper network's file says [1.5, 2.5] mm:
+    # the written design must carry the bounds it was trained in, or it cannot be loaded.
+    assert main(["train", "behaviour-mse", "--epochs", "200", "--out", str(tmp_path), "--no-plots"]) == 0
+    net = Network.load(tmp_path / "network.json")
+    assert net.width.min() < 1.5e-3 and np.allclose(net.width_bounds, [1e-3, 3e-3])

@@ -33,9 +33,12 @@ def _settings(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from ..metrology.tracking import check_settings
     from ..protocol.reanalyze import reanalyze
 
-    outcome = reanalyze(args.session, tracking=_settings(args.set), calibration=args.calibration, name=args.name)
+    settings = _settings(args.set)
+    check_settings({k: v for k, v in settings.items() if k != "joints"}, "--set")
+    outcome = reanalyze(args.session, tracking=settings, calibration=args.calibration, name=args.name)
     s = outcome["summary"]
     if "relative_error" in s and "cosine" in s:
         print(f"reanalysis: relative error {s['relative_error']:.2%}, cosine {s['cosine']:.5f}")

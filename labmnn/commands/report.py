@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="write an HTML report (PNG figures) of a session")
@@ -14,6 +18,24 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..protocol.report import write_report
 
+    t0 = time.time()
     path = write_report(args.session, results=args.results, out=args.out)
     print(f"wrote {path}")
+    _print_headline(Path(args.session) / f"{args.results}.json", path.parent / "validation" / "validation.json", t0)
     return 0
+
+
+def _print_headline(results: Path, validation: Path, since: float) -> None:
+    """One line of the figures a physicist looks at first (gradient or validation)."""
+    try:
+        s = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if "relative_error" in s and "cosine" in s:
+        print(f"gradient: relative error {s['relative_error']:.2%} vs model, cosine {s['cosine']:.5f}"
+              + (f" over {s['repeats']} repeat(s)" if "repeats" in s else ""))
+    if validation.exists() and validation.stat().st_mtime >= since - 1:
+        v = json.loads(validation.read_text(encoding="utf-8"))
+        big = v["largest_error"]
+        print(f"validation: R² {v['r2']:.5f}, RMS error {v['rms_error_mm'] * 1e3:.1f} um, largest "
+              f"{big['mm'] * 1e3:.1f} um (node {big['node']}, {big['case']}) over {v['n_cases']} loads")

@@ -19,6 +19,10 @@ def register(sub) -> None:
     p.add_argument("--linearize", choices=("none", "two_level"), default=None,
                    help="override the protocol: also load at half level and extrapolate the linear part")
     p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
+    p.add_argument("--stiffness-error", type=float, default=0.0, metavar="REL",
+                   help="simulated rig: the printed part's bonds are off their design stiffness by up to "
+                        "+-REL (uniform, e.g. 0.1), the same pattern for every run with one --print-seed")
+    p.add_argument("--print-seed", type=int, default=0, help="which simulated print (default 0)")
     p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
     p.set_defaults(func=run)
 
@@ -28,7 +32,8 @@ def run(args) -> int:
 
     engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
-                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats)
+                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
+                       stiffness_error=args.stiffness_error, print_seed=args.print_seed)
     print(f"session: {engine.session.folder}", flush=True)
     try:
         outcome = engine.run()

@@ -20,9 +20,12 @@ def run(args) -> int:
         print(json.dumps([{**i.__dict__, "folder": str(i.folder)} for i in infos], indent=1))
         return 0
     if not infos:
-        print(f"no sessions under {args.root}")
+        from pathlib import Path
+        where = "" if Path(args.root).is_dir() else " (no such folder)"
+        print(f"no sessions under {args.root}{where}; `labmnn run` writes to sessions/ unless --out is "
+              f"given, `labmnn demo` to labmnn-demo/sessions/")
         return 0
-    print(f"{'session':40s} {'status':10s} {'started':16s} {'kind':11s}")
+    print(f"{'session':40s} {'status':10s} {'started':16s} {'kind':11s} {'steps':>10s} {'images':>11s}")
     for i in infos:
         print(i.line())
     return 0

@@ -110,4 +110,20 @@ def run(args) -> int:
     rig.remove_board()
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(truth['photos'])} photos and {out / 'truth.json'}")
+    _next_steps(out, truth, b, args)
     return 0
+
+
+def _next_steps(out: Path, truth: dict, board, args) -> None:
+    """Print the calibrate and track commands that use these photos (board size and all)."""
+    names = list(truth["photos"])
+    plane = [n for n in names if n.startswith("plane/")]
+    net = [n for n in names if n.startswith("network/")]
+    if args.boards:
+        plane_arg = f" --plane {out / plane[0]}" if plane else ""
+        print(f"next: labmnn calibrate --board {board.cols}x{board.rows} --square {board.square_mm:g}"
+              f"{plane_arg} {out / 'calibration'}/*.jpg -o {out / 'calibration.json'}")
+    if len(net) > 1:
+        cal = f"--calibration {out / 'calibration.json'} " if args.boards else ""
+        print(f"      labmnn track {cal}--network {args.network} --reference {out / net[0]} "
+              f"{' '.join(str(out / n) for n in net[1:])} -o {out / 'result.json'}")

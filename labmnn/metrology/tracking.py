@@ -44,9 +44,51 @@ DEFAULTS = dict(
     coarse_min=0.5,      # search peak NCC below: lost
     wander_px=3.0,       # refinement moving further than this from the search: lost
     predict="previous",  # "previous" (last good position) or "reference"
-    max_strain=0.2,
-    sigma_max_px=0.05,   # noise-propagated uncertainty above this: lost (too little edge seen)      # a bond changing length by more than this is implausible: its joint is suspect
+    max_strain=0.2,      # a bond changing length by more than this is implausible: its joint is suspect
+    sigma_max_px=0.05,   # noise-propagated uncertainty above this: lost (too little edge seen)
 )
+
+# Allowed range of each numeric setting: (low, high), both inclusive.
+_RANGES = dict(search_px=(1, 10_000), margin_deg=(0.0, 90.0), zncc_min=(0.0, 1.0),
+               inliers_min=(0.0, 1.0), coarse_min=(0.0, 1.0), wander_px=(0.0, 10_000.0),
+               max_strain=(0.0, 10.0), sigma_max_px=(0.0, 100.0))
+_PREDICT = ("previous", "reference")
+
+
+def check_settings(settings: dict, source: str = "tracker settings", prefix: str = "") -> dict:
+    """Check tracker settings by name, type and range; return them unchanged.
+
+    Parameters
+    ----------
+    settings : dict
+        Keys of ``DEFAULTS`` with their new values.
+    source, prefix : str
+        Where the settings came from (a file or ``--set``) and the key prefix
+        (e.g. ``"tracking."``), for the error message.
+
+    Raises
+    ------
+    InputError
+        Naming the setting and the value: unknown key, wrong type, out of range.
+
+    Example
+    -------
+    >>> check_settings({"search_px": 80})
+    {'search_px': 80}
+    """
+    for key, value in settings.items():
+        where = f"{prefix}{key}"
+        if key not in DEFAULTS:
+            raise InputError(source, where, f"is not a tracker setting (known: {', '.join(sorted(DEFAULTS))})")
+        if key == "predict":
+            if value not in _PREDICT:
+                raise InputError(source, where, f"must be one of {', '.join(_PREDICT)}, found {value!r}")
+            continue
+        lo, hi = _RANGES[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        if not ok or not lo <= value <= hi:
+            raise InputError(source, where, f"must be a number in [{lo:g}, {hi:g}], found {value!r}")
+    return settings
 
 
 @dataclass
@@ -149,9 +191,7 @@ class JointTracker:
 
     def __init__(self, calibration: Calibration | None, network, reference_image,
                  joints_px=None, **settings):
-        unknown = set(settings) - set(DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown tracker settings: {sorted(unknown)}")
+        check_settings(settings)
         self.settings = {**DEFAULTS, **settings}
         self.calibration = calibration
         self.network = network

@@ -122,7 +122,7 @@ class _PathTracker:
 
 
 def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None,
-               mechanics: str = "linear") -> Bench:
+               mechanics: str = "linear", stiffness_error: float = 0.0, print_seed: int = 0) -> Bench:
     """The devices for a run: the simulated rig (``sim``) or the real one.
 
     Parameters
@@ -138,6 +138,11 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
         Overrides the protocol's calibration file.
     mechanics : {"linear", "nonlinear"}
         Simulated rig only: the bar model, or the bars' exact large-rotation equilibrium.
+    stiffness_error : float
+        Simulated rig only: the "printed" part's bonds are off their design
+        stiffness by a uniform random factor in ``[-stiffness_error, +stiffness_error]``
+        (``print_seed`` fixes the pattern, so sessions on one print share it);
+        for an identified network the errors apply to its design (``design_stiffness``).
 
     Raises
     ------
@@ -168,6 +173,9 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
         raise DeviceError(f"the simulated rig is not available in this build ({exc})") from None
     weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
     rig = SimRig(net, seed=seed, weights=weights, mechanics=mechanics)
+    print_factor = printed_stiffness_factor(net.n_bonds, stiffness_error, print_seed)
+    if stiffness_error:
+        rig.true_stiffness = design_stiffness(net) * print_factor
     op = SimOperator(rig, weights)
     cam = open_camera(sim=True, rig=rig)
     bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
@@ -184,16 +192,64 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
                   calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
                   extra={"sim": True, "seed": seed, "mechanics": mechanics})
+    if stiffness_error:
+        bench.extra.update(stiffness_error=float(stiffness_error), print_seed=int(print_seed))
 
     def install(new_net):
         """Swap the printed design (in-situ training on a simulated rig)."""
         rig.network = new_net.copy()
-        rig.true_stiffness = rig.network.stiffness.copy()
+        base = design_stiffness(rig.network) if stiffness_error else rig.network.stiffness
+        rig.true_stiffness = base * print_factor   # a new print by the same printer: the same errors
         rig.clear()
 
     bench.install_network = install
     bench.rig = rig
     return bench
+
+
+def design_stiffness(net):
+    """Stiffness a print of ``net``'s design would have without printing errors (N/m).
+
+    An identified network (``extra["identification"]``) is a model of one print,
+    not a design: a new simulated print of it starts from the bar formula with
+    the nominal modulus (the identified modulus divided by its factor), so the
+    simulated printer's errors are not counted twice.
+    """
+    ident = (net.extra or {}).get("identification")
+    if net.stiffness_override is None or not isinstance(ident, dict):
+        return net.stiffness
+    modulus = net.youngs_modulus / float(ident.get("modulus_factor", 1.0))
+    return modulus * net.width * net.thickness / net.lengths
+
+
+def printed_stiffness_factor(n_bonds: int, rel_error: float, print_seed: int = 0):
+    """Per-bond factor (true / design stiffness) of a simulated print.
+
+    Parameters
+    ----------
+    n_bonds : int
+    rel_error : float
+        Largest relative error, in [0, 0.9]; 0 gives a perfect print.
+    print_seed : int
+
+    Returns
+    -------
+    ndarray (n_bonds,)
+
+    Example
+    -------
+    >>> printed_stiffness_factor(3, 0.0).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    import numpy as np
+
+    from ..errors import InputError
+
+    if not 0.0 <= rel_error <= 0.9:
+        raise InputError("--stiffness-error", "", f"must be in [0, 0.9], found {rel_error!r}")
+    if rel_error == 0:
+        return np.ones(n_bonds)
+    return 1.0 + rel_error * np.random.default_rng([int(print_seed), 2026]).uniform(-1.0, 1.0, n_bonds)
 
 
 def _calibration_size(cal: Path | None):

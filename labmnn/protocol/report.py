@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,8 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     out = Path(out) if out else folder / ("report" if results == "results" else f"report-{results}")
     out.mkdir(parents=True, exist_ok=True)
     kind = summary.get("kind")
+    warnings: list[str] = []
+    validation_rows = ""
     if kind in ("gradient", "train") and "gradient_measured" in summary:
         figs = _gradient_figures(folder, out, net, steps, summary)
     elif kind == "train":
@@ -194,15 +197,12 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
             figs += _gradient_figures(folder, out, net, steps, _train_last(steps, summary))
     elif kind == "load_series":
         figs = _series_figures(out, net, summary)
-        try:
-            from ..identify import LoadCase  # noqa: F401
-            from ..validation import validation_report
-
-            cases = json.loads((folder / "load_series.json").read_text())["cases"]
-            validation_report(net, cases, out / "validation")
-            figs.append(("validation/", "Validation report (fabrication)"))
-        except Exception:  # noqa: BLE001 - optional companion report
-            pass
+        series = folder / ("load_series.json" if results == "results" else f"{results}-load_series.json")
+        vfigs, vrows, warning = _validation(net, series, out / "validation")
+        figs += vfigs
+        validation_rows = vrows
+        if warning:
+            warnings.append(warning)
     else:
         figs = []
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
@@ -211,15 +211,46 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
                    f"</figure>" for f, c in figs if f.endswith(".png"))
     images = "".join(f"<li>{html.escape(r['path'])} <code>{r['sha256'][:16]}…</code> ({html.escape(r['role'])})</li>"
                      for r in sess.images())
+    warn = "".join(f"<p style='color:#b00'><b>Warning:</b> {html.escape(w)}</p>" for w in warnings)
+    for w in warnings:
+        print(f"labmnn: warning: {w}", file=sys.stderr)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(folder.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} th{{text-align:left;padding-right:1em}}</style>
 </head><body><h1>Session {html.escape(folder.name)}</h1>
 <p>Protocol <b>{html.escape(str(summary.get('protocol')))}</b> ({html.escape(str(kind))}), status
 <b>{html.escape(sess.status())}</b>, results <code>{html.escape(results)}</code>.</p>
-<table>{rows}</table>{imgs}<h2>Raw photographs</h2><ul>{images}</ul></body></html>
+{warn}<table>{rows}</table>{validation_rows}{imgs}<h2>Raw photographs</h2><ul>{images}</ul></body></html>
 """
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"
+
+
+def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
+    """The fabrication validation report of a load series: figures, table rows, warning.
+
+    A failure is not hidden: it comes back as a one-line warning (shown in the
+    report and on stderr) and the rest of the report is still written.
+    """
+    try:
+        from ..validation import validation_report
+
+        cases = json.loads(series.read_text(encoding="utf-8"))["cases"]
+        v = validation_report(net, cases, out, source=str(series))
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: the session report still matters
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        return [], "", f"validation report failed ({type(exc).__name__}): {msg}"
+    figs = [(f"{out.name}/{Path(f).name}", "Validation: " + Path(f).stem.replace("_", " "))
+            for f in v["files"] if f.endswith(".png")]
+    big = v["largest_error"]
+    rows = (f"<h2>Validation (measured vs predicted displacements)</h2><table>"
+            f"<tr><th>R²</th><td>{v['r2']:.5f}</td></tr>"
+            f"<tr><th>RMS error</th><td>{v['rms_error_mm'] * 1e3:.1f} µm over {v['n_measurements']} "
+            f"joint measurements in {v['n_cases']} loads</td></tr>"
+            f"<tr><th>largest error</th><td>{big['mm'] * 1e3:.1f} µm at node {big['node']}, "
+            f"load {html.escape(str(big['case']))}</td></tr></table>"
+            f"<p>Per node and load: <a href='{out.name}/validation.csv'>validation.csv</a>, "
+            f"<a href='{out.name}/validation.json'>validation.json</a></p>")
+    return figs, rows, ""
 
 
 def _train_last(steps: dict, summary: dict) -> dict:

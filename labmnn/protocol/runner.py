@@ -21,7 +21,8 @@ from .spec import ProtocolSpec, load_protocol
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
               seed: int = 0, bench: Bench | None = None, repeats: int | None = None,
-              mechanics: str = "linear", linearize: str | None = None) -> Engine:
+              mechanics: str = "linear", linearize: str | None = None, stiffness_error: float = 0.0,
+              print_seed: int = 0) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
     Parameters
@@ -45,6 +46,8 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         Simulated rig: bar model, or the bars' exact large-rotation equilibrium.
     linearize : {"none", "two_level"}, optional
         Override the protocol's ``linearize``.
+    stiffness_error, print_seed : float, int
+        Simulated rig: per-bond stiffness errors of the "printed" part (see ``open_bench``).
 
     Returns
     -------
@@ -65,8 +68,17 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     spec.check_nodes(net.n_nodes)
     if spec.loss is not None:
         spec.build_loss(net.n_nodes)
-    return _engine(spec, net, Session.create(out, spec.name), sim, auto, operator, listener, seed, bench,
-                   mechanics)
+    if stiffness_error and not sim and bench is None:
+        raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
+    if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session
+        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics,
+                           stiffness_error=float(stiffness_error), print_seed=int(print_seed))
+    try:
+        session = Session.create(out, spec.name)
+    except BaseException:
+        bench.close()
+        raise
+    return _engine(spec, net, session, sim, auto, operator, listener, seed, bench, mechanics)
 
 
 def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
@@ -89,15 +101,17 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     spec.calibration = cals[0] if cals else None
     net = Network.open(spec.network)
     return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
-                   bench_info.get("mechanics", "linear"))
+                   bench_info.get("mechanics", "linear"), float(bench_info.get("stiffness_error", 0.0)),
+                   int(bench_info.get("print_seed", 0)))
 
 
 def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench,
-            mechanics: str = "linear") -> Engine:
+            mechanics: str = "linear", stiffness_error: float = 0.0, print_seed: int = 0) -> Engine:
     if auto and not sim and bench is None:
         raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     if bench is None:
-        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics)
+        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics,
+                           stiffness_error=stiffness_error, print_seed=print_seed)
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:

@@ -365,6 +365,9 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     for k in tracking:
         if known is not None and k not in known:
             _fail(src, f"tracking.{k}", f"is not a tracker setting (known: {', '.join(sorted(known))})")
+    if known is not None:
+        from ..metrology.tracking import check_settings
+        check_settings({k: v for k, v in tracking.items() if k != "joints"}, src, "tracking.")
     if "joints" in tracking:
         tracking = {**tracking, "joints": str(_resolve(base, _str(src, "tracking.joints", tracking["joints"])))}
 
