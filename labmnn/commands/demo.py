@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import losses
+from ..cli_args import output_dir
 from ..gradcheck import cosine, finite_difference_gradient, relative_error
 from ..network import GRAVITY, Network
 from ..paper_data import figure1_gradient, match_bonds_by_value
@@ -27,8 +28,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out, "--out")
     t0 = time.perf_counter()
     net = Network.example("paper-triangle-n4")
     F = np.zeros((net.n_nodes, 2))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli_args import output_file
 from ..errors import InputError
 from ..identify import identify
 from ..load_series import read_load_series
@@ -65,9 +66,9 @@ def _nominal_network(args, series) -> Network:
 
 
 def run(args) -> int:
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise InputError("-o", "", f"folder {str(out.parent)!r} does not exist")
+    out = output_file(args.output, "--output", inputs=tuple(args.inputs) + (args.network,))
+    if args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     if not 0 <= args.holdout < 1:
         raise InputError("--holdout", "", f"must be a fraction in [0, 1), found {args.holdout}")
     reg = _regularization(args.regularization)

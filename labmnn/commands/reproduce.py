@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..cli_args import output_dir
 from ..errors import InputError
 from ..reproduce import reproduce
 
@@ -27,6 +28,7 @@ def run(args) -> int:
     bad = [f for f in figs if f not in FIGURES]
     if bad or not figs:
         raise InputError("--figures", "", f"choose from {', '.join(FIGURES)}, found {args.figures!r}")
+    output_dir(args.out, "--out")
     rows = reproduce(args.out, quick=args.quick, figures=figs, log=lambda s: print(s, file=sys.stderr))
     print((Path(args.out) / "REPORT.md").read_text())
     print(f"wrote {args.out}/ (REPORT.md, report.json, figure*.png)")

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     net = Network.open(args.network)
-    F = forces_from_args(net.n_nodes, args.force, args.grams)
+    F = forces_from_args(net.n_nodes, args.force, args.grams, fixed_nodes=net.fixed_nodes)
     res = net.solve(F)
     u_mm, e_mm = res.displacements * 1e3, res.elongations * 1e3
     if args.json:
