@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="labmnn",
         description="Train mechanical neural networks by in-situ backpropagation, on the bench or in simulation.",
+        epilog="'labmnn COMMAND --help' explains a command's options. A mistake in a file or an option "
+               "prints one line 'labmnn: error: <file or option>: <field>: <what is wrong>' and exits "
+               "with code 2; Ctrl-C exits with 130.",
     )
     parser.add_argument("--version", action="version", version=f"labmnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -58,11 +61,14 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 2 bad input, 130 Ctrl-C, 1 a bug)."""
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
+    except KeyboardInterrupt:
+        print("labmnn: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -98,5 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (Ctrl-C while starting up also exits 130, quietly)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("labmnn: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p = sub.add_parser("calibrate", help="camera calibration from checkerboard photos",
                        description="Find the checkerboard's inner corners in each photo, estimate the camera "
                                    "matrix and lens distortion, report RMS reprojection errors and flag "
-                                   "outliers. --plane gives the pixel -> sample-plane mm mapping.")
+                                   "outliers. --plane gives the pixel -> sample-plane mm mapping. "
+                                   "Example: labmnn calibrate --board 9x6 --square 25 boards/*.jpg --plane plane.jpg")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="board photos (JPEG, PNG or camera RAW)")
     p.add_argument("--board", required=True, metavar="COLSxROWS", help="inner corners, e.g. 9x6")
     p.add_argument("--square", required=True, type=float, metavar="MM", help="side of one board square, mm (measure it)")

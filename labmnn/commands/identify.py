@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--regularization", default="auto", metavar="auto|WEIGHT",
                    help="Tikhonov weight on log-stiffness corrections (default auto: cross-validated)")
     p.add_argument("--modulus-only", action="store_true", help="fit only the effective Young's modulus")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the hold-out split (default 0)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 

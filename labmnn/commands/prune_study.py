@@ -20,13 +20,13 @@ def register(sub) -> None:
                                    "processes, or on a Dask cluster with --scheduler (pip install 'labmnn[cluster]').")
     p.add_argument("task", help="task file or shipped task name")
     p.add_argument("trained", help="trained network (labmnn-network/1), e.g. runs/iris/network.json")
-    p.add_argument("--epochs", type=int, default=30, help="retraining epochs per pruned network (default 30)")
-    p.add_argument("--seed", type=int, default=None, help="split seed (default: the task's)")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+    p.add_argument("--epochs", type=int, default=30, metavar="N", help="retraining epochs per pruned network (default 30)")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="split seed (default: the task's)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (instead of local processes)")
     p.add_argument("--bonds", type=int, nargs="+", default=None, metavar="BOND", help="only these bonds (default: all)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/prune-<task name>)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/prune-<task name>)")
     p.set_defaults(func=run)
 
 

@@ -26,19 +26,21 @@ def register(sub) -> None:
                                    "truth.json.  A case is NODE:GRAMS[,NODE:GRAMS...].")
     p.add_argument("network", nargs="?", default="paper-triangle-n4",
                    help="network file or shipped example (default paper-triangle-n4)")
-    p.add_argument("--out", required=True, help="folder to write (created)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (created)")
     p.add_argument("--case", action="append", metavar="NODE:G[,NODE:G...]",
                    help="a loaded photo: grams hung on nodes (repeatable)")
-    p.add_argument("--boards", type=int, default=0, help="calibration board photos (default 0)")
+    p.add_argument("--boards", type=int, default=0, metavar="N", help="calibration board photos (default 0)")
     p.add_argument("--plane-board", action="store_true", help="also photograph the board in the sample plane")
-    p.add_argument("--width", type=int, default=6000, help="photo width, pixels (default 6000)")
-    p.add_argument("--height", type=int, default=4000, help="photo height, pixels (default 4000)")
-    p.add_argument("--px-per-mm", type=float, default=None,
+    p.add_argument("--width", type=int, default=6000, metavar="PX", help="photo width, pixels (default 6000)")
+    p.add_argument("--height", type=int, default=4000, metavar="PX", help="photo height, pixels (default 4000)")
+    p.add_argument("--px-per-mm", type=float, default=None, metavar="SCALE",
                    help="scale on the network at 6000 px wide (default 15, less for large networks)")
-    p.add_argument("--distance-mm", type=float, default=300.0, help="camera distance (default 300)")
+    p.add_argument("--distance-mm", type=float, default=300.0, metavar="MM",
+                   help="camera distance from the network, mm (default 300)")
     p.add_argument("--tilt-deg", default="2,-3", metavar="X,Y",
                    help="camera tilt about the x and y axes, degrees (default 2,-3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the sensor noise and the board poses (default 0)")
     p.add_argument("--thickness", action="store_true", help="render the print's thickness (side walls)")
     p.set_defaults(func=run)
 

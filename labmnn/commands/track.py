@@ -22,7 +22,7 @@ def register(sub) -> None:
                                    "correlation, map to sample-plane mm, and write displacements (plane and "
                                    "network frames), geometric bond elongations and per-joint confidence.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="loaded photos (JPEG, PNG or camera RAW)")
-    p.add_argument("--calibration", required=True, help="calibration.json from 'labmnn calibrate'")
+    p.add_argument("--calibration", required=True, metavar="FILE", help="calibration.json from 'labmnn calibrate'")
     p.add_argument("--network", required=True, help="network file or shipped example name")
     p.add_argument("--reference", required=True, metavar="REF", help="unloaded reference photo")
     p.add_argument("--joints", metavar="CSV", help="rough joint pixels in REF (node,x,y); default: found automatically")

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..cli_args import output_dir
 from ..errors import InputError
 from ..network import Network
-from ..tasks import load_task
+from ..tasks import TASKS_DIR, load_task
 from ..threads import small_solves
 from ..training import prepare_network, train
 from ..run_outputs import write_run
@@ -22,13 +22,13 @@ from ..run_outputs import write_run
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a network on a task file (simulation)",
                        description="Train by exact adjoint gradients and Adam. TASK is a task file "
-                                   "(labmnn-task/1 TOML) or a shipped task name (iris, regression, "
-                                   "regression-noise, behaviour-ce-left, behaviour-ce-right, behaviour-mse).")
+                                   "(labmnn-task/1 TOML, see docs/training.md) or a shipped task name ("
+                                   + ", ".join(sorted(q.stem for q in TASKS_DIR.glob("*.toml"))) + ").")
     p.add_argument("task", help="task file or shipped task name")
-    p.add_argument("--seed", type=int, default=None, help="split and shuffle seed (default: the task's)")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="split and shuffle seed (default: the task's)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
                    help="epochs (default: the task's; 0 only scores the starting network)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: runs/<task name>; files of an earlier run there are replaced)")
     p.add_argument("--init", metavar="TRAINED.json", default=None,
                    help="start from this network (a trained network: task switching)")
