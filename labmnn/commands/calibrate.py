@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..cli_args import output_file
 from ..errors import InputError
@@ -27,6 +28,9 @@ def run(args) -> int:
     if not (args.square > 0 and math.isfinite(args.square)):
         raise InputError("--square", "", f"must be > 0 mm, got {args.square}")
     board = BoardSpec.parse(args.board, args.square)
+    for path in [*args.images, *([args.plane] if args.plane else [])]:
+        if not Path(path).is_file():  # before the slow corner search, not after it
+            raise InputError("--plane" if path == args.plane else "IMAGE", "", f"{path}: image file not found")
     output_file(args.output, "--output", inputs=tuple(args.images) + (args.plane,))
     cal = calibrate(args.images, board, plane_image=args.plane,
                     progress=lambda name, ok: print(f"  {name}: {'board found' if ok else 'board NOT found'}"))
