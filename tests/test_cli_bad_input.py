@@ -64,6 +64,7 @@ def d(tmp_path_factory) -> Path:
     _mutate_json(ls, d / "ls_short.json", lambda e: e["cases"][1]["displacements_mm"].pop())
     _mutate_json(ls, d / "ls_nocases.json", lambda e: e.__setitem__("cases", []))
     _mutate_json(ls, d / "ls_nonet.json", lambda e: e.pop("network"))
+    _mutate_json(ls, d / "ls_same_labels.json", lambda e: [c.__setitem__("label", "same") for c in e["cases"]])
     _mutate_json(ls, d / "ls_n3.json", lambda e: e.__setitem__(
         "cases", [{"label": "a", "forces_n": [[0, 0]] * 3, "displacements_mm": [[0, 0]] * 3}]))
     # broken network files
@@ -210,6 +211,7 @@ CASES = [
     ("identify-regularization", ["identify", "{d}/session", "-o", "{t}/id.json", "--regularization", "abc"], ["--regularization", "'abc'"]),
     ("identify-seed", ["identify", "{d}/session", "-o", "{t}/id.json", "--seed", "-1"], ["--seed", "-1"]),
     ("identify-holdout-label", ["identify", "{d}/session", "-o", "{t}/id.json", "--holdout-label", "nosuch"], ["'nosuch'"]),
+    ("identify-ambiguous-label", ["identify", "{d}/ls_same_labels.json", "--network", "paper-triangle-n4", "-o", "{t}/keep.json", "--holdout-label", "same"], ["--holdout-label", "'same'", "3 load cases"]),
     # validate-report
     ("validate-missing", ["validate-report", "{d}/nope", "--out", "{t}/vr"], ["nope", "no such file"]),
     ("validate-photo", ["validate-report", "{d}/photo.png", "--out", "{t}/vr"], ["photo.png", "not a text (JSON) file"]),

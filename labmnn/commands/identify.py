@@ -89,6 +89,11 @@ def run(args) -> int:
         cases += s.cases
         if Path(path).resolve() in wanted:
             held_series += [c.label for c in s.cases]
+    labels = [c.label for c in cases]
+    for label in args.holdout_label or []:
+        if labels.count(label) > 1:
+            raise InputError("--holdout-label", "", f"{label!r} names {labels.count(label)} load cases; "
+                                                    "labels must be unique to hold one out")
     holdout = held_series or args.holdout_label or args.holdout
     ident = identify(net, cases, regularization=reg, per_bond=not args.modulus_only, holdout=holdout,
                      seed=args.seed, source=series[0].source)
