@@ -151,8 +151,22 @@ def make_executor(scheduler: str | None = None, workers: int | None = None):
     from concurrent.futures import ProcessPoolExecutor
 
     n = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=n) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, initializer=_ignore_ctrl_c)
+    try:
         yield pool
+    except BaseException:  # Ctrl-C or an error: stop the workers now, do not wait for their queue
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_ctrl_c() -> None:
+    """Worker initialiser: Ctrl-C is the parent's to handle (it stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | None = None,

@@ -384,3 +384,26 @@ def test_ctrl_c_during_train_exits_130_without_traceback(tmp_path):
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines() == ["labmnn: interrupted"]
     assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_during_prune_study_stops_workers_and_exits_130(d, tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: the study must stop at once, not hang."""
+    out = tmp_path / "study"
+    proc = subprocess.Popen([sys.executable, "-m", "labmnn", "prune-study", "iris", str(d / "net.json"), "--epochs",
+                             "100000", "--workers", "2", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 90
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.exists(), "the output folder was not made before the study"
+        time.sleep(2.0)  # workers started and busy
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert stderr.strip().splitlines() == ["labmnn: interrupted"]
