@@ -273,6 +273,7 @@ CASES = [
     ("track-out-under-file", ["track", "{L}", "--calibration", "{d}/cal.json", "--network", "paper-triangle-n4", "--reference", "{R}", "-o", "{d}/afile/r.json"], ["--output", "afile", "is a file"]),
     # sim-photos
     ("sim-photos-out-is-file", ["sim-photos", "--out", "{t}/keep.json", "--width", "200", "--height", "150"], ["--out", "existing file"]),
+    ("sim-photos-out-holds-a-set", ["sim-photos", "--out", "{d}/photos", "--width", "200", "--height", "150"], ["--out", "truth.json", "new folder"]),
     ("sim-photos-case-syntax", ["sim-photos", "--out", "{t}/sp", "--case", "12:10:5"], ["--case", "12:10:5"]),
     ("sim-photos-case-node-99", ["sim-photos", "--out", "{t}/sp", "--case", "99:10"], ["--case", "99", "out of range"]),
     ("sim-photos-case-fixed-node", ["sim-photos", "--out", "{t}/sp", "--case", "0:10"], ["--case", "node 0", "fixed"]),
@@ -407,3 +408,12 @@ def test_ctrl_c_during_prune_study_stops_workers_and_exits_130(d, tmp_path):
             proc.communicate()
     assert proc.returncode == 130, (proc.returncode, stderr)
     assert stderr.strip().splitlines() == ["labmnn: interrupted"]
+
+
+def test_simulated_camera_never_overwrites_an_earlier_photo(tmp_path, capsys):
+    """Two captures into one folder from two runs: the first photo is kept (as the real camera does)."""
+    assert main(["camera", "capture", "--sim", "--out", str(tmp_path)]) == 0
+    first = (tmp_path / "SIM_0000.jpg").read_bytes()
+    assert main(["camera", "capture", "--sim", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "SIM_0000.jpg").read_bytes() == first
+    assert (tmp_path / "SIM_0001.jpg").is_file()

@@ -10,6 +10,7 @@ the camera's true intrinsics, distortion and pose) next to them.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ..cli_args import output_dir, parse_node_pair
 from ..errors import InputError
@@ -84,6 +85,8 @@ def run(args) -> int:
                                            f"{args.tilt_deg!r}")
     if args.seed < 0:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    if (Path(args.out) / "truth.json").exists():
+        raise InputError("--out", "", f"{args.out!r} already holds a photo set (truth.json); give a new folder")
     out = output_dir(args.out, "--out")
     rig = SimRig(net, seed=args.seed, show_thickness=args.thickness, px_per_mm=args.px_per_mm)
     b = rig.board
