@@ -166,9 +166,10 @@ class SimCamera:
         self.frames += 1
         fmt = self.settings.image_format
         shot = self.render(self.width, self.height, frame=k, output="raw" if fmt == "RAW" else "bgr")
+        stem = _free_stem(folder, k)  # like a real camera download: never over an earlier photo
         if fmt in ("RAW", "RAW+JPEG"):
             raw = shot.image if fmt == "RAW" else self.render(self.width, self.height, frame=k, output="raw").image
-            raw_path = folder / f"SIM_{k:04d}.png"
+            raw_path = folder / f"{stem}.png"
             if not cv2.imwrite(str(raw_path), raw):  # pragma: no cover
                 raise DeviceError(f"simulated camera could not write {raw_path}")
         exif = self._exif(taken)
@@ -178,7 +179,7 @@ class SimCamera:
             ok, buf = cv2.imencode(".jpg", shot.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
                 raise DeviceError("simulated camera could not encode its JPEG")
-            path = folder / f"SIM_{k:04d}.jpg"
+            path = folder / f"{stem}.jpg"
             tmp = path.with_name(path.name + ".part")
             tmp.write_bytes(_with_exif(buf.tobytes(), exif))
             tmp.replace(path)
@@ -322,3 +323,10 @@ def _jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def _free_stem(folder: Path, k: int) -> str:
+    """``SIM_<k>``, or the next number whose JPEG and PNG are both not in ``folder`` yet."""
+    while (folder / f"SIM_{k:04d}.jpg").exists() or (folder / f"SIM_{k:04d}.png").exists():
+        k += 1
+    return f"SIM_{k:04d}"

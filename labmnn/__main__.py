@@ -1,3 +1,11 @@
-from .cli import run
+"""``python -m labmnn``: the command line (see :mod:`labmnn.cli`)."""
+
+import sys
+
+try:
+    from .cli import run
+except KeyboardInterrupt:  # Ctrl-C while the libraries load
+    print("labmnn: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 run()

@@ -2,8 +2,10 @@
 
 Each sub-command lives in its own module in :mod:`labmnn.commands` and exposes
 ``register(subparsers)``; adding a module adds a command.  Errors the user can
-act on (:class:`~labmnn.errors.LabmnnError`) are printed as one line and exit
-with code 2; Ctrl-C exits with 130.  ``LABMNN_DEBUG=1`` shows tracebacks.
+act on (:class:`~labmnn.errors.LabmnnError`), mistyped options and files that
+cannot be read or written are printed as one line ``labmnn: error: ...`` and
+exit with code 2; Ctrl-C exits with 130; an unexpected failure (a bug) is one
+line too, exit code 1.  ``LABMNN_DEBUG=1`` shows tracebacks instead.
 """
 
 from __future__ import annotations
@@ -13,15 +15,33 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 from . import __version__
 from .errors import LabmnnError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``labmnn: error:`` line (exit code 2)."""
+
+    def error(self, message: str):
+        hint = ""
+        if "expected one argument" in message:
+            option = message.split(":")[0].removeprefix("argument ").split("/")[-1]
+            hint = f" (a value that starts with '-' is written {option}=-VALUE)"
+        command = self.prog.removeprefix("labmnn").strip()
+        where = f"{command}: " if command else ""
+        sys.stderr.write(f"labmnn: error: {where}{message}{hint}; see '{self.prog} --help'\n")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="labmnn",
         description="Train mechanical neural networks by in-situ backpropagation, on the bench or in simulation.",
+        epilog="'labmnn COMMAND --help' explains a command's options. A mistake in a file or an option "
+               "prints one line 'labmnn: error: <file or option>: <field>: <what is wrong>' and exits "
+               "with code 2; Ctrl-C exits with 130.",
     )
     parser.add_argument("--version", action="version", version=f"labmnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -35,16 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; returns the exit code (0 ok, 2 bad input, 130 Ctrl-C, 1 a bug)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    except KeyboardInterrupt:
+        print("labmnn: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = bool(os.environ.get("LABMNN_DEBUG"))
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:  # numerical warnings mean nothing at the bench; results say what failed
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.func(args) or 0)
     except LabmnnError as exc:
-        if os.environ.get("LABMNN_DEBUG"):
+        if debug:
             raise
         print(f"labmnn: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
@@ -53,8 +88,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or folder that cannot be read or written
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"labmnn: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001  (a bug: still one line, never a traceback)
+        if debug:
+            raise
+        print(f"labmnn: error: internal error in '{args.command}' ({type(exc).__name__}: "
+              f"{_one_line(exc)[:300]}); run again with LABMNN_DEBUG=1 and report the traceback",
+              file=sys.stderr)
+        return 1
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (Ctrl-C while starting up also exits 130, quietly)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("labmnn: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

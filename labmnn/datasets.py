@@ -87,6 +87,10 @@ def iris(path: str | Path = IRIS_CSV) -> Dataset:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise InputError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error):
+        raise InputError(str(path), "", "is not a CSV text file") from None
+    if len(rows) < 2:
+        raise InputError(str(path), "", "holds no samples (a header row, then one sample per row)")
     header, body = rows[0], [r for r in rows[1:] if r]
     names: list[str] = []
     feats, labels = [], []
@@ -97,6 +101,8 @@ def iris(path: str | Path = IRIS_CSV) -> Dataset:
             feats.append([float(v) for v in r[:4]])
         except ValueError:
             raise InputError(str(path), f"line {line}", f"non-numeric feature in {r[:4]!r}") from None
+        if not np.all(np.isfinite(feats[-1])):
+            raise InputError(str(path), f"line {line}", f"non-finite feature in {r[:4]!r}")
         if r[4] not in names:
             names.append(r[4])
         labels.append(names.index(r[4]))

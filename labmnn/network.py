@@ -197,8 +197,13 @@ class Network:
 
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp.is_file():
+                tmp.unlink()
+            raise InputError(str(path), "", f"cannot write the network here ({exc.strerror or exc})") from None
 
     def copy(self) -> "Network":
         """An independent copy (arrays copied, caches dropped)."""

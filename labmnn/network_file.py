@@ -168,6 +168,8 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
     if not fixed_raw:
         raise InputError(src, "fixed_nodes", "is empty: at least one node must be fixed")
     fixed = sorted({_index(src, f"fixed_nodes[{k}]", v, n) for k, v in enumerate(fixed_raw)})
+    if len(fixed) == n:
+        raise InputError(src, "fixed_nodes", f"fixes all {n} nodes: nothing is left to move")
 
     stiffness = None
     if data.get("stiffness_n_per_m") is not None:

@@ -151,8 +151,22 @@ def make_executor(scheduler: str | None = None, workers: int | None = None):
     from concurrent.futures import ProcessPoolExecutor
 
     n = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=n) as pool:
+    pool = ProcessPoolExecutor(max_workers=n, initializer=_ignore_ctrl_c)
+    try:
         yield pool
+    except BaseException:  # Ctrl-C or an error: stop the workers now, do not wait for their queue
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_ctrl_c() -> None:
+    """Worker initialiser: Ctrl-C is the parent's to handle (it stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | None = None,
@@ -182,15 +196,19 @@ def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | No
     if trained.n_nodes != task.network.n_nodes:
         raise InputError(trained.source, "nodes_mm", f"has {trained.n_nodes} nodes but the task's network has "
                                                      f"{task.network.n_nodes}")
+    if task.kind == "behaviour":
+        raise InputError(task.source, "dataset", f"task {task.name!r} has a single sample (behaviour): a prune "
+                                                 "study scores held-out samples, so give a classification or "
+                                                 "regression task")
     seed = task.split.seed if seed is None else int(seed)
-    key, sign = _metric(task)
-    with small_solves():
-        base = train(task, seed=seed, epochs=0, network=trained)
-    baseline = base.history[0][f"test_{key}"]
     bond_list = list(range(trained.n_bonds)) if bonds is None else [int(b) for b in bonds]
     for b in bond_list:
         if not 0 <= b < trained.n_bonds:
             raise InputError("--bonds", "", f"bond {b} is out of range (0..{trained.n_bonds - 1})")
+    key, sign = _metric(task)
+    with small_solves():
+        base = train(task, seed=seed, epochs=0, network=trained)
+    baseline = base.history[0][f"test_{key}"]
     net_dict = trained.to_dict()
     spec = task.payload()
 

@@ -33,6 +33,15 @@ TASKS_DIR = Path(__file__).resolve().parents[1] / "protocols" / "tasks"
 SCALINGS = ("none", "max", "minmax")
 WIDTH_METHODS = ("projection", "sigmoid", "sigmoid-paper")
 AXES = {"x": 0, "y": 1}
+KNOWN_KEYS = {  # table -> keys it may hold ("" is the top level); anything else is a typo
+    "": {"format", "name", "description", "network", "inputs", "dataset", "loss", "split", "optimizer", "widths"},
+    "inputs": {"nodes", "axis", "scaling", "force_n", "floor", "learn_gain", "learn_preload", "lr"},
+    "dataset": {"kind", "path", "features", "n_samples", "force_range_n", "noise_sd_m", "seed", "targets"},
+    "loss": {"kind", "outputs", "axis", "form", "scale", "label", "targets"},
+    "split": {"train_fraction", "seed"},
+    "optimizer": {"kind", "lr", "betas", "eps", "epochs", "batch_size"},
+    "widths": {"bounds_mm", "method", "sigmoid_beta"},
+}
 
 
 @dataclass
@@ -233,6 +242,37 @@ def _pair(src, table, tname, key):
     return float(v[0]), float(v[1])
 
 
+def _check_known_keys(src: str, raw: dict) -> None:
+    """Refuse keys the task format does not have (a misspelt key would silently be ignored)."""
+    import difflib
+
+    for table, known in KNOWN_KEYS.items():
+        t = raw if not table else raw.get(table, {})
+        if table and t is not None and not isinstance(t, dict):
+            raise InputError(src, table, f"must be a table [{table}], found {t!r}")
+        for key in t or {}:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+                raise InputError(src, f"{table}.{key}" if table else key, f"is not a task setting{hint}")
+
+
+def _check_free_nodes(src: str, network: Network, inputs: "InputSpec", dataset, loss_spec: dict) -> None:
+    """Refuse input or output nodes that are fixed to the frame: they never move."""
+    fixed = set(network.fixed_nodes.tolist())
+    for k, node in enumerate(inputs.nodes.tolist()):
+        if node in fixed:
+            raise InputError(src, f"inputs.nodes[{k}]", f"node {node} is fixed to the frame: a force there moves nothing")
+    if loss_spec.get("kind") == "cross_entropy":
+        outs = [(f"loss.outputs[{k}]", v) for k, v in enumerate(loss_spec["outputs"])]
+    else:
+        table = "loss" if isinstance(loss_spec.get("targets"), list) else "dataset"
+        outs = [(f"{table}.targets[{k}].node", int(v)) for k, v in enumerate(dataset.target_nodes)]
+    for key, node in outs:
+        if node in fixed:
+            raise InputError(src, key, f"node {node} is fixed to the frame: it never moves, so it cannot be an output")
+
+
 def task_from_payload(payload: dict) -> Task:
     """Rebuild a task from :meth:`Task.payload` (the Iris CSV is the installed package's)."""
     net = Network.from_dict(payload["network"], payload["source"])
@@ -280,6 +320,7 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     fmt = raw.get("format")
     if fmt != FORMAT:
         raise InputError(src, "format", f"must be {FORMAT!r}, found {fmt!r}")
+    _check_known_keys(src, raw)
     name = _get(src, raw, "", "name", str, required=True)
     description = _get(src, raw, "", "description", str, default="")
     net_ref = _get(src, raw, "", "network", str, required=True)
@@ -331,6 +372,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     else:
         raise InputError(src, "loss.kind", f"must be \"mse\" or \"cross_entropy\", found {kind!r}")
 
+    _check_free_nodes(src, network, inputs, dataset, loss_spec)
+
     # [split]
     t = raw.get("split", {})
     split = SplitSpec(train_fraction=_get(src, t, "split", "train_fraction", float, default=0.7),
@@ -362,7 +405,7 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     if "bounds_mm" in t:
         b = t["bounds_mm"]
         if (not isinstance(b, list) or len(b) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
-                or not 0 < b[0] < b[1]):
+                or not 0 < b[0] < b[1] or not np.isfinite(b[1])):
             raise InputError(src, "widths.bounds_mm", f"must be [lo, hi] with 0 < lo < hi, found {b!r}")
         bounds = np.asarray(b, dtype=float) * 1e-3
     elif network.width_bounds is not None:
@@ -387,8 +430,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
     if kind == "fixed":
         feats = t.get("features", [1.0])
         if not isinstance(feats, list) or not feats or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in feats):
-            raise InputError(src, "dataset.features", f"must be a list of numbers, found {feats!r}")
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in feats):
+            raise InputError(src, "dataset.features", f"must be a list of finite numbers, found {feats!r}")
         if loss_spec.get("kind") == "cross_entropy":
             label = loss_spec.get("label", 0)
             if isinstance(label, bool) or not isinstance(label, int):
@@ -402,7 +445,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
         n_samples = _positive(src, "dataset.n_samples", _get(src, t, "dataset", "n_samples", int, default=100))
         rng = t.get("force_range_n", [-0.196, 0.196])
         if (not isinstance(rng, list) or len(rng) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng) or rng[0] >= rng[1]):
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in rng)
+                or rng[0] >= rng[1]):
             raise InputError(src, "dataset.force_range_n", f"must be [lo, hi] newtons with lo < hi, found {rng!r}")
         noise = _get(src, t, "dataset", "noise_sd_m", float, default=0.0)
         if noise < 0:

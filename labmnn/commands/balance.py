@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from ..errors import InputError
 from ..instruments.factory import open_balance
@@ -29,6 +30,8 @@ def run(args) -> int:
         raise InputError("--timeout", "", f"must be positive, got {args.timeout}")
     if args.baud <= 0:
         raise InputError("--baud", "", f"must be positive, got {args.baud}")
+    if not math.isfinite(args.sim_mass):
+        raise InputError("--sim-mass", "", f"must be a number of grams, got {args.sim_mass}")
     mass = args.sim_mass
     balance = open_balance(port=args.port, sim=args.sim, baud=args.baud, mass_fn=lambda: mass,
                            timeout=min(2.0, args.timeout), settle_timeout=args.timeout)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
+from ..cli_args import output_file
 from ..errors import InputError
 from ..metrology.calibration import BoardSpec, calibrate
 
@@ -10,19 +14,24 @@ def register(sub) -> None:
     p = sub.add_parser("calibrate", help="camera calibration from checkerboard photos",
                        description="Find the checkerboard's inner corners in each photo, estimate the camera "
                                    "matrix and lens distortion, report RMS reprojection errors and flag "
-                                   "outliers. --plane gives the pixel -> sample-plane mm mapping.")
+                                   "outliers. --plane gives the pixel -> sample-plane mm mapping. "
+                                   "Example: labmnn calibrate --board 9x6 --square 25 boards/*.jpg --plane plane.jpg")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="board photos (JPEG, PNG or camera RAW)")
     p.add_argument("--board", required=True, metavar="COLSxROWS", help="inner corners, e.g. 9x6")
-    p.add_argument("--square", required=True, type=float, metavar="MM", help="square size, mm")
+    p.add_argument("--square", required=True, type=float, metavar="MM", help="side of one board square, mm (measure it)")
     p.add_argument("--plane", metavar="IMAGE", help="photo of the board lying in the sample plane")
-    p.add_argument("-o", "--output", default="calibration.json", help="output file (default calibration.json)")
+    p.add_argument("-o", "--output", default="calibration.json", help="calibration file to write (default calibration.json)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if not args.square > 0:
+    if not (args.square > 0 and math.isfinite(args.square)):
         raise InputError("--square", "", f"must be > 0 mm, got {args.square}")
     board = BoardSpec.parse(args.board, args.square)
+    for path in [*args.images, *([args.plane] if args.plane else [])]:
+        if not Path(path).is_file():  # before the slow corner search, not after it
+            raise InputError("--plane" if path == args.plane else "IMAGE", "", f"{path}: image file not found")
+    output_file(args.output, "--output", inputs=tuple(args.images) + (args.plane,))
     cal = calibrate(args.images, board, plane_image=args.plane,
                     progress=lambda name, ok: print(f"  {name}: {'board found' if ok else 'board NOT found'}"))
     cal.save(args.output)

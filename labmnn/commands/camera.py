@@ -27,22 +27,29 @@ def register(sub) -> None:
     actions = p.add_subparsers(dest="camera_action", metavar="ACTION")
     actions.required = True
 
-    a = actions.add_parser("list", help="cameras detected on USB")
+    a = actions.add_parser("list", help="cameras detected on USB",
+                           description="List the cameras gphoto2 sees on USB (model and port).")
     _device_options(a)
     a.set_defaults(func=run_list)
 
-    a = actions.add_parser("capture", help="take one photo and download it")
+    a = actions.add_parser("capture", help="take one photo and download it",
+                           description="Apply the settings given, take one photo and download it into --out.")
     _device_options(a)
     _setting_options(a)
-    a.add_argument("--out", default=".", help="folder for the photo (default: current folder)")
+    a.add_argument("--out", default=".", metavar="DIR", help="folder for the photo (default: current folder)")
     a.set_defaults(func=run_capture)
 
-    a = actions.add_parser("preview", help="save one live-view frame as an image")
+    a = actions.add_parser("preview", help="save one live-view frame as an image",
+                           description="Grab one live-view frame (for framing and focus) and save it.")
     _device_options(a)
-    a.add_argument("--out", default="preview.png", help="image file to write (default preview.png)")
+    a.add_argument("--out", default="preview.png", metavar="FILE",
+                   help="image file to write, .png or .jpg (default preview.png)")
     a.set_defaults(func=run_preview)
 
-    a = actions.add_parser("settings", help="show settings; set those given (read back)")
+    a = actions.add_parser("settings", help="show settings; set those given (read back)",
+                           description="Print ISO, aperture, shutter speed, image format and capture target; "
+                                       "the options given are set first and read back to check the camera "
+                                       "took them.")
     _device_options(a)
     _setting_options(a)
     a.add_argument("--choices", action="store_true", help="also list the values the camera offers")

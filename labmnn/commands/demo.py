@@ -14,14 +14,20 @@ import json
 import time
 from pathlib import Path
 
+from ..cli_args import output_dir
 from ._console import ConsoleListener, print_outcome
 
 PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / "gradient.toml"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="measure the paper's Fig. 1 gradient on the simulated rig (headless)")
-    p.add_argument("--out", default="labmnn-demo", help="output folder (default: labmnn-demo)")
+    p = sub.add_parser("demo", help="measure the paper's Fig. 1 gradient on the simulated rig (headless)",
+                       description="Run protocols/gradient.toml on the simulated rig with the automatic "
+                                   "operator: 10 g on node 12, loss (u_y[13] + 25 mm)^2; photographs the "
+                                   "reference, forward and adjoint loadings, tracks the joints, assembles "
+                                   "dL/dk = e_adj * e and compares it with the model. Writes DIR/summary.json "
+                                   "and a session folder.")
+    p.add_argument("--out", default="labmnn-demo", metavar="DIR", help="output folder (default: labmnn-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
     p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="nonlinear",
                    help="simulated rig: exact large-rotation bars, as a print behaves (default), or the "
@@ -42,8 +48,7 @@ def argparse_suppress():
 def run(args) -> int:
     from ..protocol.runner import start_run
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out, "--out")
     t0 = time.perf_counter()
     engine = start_run(args.protocol, out=out / "sessions", sim=True, auto=True,
                        listener=ConsoleListener(), seed=args.seed, repeats=args.repeats,

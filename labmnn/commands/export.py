@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
+from ..cli_args import output_file
 from ..errors import InputError
 from ..export import PrintSettings, write_dxf, write_stl, write_svg
 from ..network import Network
@@ -17,9 +18,9 @@ def register(sub) -> None:
                     "with node numbers on their own layer; the STL is a closed solid of the "
                     "network's thickness.")
     p.add_argument("network", help="network file (labmnn-network/1) or shipped example name")
-    p.add_argument("--svg", metavar="FILE", help="write an SVG outline")
-    p.add_argument("--dxf", metavar="FILE", help="write a DXF (R12) outline")
-    p.add_argument("--stl", metavar="FILE", help="write a binary STL solid")
+    p.add_argument("--svg", metavar="FILE", help="write an SVG outline to FILE (.svg)")
+    p.add_argument("--dxf", metavar="FILE", help="write a DXF (R12) outline to FILE (.dxf)")
+    p.add_argument("--stl", metavar="FILE", help="write a binary STL solid to FILE (.stl)")
     p.add_argument("--joint-radius", type=float, metavar="MM", help="joint disc radius (default 0.75 x widest bar)")
     p.add_argument("--neck-length", type=float, metavar="MM",
                    help="half-width neck beyond the disc (default 0.1 x shortest bond)")
@@ -32,23 +33,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_out(option: str, path: str | None) -> None:
-    if path is not None and not Path(path).resolve().parent.exists():
-        raise InputError(option, "", f"folder of {path!r} does not exist")
-
-
 def run(args) -> int:
     if not (args.svg or args.dxf or args.stl):
         raise InputError("export", "", "nothing to write: give --svg FILE, --dxf FILE and/or --stl FILE")
     for option, value in (("--joint-radius", args.joint_radius), ("--neck-length", args.neck_length),
                           ("--tab-width", args.tab_width), ("--tab-length", args.tab_length), ("--hole", args.hole)):
-        if value is not None and not value >= 0:
+        if value is not None and not (value >= 0 and math.isfinite(value)):
             raise InputError(option, "", f"must be a length >= 0 (mm), found {value}")
     if args.joint_radius is not None and args.joint_radius <= 0:
         raise InputError("--joint-radius", "", f"must be > 0 mm, found {args.joint_radius}")
+    if args.tab_length > 0 and args.hole >= min(args.tab_width, args.tab_length):
+        raise InputError("--hole", "", f"a {args.hole:g} mm hole does not fit in a {args.tab_width:g} x "
+                                       f"{args.tab_length:g} mm tab (--tab-width x --tab-length)")
     for option, value in (("--svg", args.svg), ("--dxf", args.dxf), ("--stl", args.stl)):
-        _check_out(option, value)
+        if value is not None:
+            output_file(value, option, suffixes=(option.replace("--", "."),), inputs=(args.network,))
     net = Network.open(args.network)
+    shortest = float(net.lengths.min() * 1e3)
+    if args.joint_radius is not None and args.joint_radius >= shortest / 2:
+        raise InputError("--joint-radius", "", f"{args.joint_radius:g} mm: the discs would merge along the "
+                                               f"shortest bond ({shortest:.2f} mm); keep it below {shortest / 2:.2f}")
     s = PrintSettings(joint_radius_mm=args.joint_radius, neck_length_mm=args.neck_length,
                       tab_direction=args.tab_direction, tab_width_mm=args.tab_width,
                       tab_length_mm=args.tab_length, tab_hole_mm=args.hole)

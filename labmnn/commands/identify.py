@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli_args import output_file
 from ..errors import InputError
 from ..identify import identify
 from ..load_series import read_load_series
@@ -35,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--regularization", default="auto", metavar="auto|WEIGHT",
                    help="Tikhonov weight on log-stiffness corrections (default auto: cross-validated)")
     p.add_argument("--modulus-only", action="store_true", help="fit only the effective Young's modulus")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the hold-out split (default 0)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -65,9 +66,9 @@ def _nominal_network(args, series) -> Network:
 
 
 def run(args) -> int:
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise InputError("-o", "", f"folder {str(out.parent)!r} does not exist")
+    out = output_file(args.output, "--output", inputs=tuple(args.inputs) + (args.network,))
+    if args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     if not 0 <= args.holdout < 1:
         raise InputError("--holdout", "", f"must be a fraction in [0, 1), found {args.holdout}")
     reg = _regularization(args.regularization)
@@ -88,6 +89,11 @@ def run(args) -> int:
         cases += s.cases
         if Path(path).resolve() in wanted:
             held_series += [c.label for c in s.cases]
+    labels = [c.label for c in cases]
+    for label in args.holdout_label or []:
+        if labels.count(label) > 1:
+            raise InputError("--holdout-label", "", f"{label!r} names {labels.count(label)} load cases; "
+                                                    "labels must be unique to hold one out")
     holdout = held_series or args.holdout_label or args.holdout
     ident = identify(net, cases, regularization=reg, per_bond=not args.modulus_only, holdout=holdout,
                      seed=args.seed, source=series[0].source)

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 from .. import plots
+from ..cli_args import output_dir
 from ..errors import InputError
 from ..network import Network
 from ..prune_study import outcome_arrays, run_study, study_table
+from ..tasks import load_task
 
 
 def register(sub) -> None:
@@ -18,13 +20,13 @@ def register(sub) -> None:
                                    "processes, or on a Dask cluster with --scheduler (pip install 'labmnn[cluster]').")
     p.add_argument("task", help="task file or shipped task name")
     p.add_argument("trained", help="trained network (labmnn-network/1), e.g. runs/iris/network.json")
-    p.add_argument("--epochs", type=int, default=30, help="retraining epochs per pruned network (default 30)")
-    p.add_argument("--seed", type=int, default=None, help="split seed (default: the task's)")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+    p.add_argument("--epochs", type=int, default=30, metavar="N", help="retraining epochs per pruned network (default 30)")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="split seed (default: the task's)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (instead of local processes)")
-    p.add_argument("--bonds", type=int, nargs="+", default=None, help="only these bonds (default: all)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/prune-<task name>)")
+    p.add_argument("--bonds", type=int, nargs="+", default=None, metavar="BOND", help="only these bonds (default: all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/prune-<task name>)")
     p.set_defaults(func=run)
 
 
@@ -35,11 +37,11 @@ def run(args) -> int:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", "", f"must be >= 1, found {args.workers}")
+    task = load_task(args.task)
     trained = Network.load(args.trained)
+    out = output_dir(args.out or Path("runs") / f"prune-{task.name}", "--out")
     study = run_study(args.task, trained, epochs=args.epochs, seed=args.seed, scheduler=args.scheduler,
                       workers=args.workers, bonds=args.bonds, progress=True)
-    out = Path(args.out or Path("runs") / f"prune-{study.task}")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "prune_study.json").write_text(json.dumps(study.to_dict(), indent=1) + "\n")
     table = study_table(study)
     (out / "prune_study.md").write_text(table + "\n")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..cli_args import parse_node_pair
+from ..cli_args import output_dir, parse_node_pair
 from ..errors import InputError
 from ..network import Network
+
+MAX_GRAMS = 1000.0  # a kilogram: far beyond what a printed network carries
 
 
 def register(sub) -> None:
@@ -25,24 +27,26 @@ def register(sub) -> None:
                                    "truth.json.  A case is NODE:GRAMS[,NODE:GRAMS...].")
     p.add_argument("network", nargs="?", default="paper-triangle-n4",
                    help="network file or shipped example (default paper-triangle-n4)")
-    p.add_argument("--out", required=True, help="folder to write (created)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (created)")
     p.add_argument("--case", action="append", metavar="NODE:G[,NODE:G...]",
                    help="a loaded photo: grams hung on nodes (repeatable)")
-    p.add_argument("--boards", type=int, default=0, help="calibration board photos (default 0)")
+    p.add_argument("--boards", type=int, default=0, metavar="N", help="calibration board photos (default 0)")
     p.add_argument("--plane-board", action="store_true", help="also photograph the board in the sample plane")
-    p.add_argument("--width", type=int, default=6000, help="photo width, pixels (default 6000)")
-    p.add_argument("--height", type=int, default=4000, help="photo height, pixels (default 4000)")
-    p.add_argument("--px-per-mm", type=float, default=None,
+    p.add_argument("--width", type=int, default=6000, metavar="PX", help="photo width, pixels (default 6000)")
+    p.add_argument("--height", type=int, default=4000, metavar="PX", help="photo height, pixels (default 4000)")
+    p.add_argument("--px-per-mm", type=float, default=None, metavar="SCALE",
                    help="scale on the network at 6000 px wide (default 15, less for large networks)")
-    p.add_argument("--distance-mm", type=float, default=300.0, help="camera distance (default 300)")
+    p.add_argument("--distance-mm", type=float, default=300.0, metavar="MM",
+                   help="camera distance from the network, mm (default 300)")
     p.add_argument("--tilt-deg", default="2,-3", metavar="X,Y",
                    help="camera tilt about the x and y axes, degrees (default 2,-3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the sensor noise and the board poses (default 0)")
     p.add_argument("--thickness", action="store_true", help="render the print's thickness (side walls)")
     p.set_defaults(func=run)
 
 
-def _case(text: str, n_nodes: int) -> list[tuple[int, float]]:
+def _case(text: str, n_nodes: int, fixed=()) -> list[tuple[int, float]]:
     loads = []
     for item in text.split(","):
         node, rest = parse_node_pair(item.strip(), "--case")
@@ -52,8 +56,11 @@ def _case(text: str, n_nodes: int) -> list[tuple[int, float]]:
             raise InputError("--case", "", f"{rest!r} in {text!r} is not a mass in grams") from None
         if not 0 <= node < n_nodes:
             raise InputError("--case", "", f"node {node} in {text!r} is out of range (0..{n_nodes - 1})")
-        if not grams > 0:
-            raise InputError("--case", "", f"mass {rest!r} in {text!r} must be positive")
+        if node in fixed:
+            raise InputError("--case", "", f"node {node} in {text!r} is fixed to the frame: a weight there moves nothing")
+        if not (grams > 0 and grams <= MAX_GRAMS):
+            raise InputError("--case", "", f"mass {rest!r} in {text!r} must be a positive number of grams, "
+                                           f"at most {MAX_GRAMS:g}")
         loads.append((node, grams))
     return loads
 
@@ -63,7 +70,7 @@ def run(args) -> int:
     from hardware_sim.camera import _jsonable
 
     net = Network.open(args.network)
-    cases = [_case(c, net.n_nodes) for c in args.case or []]
+    cases = [_case(c, net.n_nodes, set(net.fixed_nodes.tolist())) for c in args.case or []]
     for name in ("width", "height", "boards"):
         if getattr(args, name) < (0 if name == "boards" else 16):
             raise InputError(f"--{name.replace('_', '-')}", "", f"{getattr(args, name)} is too small")
@@ -76,6 +83,11 @@ def run(args) -> int:
     if len(tilt) != 2 or not all(abs(v) < 60 for v in tilt):
         raise InputError("--tilt-deg", "", f"expected two angles X,Y in degrees (|angle| < 60), found "
                                            f"{args.tilt_deg!r}")
+    if args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    if (Path(args.out) / "truth.json").exists():
+        raise InputError("--out", "", f"{args.out!r} already holds a photo set (truth.json); give a new folder")
+    out = output_dir(args.out, "--out")
     rig = SimRig(net, seed=args.seed, show_thickness=args.thickness, px_per_mm=args.px_per_mm)
     b = rig.board
     centre = ((b.cols - 1) / 2 * b.square_mm, (b.rows - 1) / 2 * b.square_mm)
@@ -84,7 +96,6 @@ def run(args) -> int:
                                         distance_mm=args.distance_mm, tilt_deg=tilt)
     cam = SimCamera(rig, width=args.width, height=args.height, seed=args.seed)
     cam.connect()
-    out = Path(args.out)
     truth: dict = {"camera": rig.camera.scaled(args.width, args.height).to_dict(), "board": b.to_dict(),
                    "network": net.name, "photos": {}}
 

@@ -11,17 +11,18 @@ from ..network import Network
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="node displacements and bond elongations under loads",
                        description="Solve the linear bar model for the given loads. "
-                                   "--grams N:G hangs G grams on node N (Fy = -G*9.8e-3 N).")
+                                   "--grams N:G hangs G grams on node N (Fy = -G*9.8e-3 N). "
+                                   "Example: labmnn simulate paper-triangle-n4 --grams 12:10")
     p.add_argument("network", help="network file (labmnn-network/1) or shipped example name")
-    p.add_argument("--force", action="append", metavar="NODE:FX,FY", help="force in newtons (repeatable)")
-    p.add_argument("--grams", action="append", metavar="NODE:G", help="weight hung on a node (repeatable)")
+    p.add_argument("--force", action="append", metavar="NODE:FX,FY", help="force (FX, FY) in newtons on node NODE, y up (repeatable)")
+    p.add_argument("--grams", action="append", metavar="NODE:G", help="G grams hung on node NODE (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON (millimetres)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     net = Network.open(args.network)
-    F = forces_from_args(net.n_nodes, args.force, args.grams)
+    F = forces_from_args(net.n_nodes, args.force, args.grams, fixed_nodes=net.fixed_nodes)
     res = net.solve(F)
     u_mm, e_mm = res.displacements * 1e3, res.elongations * 1e3
     if args.json:

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+from ..cli_args import output_dir, output_file
+from ..errors import InputError
 from ..metrology.calibration import Calibration
 from ..metrology.images import read_grey
 from ..metrology.jointsfile import read_joints_csv
@@ -20,35 +22,53 @@ def register(sub) -> None:
                                    "correlation, map to sample-plane mm, and write displacements (plane and "
                                    "network frames), geometric bond elongations and per-joint confidence.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="loaded photos (JPEG, PNG or camera RAW)")
-    p.add_argument("--calibration", required=True, help="calibration.json from 'labmnn calibrate'")
+    p.add_argument("--calibration", required=True, metavar="FILE", help="calibration.json from 'labmnn calibrate'")
     p.add_argument("--network", required=True, help="network file or shipped example name")
     p.add_argument("--reference", required=True, metavar="REF", help="unloaded reference photo")
     p.add_argument("--joints", metavar="CSV", help="rough joint pixels in REF (node,x,y); default: found automatically")
-    p.add_argument("--search", type=int, default=60, metavar="PX", help="search half-window, pixels (default 60)")
-    p.add_argument("-o", "--output", default="result.json", help="output file (default result.json)")
+    p.add_argument("--search", type=int, default=60, metavar="PX", help="how far a joint may move between photos, pixels (search half-window; default 60)")
+    p.add_argument("-o", "--output", default="result.json", help="result file to write (default result.json; overlays go in <name>_overlays/)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.set_defaults(func=run)
 
 
+def _named(exc: InputError, option: str, path) -> InputError:
+    """The tracker's error about an image array, re-addressed to the file it came from."""
+    return InputError(f"{option} {path}", exc.key, exc.message)
+
+
 def run(args) -> int:
+    if args.search < 1:
+        raise InputError("--search", "", f"must be at least 1 pixel, found {args.search}")
     cal = Calibration.load(args.calibration)
     net = Network.open(args.network)
     joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
-    t = time.perf_counter()
-    ref = read_grey(args.reference)
-    tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
-    print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
-          f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
-    out = Path(args.output)
+    out = output_file(args.output, "--output", inputs=(args.calibration, args.reference, *args.images))
     overlay_dir = out.with_name(out.stem + "_overlays")
     if not args.no_overlay:
-        overlay_dir.mkdir(parents=True, exist_ok=True)
+        output_dir(overlay_dir, "--output (overlay folder)")
+    t = time.perf_counter()
+    ref = read_grey(args.reference)
+    w, h = cal.image_size
+    if (ref.shape[1], ref.shape[0]) != (w, h):
+        raise InputError(f"--reference {args.reference}", "", f"the photo is {ref.shape[1]}x{ref.shape[0]} px but "
+                         f"calibration {args.calibration} is for {w}x{h} px: a calibration of another camera "
+                         "or image size? calibrate again with photos from this camera setting")
+    try:
+        tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
+    except InputError as exc:
+        raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
+    print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
+          f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
     images = []
     for path in args.images:
         t = time.perf_counter()
         img = read_grey(path)
         decode = time.perf_counter() - t
-        res = tracker.track(img)
+        try:
+            res = tracker.track(img)
+        except InputError as exc:
+            raise (_named(exc, "IMAGE", path) if exc.source == "IMAGE" else exc) from None
         entry = {"path": str(path), **res.to_dict(), "decode_s": round(decode, 4), "track_s": round(res.seconds, 4)}
         if not args.no_overlay:
             png = write_overlay(overlay_dir / (Path(path).stem + "_overlay.png"), img, res.joints_px,

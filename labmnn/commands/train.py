@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..cli_args import output_dir
 from ..errors import InputError
 from ..network import Network
-from ..tasks import load_task
+from ..tasks import TASKS_DIR, load_task
 from ..threads import small_solves
 from ..training import prepare_network, train
 from ..run_outputs import write_run
@@ -21,12 +22,14 @@ from ..run_outputs import write_run
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a network on a task file (simulation)",
                        description="Train by exact adjoint gradients and Adam. TASK is a task file "
-                                   "(labmnn-task/1 TOML) or a shipped task name (iris, regression, "
-                                   "regression-noise, behaviour-ce-left, behaviour-ce-right, behaviour-mse).")
+                                   "(labmnn-task/1 TOML, see docs/training.md) or a shipped task name ("
+                                   + ", ".join(sorted(q.stem for q in TASKS_DIR.glob("*.toml"))) + ").")
     p.add_argument("task", help="task file or shipped task name")
-    p.add_argument("--seed", type=int, default=None, help="split and shuffle seed (default: the task's)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the task's)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/<task name>)")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="split and shuffle seed (default: the task's)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="epochs (default: the task's; 0 only scores the starting network)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: runs/<task name>; files of an earlier run there are replaced)")
     p.add_argument("--init", metavar="TRAINED.json", default=None,
                    help="start from this network (a trained network: task switching)")
     p.add_argument("--prune", metavar="BOND", type=int, action="append", default=None,
@@ -41,9 +44,12 @@ def run(args) -> int:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    if args.prune and len(set(args.prune)) != len(args.prune):
+        twice = sorted({b for b in args.prune if args.prune.count(b) > 1})
+        raise InputError("--prune", "", f"bond {twice[0]} is given more than once")
     init = Network.load(args.init) if args.init else None
     net = prepare_network(task, init=init, prune=args.prune)
-    out = Path(args.out or Path("runs") / task.name)
+    out = output_dir(args.out or Path("runs") / task.name, "--out")
     with small_solves():
         result = train(task, seed=args.seed, epochs=args.epochs, network=net, progress=True)
     extra = {}

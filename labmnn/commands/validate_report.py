@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..cli_args import output_dir
 from ..errors import InputError
 from ..load_series import read_load_series
 from ..network import Network
@@ -36,7 +35,8 @@ def run(args) -> int:
     for node in args.node or []:
         if not 0 <= node < net.n_nodes:
             raise InputError("--node", "", f"node {node} is out of range (0..{net.n_nodes - 1})")
-    rep = validation_report(net, series.cases, Path(args.out), nodes=args.node, source=series.source)
+    out = output_dir(args.out, "--out")
+    rep = validation_report(net, series.cases, out, nodes=args.node, source=series.source)
     big = rep["largest_error"]
     print(f"{net.name} vs {series.source}: {rep['n_cases']} cases, {rep['n_measurements']} node measurements")
     print(f"R^2 = {rep['r2']:.5f}, RMS error {rep['rms_error_mm'] * 1e3:.2f} um, largest error "

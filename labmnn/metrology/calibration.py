@@ -172,6 +172,13 @@ class Calibration:
             raise InputError(str(path), "", "calibration file not found") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(str(path), "", f"not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise InputError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
+        if not isinstance(d, dict):
+            raise InputError(str(path), "", f"must hold a JSON object, found {type(d).__name__}")
+        if d.get("format", FORMAT) != FORMAT:
+            raise InputError(str(path), "format", f"must be {FORMAT!r} (a file from 'labmnn calibrate'), "
+                                                  f"found {d['format']!r}")
         return cls.from_dict(d, str(path))
 
     @classmethod
@@ -192,12 +199,24 @@ class Calibration:
         if D.size not in (4, 5, 8, 12, 14):
             raise InputError(source, "dist_coeffs", f"expected 4, 5, 8, 12 or 14 coefficients, got {D.size}")
         size = matrix("image_size", (2,))
+        if not np.all(size >= 1):
+            raise InputError(source, "image_size", f"expected [width, height] in pixels, got {d['image_size']!r}")
         H = matrix("plane_homography", (3, 3)) if d.get("plane_homography") is not None else None
+        if H is not None and not abs(np.linalg.det(H)) > 0:
+            raise InputError(source, "plane_homography", "is singular (determinant 0): calibrate again with --plane")
         board = d.get("board")
+        if board is not None:
+            if (not isinstance(board, dict) or set(board) != {"cols", "rows", "square_mm"}
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in board.values())):
+                raise InputError(source, "board", f"expected {{cols, rows, square_mm}} numbers, got {board!r}")
+            try:
+                board = BoardSpec(int(board["cols"]), int(board["rows"]), float(board["square_mm"]))
+            except InputError as exc:
+                raise InputError(source, "board", exc.message) from None
         return cls(K, D, (int(size[0]), int(size[1])), float(d.get("rms_px", float("nan"))),
                    dict(d.get("per_image_rms_px", {})), dict(d.get("rejected", {})),
                    list(d.get("outliers", [])),
-                   BoardSpec(**board) if isinstance(board, dict) else None,
+                   board,
                    H, d.get("plane_rms_mm"), d.get("plane_image"))
 
 

@@ -40,12 +40,31 @@ def read_grey(path: str | Path) -> np.ndarray:
         raise InputError(str(path), "", "image file not found")
     if path.suffix.lower() in RAW_SUFFIXES:
         return _read_raw(path)
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputError(str(path), "", "is empty (0 bytes): not an image")
+    if data[:2] == b"\xff\xd8" and _jpeg_truncated(data):
+        raise InputError(str(path), "", "is a truncated JPEG (it stops before its end marker): "
+                                        "download it from the camera again")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise InputError(str(path), "", "not a readable image (JPEG, PNG, TIFF or camera RAW)")
     if img.dtype == np.uint16:
         return img.astype(np.float32) * np.float32(255.0 / 65535.0)
     return img.astype(np.float32)
+
+
+def _jpeg_truncated(data: bytes) -> bool:
+    """Whether a JPEG lacks the end-of-image marker after its last scan (an interrupted copy).
+
+    Camera files may carry padding or a maker trailer after the marker, and an
+    embedded thumbnail has its own scan and end marker before the main image's.
+    """
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0
 
 
 def _read_raw(path: Path) -> np.ndarray:

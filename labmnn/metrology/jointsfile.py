@@ -17,6 +17,9 @@ def read_joints_csv(path, n_nodes: int) -> np.ndarray:
         text = path.read_text()
     except FileNotFoundError:
         raise InputError(str(path), "", "joints file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "", f"cannot be read as a node,x,y text file "
+                                        f"({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows or [c.strip().lower() for c in rows[0]] != ["node", "x", "y"]:
         raise InputError(str(path), "header", f"expected 'node,x,y', got {','.join(rows[0]) if rows else '(empty)'!r}")
