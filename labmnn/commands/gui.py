@@ -19,7 +19,11 @@ DEFAULT_PROTOCOL = Path(__file__).resolve().parents[1] / "data" / "protocols" / 
 
 
 def register(sub) -> None:
-    p = sub.add_parser("gui", help="the operator's window (camera, protocol, results, devices)")
+    p = sub.add_parser("gui", help="the operator's window (camera, protocol, results, devices)",
+                       description="Open the operator's window: live view and the last photo with the "
+                                   "tracked joints, step-by-step instructions with big buttons, the live "
+                                   "balance reading, results, devices and the calibration wizard. With "
+                                   "--sim everything runs on the simulated rig.")
     p.add_argument("--sim", action="store_true", help="use the simulated rig (hardware_sim)")
     p.add_argument("--light-sim", action="store_true",
                    help="use the light simulated rig (drawn photos, joints reported exactly; fast)")

@@ -8,7 +8,10 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="write an HTML report (PNG figures) of a session")
+    p = sub.add_parser("report", help="write an HTML report (PNG figures) of a session",
+                       description="Write SESSION/report/index.html with PNG figures: measured vs simulated "
+                                   "gradient per bond with error bars over repeats, elongation maps, and for "
+                                   "load series the measured vs predicted displacements (R^2, largest error).")
     p.add_argument("session", help="session folder")
     p.add_argument("--results", default="results", help="results set: results (default) or a reanalysis name")
     p.add_argument("--out", default=None, help="output folder (default: SESSION/report)")

@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("session", help="session folder")
     p.add_argument("--sim", action="store_true", default=None, help="simulated rig (default: as started)")
     p.add_argument("--auto", action="store_true", default=None, help="simulated operator (default: as started)")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,9 @@ import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sessions", help="list recorded sessions and their status")
+    p = sub.add_parser("sessions", help="list recorded sessions and their status",
+                       description="List the session folders under ROOT with their protocol, start time, "
+                                   "status (success, abort, fail, or running/interrupted) and step count.")
     p.add_argument("root", nargs="?", default="sessions", help="folder to search (default: sessions)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
