@@ -63,12 +63,16 @@ class Equilibrium:
     def __init__(self, net: "Network", stiffness: np.ndarray):
         self.net = net
         self.stiffness = stiffness
+        self._order = None  # free-DOF indices in elimination order (sparse path)
         if net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER"):
             D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
         else:
-            D = net.reduced_stiffness_matrix(stiffness)
+            # Assembled directly in a nested-dissection order, so the factorisation
+            # needs no ordering step of its own (the costliest part of analysis).
+            self._order = net.elimination_order()
+            D = net.ordered_stiffness_matrix(stiffness)
         try:
-            self.factor = linear_solver.factorize(D, cache=net._solver_cache)
+            self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
@@ -80,13 +84,20 @@ class Equilibrium:
         A mechanism can slip through a factorisation as a tiny positive pivot; it
         then shows as a non-finite solution or a large residual, and is diagnosed.
         """
-        u = self.factor.solve(f_free)
+        f = np.asarray(f_free, dtype=float)
+        if self._order is not None:
+            f = f[self._order]
+        u = self.factor.solve(f)
         if not np.all(np.isfinite(u)):
             self.net.check_rigid(force=True)
         if not self.net._rigid_checked:
-            r = self._D @ u - f_free
-            if np.linalg.norm(r) > 1e-6 * max(np.linalg.norm(f_free), 1e-300):
+            r = self._D @ u - f
+            if np.linalg.norm(r) > 1e-6 * max(np.linalg.norm(f), 1e-300):
                 self.net.check_rigid(force=True)
+        if self._order is not None:
+            out = np.empty_like(u)
+            out[self._order] = u
+            u = out
         return u
 
     def solve(self, forces: np.ndarray) -> SolveResult:
@@ -232,6 +243,8 @@ class Network:
         self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
         self._free_compat = None
         self._free_compat_dense = None
+        self._order = None
+        self._ordered_compat = None
 
     @property
     def n_nodes(self) -> int:
@@ -288,6 +301,28 @@ class Network:
             self._free_compat = self.compatibility_matrix[:, self.free_dofs].tocsr()
         Cf = self._free_compat
         D = (Cf.T @ sp.diags(k) @ Cf).tocsc()
+        D.sort_indices()
+        return D
+
+    def elimination_order(self) -> np.ndarray:
+        """Free-DOF indices in a fill-reducing elimination order (geometric nested dissection).
+
+        Computed once per geometry (see :mod:`labmnn.ordering`).
+        """
+        if self._order is None:
+            from .ordering import dof_order, nested_dissection
+
+            self._order = dof_order(nested_dissection(self.nodes, self.bonds), self._dof_to_free)
+        return self._order
+
+    def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
+        """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
+        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        if self._ordered_compat is None:
+            Co = self.compatibility_matrix[:, self.free_dofs[self.elimination_order()]].tocsr()
+            self._ordered_compat = (Co, Co.T.tocsr())
+        Co, CoT = self._ordered_compat
+        D = (CoT @ sp.diags(k) @ Co).tocsc()
         D.sort_indices()
         return D
 
