@@ -320,9 +320,12 @@ class Network:
         k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
         if self._ordered_compat is None:
             Co = self.compatibility_matrix[:, self.free_dofs[self.elimination_order()]].tocsr()
-            self._ordered_compat = (Co, Co.T.tocsr())
-        Co, CoT = self._ordered_compat
-        D = (CoT @ sp.diags(k) @ Co).tocsc()
+            self._ordered_compat = (Co, Co.T.tocsr(), np.diff(Co.indptr))
+        Co, CoT, per_row = self._ordered_compat
+        # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
+        KCo = sp.csr_matrix((Co.data * np.repeat(k, per_row), Co.indices, Co.indptr), shape=Co.shape)
+        D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+        D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
         return D
 

@@ -63,6 +63,8 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
+        inside = active[a] & active[b] & (part[a] == part[b])  # bonds that can still be cut
+        a, b = a[inside], b[inside]
         p = part[idx]
         n_parts = int(p.max()) + 1
         count = np.bincount(p, minlength=n_parts).astype(float)
@@ -77,8 +79,7 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         cut = (count > leaf_size) & (upper > 0) & (upper < count)
         side = np.full(n, -1, dtype=np.int64)
         side[idx] = side_idx
-        crossing = (part[a] == part[b]) & active[a] & active[b] & (side[a] != side[b])
-        crossing &= cut[part[a]]
+        crossing = cut[part[a]] & (side[a] != side[b])
         ends = np.where(side[a[crossing]] == 0, a[crossing], b[crossing])
         digit = np.zeros(n, dtype=np.int64)
         digit[idx] = np.where(cut[p], side_idx, 0)
