@@ -135,8 +135,22 @@ def _mkl_pardiso():
         fn.argtypes = [ctypes.POINTER(ctypes.c_int64)] + [i32] * 5 + [ctypes.c_void_p, i32, i32, i32, i32, i32, i32,
                                                                    ctypes.c_void_p, ctypes.c_void_p, i32]
         fn.restype = None
+        lib = ctypes.CDLL(_mkl_runtime_path())
         _MKL = fn
+        _MKL.set_local_threads = lib.MKL_Set_Num_Threads_Local  # returns the previous setting
     return _MKL
+
+
+PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
+
+
+def solver_threads(n: int) -> int:
+    """Threads for a PARDISO call on ``n`` unknowns: ``LABMNN_SOLVER_THREADS``, else 1 below
+    ``PARALLEL_ABOVE``, else 0 (MKL's own default: all cores)."""
+    forced = os.environ.get("LABMNN_SOLVER_THREADS")
+    if forced:
+        return max(0, int(forced))
+    return 1 if n < PARALLEL_ABOVE else 0
 
 
 class _Pardiso:
@@ -167,11 +181,16 @@ class _Pardiso:
         err = ctypes.c_int32(0)
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
-        _mkl_pardiso()(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
-                       ctypes.byref(c(2)), ctypes.byref(c(phase)), ctypes.byref(c(self.n)), a.ctypes.data,
-                       ia.ctypes.data_as(i32), ja.ctypes.data_as(i32), perm.ctypes.data_as(i32),
-                       ctypes.byref(c(nrhs)), self.iparm.ctypes.data_as(i32), ctypes.byref(c(0)),
-                       b.ctypes.data, x.ctypes.data, ctypes.byref(err))
+        mkl = _mkl_pardiso()
+        previous = mkl.set_local_threads(solver_threads(self.n))
+        try:
+            mkl(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
+                ctypes.byref(c(2)), ctypes.byref(c(phase)), ctypes.byref(c(self.n)), a.ctypes.data,
+                ia.ctypes.data_as(i32), ja.ctypes.data_as(i32), perm.ctypes.data_as(i32),
+                ctypes.byref(c(nrhs)), self.iparm.ctypes.data_as(i32), ctypes.byref(c(0)),
+                b.ctypes.data, x.ctypes.data, ctypes.byref(err))
+        finally:
+            mkl.set_local_threads(previous)
         if err.value:
             msg = f"PARDISO phase {phase}: error {err.value} ({self.ERRORS.get(err.value, 'see MKL manual')})"
             if err.value in (-4, -7):

@@ -135,3 +135,15 @@ def test_pardiso_factor_is_released(monkeypatch):
 
     gc.collect()
     assert released == [1]
+
+
+def test_small_pardiso_calls_run_on_one_thread(monkeypatch):
+    monkeypatch.delenv("LABMNN_SOLVER_THREADS", raising=False)
+    assert linear_solver.solver_threads(1000) == 1
+    assert linear_solver.solver_threads(linear_solver.PARALLEL_ABOVE) == 0  # MKL's default
+    monkeypatch.setenv("LABMNN_SOLVER_THREADS", "2")
+    assert linear_solver.solver_threads(1000) == 2
+    if "pardiso" in linear_solver.available_backends():
+        D = triangular_lattice(12, 12).ordered_stiffness_matrix()
+        b = np.ones(D.shape[0])
+        assert np.allclose(D @ linear_solver.factorize(D, backend="pardiso", ordered=True).solve(b), b)
