@@ -319,11 +319,19 @@ class Network:
         """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
         k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
         if self._ordered_compat is None:
-            Co = self.compatibility_matrix[:, self.free_dofs[self.elimination_order()]].tocsr()
-            self._ordered_compat = (Co, Co.T.tocsr(), np.diff(Co.indptr))
-        Co, CoT, per_row = self._ordered_compat
+            # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
+            C = self.compatibility_matrix
+            position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
+            position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
+            col = position[C.indices]
+            keep = col >= 0
+            row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
+            Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
+            self._ordered_compat = (Co, Co.T.tocsr(), row[keep])
+        Co, CoT, bond_of_entry = self._ordered_compat
         # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
-        KCo = sp.csr_matrix((Co.data * np.repeat(k, per_row), Co.indices, Co.indptr), shape=Co.shape)
+        KCo = sp.csr_matrix((Co.data * k[bond_of_entry], Co.indices, Co.indptr), shape=Co.shape)
         D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
         D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
