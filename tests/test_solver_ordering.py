@@ -147,3 +147,13 @@ def test_small_pardiso_calls_run_on_one_thread(monkeypatch):
         D = triangular_lattice(12, 12).ordered_stiffness_matrix()
         b = np.ones(D.shape[0])
         assert np.allclose(D @ linear_solver.factorize(D, backend="pardiso", ordered=True).solve(b), b)
+
+
+def test_ordered_matrix_is_the_reduced_matrix_renumbered():
+    net = triangular_lattice(14, 11)
+    k = net.stiffness * np.random.default_rng(6).uniform(0.5, 2.0, net.n_bonds)
+    order = net.elimination_order()
+    D = net.reduced_stiffness_matrix(k).toarray()
+    Do = net.ordered_stiffness_matrix(k)
+    assert Do.has_canonical_format
+    assert np.allclose(Do.toarray(), D[np.ix_(order, order)], rtol=1e-14, atol=0)
