@@ -64,19 +64,29 @@ class Equilibrium:
         self.net = net
         self.stiffness = stiffness
         self._order = None  # free-DOF indices in elimination order (sparse path)
-        if net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER"):
-            D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
-        else:
-            # Assembled directly in a nested-dissection order, so the factorisation
-            # needs no ordering step of its own (the costliest part of analysis).
-            self._order = net.elimination_order()
-            D = net.ordered_stiffness_matrix(stiffness)
+        self._dense = net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER")
         try:
-            self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
+            with self._blas():
+                if self._dense:
+                    D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
+                else:
+                    # Assembled directly in a nested-dissection order, so the factorisation
+                    # needs no ordering step of its own (the costliest part of analysis).
+                    self._order = net.elimination_order()
+                    D = net.ordered_stiffness_matrix(stiffness)
+                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
         self._D = D
+
+    def _blas(self):
+        """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
+        if self._dense:
+            return linear_solver.one_blas_thread(self.net.free_dofs.size)
+        import contextlib
+
+        return contextlib.nullcontext()
 
     def solve_free(self, f_free: np.ndarray) -> np.ndarray:
         """Solve on the free degrees of freedom; ``f_free`` is (n_free,) or (n_free, k).
@@ -87,13 +97,14 @@ class Equilibrium:
         f = np.asarray(f_free, dtype=float)
         if self._order is not None:
             f = f[self._order]
-        u = self.factor.solve(f)
-        if not np.all(np.isfinite(u)):
+        with self._blas():
+            u = self.factor.solve(f)
+            suspect = not np.all(np.isfinite(u))
+            if not suspect and not self.net._rigid_checked:
+                r = self._D @ u - f  # max-norms: no BLAS call, whose threads are costly on a busy machine
+                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(f).max(initial=0.0), 1e-300)
+        if suspect:
             self.net.check_rigid(force=True)
-        if not self.net._rigid_checked:
-            r = self._D @ u - f  # max-norms: no BLAS call, whose threads are costly on a busy machine
-            if np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(f).max(initial=0.0), 1e-300):
-                self.net.check_rigid(force=True)
         if self._order is not None:
             out = np.empty_like(u)
             out[self._order] = u
@@ -394,7 +405,8 @@ class Network:
         if eq is not None and eq.stiffness.shape == k.shape and np.array_equal(eq.stiffness, k):
             return eq
         if not self._rigid_checked and self.free_dofs.size <= RIGIDITY_CHECK_BELOW:
-            self.check_rigid()
+            with linear_solver.one_blas_thread(self.free_dofs.size):
+                self.check_rigid()
         eq = Equilibrium(self, k.copy())
         if stiffness is None:
             self._equilibrium = eq

@@ -157,3 +157,16 @@ def test_ordered_matrix_is_the_reduced_matrix_renumbered():
     Do = net.ordered_stiffness_matrix(k)
     assert Do.has_canonical_format
     assert np.allclose(Do.toarray(), D[np.ix_(order, order)], rtol=1e-14, atol=0)
+
+
+def test_small_dense_systems_run_blas_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    import scipy.linalg  # noqa: F401
+
+    with linear_solver.one_blas_thread(200):
+        inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert inside and all(t == 1 for t in inside)
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with linear_solver.one_blas_thread(10):  # tiny: left alone
+        assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
