@@ -24,6 +24,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from dataclasses import dataclass
@@ -84,8 +85,6 @@ class Equilibrium:
         """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
         if self._dense:
             return linear_solver.one_blas_thread(self.net.free_dofs.size)
-        import contextlib
-
         return contextlib.nullcontext()
 
     def solve_free(self, f_free: np.ndarray) -> np.ndarray:
