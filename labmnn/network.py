@@ -24,6 +24,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from dataclasses import dataclass
@@ -63,16 +64,28 @@ class Equilibrium:
     def __init__(self, net: "Network", stiffness: np.ndarray):
         self.net = net
         self.stiffness = stiffness
-        if net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER"):
-            D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
-        else:
-            D = net.reduced_stiffness_matrix(stiffness)
+        self._order = None  # free-DOF indices in elimination order (sparse path)
+        self._dense = net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER")
         try:
-            self.factor = linear_solver.factorize(D, cache=net._solver_cache)
+            with self._blas():
+                if self._dense:
+                    D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
+                else:
+                    # Assembled directly in a nested-dissection order, so the factorisation
+                    # needs no ordering step of its own (the costliest part of analysis).
+                    self._order = net.elimination_order()
+                    D = net.ordered_stiffness_matrix(stiffness)
+                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
         self._D = D
+
+    def _blas(self):
+        """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
+        if self._dense:
+            return linear_solver.one_blas_thread(self.net.free_dofs.size)
+        return contextlib.nullcontext()
 
     def solve_free(self, f_free: np.ndarray) -> np.ndarray:
         """Solve on the free degrees of freedom; ``f_free`` is (n_free,) or (n_free, k).
@@ -80,13 +93,21 @@ class Equilibrium:
         A mechanism can slip through a factorisation as a tiny positive pivot; it
         then shows as a non-finite solution or a large residual, and is diagnosed.
         """
-        u = self.factor.solve(f_free)
-        if not np.all(np.isfinite(u)):
+        f = np.asarray(f_free, dtype=float)
+        if self._order is not None:
+            f = f[self._order]
+        with self._blas():
+            u = self.factor.solve(f)
+            suspect = not np.all(np.isfinite(u))
+            if not suspect and not self.net._rigid_checked:
+                r = self._D @ u - f  # max-norms: no BLAS call, whose threads are costly on a busy machine
+                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(f).max(initial=0.0), 1e-300)
+        if suspect:
             self.net.check_rigid(force=True)
-        if not self.net._rigid_checked:
-            r = self._D @ u - f_free
-            if np.linalg.norm(r) > 1e-6 * max(np.linalg.norm(f_free), 1e-300):
-                self.net.check_rigid(force=True)
+        if self._order is not None:
+            out = np.empty_like(u)
+            out[self._order] = u
+            u = out
         return u
 
     def solve(self, forces: np.ndarray) -> SolveResult:
@@ -237,6 +258,8 @@ class Network:
         self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
         self._free_compat = None
         self._free_compat_dense = None
+        self._order = None
+        self._ordered_compat = None
 
     @property
     def n_nodes(self) -> int:
@@ -293,6 +316,39 @@ class Network:
             self._free_compat = self.compatibility_matrix[:, self.free_dofs].tocsr()
         Cf = self._free_compat
         D = (Cf.T @ sp.diags(k) @ Cf).tocsc()
+        D.sort_indices()
+        return D
+
+    def elimination_order(self) -> np.ndarray:
+        """Free-DOF indices in a fill-reducing elimination order (geometric nested dissection).
+
+        Computed once per geometry (see :mod:`labmnn.ordering`).
+        """
+        if self._order is None:
+            from .ordering import dof_order, nested_dissection
+
+            self._order = dof_order(nested_dissection(self.nodes, self.bonds), self._dof_to_free)
+        return self._order
+
+    def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
+        """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
+        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        if self._ordered_compat is None:
+            # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
+            C = self.compatibility_matrix
+            position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
+            position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
+            col = position[C.indices]
+            keep = col >= 0
+            row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
+            Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
+            self._ordered_compat = (Co, Co.T.tocsr(), row[keep])
+        Co, CoT, bond_of_entry = self._ordered_compat
+        # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
+        KCo = sp.csr_matrix((Co.data * k[bond_of_entry], Co.indices, Co.indptr), shape=Co.shape)
+        D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+        D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
         return D
 
@@ -353,7 +409,8 @@ class Network:
         if eq is not None and eq.stiffness.shape == k.shape and np.array_equal(eq.stiffness, k):
             return eq
         if not self._rigid_checked and self.free_dofs.size <= RIGIDITY_CHECK_BELOW:
-            self.check_rigid()
+            with linear_solver.one_blas_thread(self.free_dofs.size):
+                self.check_rigid()
         eq = Equilibrium(self, k.copy())
         if stiffness is None:
             self._equilibrium = eq

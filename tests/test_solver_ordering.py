@@ -1,0 +1,172 @@
+"""Nested-dissection ordering and the sparse backends that use it."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from labmnn import Network, ZeroModeError, linear_solver, losses
+from labmnn.lattice import triangular_lattice
+from labmnn.ordering import dof_order, nested_dissection
+
+SPARSE = ["pardiso", "cholmod", "scipy"]
+
+
+def _fill(D):
+    lu = spla.splu(D, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    return lu.L.nnz
+
+
+def test_nested_dissection_is_a_permutation_that_cuts_fill():
+    net = triangular_lattice(40, 40)
+    order = nested_dissection(net.nodes, net.bonds)
+    assert np.array_equal(np.sort(order), np.arange(net.n_nodes))
+    dofs = dof_order(order, net._dof_to_free)
+    assert np.array_equal(np.sort(dofs), np.arange(net.free_dofs.size))
+    D = net.reduced_stiffness_matrix().tocsc()
+    row_major = _fill(D)  # the lattice's own numbering is a banded order
+    nested = _fill(D[dofs][:, dofs].tocsc())
+    assert nested < 0.75 * row_major
+
+
+def test_separator_is_numbered_after_the_halves_it_separates():
+    # A path: the cut node must come after both pieces, so eliminating the pieces
+    # first never couples them.
+    pts = np.stack([np.arange(9.0), np.zeros(9)], axis=1)
+    edges = np.stack([np.arange(8), np.arange(1, 9)], axis=1)
+    order = nested_dissection(pts, edges, leaf_size=3)
+    pos = np.empty(9, dtype=int)
+    pos[order] = np.arange(9)
+    last = order[-1]
+    left, right = np.arange(last), np.arange(last + 1, 9)
+    assert left.size and right.size
+    assert pos[left].max() < pos[last] and pos[right].max() < pos[last]
+
+
+def test_coincident_points_still_give_a_permutation():
+    pts = np.zeros((100, 2))
+    edges = np.stack([np.arange(99), np.arange(1, 100)], axis=1)
+    order = nested_dissection(pts, edges, leaf_size=4)
+    assert np.array_equal(np.sort(order), np.arange(100))
+
+
+@pytest.mark.parametrize("backend", SPARSE)
+@pytest.mark.parametrize("ordered", [True, False])
+def test_factorize_solves_one_and_many_right_hand_sides(backend, ordered):
+    if backend not in linear_solver.available_backends():
+        pytest.skip(f"{backend} not installed")
+    net = triangular_lattice(15, 12)
+    D = net.ordered_stiffness_matrix() if ordered else net.reduced_stiffness_matrix()
+    rng = np.random.default_rng(4)
+    B = rng.normal(size=(D.shape[0], 3))
+    f = linear_solver.factorize(D, backend=backend, ordered=ordered)
+    assert f.backend == backend
+    X = f.solve(B)
+    assert X.shape == B.shape
+    assert np.allclose(D @ X, B, rtol=1e-9, atol=1e-9 * np.abs(B).max())
+    x = f.solve(B[:, 1])
+    assert x.shape == (D.shape[0],) and np.allclose(x, X[:, 1], rtol=1e-10, atol=0)
+
+
+def _dense_reference_gradient(net, F, loss, k):
+    """The adjoint gradient with a dense solve in the network's own numbering."""
+    D = net.reduced_stiffness_matrix(k).toarray()
+    free = net.free_dofs
+    u = np.zeros(2 * net.n_nodes)
+    u[free] = np.linalg.solve(D, F.reshape(-1)[free])
+    _, dL_du = loss(u.reshape(-1, 2))
+    ua = np.zeros(2 * net.n_nodes)
+    ua[free] = np.linalg.solve(D, -np.asarray(dL_du).reshape(-1)[free])
+    C = net.compatibility_matrix
+    return (C @ ua) * (C @ u)
+
+
+@pytest.mark.parametrize("backend", SPARSE)
+def test_gradient_on_a_lattice_matches_a_dense_solve(backend, monkeypatch):
+    if backend not in linear_solver.available_backends():
+        pytest.skip(f"{backend} not installed")
+    monkeypatch.setenv("LABMNN_SOLVER", backend)
+    net = triangular_lattice(24, 20)
+    rng = np.random.default_rng(5)
+    k = net.stiffness * rng.uniform(0.5, 2.0, net.n_bonds)
+    F = np.zeros((net.n_nodes, 2))
+    bottom = np.argsort(net.nodes[:, 1])[:3]
+    F[bottom[0]] = [0.02, -0.098]
+    loss = losses.from_spec({"kind": "mse", "targets": [
+        {"node": int(bottom[1]), "axis": "y", "value": -0.025},
+        {"node": int(bottom[2]), "axis": "x", "value": 0.001}]})
+    for stiffness in (k, k * rng.uniform(0.9, 1.1, net.n_bonds)):  # factorisation, then refactorisation
+        g = net.gradient(F, loss, stiffness=stiffness)
+        ref = _dense_reference_gradient(net, F, loss, stiffness)
+        assert np.linalg.norm(g - ref) < 1e-8 * np.linalg.norm(ref)
+    assert net.equilibrium(k).factor.backend == backend
+
+
+@pytest.mark.parametrize("backend", SPARSE)
+def test_mechanism_in_a_large_network_is_diagnosed(backend, monkeypatch):
+    if backend not in linear_solver.available_backends():
+        pytest.skip(f"{backend} not installed")
+    from labmnn import network
+
+    monkeypatch.setenv("LABMNN_SOLVER", backend)
+    monkeypatch.setattr(network, "RIGIDITY_CHECK_BELOW", 0)  # no up-front check: the solver must notice
+    net = triangular_lattice(9, 8)
+    corner = int(np.argmin(net.nodes[:, 1] - 1e-3 * net.nodes[:, 0]))  # bottom-left node
+    touching = np.flatnonzero((net.bonds == corner).any(axis=1))
+    weak = net.without_bonds(touching[1:])  # hangs by a single bar: one zero mode
+    F = np.zeros((weak.n_nodes, 2))
+    F[corner, 1] = -0.05
+    with pytest.raises(ZeroModeError) as exc:
+        weak.solve(F)
+    assert exc.value.n_zero_modes == 1 and corner in exc.value.free_nodes
+
+
+def test_pardiso_factor_is_released(monkeypatch):
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    D = triangular_lattice(10, 10).ordered_stiffness_matrix()
+    released = []
+    real = linear_solver._Pardiso.release
+    monkeypatch.setattr(linear_solver._Pardiso, "release", lambda self: (released.append(1), real(self)))
+    f = linear_solver.factorize(D, backend="pardiso", ordered=True)
+    assert np.all(np.isfinite(f.solve(np.ones(D.shape[0]))))
+    del f
+    import gc
+
+    gc.collect()
+    assert released == [1]
+
+
+def test_small_pardiso_calls_run_on_one_thread(monkeypatch):
+    monkeypatch.delenv("LABMNN_SOLVER_THREADS", raising=False)
+    assert linear_solver.solver_threads(1000) == 1
+    assert linear_solver.solver_threads(linear_solver.PARALLEL_ABOVE) == 0  # MKL's default
+    monkeypatch.setenv("LABMNN_SOLVER_THREADS", "2")
+    assert linear_solver.solver_threads(1000) == 2
+    if "pardiso" in linear_solver.available_backends():
+        D = triangular_lattice(12, 12).ordered_stiffness_matrix()
+        b = np.ones(D.shape[0])
+        assert np.allclose(D @ linear_solver.factorize(D, backend="pardiso", ordered=True).solve(b), b)
+
+
+def test_ordered_matrix_is_the_reduced_matrix_renumbered():
+    net = triangular_lattice(14, 11)
+    k = net.stiffness * np.random.default_rng(6).uniform(0.5, 2.0, net.n_bonds)
+    order = net.elimination_order()
+    D = net.reduced_stiffness_matrix(k).toarray()
+    Do = net.ordered_stiffness_matrix(k)
+    assert Do.has_canonical_format
+    assert np.allclose(Do.toarray(), D[np.ix_(order, order)], rtol=1e-14, atol=0)
+
+
+def test_small_dense_systems_run_blas_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    import scipy.linalg  # noqa: F401
+
+    with linear_solver.one_blas_thread(200):
+        inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert inside and all(t == 1 for t in inside)
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with linear_solver.one_blas_thread(10):  # tiny: left alone
+        assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
