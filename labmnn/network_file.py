@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .text_files import read_text
 
 FORMAT = "labmnn-network/1"
 KNOWN_KEYS = {
@@ -28,12 +29,7 @@ KNOWN_KEYS = {
 def read_json(path: str | Path) -> dict:
     """Read a JSON object from ``path`` or raise a one-line :class:`InputError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "", f"cannot be read ({exc.__class__.__name__}: {exc})") from None
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

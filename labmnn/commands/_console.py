@@ -48,6 +48,16 @@ class ConsoleListener:
             print(f"{stamp}   {t}: {ev}", file=self.out, flush=True)
 
 
+def run_to_end(engine) -> dict:
+    """Run ``engine`` to its end, always closing its devices, and print the closing lines."""
+    try:
+        outcome = engine.run()
+    finally:
+        engine.bench.close()
+    print_outcome(outcome)
+    return outcome
+
+
 def print_outcome(outcome: dict, out=None) -> None:
     """The closing lines of a run."""
     out = out or sys.stdout

@@ -29,7 +29,7 @@ def run(args) -> int:
     if bad or not figs:
         raise InputError("--figures", "", f"choose from {', '.join(FIGURES)}, found {args.figures!r}")
     output_dir(args.out, "--out")
-    rows = reproduce(args.out, quick=args.quick, figures=figs, log=lambda s: print(s, file=sys.stderr))
+    reproduce(args.out, quick=args.quick, figures=figs, log=lambda s: print(s, file=sys.stderr))
     print((Path(args.out) / "REPORT.md").read_text())
     print(f"wrote {args.out}/ (REPORT.md, report.json, figure*.png)")
     return 0

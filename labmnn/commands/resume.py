@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._console import ConsoleListener, print_outcome
+from ._console import ConsoleListener, run_to_end
 
 
 def register(sub) -> None:
@@ -22,9 +22,5 @@ def run(args) -> int:
     engine = resume_run(args.session, sim=args.sim, auto=args.auto, listener=ConsoleListener(verbose=args.verbose))
     done = len(engine.session.completed_steps())
     print(f"resuming {engine.session.folder}: {done} step(s) already recorded", flush=True)
-    try:
-        outcome = engine.run()
-    finally:
-        engine.bench.close()
-    print_outcome(outcome)
+    outcome = run_to_end(engine)
     return 0 if outcome["status"] == "success" else 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._console import ConsoleListener, print_outcome
+from ._console import ConsoleListener, run_to_end
 
 
 def register(sub) -> None:
@@ -35,9 +35,5 @@ def run(args) -> int:
                        mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
                        stiffness_error=args.stiffness_error, print_seed=args.print_seed)
     print(f"session: {engine.session.folder}", flush=True)
-    try:
-        outcome = engine.run()
-    finally:
-        engine.bench.close()
-    print_outcome(outcome)
+    outcome = run_to_end(engine)
     return 0 if outcome["status"] == "success" else 1

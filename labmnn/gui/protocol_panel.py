@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
+from ..network import Network
 from ..protocol.operator import Instruction
 from ..protocol.planner import direction_name
 

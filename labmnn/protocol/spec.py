@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..text_files import read_text
 from ..network import GRAVITY
 from .planner import RigLimits, WeightSet
 
@@ -425,12 +426,7 @@ def load_protocol(path: str | Path) -> ProtocolSpec:
         One line naming the file, the key and the offending value.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "", "no such protocol file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "", f"cannot be read ({exc})") from None
+    text = read_text(path, "protocol file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
