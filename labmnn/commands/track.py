@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def register(sub) -> None:
     p = sub.add_parser("track", help="track joints in photos: displacements and elongations",
                        description="Locate each joint's disc in REF, follow it in every IMAGE by sub-pixel "
                                    "correlation, map to sample-plane mm, and write displacements (plane and "
-                                   "network frames), geometric bond elongations and per-joint confidence.")
+                                   "network frames), geometric bond elongations and per-joint confidence. "
+                                   "Exit code 3 when results were written but some joints were lost.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="loaded photos (JPEG, PNG or camera RAW)")
     p.add_argument("--calibration", required=True, metavar="FILE", help="calibration.json from 'labmnn calibrate'")
     p.add_argument("--network", required=True, help="network file or shipped example name")
@@ -35,6 +37,9 @@ def register(sub) -> None:
 def _named(exc: InputError, option: str, path) -> InputError:
     """The tracker's error about an image array, re-addressed to the file it came from."""
     return InputError(f"{option} {path}", exc.key, exc.message)
+
+
+EXIT_JOINTS_LOST = 3  # results written, but some joints could not be tracked
 
 
 def run(args) -> int:
@@ -60,7 +65,7 @@ def run(args) -> int:
         raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
     print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
           f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
-    images = []
+    images, incomplete = [], []
     for path in args.images:
         t = time.perf_counter()
         img = read_grey(path)
@@ -75,6 +80,8 @@ def run(args) -> int:
                                 net.bonds, res.elongations_mm, res.lost, title=Path(path).name)
             entry["overlay"] = str(png)
         images.append(entry)
+        if res.lost.any():
+            incomplete.append((Path(path).name, int(res.lost.sum())))
         lost = ", ".join(f"{i} ({r})" for i, r in enumerate(res.reasons) if r)
         print(f"{Path(path).name}: {net.n_nodes - int(res.lost.sum())}/{net.n_nodes} joints tracked in "
               f"{res.seconds:.3f} s (decode {decode:.3f} s)" + (f"; lost: {lost}" if lost else ""))
@@ -84,4 +91,12 @@ def run(args) -> int:
               "bonds": net.bonds.tolist(), "images": images}
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}" + ("" if args.no_overlay else f" and overlays in {overlay_dir}"))
+    if incomplete:
+        # The results are written (lost joints are NaN with their reason), but a script must
+        # not take them for a complete measurement: warn and exit 3.
+        worst = ", ".join(f"{name} ({k}/{net.n_nodes} lost)" for name, k in incomplete[:5])
+        hint = " (lens cap? lights off? wrong reference?)" if any(k == net.n_nodes for _, k in incomplete) else ""
+        print(f"labmnn: warning: joints lost in {len(incomplete)} of {len(images)} image(s): {worst}{hint}; "
+              f"see the \"lost\" and \"confidence\" fields of {out}", file=sys.stderr)
+        return EXIT_JOINTS_LOST
     return 0
