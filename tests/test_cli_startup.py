@@ -88,7 +88,7 @@ sys.argv = ["labmnn"] + {argv!r}
 @pytest.mark.parametrize("module, argv", [
     ("labmnn.commands.train", ["--help"]),  # while building the parser
     ("numpy", ["simulate", "paper-triangle-n4", "--grams", "13:10"]),  # a command loading numpy
-    ("scipy.optimize", ["identify", "missing.csv", "-o", "{tmp}/identified.json"]),
+    ("scipy.sparse", ["identify", "missing.csv", "-o", "{tmp}/identified.json"]),
 ])
 @pytest.mark.parametrize("entry", ["from labmnn.cli import run\nrun()", "import runpy\nrunpy.run_module('labmnn', "
                                    "run_name='__main__', alter_sys=True)"], ids=["console-script", "python-m"])
