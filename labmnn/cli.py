@@ -14,6 +14,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 import warnings
 
@@ -55,6 +56,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ENTRY_POINT = False  # True once run() (the process's own entry point) owns the SIGINT handler
+
+
+def _interrupted() -> int:
+    """Print the one Ctrl-C line and return 130; in the entry point, a second Ctrl-C is then ignored."""
+    if _ENTRY_POINT:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # no second traceback while we exit
+        except ValueError:  # not the main thread
+            pass
+        _forget_unhandled_interrupt()
+    print("labmnn: interrupted", file=sys.stderr)
+    return 130
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Clear CPython's "unhandled KeyboardInterrupt" mark: the interrupt *was* handled.
+
+    CPython 3.11 sets a process-wide flag when Ctrl-C lands while a C extension
+    runs Python code through ``PyRun_String`` (numpy and scipy do while they
+    load), even if the exception is caught later; at exit it then kills the
+    process with SIGINT (exit status -2) instead of returning our 130.  Where
+    the flag is not exported (other versions), this does nothing.
+    """
+    try:
+        import ctypes
+
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -67,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
     except KeyboardInterrupt:
-        print("labmnn: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -84,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labmnn: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("labmnn: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:
         return 0
     except OSError as exc:  # a file or folder that cannot be read or written
@@ -104,10 +135,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point (Ctrl-C while starting up also exits 130, quietly)."""
+    """Console-script entry point: Ctrl-C at any moment (even while starting up) exits 130, quietly.
+
+    Importing this module is light (no numpy or scipy: commands load them in
+    their ``run``), so the console script's own ``from labmnn.cli import run``
+    is over before a user can press Ctrl-C; from here on every interrupt is
+    caught.
+    """
+    global _ENTRY_POINT
+    _ENTRY_POINT = True
     try:
         code = main()
-    except KeyboardInterrupt:
-        print("labmnn: interrupted", file=sys.stderr)
-        code = 130
+        # the command is over and its output written: a Ctrl-C while the interpreter shuts down
+        # would kill it by signal (or print an "Exception ignored" traceback); keep its exit code
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # between main's own handlers (e.g. a second Ctrl-C)
+        code = _interrupted()
     sys.exit(code)

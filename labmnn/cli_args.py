@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .network import GRAVITY
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def parse_node_pair(text: str, option: str) -> tuple[int, str]:
@@ -23,7 +25,7 @@ def _float(text: str, option: str, whole: str) -> float:
         v = float(text)
     except ValueError:
         raise InputError(option, "", f"{text!r} in {whole!r} is not a number") from None
-    if not np.isfinite(v):
+    if not math.isfinite(v):
         raise InputError(option, "", f"{whole!r} is not finite")
     return v
 
@@ -36,6 +38,10 @@ def forces_from_args(n_nodes: int, force: list[str] | None, grams: list[str] | N
     A load on one of ``fixed_nodes`` (clamped to the frame, it would move
     nothing) is refused as a mistyped node.
     """
+    import numpy as np
+
+    from .network import GRAVITY
+
     F = np.zeros((n_nodes, 2))
     for text in force or []:
         node, rest = parse_node_pair(text, "--force")

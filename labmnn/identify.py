@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 
 from .errors import InputError
 from .load_series import LoadCase, as_load_cases, stack_cases
@@ -203,6 +202,8 @@ def _objective(net, k_ref, F, loss, s0, lam, theta):
 
 
 def _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0, max_iter=500):
+    import scipy.optimize  # only this fit needs it: importing labmnn.identify stays light
+
     m = net.n_bonds
     out = scipy.optimize.minimize(lambda th: _objective(net, k_ref, F, loss, s0, lam, th)[:2], x0, jac=True,
                                   method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * m,

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
 from .training import TrainResult
 
 
@@ -82,6 +81,8 @@ def write_run(result: TrainResult, out_dir: str | Path, extra_metrics: dict | No
 
 def write_plots(result: TrainResult, out: Path) -> dict:
     """The PNG figures of a run (see the module docstring)."""
+    from . import plots  # matplotlib loads only when figures are drawn
+
     task = result.task
     paths = {}
     title = f"{task.name}: seed {result.metrics.get('seed')}"

@@ -6,7 +6,6 @@ import json
 import math
 
 from ..errors import InputError
-from ..instruments.factory import open_balance
 
 
 def register(sub) -> None:
@@ -26,6 +25,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..instruments.factory import open_balance
+
     if not args.timeout > 0:
         raise InputError("--timeout", "", f"must be positive, got {args.timeout}")
     if args.baud <= 0:

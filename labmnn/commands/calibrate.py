@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..cli_args import output_file
 from ..errors import InputError
-from ..metrology.calibration import BoardSpec, calibrate
 
 
 def register(sub) -> None:
@@ -25,6 +24,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..metrology.calibration import BoardSpec, calibrate
+
     if not (args.square > 0 and math.isfinite(args.square)):
         raise InputError("--square", "", f"must be > 0 mm, got {args.square}")
     board = BoardSpec.parse(args.board, args.square)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ..errors import DeviceError, InputError
 from ..instruments import camera_settings as cs
-from ..instruments.factory import open_camera
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SETTING_FLAGS = {  # command-line flag -> setting name
@@ -74,6 +73,8 @@ def _setting_options(p) -> None:
 
 
 def _open(args):
+    from ..instruments.factory import open_camera
+
     if args.sim:
         return open_camera(sim=True, network=args.network)
     return open_camera(model=args.model, port=args.port)

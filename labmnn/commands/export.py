@@ -6,8 +6,6 @@ import math
 
 from ..cli_args import output_file
 from ..errors import InputError
-from ..export import PrintSettings, write_dxf, write_stl, write_svg
-from ..network import Network
 
 
 def register(sub) -> None:
@@ -34,6 +32,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..export import PrintSettings, write_dxf, write_stl, write_svg
+    from ..network import Network
+
     if not (args.svg or args.dxf or args.stl):
         raise InputError("export", "", "nothing to write: give --svg FILE, --dxf FILE and/or --stl FILE")
     for option, value in (("--joint-radius", args.joint_radius), ("--neck-length", args.neck_length),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..cli_args import output_file
 from ..errors import InputError
-from ..identify import identify
-from ..load_series import read_load_series
-from ..network import Network
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 
 def register(sub) -> None:
@@ -48,12 +48,14 @@ def _regularization(text: str):
         v = float(text)
     except ValueError:
         v = float("nan")
-    if not np.isfinite(v) or v < 0:
+    if not math.isfinite(v) or v < 0:
         raise InputError("--regularization", "", f"must be 'auto' or a number >= 0, found {text!r}")
     return v
 
 
 def _nominal_network(args, series) -> Network:
+    from ..network import Network
+
     if args.network:
         return Network.open(args.network)
     for s in series:
@@ -66,6 +68,9 @@ def _nominal_network(args, series) -> Network:
 
 
 def run(args) -> int:
+    from ..identify import identify
+    from ..load_series import read_load_series
+
     out = output_file(args.output, "--output", inputs=tuple(args.inputs) + (args.network,))
     if args.seed < 0:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
@@ -110,6 +115,8 @@ def run(args) -> int:
 
 
 def _print_summary(net, ident, n_series, n_cases) -> None:
+    import numpy as np
+
     n_out = len(ident.heldout_labels)
     print(f"{net.name}: identified from {n_series} load series, {n_cases} cases "
           f"({n_cases - n_out} fitted, {n_out} held out)")

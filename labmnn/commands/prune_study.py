@@ -5,12 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import plots
 from ..cli_args import output_dir
 from ..errors import InputError
-from ..network import Network
-from ..prune_study import outcome_arrays, run_study, study_table
-from ..tasks import load_task
 
 
 def register(sub) -> None:
@@ -31,6 +27,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from .. import plots
+    from ..network import Network
+    from ..prune_study import outcome_arrays, run_study, study_table
+    from ..tasks import load_task
+
     if args.epochs < 0:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
     if args.seed is not None and args.seed < 0:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..cli_args import output_dir
 from ..errors import InputError
-from ..reproduce import reproduce
 
 FIGURES = ("1", "2", "3", "4", "5")
 
@@ -24,6 +23,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..reproduce import reproduce
+
     figs = tuple(f.strip() for f in args.figures.split(",") if f.strip())
     bad = [f for f in figs if f not in FIGURES]
     if bad or not figs:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..cli_args import output_dir, parse_node_pair
 from ..errors import InputError
-from ..network import Network
 
 MAX_GRAMS = 1000.0  # a kilogram: far beyond what a printed network carries
 
@@ -66,6 +65,8 @@ def _case(text: str, n_nodes: int, fixed=()) -> list[tuple[int, float]]:
 
 
 def run(args) -> int:
+    from ..network import Network
+
     from hardware_sim import SimCamera, SimCameraModel, SimRig
     from hardware_sim.camera import _jsonable
 

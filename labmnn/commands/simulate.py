@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from ..cli_args import forces_from_args
-from ..network import Network
 
 
 def register(sub) -> None:
@@ -21,6 +20,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..network import Network
+
     net = Network.open(args.network)
     F = forces_from_args(net.n_nodes, args.force, args.grams, fixed_nodes=net.fixed_nodes)
     res = net.solve(F)

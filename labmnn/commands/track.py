@@ -9,12 +9,6 @@ from pathlib import Path
 
 from ..cli_args import output_dir, output_file
 from ..errors import InputError
-from ..metrology.calibration import Calibration
-from ..metrology.images import read_grey
-from ..metrology.jointsfile import read_joints_csv
-from ..metrology.overlay import write_overlay
-from ..metrology.tracking import JointTracker
-from ..network import Network
 
 
 def register(sub) -> None:
@@ -43,6 +37,13 @@ EXIT_JOINTS_LOST = 3  # results written, but some joints could not be tracked
 
 
 def run(args) -> int:
+    from ..metrology.calibration import Calibration
+    from ..metrology.images import read_grey
+    from ..metrology.jointsfile import read_joints_csv
+    from ..metrology.overlay import write_overlay
+    from ..metrology.tracking import JointTracker
+    from ..network import Network
+
     if args.search < 1:
         raise InputError("--search", "", f"must be at least 1 pixel, found {args.search}")
     cal = Calibration.load(args.calibration)

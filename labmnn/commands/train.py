@@ -12,18 +12,16 @@ from pathlib import Path
 
 from ..cli_args import output_dir
 from ..errors import InputError
-from ..network import Network
-from ..tasks import TASKS_DIR, load_task
-from ..threads import small_solves
-from ..training import prepare_network, train
-from ..run_outputs import write_run
+
+# the shipped tasks (labmnn.tasks.TASKS_DIR, named here so --help need not import numpy)
+SHIPPED_TASKS = Path(__file__).resolve().parents[2] / "protocols" / "tasks"
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a network on a task file (simulation)",
                        description="Train by exact adjoint gradients and Adam. TASK is a task file "
                                    "(labmnn-task/1 TOML, see docs/training.md) or a shipped task name ("
-                                   + ", ".join(sorted(q.stem for q in TASKS_DIR.glob("*.toml"))) + ").")
+                                   + ", ".join(sorted(q.stem for q in SHIPPED_TASKS.glob("*.toml"))) + ").")
     p.add_argument("task", help="task file or shipped task name")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="split and shuffle seed (default: the task's)")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
@@ -39,6 +37,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..network import Network
+    from ..tasks import load_task
+    from ..threads import small_solves
+    from ..training import prepare_network, train
+    from ..run_outputs import write_run
+
     task = load_task(args.task)
     if args.epochs is not None and args.epochs < 0:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from ..cli_args import output_dir
 from ..errors import InputError
-from ..load_series import read_load_series
-from ..network import Network
-from ..validation import validation_report
 
 
 def register(sub) -> None:
@@ -25,6 +22,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..load_series import read_load_series
+    from ..network import Network
+    from ..validation import validation_report
+
     series = read_load_series(args.series)
     if args.network:
         net = Network.open(args.network)
