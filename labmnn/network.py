@@ -309,9 +309,13 @@ class Network:
         return new
 
     # -------------------------------------------------------------- mechanics
+    def _stiffness_or(self, stiffness: np.ndarray | None) -> np.ndarray:
+        """``stiffness`` as a float array, or the network's own when it is None."""
+        return self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+
     def reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
         """D = C^T K C restricted to the free degrees of freedom (sparse, SPD if rigid)."""
-        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        k = self._stiffness_or(stiffness)
         if self._free_compat is None:
             self._free_compat = self.compatibility_matrix[:, self.free_dofs].tocsr()
         Cf = self._free_compat
@@ -332,7 +336,7 @@ class Network:
 
     def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
         """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
-        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        k = self._stiffness_or(stiffness)
         if self._ordered_compat is None:
             # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
             C = self.compatibility_matrix
@@ -354,7 +358,7 @@ class Network:
 
     def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
         """D on the free degrees of freedom as a dense array (for small networks)."""
-        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        k = self._stiffness_or(stiffness)
         if self._free_compat_dense is None:
             self._free_compat_dense = self.compatibility_matrix[:, self.free_dofs].toarray()
         Cf = self._free_compat_dense
@@ -404,7 +408,7 @@ class Network:
 
     def equilibrium(self, stiffness: np.ndarray | None = None) -> Equilibrium:
         """The (cached) factorisation of D for the current or the given stiffness."""
-        k = self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+        k = self._stiffness_or(stiffness)
         eq = self._equilibrium
         if eq is not None and eq.stiffness.shape == k.shape and np.array_equal(eq.stiffness, k):
             return eq

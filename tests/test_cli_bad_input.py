@@ -28,6 +28,7 @@ import pytest
 from labmnn.cli import build_parser, main
 from labmnn.load_series import hanging_plan, simulate_cases, write_load_series
 from labmnn.network import Network
+from interrupts import interrupt_when
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "protocols" / "tasks"
@@ -369,18 +370,9 @@ def test_ctrl_c_during_train_exits_130_without_traceback(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "labmnn", "train", "iris", "--epochs", "1000000", "--out", str(out),
                              "--no-plots"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 90
-        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # the output folder is made (and checked) just before training starts
-        assert out.exists(), "the output folder was not made before training"
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # the output folder is made (and checked) just before training starts
+    stdout, stderr = interrupt_when(proc, out.exists, delay=0.3, wait_s=90, poll_s=0.05)
+    assert out.exists(), "the output folder was not made before training"
     assert proc.returncode == 130, (proc.returncode, stderr)
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines() == ["labmnn: interrupted"]

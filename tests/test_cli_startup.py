@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from interrupts import interrupt_when
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -113,17 +112,7 @@ def test_real_ctrl_c_while_numpy_and_scipy_load_exits_130_quietly(delay):
     """SIGINT once the command starts loading numpy (and a little later): 130 and one line, or done already."""
     proc = subprocess.Popen([sys.executable, "-m", "labmnn", "simulate", "paper-triangle-n4", "--grams", "13:10"],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _numpy_is_loading(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    stdout, stderr = interrupt_when(proc, lambda: _numpy_is_loading(proc.pid), delay=delay, poll_s=0.002)
     assert "Traceback" not in stderr
     if proc.returncode == 0:  # it finished before the signal
         assert stdout and not stderr
