@@ -57,6 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _ENTRY_POINT = False  # True once run() (the process's own entry point) owns the SIGINT handler
+_SIGINT_SEEN = False  # set by the entry point's handler: a Ctrl-C arrived, whatever a library made of it
+
+
+def _on_sigint(signum, frame) -> None:
+    """The entry point's SIGINT handler: remember the Ctrl-C, then interrupt as Python does.
+
+    Libraries may turn the ``KeyboardInterrupt`` into something else on its way
+    up (numpy, interrupted while its C extension loads, raises an ``ImportError``);
+    the flag lets :func:`main` still answer 130, deterministically.
+    """
+    global _SIGINT_SEEN
+    _SIGINT_SEEN = True
+    raise KeyboardInterrupt
+
+
+def _quiet_interrupts(unraisable) -> None:
+    """``sys.unraisablehook``: a Ctrl-C that landed where Python cannot raise it is remembered, not printed."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _interrupted() -> int:
@@ -101,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     except KeyboardInterrupt:
         return _interrupted()
+    except Exception:
+        if _SIGINT_SEEN:  # an interrupt that a library wrapped while the parser's modules loaded
+            return _interrupted()
+        raise
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -109,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             if not debug:  # numerical warnings mean nothing at the bench; results say what failed
                 warnings.simplefilter("ignore", RuntimeWarning)
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+        # a Ctrl-C that a library swallowed (or a command turned into a status) still means "interrupted"
+        return _interrupted() if _SIGINT_SEEN else code
     except LabmnnError as exc:
         if debug:
             raise
@@ -119,19 +145,22 @@ def main(argv: list[str] | None = None) -> int:
         return _interrupted()
     except BrokenPipeError:
         return 0
-    except OSError as exc:  # a file or folder that cannot be read or written
+    except Exception as exc:  # noqa: BLE001
+        if _SIGINT_SEEN:  # a Ctrl-C that a library wrapped into another exception
+            return _interrupted()
         if debug:
             raise
+        print(f"labmnn: error: {_failure_line(args.command, exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, OSError) else 1
+
+
+def _failure_line(command: str, exc: Exception) -> str:
+    """One line for an exception that is not a Ctrl-C: an unreadable file (exit 2) or a bug (exit 1)."""
+    if isinstance(exc, OSError):  # a file or folder that cannot be read or written
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"labmnn: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # noqa: BLE001  (a bug: still one line, never a traceback)
-        if debug:
-            raise
-        print(f"labmnn: error: internal error in '{args.command}' ({type(exc).__name__}: "
-              f"{_one_line(exc)[:300]}); run again with LABMNN_DEBUG=1 and report the traceback",
-              file=sys.stderr)
-        return 1
+        return f"{where}{_one_line(exc.strerror or exc)}"
+    return (f"internal error in '{command}' ({type(exc).__name__}: {_one_line(exc)[:300]}); "
+            "run again with LABMNN_DEBUG=1 and report the traceback")
 
 
 def run() -> None:
@@ -144,6 +173,11 @@ def run() -> None:
     """
     global _ENTRY_POINT
     _ENTRY_POINT = True
+    try:
+        signal.signal(signal.SIGINT, _on_sigint)
+        sys.unraisablehook = _quiet_interrupts
+    except ValueError:  # not the main thread (embedded use)
+        pass
     try:
         code = main()
         # the command is over and its output written: a Ctrl-C while the interpreter shuts down

@@ -99,6 +99,36 @@ def test_ctrl_c_while_loading_exits_130_with_one_line(module, argv, entry, tmp_p
     assert proc.stdout == ""
 
 
+# numpy, interrupted while its C extension loads, re-raises the Ctrl-C as an ImportError: a real SIGINT,
+# delivered at a chosen import and wrapped the same way, so the outcome cannot depend on timing.
+_WRAPPED_INTERRUPT = """
+import os, signal, sys
+class WrapsInterrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {name!r}:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)  # the handler runs before os.kill returns
+            except KeyboardInterrupt:
+                raise ImportError("Importing the numpy C-extensions failed") from None
+sys.meta_path.insert(0, WrapsInterrupt())
+sys.argv = ["labmnn"] + {argv!r}
+{entry}
+"""
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("numpy", ["simulate", "paper-triangle-n4", "--grams", "13:10"]),  # inside a command
+    ("labmnn.commands.train", ["--help"]),  # while building the parser
+])
+@pytest.mark.parametrize("entry", ["from labmnn.cli import run\nrun()", "import runpy\nrunpy.run_module('labmnn', "
+                                   "run_name='__main__', alter_sys=True)"], ids=["console-script", "python-m"])
+def test_real_sigint_that_a_library_wraps_still_exits_130(module, argv, entry):
+    proc = _python(_WRAPPED_INTERRUPT.format(name=module, argv=argv, entry=entry))
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr.splitlines() == ["labmnn: interrupted"]
+    assert proc.stdout == ""
+
+
 def _numpy_is_loading(pid: int) -> bool:
     try:
         return "_multiarray_umath" in Path(f"/proc/{pid}/maps").read_text()
