@@ -49,8 +49,9 @@ def cpu_s() -> float:
 
 
 def one_size(n: int) -> dict:
-    from labmnn import linear_solver, losses
-    from labmnn.lattice import lattice_with_nodes
+    from labmnn.model import losses
+    from labmnn.model import solver as linear_solver
+    from labmnn.model.lattice import lattice_with_nodes
 
     t0 = time.perf_counter()
     net = lattice_with_nodes(n)
@@ -124,7 +125,8 @@ def one_size(n: int) -> dict:
 
 
 def batch_case(repeats: int = 200) -> dict:
-    from labmnn import GRAVITY, Network, losses
+    from labmnn import GRAVITY, Network
+    from labmnn.model import losses
 
     net = Network.example("paper-triangle-n4")
     rng = np.random.default_rng(0)

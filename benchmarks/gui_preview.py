@@ -23,8 +23,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import labmnn.gui  # noqa: E402,F401  (PySide6 6.12 refcount workaround)
 from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+import labmnn.gui  # noqa: E402,F401  (PySide6 6.12 refcount workaround)
 
 
 def pump(app, seconds: float, until=None) -> None:

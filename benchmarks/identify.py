@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labmnn import GRAVITY, Network  # noqa: E402
-from labmnn.identify import identify  # noqa: E402
-from labmnn.lattice import triangle_patch  # noqa: E402
-from labmnn.load_series import hanging_plan, simulate_cases  # noqa: E402
+from labmnn.fabrication.identify import identify  # noqa: E402
+from labmnn.fabrication.load_series import hanging_plan, simulate_cases  # noqa: E402
+from labmnn.model.lattice import triangle_patch  # noqa: E402
 
 NOISE_M = 0.02 / 15.0 * 1e-3  # 0.02 px at 15 px/mm
 MASS_REL_ERROR = 0.003

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labmnn import Network  # noqa: E402
-from labmnn.identify import identify  # noqa: E402
-from labmnn.load_series import read_load_series  # noqa: E402
+from labmnn.fabrication.identify import identify  # noqa: E402
+from labmnn.fabrication.load_series import read_load_series  # noqa: E402
 
 HELD_OUT_NODES = (6, 11, 13)
 

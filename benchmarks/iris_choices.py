@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from labmnn.tasks import load_task  # noqa: E402
-from labmnn.training import train  # noqa: E402
+from labmnn.training.loop import train  # noqa: E402
+from labmnn.training.tasks import load_task  # noqa: E402
 
 VARIANTS = {
     "authors: ratio + sigmoid-paper(beta 5) + max": dict(form="ratio", method="sigmoid-paper", scaling="max"),

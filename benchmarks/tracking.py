@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 import labmnn  # noqa: E402
 from hardware_sim.camera import SimCamera  # noqa: E402
 from hardware_sim.rig import SimRig  # noqa: E402
-from labmnn.lattice import triangular_lattice  # noqa: E402
 from labmnn.metrology.calibration import BoardSpec, calibrate  # noqa: E402
 from labmnn.metrology.correlation import ReferenceSubsets  # noqa: E402
 from labmnn.metrology.images import read_grey  # noqa: E402
 from labmnn.metrology.tracking import JointTracker  # noqa: E402
+from labmnn.model.lattice import triangular_lattice  # noqa: E402
 
 
 # ------------------------------------------------------------------ baselines

@@ -19,9 +19,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from labmnn.datasets import split_indices  # noqa: E402
-from labmnn.tasks import load_task  # noqa: E402
-from labmnn.training import train  # noqa: E402
+from labmnn.training.datasets import split_indices  # noqa: E402
+from labmnn.training.loop import train  # noqa: E402
+from labmnn.training.tasks import load_task  # noqa: E402
 
 
 def baseline_epoch_gradients(task, net, train_idx, scale, batch_size, rng):
@@ -48,8 +48,8 @@ def baseline_epoch_gradients(task, net, train_idx, scale, batch_size, rng):
 
 def batch_vs_per_sample(top=40, batch=16, repeats=3):
     """Seconds per training step on a large patch: one factorisation for the batch vs one per sample."""
-    from labmnn import losses
-    from labmnn.lattice import triangle_patch
+    from labmnn.model import losses
+    from labmnn.model.lattice import triangle_patch
 
     net = triangle_patch(top=top, rows=top - 1)
     rng = np.random.default_rng(0)

@@ -20,8 +20,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import labmnn.gui  # noqa: E402,F401
 from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+import labmnn.gui  # noqa: E402,F401
 
 
 def pump(app, seconds, until=None):

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import InputError, LabmnnError, ZeroModeError
+from labmnn.errors import InputError, LabmnnError, ZeroModeError
 
 __version__ = "0.1.0"
 __all__ = ["Network", "SolveResult", "losses", "GRAVITY", "LabmnnError", "InputError", "ZeroModeError"]
 
-_LAZY = {"Network": "network", "SolveResult": "network", "GRAVITY": "network"}
+_LAZY = {"Network": "model.network", "SolveResult": "model.network", "GRAVITY": "model.network"}
 
 
 def __getattr__(name: str):
     if name == "losses":
-        return importlib.import_module(".losses", __name__)
+        return importlib.import_module(".model.losses", __name__)
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value

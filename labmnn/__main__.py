@@ -3,7 +3,7 @@
 import sys
 
 try:
-    from .cli import run
+    from labmnn.cli import run
 except KeyboardInterrupt:  # Ctrl-C while the libraries load
     print("labmnn: interrupted", file=sys.stderr)
     sys.exit(130)

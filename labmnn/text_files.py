@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from labmnn.errors import InputError
 
 
 def read_text(path: str | Path, what: str = "file") -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from labmnn.devices import CameraSettings, Capture, Reading
 from labmnn.errors import DeviceError
-from labmnn.network import GRAVITY
+from labmnn.model.network import GRAVITY
 from labmnn.protocol.bench import Bench
 
 

@@ -12,7 +12,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from protocol_fakes import FakeCamera, fake_bench  # noqa: E402
 
-from labmnn.network import Network  # noqa: E402
+from labmnn.model.network import Network  # noqa: E402
 from labmnn.protocol.engine import Engine  # noqa: E402
 from labmnn.protocol.operator import AutoOperator  # noqa: E402
 from labmnn.protocol.recorder import RAW, Session  # noqa: E402

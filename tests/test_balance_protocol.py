@@ -2,8 +2,8 @@
 
 import pytest
 import serial
-
 from expected_serial import expected_balance
+
 from labmnn.devices import Balance, Reading
 from labmnn.errors import DeviceError
 from labmnn.instruments.mtsics import parse_reply

@@ -5,9 +5,9 @@ import sys
 
 import cv2
 import pytest
-
 import sim_camera_stub
 from fake_gphoto2 import FakeBody, FakeGPhoto2
+
 from labmnn.cli import main
 from labmnn.devices import Camera
 from labmnn.errors import DeviceError

@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 import pytest
-
 from fake_gphoto2 import FakeBody, FakeGPhoto2
+
 from labmnn.devices import Camera, CameraSettings
 from labmnn.errors import DeviceError, InputError
 from labmnn.instruments.camera_settings import check_applied

@@ -4,8 +4,14 @@ import pytest
 
 from labmnn.devices import CameraSettings
 from labmnn.errors import DeviceError, InputError
-from labmnn.instruments.camera_settings import (check_applied, classify_format, classify_target,
-                                                ignored, pick_choice, tidy)
+from labmnn.instruments.camera_settings import (
+    check_applied,
+    classify_format,
+    classify_target,
+    ignored,
+    pick_choice,
+    tidy,
+)
 
 CANON = ["Large Fine JPEG", "Large Normal JPEG", "Small Normal JPEG", "RAW", "RAW + Large Fine JPEG"]
 NIKON = ["JPEG Basic", "JPEG Normal", "JPEG Fine", "NEF (Raw)", "NEF+Basic", "NEF+Fine"]

@@ -24,11 +24,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from interrupts import interrupt_when
 
 from labmnn.cli import build_parser, main
-from labmnn.load_series import hanging_plan, simulate_cases, write_load_series
-from labmnn.network import Network
-from interrupts import interrupt_when
+from labmnn.fabrication.load_series import (
+    hanging_plan,
+    simulate_cases,
+    write_load_series,
+)
+from labmnn.model.network import Network
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "protocols" / "tasks"

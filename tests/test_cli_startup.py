@@ -64,8 +64,8 @@ def test_unknown_public_name_is_an_attribute_error():
 
 
 def test_train_help_lists_the_shipped_tasks():
-    from labmnn.commands.train import SHIPPED_TASKS
-    from labmnn.tasks import TASKS_DIR
+    from labmnn.cli.commands.train import SHIPPED_TASKS
+    from labmnn.training.tasks import TASKS_DIR
 
     assert SHIPPED_TASKS == TASKS_DIR
     assert any(SHIPPED_TASKS.glob("*.toml"))
@@ -85,7 +85,7 @@ sys.argv = ["labmnn"] + {argv!r}
 
 
 @pytest.mark.parametrize("module, argv", [
-    ("labmnn.commands.train", ["--help"]),  # while building the parser
+    ("labmnn.cli.commands.train", ["--help"]),  # while building the parser
     ("numpy", ["simulate", "paper-triangle-n4", "--grams", "13:10"]),  # a command loading numpy
     ("scipy.sparse", ["identify", "missing.csv", "-o", "{tmp}/identified.json"]),
 ])
@@ -118,7 +118,7 @@ sys.argv = ["labmnn"] + {argv!r}
 
 @pytest.mark.parametrize("module, argv", [
     ("numpy", ["simulate", "paper-triangle-n4", "--grams", "13:10"]),  # inside a command
-    ("labmnn.commands.train", ["--help"]),  # while building the parser
+    ("labmnn.cli.commands.train", ["--help"]),  # while building the parser
 ])
 @pytest.mark.parametrize("entry", ["from labmnn.cli import run\nrun()", "import runpy\nrunpy.run_module('labmnn', "
                                    "run_name='__main__', alter_sys=True)"], ids=["console-script", "python-m"])

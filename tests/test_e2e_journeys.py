@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from labmnn.cli import main
-from labmnn.network import Network
+from labmnn.model.network import Network
 from labmnn.protocol.bench import design_stiffness, printed_stiffness_factor
 
 ROOT = Path(__file__).resolve().parents[1]

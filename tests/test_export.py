@@ -6,8 +6,15 @@ import shapely
 
 from labmnn import Network
 from labmnn.cli import main
-from labmnn.export import PrintSettings, extrude, outline, write_dxf, write_stl, write_svg
-from labmnn.lattice import triangle_patch
+from labmnn.fabrication.export import (
+    PrintSettings,
+    extrude,
+    outline,
+    write_dxf,
+    write_stl,
+    write_svg,
+)
+from labmnn.model.lattice import triangle_patch
 
 SVG = "{http://www.w3.org/2000/svg}"
 INK = "{http://www.inkscape.org/namespaces/inkscape}"

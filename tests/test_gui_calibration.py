@@ -8,16 +8,16 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("hardware_sim")
 
-import labmnn.gui  # noqa: F401  (PySide6 6.12 refcount workaround)
 from PySide6.QtCore import Qt
 
+import labmnn.gui  # noqa: F401  (PySide6 6.12 refcount workaround)
 from hardware_sim.camera import SimCamera
 from hardware_sim.rig import SimRig
 from labmnn.gui.calibration_wizard import CalibrationWizard
 from labmnn.gui.context import RigContext
 from labmnn.gui.workers import DeviceOwner
 from labmnn.metrology.calibration import Calibration
-from labmnn.network import Network
+from labmnn.model.network import Network
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-import labmnn.gui  # noqa: E401,F401  (applies the PySide6 6.12 refcount workaround first)
 from PySide6.QtCore import Qt
 
+import labmnn.gui  # noqa: E401,F401  (applies the PySide6 6.12 refcount workaround first)
 from labmnn.gui.context import sim_context
 from labmnn.gui.main_window import MainWindow
 from labmnn.protocol.recorder import Session
 
 ROOT = Path(__file__).resolve().parents[1]
-GRADIENT = ROOT / "labmnn" / "data" / "protocols" / "gradient.toml"
+GRADIENT = ROOT / "protocols" / "gradient.toml"
 TIMEOUT_MS = 20000
 
 
@@ -211,7 +211,7 @@ def test_bad_protocol_is_a_warning_not_a_crash(qtbot, window, tmp_path):
 
 def test_training_run_shows_the_loss_curve(qtbot, window):
     win = window
-    assert win.open_protocol(ROOT / "labmnn" / "data" / "protocols" / "train.toml")
+    assert win.open_protocol(ROOT / "protocols" / "train.toml")
     qtbot.mouseClick(win.protocol_panel.start_button, Qt.LeftButton)
     kinds = run_to_end(qtbot, win)
     assert win.outcome["status"] == "success", win.outcome

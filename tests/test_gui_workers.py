@@ -125,12 +125,12 @@ def test_bond_results_match_the_engine_summary(tmp_path):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from protocol_fakes import fake_bench
 
-    from labmnn.network import Network
+    from labmnn.model.network import Network
     from labmnn.protocol import AutoOperator, load_protocol
     from labmnn.protocol.engine import Engine
     from labmnn.protocol.recorder import Session
 
-    spec = load_protocol(__import__("pathlib").Path(__file__).parents[1] / "labmnn/data/protocols/gradient.toml")
+    spec = load_protocol(__import__("pathlib").Path(__file__).parents[1] / "protocols/gradient.toml")
     net = Network.open(spec.network)
     bench = fake_bench(net, noise_mm=0.002)
     out = Engine(spec, Session.create(tmp_path, spec.name), bench, AutoOperator(bench.sim_operator)).run()

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from labmnn import InputError, Network
-from labmnn.identify import LoadCase, _Misfit, identify
-from labmnn.load_series import hanging_plan, simulate_cases
+from labmnn.fabrication.identify import LoadCase, _Misfit, identify
+from labmnn.fabrication.load_series import hanging_plan, simulate_cases
 
 NOISE = 0.02 / 15 * 1e-3  # 0.02 px at 15 px/mm
 

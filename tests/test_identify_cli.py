@@ -5,7 +5,11 @@ import pytest
 
 from labmnn import Network
 from labmnn.cli import main
-from labmnn.load_series import hanging_plan, simulate_cases, write_load_series
+from labmnn.fabrication.load_series import (
+    hanging_plan,
+    simulate_cases,
+    write_load_series,
+)
 
 
 @pytest.fixture(scope="module")

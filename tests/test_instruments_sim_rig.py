@@ -5,7 +5,7 @@ import pytest
 from labmnn.devices import Balance, Camera
 from labmnn.errors import DeviceError
 from labmnn.instruments.factory import open_balance, open_camera
-from labmnn.network import Network
+from labmnn.model.network import Network
 
 rig_mod = pytest.importorskip("hardware_sim.rig")
 operator_mod = pytest.importorskip("hardware_sim.operator")

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from labmnn import InputError, Network
-from labmnn.load_series import (FILE_NAME, hanging_plan, read_load_series, simulate_cases,
-                                stack_cases, write_load_series)
+from labmnn.fabrication.load_series import (
+    FILE_NAME,
+    hanging_plan,
+    read_load_series,
+    simulate_cases,
+    stack_cases,
+    write_load_series,
+)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from labmnn import InputError, losses
+from labmnn import InputError
+from labmnn.model import losses
 
 
 def numeric_grad(loss, u, h=1e-9):

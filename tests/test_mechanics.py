@@ -5,9 +5,9 @@ import pytest
 
 import labmnn
 from labmnn import GRAVITY, Network, ZeroModeError, losses
-from labmnn.gradcheck import finite_difference_gradient, relative_error
-from labmnn.lattice import triangle_patch, triangular_lattice
-from labmnn.paper_data import figure1_gradient, match_bonds_by_value
+from labmnn.model.gradcheck import finite_difference_gradient, relative_error
+from labmnn.model.lattice import triangle_patch, triangular_lattice
+from labmnn.paper.data import figure1_gradient, match_bonds_by_value
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_triangle_patch_reproduces_the_paper_network(paper):
 
 @pytest.mark.parametrize("backend", ["scipy", "cholmod", "dense"])
 def test_solver_backends_agree(backend, monkeypatch):
-    from labmnn import linear_solver
+    from labmnn.model import solver as linear_solver
 
     if backend not in linear_solver.available_backends() + ["dense"]:
         pytest.skip(f"{backend} not installed")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labmnn import InputError, Network
-from labmnn.network import EXAMPLES_DIR
+from labmnn.model.network import EXAMPLES_DIR
 
 PAPER = json.loads((EXAMPLES_DIR / "paper-triangle-n4.json").read_text())
 

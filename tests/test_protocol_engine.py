@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from protocol_fakes import FakeTracker, fake_bench  # noqa: E402
 
 from labmnn.errors import DeviceError  # noqa: E402
-from labmnn.network import Network  # noqa: E402
+from labmnn.model.network import Network  # noqa: E402
 from labmnn.protocol.engine import Engine  # noqa: E402
 from labmnn.protocol.operator import AbortRequested, AutoOperator  # noqa: E402
 from labmnn.protocol.planner import PlanError  # noqa: E402
@@ -52,7 +52,7 @@ def test_noiseless_gradient_matches_model_and_everything_is_recorded(tmp_path):
     net = Network.example()
     F = np.zeros((14, 2))
     F[12, 1] = -0.098
-    from labmnn import losses
+    from labmnn.model import losses
 
     loss = losses.from_spec({"kind": "mse", "targets": [{"node": 13, "axis": "y", "value": -0.025}]})
     # the weighed mass (not 10 g) was hung; the correction c = 10 g / weighed mass maps the

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from labmnn.cli import main
-from labmnn.protocol.operator import AbortRequested, AutoOperator, Instruction, TerminalOperator
+from labmnn.protocol.operator import (
+    AbortRequested,
+    AutoOperator,
+    Instruction,
+    TerminalOperator,
+)
 
 
 def test_terminal_operator_prompts_and_aborts():

@@ -13,7 +13,7 @@ from protocol_fakes import FakeTracker, fake_bench  # noqa: E402
 
 from labmnn.cli import main  # noqa: E402
 from labmnn.errors import InputError  # noqa: E402
-from labmnn.network import Network  # noqa: E402
+from labmnn.model.network import Network  # noqa: E402
 from labmnn.protocol.engine import Engine  # noqa: E402
 from labmnn.protocol.operator import AbortRequested, AutoOperator  # noqa: E402
 from labmnn.protocol.reanalyze import reanalyze  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("hardware_sim.rig")
 
 from labmnn.cli import main  # noqa: E402
-from labmnn.network import Network  # noqa: E402
+from labmnn.model.network import Network  # noqa: E402
 from labmnn.protocol.bench import open_bench  # noqa: E402
 from labmnn.protocol.operator import AutoOperator  # noqa: E402
 from labmnn.protocol.runner import start_run  # noqa: E402
@@ -71,7 +71,6 @@ def test_shipped_sim_calibration_matches_the_default_simulated_camera():
     regenerate with `python -m labmnn.protocol.simcal`."""
     from hardware_sim.camera import SimCamera
     from hardware_sim.rig import SimRig
-
     from labmnn.protocol.simcal import SHIPPED, calibration_name
 
     rig = SimRig(Network.example("paper-triangle-n4"))

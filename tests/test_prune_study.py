@@ -7,9 +7,9 @@ import pytest
 
 from labmnn.cli import main
 from labmnn.errors import InputError
-from labmnn.prune_study import make_executor, run_study, study_table
-from labmnn.tasks import load_task
-from labmnn.training import train
+from labmnn.training.loop import train
+from labmnn.training.prune_study import make_executor, run_study, study_table
+from labmnn.training.tasks import load_task
 
 
 class _Done:
@@ -108,7 +108,7 @@ def test_dask_path_uses_a_client_at_the_scheduler_address(trained, monkeypatch):
 def test_jobs_are_plain_data_that_survive_pickling(trained):
     import pickle
 
-    from labmnn.prune_study import study_bond
+    from labmnn.training.prune_study import study_bond
 
     net, _ = trained
     task = load_task("iris")

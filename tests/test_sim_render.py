@@ -276,7 +276,7 @@ def test_strings_cross_joints_below_them_and_truth_says_which():
 
 
 def test_large_lattice_frames_and_calibrates():
-    from labmnn.lattice import triangle_patch
+    from labmnn.model.lattice import triangle_patch
 
     net = triangle_patch(top=12, rows=9)
     rig = SimRig(net)

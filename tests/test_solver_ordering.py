@@ -5,9 +5,11 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from labmnn import Network, ZeroModeError, linear_solver, losses
-from labmnn.lattice import triangular_lattice
-from labmnn.ordering import dof_order, nested_dissection
+from labmnn import Network, ZeroModeError
+from labmnn.model import losses
+from labmnn.model import solver as linear_solver
+from labmnn.model.lattice import triangular_lattice
+from labmnn.model.ordering import dof_order, nested_dissection
 
 SPARSE = ["pardiso", "cholmod", "scipy"]
 
@@ -106,7 +108,7 @@ def test_gradient_on_a_lattice_matches_a_dense_solve(backend, monkeypatch):
 def test_mechanism_in_a_large_network_is_diagnosed(backend, monkeypatch):
     if backend not in linear_solver.available_backends():
         pytest.skip(f"{backend} not installed")
-    from labmnn import network
+    from labmnn.model import network
 
     monkeypatch.setenv("LABMNN_SOLVER", backend)
     monkeypatch.setattr(network, "RIGIDITY_CHECK_BELOW", 0)  # no up-front check: the solver must notice
@@ -160,9 +162,8 @@ def test_ordered_matrix_is_the_reduced_matrix_renumbered():
 
 
 def test_small_dense_systems_run_blas_on_one_thread():
-    from threadpoolctl import threadpool_info
-
     import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info
 
     with linear_solver.one_blas_thread(200):
         inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]

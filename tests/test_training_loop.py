@@ -8,9 +8,9 @@ import pytest
 
 from labmnn.cli import main
 from labmnn.errors import ZeroModeError
-from labmnn.network import Network
-from labmnn.tasks import load_task
-from labmnn.training import prepare_network, train
+from labmnn.model.network import Network
+from labmnn.training.loop import prepare_network, train
+from labmnn.training.tasks import load_task
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_widths_stay_inside_the_bounds(iris_run):
 
 
 def test_one_factorisation_per_step_serves_the_batch(monkeypatch):
-    import labmnn.network as netmod
+    import labmnn.model.network as netmod
 
     calls = {"n": 0}
     real = netmod.Equilibrium.__init__
@@ -123,7 +123,7 @@ def test_regression_command_reports_relative_error(tmp_path):
 
 
 def test_input_encoding_gradient_matches_finite_differences():
-    from labmnn.training import input_gradients
+    from labmnn.training.loop import input_gradients
 
     task = load_task("iris-learned-inputs")
     idx = np.arange(0, 150, 7)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labmnn.optim import Adam, WidthMap
+from labmnn.training.optim import Adam, WidthMap
 
 BOUNDS = np.array([1.5e-3, 2.5e-3])
 

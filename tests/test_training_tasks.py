@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from labmnn import datasets
 from labmnn.cli import main
 from labmnn.errors import InputError
-from labmnn.tasks import TASKS_DIR, load_task
+from labmnn.training import datasets
+from labmnn.training.tasks import TASKS_DIR, load_task
 
 SHIPPED = ["iris", "regression", "regression-noise", "behaviour-ce-left", "behaviour-ce-right", "behaviour-mse"]
 

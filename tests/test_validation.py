@@ -5,8 +5,12 @@ import pytest
 
 from labmnn import Network
 from labmnn.cli import main
-from labmnn.load_series import hanging_plan, simulate_cases, write_load_series
-from labmnn.validation import load_series_groups, validation_report
+from labmnn.fabrication.load_series import (
+    hanging_plan,
+    simulate_cases,
+    write_load_series,
+)
+from labmnn.fabrication.validation import load_series_groups, validation_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -84,7 +88,7 @@ def test_validate_report_command(net, tmp_path, capsys):
 
 
 def test_accepts_raw_load_series_cases(net, tmp_path):
-    from labmnn.load_series import load_series_to_dict
+    from labmnn.fabrication.load_series import load_series_to_dict
 
     F, labels = series(net)
     cases = simulate_cases(net, F, labels, noise_m=1e-6, seed=4)

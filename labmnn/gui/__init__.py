@@ -9,6 +9,6 @@ widgets through Qt signals.
 Start it with ``labmnn gui [--sim]``.
 """
 
-from .pyside_fix import protect_singletons
+from labmnn.gui.pyside_fix import protect_singletons
 
 protect_singletons()  # PySide6 6.12.0 on Python 3.11 loses references to None/True/False

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
-from ..protocol.operator import Instruction
+from labmnn.protocol.operator import Instruction
 
 
 def grab(widget, path: str | Path) -> Path:

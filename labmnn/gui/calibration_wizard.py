@@ -24,9 +24,9 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from ..errors import LabmnnError
-from .camera_view import load_photo
-from .channel import Channel, hold_gc, release_gc
+from labmnn.errors import LabmnnError
+from labmnn.gui.camera_view import load_photo
+from labmnn.gui.channel import Channel, hold_gc, release_gc
 
 GOOD_RMS_PX = 0.5
 BAD_RMS_PX = 1.0
@@ -130,7 +130,7 @@ class CalibrationWizard(QtWidgets.QDialog):
         layout.addWidget(self.view, 3)
 
     def board_spec(self):
-        from ..metrology.calibration import BoardSpec
+        from labmnn.metrology.calibration import BoardSpec
 
         return BoardSpec(self.cols.value(), self.rows.value(), float(self.square.value()))
 
@@ -162,7 +162,7 @@ class CalibrationWizard(QtWidgets.QDialog):
                 self.events.emit("error", error)
                 return
             self.events.emit("photo", {"path": Path(capture.path), "plane": plane})
-            from ..metrology.calibration import find_corners
+            from labmnn.metrology.calibration import find_corners
 
             try:
                 corners = find_corners(str(capture.path), board)
@@ -245,7 +245,7 @@ class CalibrationWizard(QtWidgets.QDialog):
         self._set_busy(True, f"Calibrating from {len(shots)} photos...")
 
         def work():
-            from ..metrology.calibration import calibrate
+            from labmnn.metrology.calibration import calibrate
 
             try:
                 cal = calibrate(shots, board, plane_image=planes[-1] if planes else None)

@@ -25,7 +25,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from .channel import Channel
+from labmnn.gui.channel import Channel
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import DeviceError, InputError
-from ..network import Network
-from ..protocol.bench import Bench
-from .light_sim import light_sim_bench
+from labmnn.errors import DeviceError, InputError
+from labmnn.gui.light_sim import light_sim_bench
+from labmnn.model.network import Network
+from labmnn.protocol.bench import Bench
 
 
 @dataclass
@@ -73,8 +73,8 @@ def full_sim_context(sessions_root: str | Path, protocol: str | Path, seed: int 
     DeviceError
         If ``hardware_sim`` is not installed (use :func:`sim_context`).
     """
-    from ..protocol import load_protocol
-    from ..protocol.bench import open_bench
+    from labmnn.protocol import load_protocol
+    from labmnn.protocol.bench import open_bench
 
     spec = load_protocol(protocol)
     net = Network.open(spec.network)
@@ -89,7 +89,7 @@ def _rms(path: Path | None) -> float | None:
     if path is None:
         return None
     try:
-        from ..metrology.calibration import Calibration
+        from labmnn.metrology.calibration import Calibration
 
         return float(Calibration.load(path).rms_px)
     except Exception:  # noqa: BLE001 - shown as "RMS ?" rather than failing the window
@@ -104,9 +104,9 @@ def real_context(sessions_root: str | Path, balance_port: str | None, calibratio
     reconnect button instead of stopping the window from opening.
     """
     try:
-        from ..instruments.balance import MTSICSBalance
-        from ..instruments.gphoto2_camera import GPhoto2Camera
-        from ..protocol.bench import metrology_tracker_factory
+        from labmnn.instruments.balance import MTSICSBalance
+        from labmnn.instruments.gphoto2_camera import GPhoto2Camera
+        from labmnn.protocol.bench import metrology_tracker_factory
     except ImportError as exc:
         raise DeviceError(f"the instrument drivers are not installed ({exc.name}); use --sim") from None
     if not balance_port:
@@ -127,7 +127,7 @@ def _image_size(path: Path | None):
     if path is None:
         return None
     try:
-        from ..metrology.calibration import Calibration
+        from labmnn.metrology.calibration import Calibration
 
         return tuple(Calibration.load(path).image_size)
     except Exception:  # noqa: BLE001

@@ -23,10 +23,10 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
-from ..devices import CameraSettings, Capture, Reading
-from ..errors import DeviceError
-from ..network import GRAVITY, Network
-from ..protocol.bench import Bench
+from labmnn.devices import CameraSettings, Capture, Reading
+from labmnn.errors import DeviceError
+from labmnn.model.network import GRAVITY, Network
+from labmnn.protocol.bench import Bench
 
 
 class LightRig:

@@ -20,22 +20,22 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
-from ..errors import InputError, LabmnnError
-from ..network import Network
-from ..protocol import load_protocol
-from ..protocol.bench import Bench
-from ..protocol.engine import Engine
-from ..protocol.operator import AutoOperator, Instruction
-from ..protocol.recorder import Session
-from ..protocol.runner import resume_run
-from .camera_view import CameraView
-from .context import RigContext
-from .channel import Channel, hold_gc, release_gc
-from .devices_panel import DevicesPanel
-from .protocol_panel import ProtocolPanel, expected_steps
-from .results_panel import ResultsPanel
-from .session_data import bond_results, model_bond_values, open_session
-from .workers import DeviceOwner, EngineRunner, GuiOperator, TrackerTap
+from labmnn.errors import InputError, LabmnnError
+from labmnn.gui.camera_view import CameraView
+from labmnn.gui.channel import Channel, hold_gc, release_gc
+from labmnn.gui.context import RigContext
+from labmnn.gui.devices_panel import DevicesPanel
+from labmnn.gui.protocol_panel import ProtocolPanel, expected_steps
+from labmnn.gui.results_panel import ResultsPanel
+from labmnn.gui.session_data import bond_results, model_bond_values, open_session
+from labmnn.gui.workers import DeviceOwner, EngineRunner, GuiOperator, TrackerTap
+from labmnn.model.network import Network
+from labmnn.protocol import load_protocol
+from labmnn.protocol.bench import Bench
+from labmnn.protocol.engine import Engine
+from labmnn.protocol.operator import AutoOperator, Instruction
+from labmnn.protocol.recorder import Session
+from labmnn.protocol.runner import resume_run
 
 LOW_CONFIDENCE = 0.6
 NONLINEAR_LIMIT = 0.05  # the engine's nonlinearity figures (geometric vs linear, full vs half load)
@@ -192,7 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_calibration(path)
 
     def set_calibration(self, path: str | Path) -> None:
-        from ..metrology.calibration import Calibration
+        from labmnn.metrology.calibration import Calibration
 
         try:
             cal = Calibration.load(path)
@@ -205,7 +205,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_calibration()
 
     def open_calibration_wizard(self) -> None:
-        from .calibration_wizard import CalibrationWizard
+        from labmnn.gui.calibration_wizard import CalibrationWizard
 
         wizard = CalibrationWizard(self.camera_owner, self.ctx, parent=self)
         wizard.saved.connect(self.set_calibration)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from ..network import Network
-from ..protocol.operator import Instruction
-from ..protocol.planner import direction_name
+from labmnn.model.network import Network
+from labmnn.protocol.operator import Instruction
+from labmnn.protocol.planner import direction_name
 
 KIND_TAGS = {"hang": "HANG", "remove": "REMOVE", "weigh": "WEIGH", "capture": "PHOTO", "info": "CHECK"}
 KIND_COLOURS = {"hang": "#b23c17", "remove": "#2a6f2a", "weigh": "#7a4d00", "capture": "#1f4fa8",

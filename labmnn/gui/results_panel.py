@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from .session_data import BondResults
+from labmnn.gui.session_data import BondResults
 
 FORWARD_COLOUR = "#1f77b4"
 ADJOINT_COLOUR = "#ff7f0e"
@@ -130,7 +130,7 @@ class ResultsPanel(QtWidgets.QWidget):
         self.sessions.clear()
         if not self._root.is_dir():
             return
-        from ..protocol.recorder import Session
+        from labmnn.protocol.recorder import Session
 
         for folder in sorted((p for p in self._root.iterdir() if (p / "log.jsonl").is_file()), reverse=True):
             status = Session(folder).status()

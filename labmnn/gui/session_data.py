@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..network import Network
-from ..protocol import analysis
-from ..protocol.planner import Loading, LoadingPlan
-from ..protocol.recorder import Session
+from labmnn.errors import InputError
+from labmnn.model.network import Network
+from labmnn.protocol import analysis
+from labmnn.protocol.planner import Loading, LoadingPlan
+from labmnn.protocol.recorder import Session
 
 _GRADIENT_KEY = re.compile(r"^(.*)gradient$")
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import LabmnnError
-from ..protocol.operator import AbortRequested, Instruction
-from .channel import Channel
+from labmnn.errors import LabmnnError
+from labmnn.gui.channel import Channel
+from labmnn.protocol.operator import AbortRequested, Instruction
 
 
 @dataclass

@@ -20,9 +20,9 @@ import threading
 import time
 from typing import Callable
 
-from ..devices import Reading
-from ..errors import DeviceError
-from .mtsics import TERMINATOR, Reply, parse_reply
+from labmnn.devices import Reading
+from labmnn.errors import DeviceError
+from labmnn.instruments.mtsics import TERMINATOR, Reply, parse_reply
 
 MAX_LINE_BYTES = 128
 BUSY_PAUSE_S = 0.05

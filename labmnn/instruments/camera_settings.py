@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from ..devices import CameraSettings
-from ..errors import DeviceError, InputError
+from labmnn.devices import CameraSettings
+from labmnn.errors import DeviceError, InputError
 
 SETTING_WIDGETS: dict[str, tuple[str, ...]] = {
     "iso": ("iso", "isospeed"),

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
-from ..errors import DeviceError
+from labmnn.errors import DeviceError
 
 
 class DeviceThread:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..devices import Balance, Camera
-from ..errors import DeviceError, InputError
-from .balance import MTSICSBalance
+from labmnn.devices import Balance, Camera
+from labmnn.errors import DeviceError, InputError
+from labmnn.instruments.balance import MTSICSBalance
 
 DEFAULT_SIM_NETWORK = "paper-triangle-n4"
 
@@ -45,7 +45,7 @@ def open_camera(sim: bool = False, rig=None, **kw) -> Camera:
     if sim:
         camera = _sim_camera(rig, kw)
     else:
-        from .gphoto2_camera import GPhoto2Camera
+        from labmnn.instruments.gphoto2_camera import GPhoto2Camera
 
         kw.pop("network", None)
         camera = GPhoto2Camera(**kw)
@@ -62,7 +62,7 @@ def _sim_camera(rig, kw) -> Camera:
     network = kw.pop("network", DEFAULT_SIM_NETWORK)
     if rig is None:
         from hardware_sim.rig import SimRig
-        from ..network import Network
+        from labmnn.model.network import Network
 
         rig = SimRig(Network.open(network))
     return SimCamera(rig, **kw)

@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..devices import CameraSettings, Capture
-from ..errors import DeviceError, InputError
-from . import camera_settings as cs
-from .device_thread import DeviceThread
-from .exif import read_exif
-from .gphoto2_errors import NEEDS_REOPEN, RETRYABLE, advice
+from labmnn.devices import CameraSettings, Capture
+from labmnn.errors import DeviceError, InputError
+from labmnn.instruments import camera_settings as cs
+from labmnn.instruments.device_thread import DeviceThread
+from labmnn.instruments.exif import read_exif
+from labmnn.instruments.gphoto2_errors import NEEDS_REOPEN, RETRYABLE, advice
 
 DEFAULT_BACKOFF_S = 0.5
 

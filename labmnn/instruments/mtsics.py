@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import DeviceError
+from labmnn.errors import DeviceError
 
 TERMINATOR = b"\r\n"
 

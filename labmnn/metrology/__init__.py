@@ -9,9 +9,10 @@
 - :mod:`.overlay`: a PNG of what was tracked.
 """
 
-from .calibration import BoardSpec, Calibration, calibrate
+from labmnn.metrology.calibration import BoardSpec, Calibration, calibrate
+
 try:
-    from .tracking import JointTracker, TrackResult
+    from labmnn.metrology.tracking import JointTracker, TrackResult
 except ImportError:  # pragma: no cover
     pass
 

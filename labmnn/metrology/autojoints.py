@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from ..errors import InputError
-from .frames import fit_procrustes
+from labmnn.errors import InputError
+from labmnn.metrology.frames import fit_procrustes
 
 WORK_SIDE = 1600   # the search runs on a copy at most this many pixels wide
 

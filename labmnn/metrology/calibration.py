@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
-from .images import as_grey
+from labmnn.errors import InputError
+from labmnn.metrology.images import as_grey
 
 FORMAT = "labmnn-calibration/1"
 DETECT_MAX_SIDE = 2400      # larger photos are searched on a reduced copy, refined at full size

@@ -28,9 +28,8 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from labmnn.errors import InputError
 
 
 def read_joints_csv(path, n_nodes: int) -> np.ndarray:

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
-from .calibration import Calibration
-from .coarse import CoarseSearch
-from .correlation import ReferenceSubsets, annulus_geometry
-from .discs import fit_discs
-from .frames import Procrustes, fit_procrustes
-from .images import as_grey
+from labmnn.errors import InputError
+from labmnn.metrology.calibration import Calibration
+from labmnn.metrology.coarse import CoarseSearch
+from labmnn.metrology.correlation import ReferenceSubsets, annulus_geometry
+from labmnn.metrology.discs import fit_discs
+from labmnn.metrology.frames import Procrustes, fit_procrustes
+from labmnn.metrology.images import as_grey
 
 DEFAULTS = dict(
     search_px=60,        # half-size of the search window around the prediction, pixels
@@ -201,7 +201,7 @@ class JointTracker:
             raise InputError("--reference", "", f"image is {ref.shape[1]}x{ref.shape[0]} px but the "
                                                 f"calibration is for {calibration.image_size[0]}x{calibration.image_size[1]}")
         if joints_px is None:
-            from .autojoints import find_joints
+            from labmnn.metrology.autojoints import find_joints
             joints_px = find_joints(ref, network)
         rough = np.asarray(joints_px, float)
         if rough.shape != (network.n_nodes, 2):

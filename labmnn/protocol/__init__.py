@@ -7,16 +7,28 @@ engine, operator interface and session recording (see ``docs/protocol.md``).
 ('gradient', 3)
 """
 
-from .bench import Bench, open_bench
-from .engine import Engine
-from .operator import AbortRequested, AutoOperator, Instruction, Operator, TerminalOperator
-from .planner import LoadingPlan, PlanError, RigLimits, WeightSet, plan_loading
-from .reanalyze import reanalyze
-from .recorder import Session, read_log
-from .report import write_report
-from .runner import resume_run, start_run
-from .sessions import list_sessions
-from .spec import ProtocolSpec, load_protocol
+from labmnn.protocol.bench import Bench, open_bench
+from labmnn.protocol.engine import Engine
+from labmnn.protocol.operator import (
+    AbortRequested,
+    AutoOperator,
+    Instruction,
+    Operator,
+    TerminalOperator,
+)
+from labmnn.protocol.planner import (
+    LoadingPlan,
+    PlanError,
+    RigLimits,
+    WeightSet,
+    plan_loading,
+)
+from labmnn.protocol.reanalyze import reanalyze
+from labmnn.protocol.recorder import Session, read_log
+from labmnn.protocol.report import write_report
+from labmnn.protocol.runner import resume_run, start_run
+from labmnn.protocol.sessions import list_sessions
+from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
 __all__ = [
     "AbortRequested", "AutoOperator", "Instruction", "Operator", "TerminalOperator",

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..devices import Balance, Camera
+from labmnn.devices import Balance, Camera
 
 
 class Tracker(Protocol):
@@ -91,8 +91,8 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
     callable ``joints_px(reference_path)``, or None (the ``joints`` file named in the
     protocol's ``[tracking]``, else automatic detection).
     """
-    from ..metrology.calibration import Calibration
-    from ..metrology.tracking import JointTracker
+    from labmnn.metrology.calibration import Calibration
+    from labmnn.metrology.tracking import JointTracker
 
     cal = Calibration.load(calibration_path) if calibration_path is not None else None
 
@@ -104,7 +104,7 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
             joints = joints_px(reference_path) if callable(joints_px) else joints_px
         joints_file = settings.pop("joints", None)
         if joints is None and joints_file is not None:
-            from ..metrology.jointsfile import read_joints_csv
+            from labmnn.metrology.jointsfile import read_joints_csv
 
             joints = read_joints_csv(joints_file, net.n_nodes)
         return _PathTracker(JointTracker(cal, net, str(reference_path), joints_px=joints, **settings))
@@ -149,12 +149,12 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     DeviceError
         If a device cannot be opened (with advice), or the simulated rig is not installed.
     """
-    from ..errors import DeviceError
-    from ..instruments.factory import open_balance, open_camera
+    from labmnn.errors import DeviceError
+    from labmnn.instruments.factory import open_balance, open_camera
 
     cal = calibration or spec.calibration
     if not sim:
-        from ..errors import InputError
+        from labmnn.errors import InputError
 
         if not spec.balance.get("port"):
             raise InputError(str(spec.path), "balance.port", "is missing: name the balance's serial port "
@@ -181,7 +181,7 @@ def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | 
     bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
                        settle_timeout=spec.balance.get("settle_timeout", 10.0))
     if cal is None:
-        from .simcal import sim_calibration
+        from labmnn.protocol.simcal import sim_calibration
 
         cal = sim_calibration(rig, cam)
     model = rig.camera.scaled(cam.width, cam.height)
@@ -243,7 +243,7 @@ def printed_stiffness_factor(n_bonds: int, rel_error: float, print_seed: int = 0
     """
     import numpy as np
 
-    from ..errors import InputError
+    from labmnn.errors import InputError
 
     if not 0.0 <= rel_error <= 0.9:
         raise InputError("--stiffness-error", "", f"must be in [0, 0.9], found {rel_error!r}")

@@ -33,14 +33,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DeviceError, InputError, LabmnnError
-from ..network import Network
-from . import kinds
-from .bench import Bench, track_arrays
-from .operator import AbortRequested, Instruction, Operator
-from .planner import LoadingPlan, PlanError, direction_name, plan_loading
-from .recorder import Session
-from .spec import ProtocolSpec
+from labmnn.errors import DeviceError, InputError, LabmnnError
+from labmnn.model.network import Network
+from labmnn.protocol import kinds
+from labmnn.protocol.bench import Bench, track_arrays
+from labmnn.protocol.operator import AbortRequested, Instruction, Operator
+from labmnn.protocol.planner import LoadingPlan, PlanError, direction_name, plan_loading
+from labmnn.protocol.recorder import Session
+from labmnn.protocol.spec import ProtocolSpec
 
 CAMERA_ATTEMPTS = 20
 BALANCE_ATTEMPTS = 5
@@ -211,7 +211,7 @@ class Engine:
         try:
             self._checks()
             summary = kinds.RUNNERS[self.spec.kind](self)
-            from .results import write_results
+            from labmnn.protocol.results import write_results
 
             files = write_results(s.folder, self.net, self.spec, s.completed_steps(), summary, self.results_name)
             summary["files"] = files
@@ -234,7 +234,7 @@ class Engine:
 
     def _run_offline(self) -> dict:
         """Re-assemble from recorded (re-tracked) loadings; no device, no log record."""
-        from .results import write_results
+        from labmnn.protocol.results import write_results
 
         summary = kinds.RUNNERS[self.spec.kind](self)
         steps = {k: v for k, v in self._done.items()}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import analysis
-from .operator import Instruction
-from .planner import LoadingPlan
-from .recorder import write_durable
+from labmnn.protocol import analysis
+from labmnn.protocol.operator import Instruction
+from labmnn.protocol.planner import LoadingPlan
+from labmnn.protocol.recorder import write_durable
 
 
 def _measure_plan(eng, prefix: str, tag: str, role: str, plan: LoadingPlan, ref: dict) -> dict:

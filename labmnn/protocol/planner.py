@@ -37,8 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import LabmnnError
-from ..network import GRAVITY
+from labmnn.errors import LabmnnError
+from labmnn.model.network import GRAVITY
 
 DOWN = (0.0, -1.0)
 _TINY_G = 1e-9

@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InputError
-from ..network import Network
-from .bench import Bench, metrology_tracker_factory, track_arrays
-from .engine import Engine
-from .recorder import ReadOnlySession, Session
-from .results import _loading_steps
-from .spec import load_protocol
+from labmnn.errors import InputError
+from labmnn.model.network import Network
+from labmnn.protocol.bench import Bench, metrology_tracker_factory, track_arrays
+from labmnn.protocol.engine import Engine
+from labmnn.protocol.recorder import ReadOnlySession, Session
+from labmnn.protocol.results import _loading_steps
+from labmnn.protocol.spec import load_protocol
 
 
 class _NoDevice:

@@ -139,7 +139,7 @@ class Session:
     @classmethod
     def open(cls, folder: str | Path) -> "Session":
         """Open an existing session (raises :class:`InputError` if it is not one)."""
-        from ..errors import InputError
+        from labmnn.errors import InputError
 
         folder = Path(folder)
         if not (folder / LOG).is_file():
@@ -170,7 +170,7 @@ class Session:
         return rec
 
     def start(self, **meta) -> dict:
-        from .. import __version__
+        from labmnn import __version__
 
         return self.append("start", labmnn_version=__version__, host=socket.gethostname(),
                            pid=os.getpid(), **meta)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..network import Network
-from .analysis import linear_elongations
-from .recorder import Session
+from labmnn.errors import InputError
+from labmnn.model.network import Network
+from labmnn.protocol.analysis import linear_elongations
+from labmnn.protocol.recorder import Session
 
 
 def _plt():
@@ -232,7 +232,7 @@ def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
     report and on stderr) and the rest of the report is still written.
     """
     try:
-        from ..validation import validation_report
+        from labmnn.fabrication.validation import validation_report
 
         cases = json.loads(series.read_text(encoding="utf-8"))["cases"]
         v = validation_report(net, cases, out, source=str(series))
@@ -257,7 +257,7 @@ def _train_last(steps: dict, summary: dict) -> dict:
     grads = sorted(k for k in steps if k.endswith("gradient") and "gradient" in steps[k])
     last_t = grads[-1].split("/")[0]
     reps = [steps[k] for k in grads if k.startswith(last_t + "/")]
-    from .analysis import gradient_summary
+    from labmnn.protocol.analysis import gradient_summary
 
     g = gradient_summary(np.array([r["gradient"] for r in reps]),
                          np.mean([r["gradient_simulated"] for r in reps], axis=0))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .planner import Loading
-from .recorder import write_durable
+from labmnn.protocol.planner import Loading
+from labmnn.protocol.recorder import write_durable
 
 
 def _loading_steps(steps: dict) -> list[tuple[str, dict]]:
@@ -126,7 +126,7 @@ def write_csvs(folder: Path, net, steps: dict, summary: dict) -> list[str]:
             rows_u.append([key, n, ux, uy, d["confidence"][n], int(d["lost"][n])])
         lin = None
         try:
-            from .analysis import linear_elongations
+            from labmnn.protocol.analysis import linear_elongations
 
             lin = linear_elongations(net, np.asarray(d["displacements_mm"]) * 1e-3) * 1e3
         except Exception:  # noqa: BLE001 - a malformed record must not stop the exports

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InputError
-from ..network import Network
-from .bench import Bench, open_bench
-from .engine import Engine
-from .operator import AutoOperator, Operator
-from .recorder import Session
-from .spec import ProtocolSpec, load_protocol
+from labmnn.errors import InputError
+from labmnn.model.network import Network
+from labmnn.protocol.bench import Bench, open_bench
+from labmnn.protocol.engine import Engine
+from labmnn.protocol.operator import AutoOperator, Operator
+from labmnn.protocol.recorder import Session
+from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
@@ -115,7 +115,7 @@ def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, see
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:
-        from .operator import PromptedSimOperator, TerminalOperator
+        from labmnn.protocol.operator import PromptedSimOperator, TerminalOperator
 
         if auto:
             operator = AutoOperator(bench.sim_operator)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .recorder import LOG, Session
+from labmnn.protocol.recorder import LOG, Session
 
 
 @dataclass

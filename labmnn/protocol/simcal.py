@@ -42,7 +42,7 @@ def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
     n_poses : int
         Tilted board photos (plus one in the sample plane).
     """
-    from ..metrology.calibration import BoardSpec, calibrate
+    from labmnn.metrology.calibration import BoardSpec, calibrate
 
     name = calibration_name(rig, camera, n_poses)
     shipped = SHIPPED / name
@@ -77,8 +77,7 @@ if __name__ == "__main__":  # regenerate the shipped calibration of the default 
 
     from hardware_sim.camera import SimCamera
     from hardware_sim.rig import SimRig
-
-    from ..network import Network
+    from labmnn.model.network import Network
 
     rig = SimRig(Network.example("paper-triangle-n4"))
     cam = SimCamera(rig)

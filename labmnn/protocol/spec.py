@@ -17,17 +17,17 @@ array([ 0.   , -0.098])
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
-from ..errors import InputError
-from ..text_files import read_text
-from ..network import GRAVITY
-from .planner import RigLimits, WeightSet
+from labmnn.errors import InputError
+from labmnn.model.network import GRAVITY
+from labmnn.protocol.planner import RigLimits, WeightSet
+from labmnn.text_files import read_text
 
 FORMAT = "labmnn-protocol/1"
 KINDS = ("gradient", "load_series", "train")
@@ -41,7 +41,7 @@ SECTIONS = {
     "weights": {"sizes_g", "counts"},
     "rig": {"max_per_node_g", "max_total_g", "directions"},
     "forward": None,  # array of tables, checked per entry
-    "loss": None,  # checked by labmnn.losses.from_spec
+    "loss": None,  # checked by labmnn.model.losses.from_spec
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error"},
     "tracking": None,  # passed to the tracker as keyword settings
     "series": {"node", "grams", "direction"},
@@ -150,7 +150,7 @@ class ProtocolSpec:
 
     def build_loss(self, n_nodes: int):
         """The loss object of ``[loss]`` (checked against the node count)."""
-        from .. import losses
+        from labmnn.model import losses
 
         if self.loss is None:
             raise InputError(str(self.path), "loss", "is missing (a gradient or train protocol needs one)")
@@ -297,7 +297,7 @@ def _adjoint(src, t) -> AdjointSettings:
 def _tracker_keys() -> set[str] | None:
     """Settings the metrology tracker accepts (plus ``joints``, a joints.csv file)."""
     try:
-        from ..metrology.tracking import DEFAULTS
+        from labmnn.metrology.tracking import DEFAULTS
     except ImportError:  # pragma: no cover - metrology not installed: accept anything
         return None
     return set(DEFAULTS) | {"joints"}
@@ -367,7 +367,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         if known is not None and k not in known:
             _fail(src, f"tracking.{k}", f"is not a tracker setting (known: {', '.join(sorted(known))})")
     if known is not None:
-        from ..metrology.tracking import check_settings
+        from labmnn.metrology.tracking import check_settings
         check_settings({k: v for k, v in tracking.items() if k != "joints"}, src, "tracking.")
     if "joints" in tracking:
         tracking = {**tracking, "joints": str(_resolve(base, _str(src, "tracking.joints", tracking["joints"])))}

@@ -1,0 +1,39 @@
+"""``labmnn run PROTOCOL``: walk the operator through a protocol on the rig, recording a session."""
+
+from __future__ import annotations
+
+from labmnn.cli.commands._console import ConsoleListener, run_to_end
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run a protocol on the rig (or the simulated rig), recording a session",
+                       description="Run a protocol file (protocols/*.toml). Every step is checkpointed in "
+                                   "the session folder; an interrupted run continues with `labmnn resume`.")
+    p.add_argument("protocol", help="protocol file (TOML)")
+    p.add_argument("--sim", action="store_true", help="use the simulated rig, camera and balance")
+    p.add_argument("--auto", action="store_true", help="let the simulated operator act (needs --sim)")
+    p.add_argument("--out", default="sessions", help="folder for session folders (default: sessions)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
+    p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
+                   help="simulated rig: bar model (default) or exact large-rotation bars")
+    p.add_argument("--linearize", choices=("none", "two_level"), default=None,
+                   help="override the protocol: also load at half level and extrapolate the linear part")
+    p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
+    p.add_argument("--stiffness-error", type=float, default=0.0, metavar="REL",
+                   help="simulated rig: the printed part's bonds are off their design stiffness by up to "
+                        "+-REL (uniform, e.g. 0.1), the same pattern for every run with one --print-seed")
+    p.add_argument("--print-seed", type=int, default=0, help="which simulated print (default 0)")
+    p.add_argument("--verbose", action="store_true", help="also print image and tracking events")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from labmnn.protocol.runner import start_run
+
+    engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto,
+                       listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
+                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
+                       stiffness_error=args.stiffness_error, print_seed=args.print_seed)
+    print(f"session: {engine.session.folder}", flush=True)
+    outcome = run_to_end(engine)
+    return 0 if outcome["status"] == "success" else 1

@@ -1,0 +1,103 @@
+"""``labmnn track``: joint displacements and bond elongations from photographs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from labmnn.cli.args import output_dir, output_file
+from labmnn.errors import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("track", help="track joints in photos: displacements and elongations",
+                       description="Locate each joint's disc in REF, follow it in every IMAGE by sub-pixel "
+                                   "correlation, map to sample-plane mm, and write displacements (plane and "
+                                   "network frames), geometric bond elongations and per-joint confidence. "
+                                   "Exit code 3 when results were written but some joints were lost.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="loaded photos (JPEG, PNG or camera RAW)")
+    p.add_argument("--calibration", required=True, metavar="FILE", help="calibration.json from 'labmnn calibrate'")
+    p.add_argument("--network", required=True, help="network file or shipped example name")
+    p.add_argument("--reference", required=True, metavar="REF", help="unloaded reference photo")
+    p.add_argument("--joints", metavar="CSV", help="rough joint pixels in REF (node,x,y); default: found automatically")
+    p.add_argument("--search", type=int, default=60, metavar="PX", help="how far a joint may move between photos, pixels (search half-window; default 60)")
+    p.add_argument("-o", "--output", default="result.json", help="result file to write (default result.json; overlays go in <name>_overlays/)")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
+    p.set_defaults(func=run)
+
+
+def _named(exc: InputError, option: str, path) -> InputError:
+    """The tracker's error about an image array, re-addressed to the file it came from."""
+    return InputError(f"{option} {path}", exc.key, exc.message)
+
+
+EXIT_JOINTS_LOST = 3  # results written, but some joints could not be tracked
+
+
+def run(args) -> int:
+    from labmnn.metrology.calibration import Calibration
+    from labmnn.metrology.images import read_grey
+    from labmnn.metrology.jointsfile import read_joints_csv
+    from labmnn.metrology.overlay import write_overlay
+    from labmnn.metrology.tracking import JointTracker
+    from labmnn.model.network import Network
+
+    if args.search < 1:
+        raise InputError("--search", "", f"must be at least 1 pixel, found {args.search}")
+    cal = Calibration.load(args.calibration)
+    net = Network.open(args.network)
+    joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
+    out = output_file(args.output, "--output", inputs=(args.calibration, args.reference, *args.images))
+    overlay_dir = out.with_name(out.stem + "_overlays")
+    if not args.no_overlay:
+        output_dir(overlay_dir, "--output (overlay folder)")
+    t = time.perf_counter()
+    ref = read_grey(args.reference)
+    w, h = cal.image_size
+    if (ref.shape[1], ref.shape[0]) != (w, h):
+        raise InputError(f"--reference {args.reference}", "", f"the photo is {ref.shape[1]}x{ref.shape[0]} px but "
+                         f"calibration {args.calibration} is for {w}x{h} px: a calibration of another camera "
+                         "or image size? calibrate again with photos from this camera setting")
+    try:
+        tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
+    except InputError as exc:
+        raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
+    print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
+          f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
+    images, incomplete = [], []
+    for path in args.images:
+        t = time.perf_counter()
+        img = read_grey(path)
+        decode = time.perf_counter() - t
+        try:
+            res = tracker.track(img)
+        except InputError as exc:
+            raise (_named(exc, "IMAGE", path) if exc.source == "IMAGE" else exc) from None
+        entry = {"path": str(path), **res.to_dict(), "decode_s": round(decode, 4), "track_s": round(res.seconds, 4)}
+        if not args.no_overlay:
+            png = write_overlay(overlay_dir / (Path(path).stem + "_overlay.png"), img, res.joints_px,
+                                net.bonds, res.elongations_mm, res.lost, title=Path(path).name)
+            entry["overlay"] = str(png)
+        images.append(entry)
+        if res.lost.any():
+            incomplete.append((Path(path).name, int(res.lost.sum())))
+        lost = ", ".join(f"{i} ({r})" for i, r in enumerate(res.reasons) if r)
+        print(f"{Path(path).name}: {net.n_nodes - int(res.lost.sum())}/{net.n_nodes} joints tracked in "
+              f"{res.seconds:.3f} s (decode {decode:.3f} s)" + (f"; lost: {lost}" if lost else ""))
+    result = {"format": "labmnn-tracking/1", "network": str(args.network), "calibration": str(args.calibration),
+              "reference": {"path": str(args.reference), **tracker.describe()},
+              "plane_to_network": tracker.describe()["plane_to_network"],
+              "bonds": net.bonds.tolist(), "images": images}
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}" + ("" if args.no_overlay else f" and overlays in {overlay_dir}"))
+    if incomplete:
+        # The results are written (lost joints are NaN with their reason), but a script must
+        # not take them for a complete measurement: warn and exit 3.
+        worst = ", ".join(f"{name} ({k}/{net.n_nodes} lost)" for name, k in incomplete[:5])
+        hint = " (lens cap? lights off? wrong reference?)" if any(k == net.n_nodes for _, k in incomplete) else ""
+        print(f"labmnn: warning: joints lost in {len(incomplete)} of {len(images)} image(s): {worst}{hint}; "
+              f"see the \"lost\" and \"confidence\" fields of {out}", file=sys.stderr)
+        return EXIT_JOINTS_LOST
+    return 0

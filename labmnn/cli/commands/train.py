@@ -1,0 +1,80 @@
+"""``labmnn train``: train a network on a task file in simulation.
+
+Writes ``DIR/metrics.json``, ``DIR/history.csv``, ``DIR/network.json`` (trained
+widths) and PNG plots.  ``--init`` starts from a trained network (task
+switching), ``--prune BOND`` removes bonds first (damage).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from labmnn.cli.args import output_dir
+from labmnn.errors import InputError
+from labmnn.resources import tasks_dir
+
+# the shipped tasks (labmnn.training.tasks.TASKS_DIR, named here so --help need not import numpy)
+SHIPPED_TASKS = tasks_dir()
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a network on a task file (simulation)",
+                       description="Train by exact adjoint gradients and Adam. TASK is a task file "
+                                   "(labmnn-task/1 TOML, see docs/training.md) or a shipped task name ("
+                                   + ", ".join(sorted(q.stem for q in SHIPPED_TASKS.glob("*.toml"))) + ").")
+    p.add_argument("task", help="task file or shipped task name")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="split and shuffle seed (default: the task's)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="epochs (default: the task's; 0 only scores the starting network)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: runs/<task name>; files of an earlier run there are replaced)")
+    p.add_argument("--init", metavar="TRAINED.json", default=None,
+                   help="start from this network (a trained network: task switching)")
+    p.add_argument("--prune", metavar="BOND", type=int, action="append", default=None,
+                   help="remove this bond before training (damage; repeatable)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from labmnn.model.network import Network
+    from labmnn.model.threads import small_solves
+    from labmnn.training.loop import prepare_network, train
+    from labmnn.training.run_outputs import write_run
+    from labmnn.training.tasks import load_task
+
+    task = load_task(args.task)
+    if args.epochs is not None and args.epochs < 0:
+        raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    if args.prune and len(set(args.prune)) != len(args.prune):
+        twice = sorted({b for b in args.prune if args.prune.count(b) > 1})
+        raise InputError("--prune", "", f"bond {twice[0]} is given more than once")
+    init = Network.load(args.init) if args.init else None
+    net = prepare_network(task, init=init, prune=args.prune)
+    out = output_dir(args.out or Path("runs") / task.name, "--out")
+    with small_solves():
+        result = train(task, seed=args.seed, epochs=args.epochs, network=net, progress=True)
+    extra = {}
+    if args.init:
+        extra["init"] = str(args.init)
+    if args.prune:
+        extra["pruned_bonds"] = list(args.prune)
+    paths = write_run(result, out, extra_metrics=extra, make_plots=not args.no_plots)
+    m = result.metrics
+    if "test_accuracy" in m:
+        print(f"{task.name}: {m['epochs']} epochs, seed {m['seed']}: loss {m['loss']:.4g}, "
+              f"train accuracy {m['train_accuracy']:.3f}, test accuracy {m['test_accuracy']:.3f} "
+              f"(before training {m['initial_test_accuracy']:.3f}) in {m['seconds']:.2f} s")
+    elif "test_relative_error" in m:
+        print(f"{task.name}: {m['epochs']} epochs, seed {m['seed']}: loss {m['loss']:.4g}, "
+              f"train relative error {m['train_relative_error']:.2%}, test relative error "
+              f"{m['test_relative_error']:.2%} in {m['seconds']:.2f} s")
+    else:
+        print(f"{task.name}: {m['epochs']} steps: loss {m['initial_loss']:.4g} -> {m['loss']:.4g}; outputs (mm): "
+              + json.dumps({k: [round(v, 4) for v in xy] for k, xy in m["outputs_mm"].items()})
+              + f" in {m['seconds']:.2f} s")
+    print(f"wrote {paths['metrics'].parent}/ ({', '.join(sorted(p.name for p in paths.values()))})")
+    return 0

@@ -1,0 +1,475 @@
+"""The bar-network model: geometry, stiffness, linear statics and exact gradients.
+
+A network of n nodes and m bonds in the plane.  Bond b joins nodes i and j with
+unit vector n_b and axial stiffness k_b = E w_b t / L_b.  Displacements u of the
+free nodes under forces F solve D u = F with D = C^T K C, where C maps node
+displacements to bond elongations, e_b = n_b . (u_j - u_i).
+
+For a loss L(u) the exact gradient is obtained the in-situ way: apply the
+adjoint force -dL/du to the same network, read its elongations e_adj, and
+dL/dk = e_adj * e (element-wise).  In simulation both solves reuse one
+factorisation of D, and a batch of samples is one multi-column solve.
+
+Everything inside is SI (m, N, N/m, Pa); files hold millimetres.
+
+Example
+-------
+>>> import labmnn
+>>> net = labmnn.Network.example("paper-triangle-n4")
+>>> F = np.zeros((net.n_nodes, 2)); F[12, 1] = -0.010 * 9.8
+>>> res = net.solve(F)
+>>> round(res.displacements[13, 1] * 1e3, 3)   # mm
+-0.786
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from labmnn.errors import InputError, ZeroModeError
+from labmnn.model import solver as linear_solver
+from labmnn.model.network_file import network_to_dict, parse_network_dict, read_json
+from labmnn.resources import DATA
+
+GRAVITY = 9.8  # m/s^2, as the paper uses
+RIGIDITY_CHECK_BELOW = 600  # unknowns: below, zero modes are counted by a dense eigen-decomposition up front
+EXAMPLES_DIR = DATA / "networks"
+
+
+@dataclass
+class SolveResult:
+    """Response of a network to forces.
+
+    Attributes
+    ----------
+    displacements : ndarray, (..., n_nodes, 2)
+        Node displacements, metres (zero on fixed nodes).
+    elongations : ndarray, (..., n_bonds)
+        Bond elongations of the linear model e = C u, metres.
+    """
+
+    displacements: np.ndarray
+    elongations: np.ndarray
+
+
+class Equilibrium:
+    """One factorisation of a network's stiffness matrix, reusable for many solves."""
+
+    def __init__(self, net: "Network", stiffness: np.ndarray):
+        self.net = net
+        self.stiffness = stiffness
+        self._order = None  # free-DOF indices in elimination order (sparse path)
+        self._dense = net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER")
+        try:
+            with self._blas():
+                if self._dense:
+                    D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
+                else:
+                    # Assembled directly in a nested-dissection order, so the factorisation
+                    # needs no ordering step of its own (the costliest part of analysis).
+                    self._order = net.elimination_order()
+                    D = net.ordered_stiffness_matrix(stiffness)
+                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
+        except linear_solver.SingularMatrix:
+            net.check_rigid(force=True)
+            raise  # pragma: no cover  (check_rigid raises first)
+        self._D = D
+
+    def _blas(self):
+        """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
+        if self._dense:
+            return linear_solver.one_blas_thread(self.net.free_dofs.size)
+        return contextlib.nullcontext()
+
+    def solve_free(self, f_free: np.ndarray) -> np.ndarray:
+        """Solve on the free degrees of freedom; ``f_free`` is (n_free,) or (n_free, k).
+
+        A mechanism can slip through a factorisation as a tiny positive pivot; it
+        then shows as a non-finite solution or a large residual, and is diagnosed.
+        """
+        f = np.asarray(f_free, dtype=float)
+        if self._order is not None:
+            f = f[self._order]
+        with self._blas():
+            u = self.factor.solve(f)
+            suspect = not np.all(np.isfinite(u))
+            if not suspect and not self.net._rigid_checked:
+                r = self._D @ u - f  # max-norms: no BLAS call, whose threads are costly on a busy machine
+                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(f).max(initial=0.0), 1e-300)
+        if suspect:
+            self.net.check_rigid(force=True)
+        if self._order is not None:
+            out = np.empty_like(u)
+            out[self._order] = u
+            u = out
+        return u
+
+    def solve(self, forces: np.ndarray) -> SolveResult:
+        """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
+        net = self.net
+        F = np.asarray(forces, dtype=float)
+        batch = F.ndim == 3
+        if F.shape[-2:] != (net.n_nodes, 2) or F.ndim not in (2, 3):
+            raise ValueError(
+                f"forces must have shape ({net.n_nodes}, 2) or (S, {net.n_nodes}, 2), got {F.shape}"
+            )
+        Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
+        free = net.free_dofs
+        u_free = self.solve_free(Fb[:, free].T).reshape(free.size, -1)  # (n_free, S)
+        U = np.zeros_like(Fb)
+        U[:, free] = u_free.T
+        E = (net.compatibility_matrix @ U.T).T  # (S, m)
+        if not batch:
+            return SolveResult(U.reshape(net.n_nodes, 2), E[0])
+        return SolveResult(U.reshape(F.shape), E)
+
+
+class Network:
+    """A planar bar network as printed: geometry, widths, material and supports.
+
+    Load one with :meth:`load` (a ``labmnn-network/1`` JSON file) or
+    :meth:`example`; build lattices with :mod:`labmnn.model.lattice`.
+
+    Attributes
+    ----------
+    nodes : ndarray (n, 2)
+        Joint centres in metres, y up.
+    bonds : ndarray (m, 2) of int
+        Node pairs.
+    width : ndarray (m,)
+        In-plane bar widths, metres.
+    thickness, youngs_modulus : float
+        Out-of-plane thickness (m) and Young's modulus (Pa).
+    width_bounds : ndarray (2,) or None
+        Printable width range, metres.
+    fixed_nodes : ndarray of int
+        Nodes clamped to the frame.
+    stiffness_override : ndarray (m,) or None
+        Identified or spring stiffnesses (N/m) that replace the bar formula.
+    """
+
+    def __init__(self, nodes, bonds, width, thickness, youngs_modulus, fixed_nodes,
+                 width_bounds=None, stiffness=None, name="network", description="", extra=None):
+        self.name = name
+        self.description = description
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+        self.width = np.broadcast_to(np.asarray(width, dtype=float), (len(self.bonds),)).copy()
+        self.thickness = float(thickness)
+        self.youngs_modulus = float(youngs_modulus)
+        self.fixed_nodes = np.unique(np.asarray(fixed_nodes, dtype=np.int64))
+        self.width_bounds = None if width_bounds is None else np.asarray(width_bounds, dtype=float)
+        self.stiffness_override = None if stiffness is None else np.asarray(stiffness, dtype=float)
+        self.extra = dict(extra or {})
+        self.source = name
+        self._geometry()
+        self._equilibrium: Equilibrium | None = None
+        self._rigid_checked = False
+        self._solver_cache: dict = {}
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, path: str | Path) -> "Network":
+        """Read a ``labmnn-network/1`` file; a bad file raises a one-line :class:`InputError`."""
+        fields = parse_network_dict(read_json(path), str(path))
+        net = cls(**{k: v for k, v in fields.items() if k != "stiffness"}, stiffness=fields["stiffness"])
+        net.source = str(path)
+        return net
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<network>") -> "Network":
+        """Build from a decoded ``labmnn-network/1`` object (checked as :meth:`load` does)."""
+        fields = parse_network_dict(data, source)
+        net = cls(**{k: v for k, v in fields.items() if k != "stiffness"}, stiffness=fields["stiffness"])
+        net.source = source
+        return net
+
+    @classmethod
+    def example(cls, name: str = "paper-triangle-n4") -> "Network":
+        """A network shipped with labmnn (``paper-triangle-n4``: the paper's 14-node network)."""
+        path = EXAMPLES_DIR / f"{name}.json"
+        if not path.exists():
+            names = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json"))
+            raise InputError(name, "", f"no such example network; shipped: {', '.join(names)}")
+        return cls.load(path)
+
+    @classmethod
+    def open(cls, spec: str | Path) -> "Network":
+        """Load a file path, or a shipped example by name (``paper-triangle-n4``)."""
+        p = Path(spec)
+        if p.exists() or p.suffix == ".json":
+            return cls.load(p)
+        return cls.example(str(spec))
+
+    def to_dict(self) -> dict:
+        """The ``labmnn-network/1`` object (millimetres)."""
+        return network_to_dict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the network as ``labmnn-network/1`` JSON (atomically)."""
+        import json
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp.is_file():
+                tmp.unlink()
+            raise InputError(str(path), "", f"cannot write the network here ({exc.strerror or exc})") from None
+
+    def copy(self) -> "Network":
+        """An independent copy (arrays copied, caches dropped)."""
+        new = copy.copy(self)
+        for attr in ("nodes", "bonds", "width", "fixed_nodes"):
+            setattr(new, attr, getattr(self, attr).copy())
+        if self.stiffness_override is not None:
+            new.stiffness_override = self.stiffness_override.copy()
+        new.extra = copy.deepcopy(self.extra)
+        new._geometry()
+        new._equilibrium = None
+        new._solver_cache = {}
+        return new
+
+    # --------------------------------------------------------------- geometry
+    def _geometry(self) -> None:
+        d = self.nodes[self.bonds[:, 1]] - self.nodes[self.bonds[:, 0]]
+        self.lengths = np.hypot(d[:, 0], d[:, 1])
+        self.directions = d / self.lengths[:, None]
+        n, m = self.n_nodes, self.n_bonds
+        i, j = self.bonds[:, 0], self.bonds[:, 1]
+        rows = np.repeat(np.arange(m), 4)
+        cols = np.stack([2 * i, 2 * i + 1, 2 * j, 2 * j + 1], axis=1).ravel()
+        vals = np.concatenate([-self.directions, self.directions], axis=1).ravel()
+        self.compatibility_matrix = sp.csr_matrix((vals, (rows, cols)), shape=(m, 2 * n))
+        fixed = np.zeros(2 * n, dtype=bool)
+        fixed[2 * self.fixed_nodes] = True
+        fixed[2 * self.fixed_nodes + 1] = True
+        self.free_dofs = np.flatnonzero(~fixed)
+        self._dof_to_free = np.full(2 * n, -1, dtype=np.int64)
+        self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
+        self._free_compat = None
+        self._free_compat_dense = None
+        self._order = None
+        self._ordered_compat = None
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_bonds(self) -> int:
+        return len(self.bonds)
+
+    @property
+    def stiffness(self) -> np.ndarray:
+        """Axial stiffness per bond, N/m: the override if given, else E w t / L."""
+        if self.stiffness_override is not None:
+            return self.stiffness_override
+        return self.youngs_modulus * self.width * self.thickness / self.lengths
+
+    def stiffness_for_widths(self, width: np.ndarray) -> np.ndarray:
+        """Stiffness the bonds would have at ``width`` (an override scales with width)."""
+        if self.stiffness_override is not None:
+            return self.stiffness_override * (np.asarray(width) / self.width)
+        return self.youngs_modulus * np.asarray(width) * self.thickness / self.lengths
+
+    def set_widths(self, width: np.ndarray) -> None:
+        """Change the bar widths (metres); an override stiffness scales in proportion."""
+        width = np.asarray(width, dtype=float)
+        if self.stiffness_override is not None:
+            self.stiffness_override = self.stiffness_override * (width / self.width)
+        self.width = width.copy()
+        self._equilibrium = None
+
+    def without_bonds(self, bonds) -> "Network":
+        """A copy with the given bond indices removed (damage / pruning)."""
+        drop = np.atleast_1d(np.asarray(bonds, dtype=np.int64))
+        bad = drop[(drop < 0) | (drop >= self.n_bonds)]
+        if bad.size:
+            raise InputError(self.source, "bond", f"{int(bad[0])} is out of range (0..{self.n_bonds - 1})")
+        keep = np.ones(self.n_bonds, dtype=bool)
+        keep[drop] = False
+        new = self.copy()
+        new.bonds = self.bonds[keep].copy()
+        new.width = self.width[keep].copy()
+        if self.stiffness_override is not None:
+            new.stiffness_override = self.stiffness_override[keep].copy()
+        new._geometry()
+        new._rigid_checked = False
+        new._solver_cache = {}
+        return new
+
+    # -------------------------------------------------------------- mechanics
+    def _stiffness_or(self, stiffness: np.ndarray | None) -> np.ndarray:
+        """``stiffness`` as a float array, or the network's own when it is None."""
+        return self.stiffness if stiffness is None else np.asarray(stiffness, dtype=float)
+
+    def reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
+        """D = C^T K C restricted to the free degrees of freedom (sparse, SPD if rigid)."""
+        k = self._stiffness_or(stiffness)
+        if self._free_compat is None:
+            self._free_compat = self.compatibility_matrix[:, self.free_dofs].tocsr()
+        Cf = self._free_compat
+        D = (Cf.T @ sp.diags(k) @ Cf).tocsc()
+        D.sort_indices()
+        return D
+
+    def elimination_order(self) -> np.ndarray:
+        """Free-DOF indices in a fill-reducing elimination order (geometric nested dissection).
+
+        Computed once per geometry (see :mod:`labmnn.model.ordering`).
+        """
+        if self._order is None:
+            from labmnn.model.ordering import dof_order, nested_dissection
+
+            self._order = dof_order(nested_dissection(self.nodes, self.bonds), self._dof_to_free)
+        return self._order
+
+    def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
+        """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
+        k = self._stiffness_or(stiffness)
+        if self._ordered_compat is None:
+            # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
+            C = self.compatibility_matrix
+            position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
+            position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
+            col = position[C.indices]
+            keep = col >= 0
+            row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
+            Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
+            self._ordered_compat = (Co, Co.T.tocsr(), row[keep])
+        Co, CoT, bond_of_entry = self._ordered_compat
+        # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
+        KCo = sp.csr_matrix((Co.data * k[bond_of_entry], Co.indices, Co.indptr), shape=Co.shape)
+        D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+        D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
+        D.sort_indices()
+        return D
+
+    def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
+        """D on the free degrees of freedom as a dense array (for small networks)."""
+        k = self._stiffness_or(stiffness)
+        if self._free_compat_dense is None:
+            self._free_compat_dense = self.compatibility_matrix[:, self.free_dofs].toarray()
+        Cf = self._free_compat_dense
+        return Cf.T @ (k[:, None] * Cf)
+
+    def zero_modes(self) -> tuple[int, np.ndarray]:
+        """Count the zero modes under the fixed nodes and list the nodes they move.
+
+        Returns
+        -------
+        n_modes : int
+        nodes : ndarray of int
+            Nodes with a visible displacement in some zero mode.
+        """
+        import scipy.linalg
+
+        nf = self.free_dofs.size
+        # Rigidity is a property of geometry and topology: use unit stiffness.
+        Cf = self.compatibility_matrix[:, self.free_dofs]
+        if nf <= 3000:
+            s, V = scipy.linalg.eigh((Cf.T @ Cf).toarray())
+            tol = max(s.max(), 1.0) * 1e-10
+            null = V[:, s < tol]
+        else:
+            import scipy.sparse.linalg as spla
+
+            D = (Cf.T @ Cf).tocsc()
+            k = min(30, nf - 2)
+            s, V = spla.eigsh(D, k=k, sigma=-1e-6, which="LM")
+            null = V[:, s < 1e-9]
+        if null.shape[1] == 0:
+            return 0, np.array([], dtype=np.int64)
+        amp = np.zeros(2 * self.n_nodes)
+        amp[self.free_dofs] = np.abs(null).max(axis=1)
+        node_amp = amp.reshape(-1, 2).max(axis=1)
+        nodes = np.flatnonzero(node_amp > 1e-6 * node_amp.max())
+        return null.shape[1], nodes
+
+    def check_rigid(self, force: bool = False) -> None:
+        """Raise :class:`ZeroModeError` if the network has zero modes (checked once)."""
+        if self._rigid_checked and not force:
+            return
+        n, nodes = self.zero_modes()
+        if n:
+            raise ZeroModeError(n, nodes, self.source)
+        self._rigid_checked = True
+
+    def equilibrium(self, stiffness: np.ndarray | None = None) -> Equilibrium:
+        """The (cached) factorisation of D for the current or the given stiffness."""
+        k = self._stiffness_or(stiffness)
+        eq = self._equilibrium
+        if eq is not None and eq.stiffness.shape == k.shape and np.array_equal(eq.stiffness, k):
+            return eq
+        if not self._rigid_checked and self.free_dofs.size <= RIGIDITY_CHECK_BELOW:
+            with linear_solver.one_blas_thread(self.free_dofs.size):
+                self.check_rigid()
+        eq = Equilibrium(self, k.copy())
+        if stiffness is None:
+            self._equilibrium = eq
+        return eq
+
+    def solve(self, forces: np.ndarray, stiffness: np.ndarray | None = None) -> SolveResult:
+        """Static response to ``forces`` of shape (n_nodes, 2) or (S, n_nodes, 2), newtons.
+
+        Returns
+        -------
+        SolveResult
+            ``displacements`` in the shape of ``forces`` (m) and ``elongations``
+            (..., n_bonds) (m).
+        """
+        return self.equilibrium(stiffness).solve(forces)
+
+    def gradient(self, forces: np.ndarray, loss, wrt: str = "stiffness",
+                 stiffness: np.ndarray | None = None, return_details: bool = False):
+        """Exact dL/dk (or dL/dw) by the adjoint method, averaged over a batch.
+
+        Parameters
+        ----------
+        forces : ndarray (n, 2) or (S, n, 2)
+            Input forces, newtons.
+        loss : callable
+            ``value, dL_du = loss(u)`` (see :mod:`labmnn.model.losses`).
+        wrt : {"stiffness", "width"}
+            dL/dk in (loss units) per N/m, or dL/dw per metre of width.
+
+        Returns
+        -------
+        ndarray (n_bonds,), or a :class:`GradientResult` with ``return_details``.
+        """
+        eq = self.equilibrium(stiffness)
+        fwd = eq.solve(forces)
+        value, dL_du = loss(fwd.displacements)
+        adj = eq.solve(-np.asarray(dL_du))
+        per_sample = adj.elongations * fwd.elongations
+        g = per_sample.mean(axis=0) if per_sample.ndim == 2 else per_sample
+        if wrt == "width":
+            g = g * (eq.stiffness / self.width)
+        elif wrt != "stiffness":
+            raise ValueError(f"wrt must be 'stiffness' or 'width', not {wrt!r}")
+        if return_details:
+            return GradientResult(g, np.mean(value), fwd, adj, -np.asarray(dL_du))
+        return g
+
+
+@dataclass
+class GradientResult:
+    """Everything the adjoint gradient was built from."""
+
+    gradient: np.ndarray
+    loss: float
+    forward: SolveResult
+    adjoint: SolveResult
+    adjoint_forces: np.ndarray

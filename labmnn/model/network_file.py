@@ -1,0 +1,209 @@
+"""Reading and checking ``labmnn-network/1`` files (see ``docs/network-format.md``).
+
+The checks follow the format's rules: finite numbers; positive widths,
+thickness and modulus; bonds of non-zero length between existing, distinct
+nodes with no pair twice; at least one fixed node; widths inside
+``width_bounds_mm`` when given.  Each failure raises :class:`InputError`
+naming the file, the key and the offending entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labmnn.errors import InputError
+from labmnn.text_files import read_text
+
+FORMAT = "labmnn-network/1"
+KNOWN_KEYS = {
+    "format", "name", "description", "nodes_mm", "bonds", "width_mm", "thickness_mm",
+    "youngs_modulus_pa", "width_bounds_mm", "fixed_nodes", "stiffness_n_per_m",
+}
+
+
+def read_json(path: str | Path) -> dict:
+    """Read a JSON object from ``path`` or raise a one-line :class:`InputError`."""
+    path = Path(path)
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), "", f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "", f"must hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _number(src: str, key: str, x: Any, positive: bool = False) -> float:
+    if not _is_number(x):
+        raise InputError(src, key, f"must be a number, found {x!r}")
+    if not math.isfinite(x):
+        raise InputError(src, key, f"must be finite, found {x!r}")
+    if positive and x <= 0:
+        raise InputError(src, key, f"must be positive, found {x!r}")
+    return float(x)
+
+
+def _index(src: str, key: str, x: Any, n: int) -> int:
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise InputError(src, key, f"must be a node index (integer), found {x!r}")
+    if not 0 <= x < n:
+        raise InputError(src, key, f"node {x} is out of range (the network has {n} nodes, 0..{n - 1})")
+    return x
+
+
+def _list(src: str, key: str, x: Any) -> list:
+    if not isinstance(x, list):
+        raise InputError(src, key, f"must be a list, found {x!r}"[:200])
+    return x
+
+
+def parse_network_dict(data: dict, src: str = "<network>") -> dict:
+    """Check a decoded network object and return its fields as SI arrays.
+
+    Parameters
+    ----------
+    data : dict
+        The decoded JSON object.
+    src : str
+        Name of the file it came from, used in error messages.
+
+    Returns
+    -------
+    dict
+        ``nodes`` (n, 2) m, ``bonds`` (m, 2) int, ``width`` (m,) m, ``thickness`` m,
+        ``youngs_modulus`` Pa, ``width_bounds`` (2,) m or None, ``fixed_nodes`` int
+        array, ``stiffness`` (m,) N/m or None, ``name``, ``description``, ``extra``.
+
+    Raises
+    ------
+    InputError
+        On the first rule the object breaks.
+    """
+    if not isinstance(data, dict):
+        raise InputError(src, "", f"must hold a JSON object, found {type(data).__name__}")
+    for key in ("format", "name", "nodes_mm", "bonds", "width_mm", "thickness_mm",
+                "youngs_modulus_pa", "fixed_nodes"):
+        if key not in data:
+            raise InputError(src, key, "is missing")
+    if data["format"] != FORMAT:
+        raise InputError(src, "format", f"must be {FORMAT!r}, found {data['format']!r}")
+    if not isinstance(data["name"], str) or not data["name"]:
+        raise InputError(src, "name", f"must be a non-empty string, found {data['name']!r}")
+    desc = data.get("description", "")
+    if not isinstance(desc, str):
+        raise InputError(src, "description", f"must be a string, found {desc!r}")
+
+    nodes_raw = _list(src, "nodes_mm", data["nodes_mm"])
+    if len(nodes_raw) < 2:
+        raise InputError(src, "nodes_mm", f"needs at least 2 nodes, found {len(nodes_raw)}")
+    nodes = np.empty((len(nodes_raw), 2))
+    for i, p in enumerate(nodes_raw):
+        if not isinstance(p, list) or len(p) != 2:
+            raise InputError(src, f"nodes_mm[{i}]", f"must be [x, y], found {p!r}")
+        nodes[i] = [_number(src, f"nodes_mm[{i}]", v) for v in p]
+    n = len(nodes)
+
+    bonds_raw = _list(src, "bonds", data["bonds"])
+    if not bonds_raw:
+        raise InputError(src, "bonds", "is empty: a network needs at least one bond")
+    bonds = np.empty((len(bonds_raw), 2), dtype=np.int64)
+    seen: dict[tuple[int, int], int] = {}
+    for b, pair in enumerate(bonds_raw):
+        key = f"bonds[{b}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InputError(src, key, f"must be [i, j], found {pair!r}")
+        i, j = (_index(src, key, v, n) for v in pair)
+        if i == j:
+            raise InputError(src, key, f"joins node {i} to itself")
+        if (min(i, j), max(i, j)) in seen:
+            raise InputError(src, key, f"[{i}, {j}] duplicates bonds[{seen[(min(i, j), max(i, j))]}]")
+        seen[(min(i, j), max(i, j))] = b
+        if np.hypot(*(nodes[j] - nodes[i])) <= 0:
+            raise InputError(src, key, f"[{i}, {j}] has zero length (both nodes at {nodes[i].tolist()} mm)")
+        bonds[b] = (i, j)
+    m = len(bonds)
+
+    w = data["width_mm"]
+    if isinstance(w, list):
+        if len(w) != m:
+            raise InputError(src, "width_mm", f"has {len(w)} entries but there are {m} bonds")
+        width = np.array([_number(src, f"width_mm[{b}]", v, positive=True) for b, v in enumerate(w)])
+    else:
+        width = np.full(m, _number(src, "width_mm", w, positive=True))
+    thickness = _number(src, "thickness_mm", data["thickness_mm"], positive=True)
+    modulus = _number(src, "youngs_modulus_pa", data["youngs_modulus_pa"], positive=True)
+
+    bounds = None
+    if data.get("width_bounds_mm") is not None:
+        braw = data["width_bounds_mm"]
+        if not isinstance(braw, list) or len(braw) != 2:
+            raise InputError(src, "width_bounds_mm", f"must be [lo, hi], found {braw!r}")
+        lo = _number(src, "width_bounds_mm[0]", braw[0], positive=True)
+        hi = _number(src, "width_bounds_mm[1]", braw[1], positive=True)
+        if lo > hi:
+            raise InputError(src, "width_bounds_mm", f"lo {lo} is above hi {hi}")
+        tol = 1e-9 * hi
+        bad = np.flatnonzero((width < lo - tol) | (width > hi + tol))
+        if bad.size:
+            b = int(bad[0])
+            key = f"width_mm[{b}]" if isinstance(w, list) else "width_mm"
+            raise InputError(src, key, f"{width[b]:g} mm is outside width_bounds_mm [{lo:g}, {hi:g}]")
+        bounds = np.array([lo, hi])
+
+    fixed_raw = _list(src, "fixed_nodes", data["fixed_nodes"])
+    if not fixed_raw:
+        raise InputError(src, "fixed_nodes", "is empty: at least one node must be fixed")
+    fixed = sorted({_index(src, f"fixed_nodes[{k}]", v, n) for k, v in enumerate(fixed_raw)})
+    if len(fixed) == n:
+        raise InputError(src, "fixed_nodes", f"fixes all {n} nodes: nothing is left to move")
+
+    stiffness = None
+    if data.get("stiffness_n_per_m") is not None:
+        s = _list(src, "stiffness_n_per_m", data["stiffness_n_per_m"])
+        if len(s) != m:
+            raise InputError(src, "stiffness_n_per_m", f"has {len(s)} entries but there are {m} bonds")
+        stiffness = np.array([_number(src, f"stiffness_n_per_m[{b}]", v, positive=True) for b, v in enumerate(s)])
+
+    extra = {k: v for k, v in data.items() if k not in KNOWN_KEYS}
+    return {
+        "name": data["name"], "description": desc,
+        "nodes": nodes * 1e-3, "bonds": bonds, "width": width * 1e-3,
+        "thickness": thickness * 1e-3, "youngs_modulus": modulus,
+        "width_bounds": None if bounds is None else bounds * 1e-3,
+        "fixed_nodes": np.array(fixed, dtype=np.int64), "stiffness": stiffness, "extra": extra,
+    }
+
+
+def _clean(x: float) -> float:
+    """Round-trip friendly float: drop binary noise from the mm <-> m conversion."""
+    return float(f"{x:.12g}")
+
+
+def network_to_dict(net) -> dict:
+    """The ``labmnn-network/1`` object of a :class:`~labmnn.Network`."""
+    width_mm = [_clean(v) for v in net.width * 1e3]
+    out: dict[str, Any] = {"format": FORMAT, "name": net.name}
+    if net.description:
+        out["description"] = net.description
+    out["nodes_mm"] = [[_clean(x), _clean(y)] for x, y in net.nodes * 1e3]
+    out["bonds"] = [[int(i), int(j)] for i, j in net.bonds]
+    out["width_mm"] = width_mm[0] if len(set(width_mm)) == 1 else width_mm
+    out["thickness_mm"] = _clean(net.thickness * 1e3)
+    out["youngs_modulus_pa"] = _clean(net.youngs_modulus)
+    if net.width_bounds is not None:
+        out["width_bounds_mm"] = [_clean(v) for v in net.width_bounds * 1e3]
+    out["fixed_nodes"] = [int(i) for i in net.fixed_nodes]
+    if net.stiffness_override is not None:
+        out["stiffness_n_per_m"] = [float(v) for v in net.stiffness_override]
+    out.update(net.extra)
+    return out

@@ -1,0 +1,351 @@
+"""Sparse symmetric positive-definite factorisations, fastest available first.
+
+The stiffness matrix of a rigid bar network restricted to its free degrees of
+freedom is symmetric positive definite.  One factorisation serves the forward
+solve, the adjoint solve and every sample of a batch.
+
+Backends, tried in order (``LABMNN_SOLVER`` forces one):
+
+``pardiso``
+    Intel MKL PARDISO (the library that pypardiso installs), called directly in
+    symmetric positive-definite mode on the upper triangle.  The fastest here.
+``cholmod``
+    SuiteSparse CHOLMOD through scikit-sparse: supernodal Cholesky.
+``scipy``
+    SuperLU from SciPy in symmetric mode: always present, slower.
+
+Every backend either computes its own fill-reducing ordering (METIS, AMD or
+minimum degree) or, with ``ordered=True``, takes the matrix as already ordered
+(for instance by :func:`labmnn.model.ordering.nested_dissection`) and factorises it
+as it stands, which skips the costly ordering step.
+
+Example
+-------
+>>> import scipy.sparse as sp, numpy as np
+>>> A = sp.csc_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+>>> f = factorize(A)
+>>> np.allclose(A @ f.solve(np.ones(2)), 1.0)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import warnings
+import weakref
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+class SingularMatrix(Exception):
+    """The factorisation met a zero or negative pivot (the network has zero modes)."""
+
+
+@dataclass
+class Factor:
+    """A factorised matrix: ``solve(b)`` returns ``A^-1 b`` for b of shape (n,) or (n, k)."""
+
+    backend: str
+    n: int
+    _solve: Callable[[np.ndarray], np.ndarray]
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        b = np.asarray(b, dtype=float)
+        if b.shape[0] != self.n:
+            raise ValueError(f"right-hand side has {b.shape[0]} rows, matrix has {self.n}")
+        return self._solve(b)
+
+
+def _pattern_key(name: str, A: sp.csc_matrix) -> tuple:
+    return (name, A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes()))
+
+
+def _cholmod(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
+    from sksparse.cholmod import CholmodNotPositiveDefiniteError, analyze
+
+    # The symbolic analysis (AMD ordering) depends only on the sparsity pattern:
+    # keep it in the caller's cache and redo only the numeric factorisation.
+    # SciPy drops entries that cancel to exactly zero, so the pattern can change with
+    # the values: key the cache on the pattern itself, not just its size.
+    key = _pattern_key("cholmod-natural" if ordered else "cholmod", A)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            symbolic = cache.get(key) if cache is not None else None
+            if symbolic is None:
+                symbolic = analyze(A, ordering_method="natural" if ordered else "amd")
+                if cache is not None:
+                    cache.clear()
+                    cache[key] = symbolic
+            fac = symbolic.cholesky(A)  # numeric factorisation, reusing the analysis
+    except (CholmodNotPositiveDefiniteError, Warning) as exc:
+        raise SingularMatrix(str(exc)) from None
+    return Factor("cholmod", A.shape[0], fac)
+
+
+def _dense(A, cache: dict | None = None, ordered: bool = False) -> Factor:
+    import scipy.linalg
+
+    A = A.toarray() if sp.issparse(A) else np.asarray(A)
+    try:
+        c = scipy.linalg.cho_factor(A, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        raise SingularMatrix(str(exc)) from None
+    if not np.all(np.diag(c[0]) > 1e-7 * np.sqrt(np.abs(np.diag(A)).max())):
+        raise SingularMatrix("near-zero pivot")
+    return Factor("dense", A.shape[0], lambda b: scipy.linalg.cho_solve(c, b, check_finite=False))
+
+
+_MKL = None
+
+
+def _mkl_runtime_path() -> str:
+    """Where the MKL runtime library is: ``PYPARDISO_MKL_RT``, the ``mkl`` wheel, or the system."""
+    import ctypes.util
+    import importlib.metadata
+
+    path = os.environ.get("PYPARDISO_MKL_RT")
+    if path:
+        return path
+    try:
+        for f in importlib.metadata.files("mkl") or []:
+            name = f.name.lower()
+            if name.startswith(("libmkl_rt.so", "libmkl_rt.dylib", "mkl_rt")) and not name.endswith(".py"):
+                return str(f.locate())
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    path = ctypes.util.find_library("mkl_rt") or ctypes.util.find_library("mkl_rt.1")
+    if path is None:
+        raise ImportError("MKL runtime (mkl_rt) not found; `pip install pypardiso` provides it")
+    return path
+
+
+def _mkl_pardiso():
+    """The ``pardiso`` entry point of the MKL runtime (as installed with pypardiso)."""
+    global _MKL
+    if _MKL is None:
+        fn = ctypes.CDLL(_mkl_runtime_path()).pardiso
+        i32 = ctypes.POINTER(ctypes.c_int32)
+        fn.argtypes = [ctypes.POINTER(ctypes.c_int64)] + [i32] * 5 + [ctypes.c_void_p, i32, i32, i32, i32, i32, i32,
+                                                                   ctypes.c_void_p, ctypes.c_void_p, i32]
+        fn.restype = None
+        lib = ctypes.CDLL(_mkl_runtime_path())
+        _MKL = fn
+        _MKL.set_local_threads = lib.MKL_Set_Num_Threads_Local  # returns the previous setting
+    return _MKL
+
+
+PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
+
+
+def solver_threads(n: int) -> int:
+    """Threads for a PARDISO call on ``n`` unknowns: ``LABMNN_SOLVER_THREADS``, else 1 below
+    ``PARALLEL_ABOVE``, else 0 (MKL's own default: all cores)."""
+    forced = os.environ.get("LABMNN_SOLVER_THREADS")
+    if forced:
+        return max(0, int(forced))
+    return 1 if n < PARALLEL_ABOVE else 0
+
+
+class _Pardiso:
+    """One MKL PARDISO handle holding the factor of a real SPD matrix (mtype 2)."""
+
+    ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
+              -4: "zero pivot", -7: "diagonal matrix is singular", -8: "32-bit integer overflow"}
+
+    def __init__(self, n, data, indptr, indices, perm):
+        self.n = n
+        self.pt = np.zeros(64, dtype=np.int64)  # PARDISO's opaque handle
+        self.iparm = np.zeros(64, dtype=np.int32)
+        ip = self.iparm
+        ip[0] = 1  # our own settings below, zero for the rest (defaults)
+        ip[1] = 2  # METIS when no ordering is given
+        ip[4] = 1 if perm is not None else 0  # use the given fill-reducing order
+        ip[9] = 8  # pivot perturbation 1e-8 (only used if a pivot is tiny)
+        ip[34] = 1  # zero-based indices
+        self.arrays = (np.ascontiguousarray(data, dtype=np.float64), np.asarray(indptr, dtype=np.int32),
+                       np.asarray(indices, dtype=np.int32),
+                       np.zeros(n, np.int32) if perm is None else np.asarray(perm, dtype=np.int32))
+        self.factored = False
+        self._call(12, np.zeros(n), np.zeros(n))  # symbolic + numeric factorisation
+        self.factored = True
+
+    def _call(self, phase, b, x, nrhs=1):
+        a, ia, ja, perm = self.arrays
+        err = ctypes.c_int32(0)
+        c = ctypes.c_int32
+        i32 = ctypes.POINTER(c)
+        mkl = _mkl_pardiso()
+        previous = mkl.set_local_threads(solver_threads(self.n))
+        try:
+            mkl(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
+                ctypes.byref(c(2)), ctypes.byref(c(phase)), ctypes.byref(c(self.n)), a.ctypes.data,
+                ia.ctypes.data_as(i32), ja.ctypes.data_as(i32), perm.ctypes.data_as(i32),
+                ctypes.byref(c(nrhs)), self.iparm.ctypes.data_as(i32), ctypes.byref(c(0)),
+                b.ctypes.data, x.ctypes.data, ctypes.byref(err))
+        finally:
+            mkl.set_local_threads(previous)
+        if err.value:
+            msg = f"PARDISO phase {phase}: error {err.value} ({self.ERRORS.get(err.value, 'see MKL manual')})"
+            if err.value in (-4, -7):
+                raise SingularMatrix(msg)
+            raise RuntimeError(msg)
+
+    def solve(self, b):
+        b = np.asfortranarray(b, dtype=np.float64)
+        x = np.zeros_like(b, order="F")
+        self._call(33, b, x, nrhs=1 if b.ndim == 1 else b.shape[1])
+        return x
+
+    def release(self):
+        if self.factored:
+            self.factored = False
+            self._call(-1, np.zeros(1), np.zeros(1))
+
+
+def _upper_csr(A: sp.csc_matrix, cache: dict | None):
+    """CSR arrays of the upper triangle of the symmetric ``A`` (its CSC arrays read as CSR)."""
+    key = _pattern_key("pardiso-upper", A)
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
+        row = np.repeat(np.arange(A.shape[0], dtype=np.int32), np.diff(A.indptr))  # CSR row of each entry
+        keep = A.indices >= row
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=A.shape[0]))]).astype(np.int32)
+        hit = (keep, indptr, A.indices[keep].astype(np.int32))
+        if cache is not None:
+            cache[key] = hit
+    keep, indptr, indices = hit
+    return A.data[keep], indptr, indices
+
+
+def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
+    data, indptr, indices = _upper_csr(A, cache)
+    n = A.shape[0]
+    handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
+    fac = Factor("pardiso", n, handle.solve)
+    weakref.finalize(fac, handle.release)
+    return fac
+
+
+def _scipy(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
+    try:
+        lu = spla.splu(
+            sp.csc_matrix(A), permc_spec="NATURAL" if ordered else "MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+    except RuntimeError as exc:  # "Factor is exactly singular"
+        raise SingularMatrix(str(exc)) from None
+    return Factor("scipy", A.shape[0], lu.solve)
+
+
+_CONTROLLER = None
+ONE_BLAS_THREAD_FROM = 64  # unknowns: dense systems this size and up run BLAS on one thread
+
+
+def one_blas_thread(n: int):
+    """Context manager: BLAS/LAPACK on one thread for a dense system of ``n`` unknowns.
+
+    Below ``DENSE_BELOW`` unknowns, BLAS threads only add latency, and on a busy
+    machine a lot of it (a 180-unknown assembly + Cholesky: 0.55 ms on one thread,
+    44 ms median on two at load average 3).  Tiny systems (< ``ONE_BLAS_THREAD_FROM``)
+    never start threads, so they skip the ~10 us the switch costs.
+    """
+    global _CONTROLLER
+    if n < ONE_BLAS_THREAD_FROM:
+        return contextlib.nullcontext()
+    try:
+        if _CONTROLLER is None:
+            import scipy.linalg  # noqa: F401  (load LAPACK before taking stock of the libraries)
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        return _CONTROLLER.limit(limits=1, user_api="blas")
+    except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
+        return contextlib.nullcontext()
+
+
+_BACKENDS = {"cholmod": _cholmod, "pardiso": _pardiso, "scipy": _scipy, "dense": _dense}
+_MODULES = {"pardiso": "mkl", "cholmod": "sksparse.cholmod", "scipy": "scipy"}
+DENSE_BELOW = 400  # systems smaller than this are solved densely (faster than any sparse call)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends importable here, fastest first."""
+    import importlib.util
+
+    out = []
+    for name, mod in _MODULES.items():
+        try:
+            if name == "pardiso":
+                _mkl_pardiso()  # the MKL runtime library, wherever it is
+                out.append(name)
+            elif importlib.util.find_spec(mod.split(".")[0]) is not None:
+                if name == "cholmod":
+                    import sksparse.cholmod  # noqa: F401  (libcholmod may be missing)
+                out.append(name)
+        except Exception:
+            continue
+    return out
+
+
+def default_backend() -> str:
+    """The backend used when none is asked for (``LABMNN_SOLVER`` overrides)."""
+    forced = os.environ.get("LABMNN_SOLVER")
+    if forced:
+        if forced not in _BACKENDS:
+            raise ValueError(f"LABMNN_SOLVER={forced!r}: choose one of {sorted(_BACKENDS)}")
+        return forced
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = available_backends()[0]
+    return _DEFAULT
+
+
+_DEFAULT: str | None = None
+
+
+def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = None,
+              ordered: bool = False) -> Factor:
+    """Factorise the symmetric positive-definite sparse matrix ``A``.
+
+    Parameters
+    ----------
+    A : scipy.sparse matrix, shape (n, n)
+        Symmetric positive definite.
+    backend : str, optional
+        ``"cholmod"``, ``"pardiso"``, ``"scipy"`` or ``"dense"``; default: dense below
+        ``DENSE_BELOW`` unknowns, else the fastest sparse backend available.
+    cache : dict, optional
+        Kept by the caller between calls on matrices of one sparsity pattern, so
+        the symbolic analysis is done once (training refactorises every step).
+    ordered : bool
+        ``A`` is already in a fill-reducing order (rows and columns permuted):
+        factorise it as it stands instead of computing an ordering.
+
+    Returns
+    -------
+    Factor
+        Reusable for any number of right-hand sides.
+
+    Raises
+    ------
+    SingularMatrix
+        When the backend detects that ``A`` is singular.
+    """
+    if backend is None and (not sp.issparse(A) or (
+            os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW)):
+        backend = "dense"
+    name = backend or default_backend()
+    if name == "dense":
+        return _dense(A, cache)
+    A = A if isinstance(A, sp.csc_matrix) and A.has_canonical_format else sp.csc_matrix(A)
+    if not A.has_canonical_format:
+        A.sum_duplicates()
+    return _BACKENDS[name](A, cache, ordered)

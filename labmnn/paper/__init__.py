@@ -1,0 +1,1 @@
+"""The seed paper's data and the reproduction of its simulated figures."""
