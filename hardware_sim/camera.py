@@ -31,6 +31,7 @@ import numpy as np
 
 from labmnn.devices import CameraSettings, Capture
 from labmnn.errors import DeviceError, InputError
+from labmnn.text_files import jsonable, write_atomic
 
 from . import camera_faults
 from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
@@ -180,12 +181,10 @@ class SimCamera:
             if not ok:  # pragma: no cover  (OpenCV encodes any uint8 BGR array)
                 raise DeviceError("simulated camera could not encode its JPEG")
             path = folder / f"{stem}.jpg"
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_bytes(_with_exif(buf.tobytes(), exif))
-            tmp.replace(path)
+            write_atomic(path, _with_exif(buf.tobytes(), exif), fsync=False)
         truth = shot.truth
         if self.truth_sidecar:
-            path.with_suffix(".truth.json").write_text(json.dumps(_jsonable(truth), indent=1))
+            path.with_suffix(".truth.json").write_text(json.dumps(jsonable(truth), indent=1))
         return Capture(path=path, time=taken, settings=replace(self.settings), exif=exif, truth=truth)
 
     def preview(self) -> np.ndarray:
@@ -311,18 +310,6 @@ def _with_exif(jpeg: bytes, tags: dict) -> bytes:
     payload = ex.tobytes()
     segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     return jpeg[:2] + segment + jpeg[2:]
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def _free_stem(folder: Path, k: int) -> str:

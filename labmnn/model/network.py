@@ -214,17 +214,12 @@ class Network:
 
     def save(self, path: str | Path) -> None:
         """Write the network as ``labmnn-network/1`` JSON (atomically)."""
-        import json
-        import os
+        from labmnn.text_files import write_json_atomic
 
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            write_json_atomic(path, self.to_dict(), fsync=False)
         except OSError as exc:
-            if tmp.is_file():
-                tmp.unlink()
             raise InputError(str(path), "", f"cannot write the network here ({exc.strerror or exc})") from None
 
     def copy(self) -> "Network":

@@ -29,9 +29,10 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from labmnn.text_files import fsync_dir, fsync_file
+from labmnn.text_files import json_default as _jsonable
+from labmnn.text_files import write_atomic as write_durable
 
 LOG = "log.jsonl"
 RAW = "raw"
@@ -45,45 +46,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def fsync_file(path: str | Path) -> None:
-    """Flush a file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: str | Path) -> None:
-    """Make created/renamed entries of a folder durable."""
-    try:
-        fsync_file(path)
-    except OSError:  # pragma: no cover  (some filesystems refuse)
-        pass
-
-
-def write_durable(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def _jsonable(x: Any):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"cannot record {type(x).__name__}")
 
 
 def read_log(path: str | Path) -> list[dict]:

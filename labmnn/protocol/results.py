@@ -19,6 +19,7 @@ import numpy as np
 
 from labmnn.protocol.planner import Loading
 from labmnn.protocol.recorder import write_durable
+from labmnn.text_files import replacing
 
 
 def _loading_steps(steps: dict) -> list[tuple[str, dict]]:
@@ -67,8 +68,7 @@ def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> N
     """Every array of the session (network, per-step measurements, summary) with metadata."""
     import h5py
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with replacing(path) as tmp, h5py.File(tmp, "w") as f:
         for k, v in meta.items():
             f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)
         g = f.create_group("network")
@@ -92,11 +92,6 @@ def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> N
                 grp.create_dataset("model_displacements_mm", data=model.displacements * 1e3)
                 grp.create_dataset("model_elongations_mm", data=model.elongations * 1e3)
         _h5_write(f, "summary", summary)
-    import os
-
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _csv(rows: list[list], header: list[str]) -> bytes:

@@ -43,6 +43,7 @@ def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
         Tilted board photos (plus one in the sample plane).
     """
     from labmnn.metrology.calibration import BoardSpec, calibrate
+    from labmnn.text_files import replacing
 
     name = calibration_name(rig, camera, n_poses)
     shipped = SHIPPED / name
@@ -63,9 +64,8 @@ def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
         rig.remove_board()
     board = BoardSpec(rig.board.cols, rig.board.rows, rig.board.square_mm)
     cal = calibrate(shots, board, plane_image=plane)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    cal.save(tmp)
-    os.replace(tmp, path)
+    with replacing(path, fsync=False) as tmp:
+        cal.save(tmp)
     for p in work.iterdir():
         p.unlink()
     work.rmdir()

@@ -16,31 +16,24 @@ Layout of ``DIR`` (see ``docs/training.md``)::
 from __future__ import annotations
 
 import csv
-import json
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 
+from labmnn.text_files import write_atomic, write_json_atomic
 from labmnn.training.loop import TrainResult
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_history_csv(history: list[dict], path: Path) -> None:
     """The per-epoch history as CSV (columns of the first row)."""
     keys = list(history[0])
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for row in history:
-            w.writerow({k: row.get(k) for k in keys})
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row.get(k) for k in keys})
+    write_atomic(path, buf.getvalue(), fsync=False)
 
 
 def write_run(result: TrainResult, out_dir: str | Path, extra_metrics: dict | None = None,
@@ -59,7 +52,7 @@ def write_run(result: TrainResult, out_dir: str | Path, extra_metrics: dict | No
     metrics = dict(result.metrics, **(extra_metrics or {}))
     paths = {}
     paths["metrics"] = out / "metrics.json"
-    _atomic_write(paths["metrics"], json.dumps(metrics, indent=1) + "\n")
+    write_json_atomic(paths["metrics"], metrics, fsync=False)
     paths["history"] = out / "history.csv"
     write_history_csv(result.history, paths["history"])
     net = result.network.copy()
@@ -71,7 +64,7 @@ def write_run(result: TrainResult, out_dir: str | Path, extra_metrics: dict | No
         import tomli_w
 
         paths["task"] = out / "task.toml"
-        _atomic_write(paths["task"], tomli_w.dumps(task.raw))
+        write_atomic(paths["task"], tomli_w.dumps(task.raw), fsync=False)
     except Exception:  # noqa: BLE001  (a record only; never fail a run for it)
         paths.pop("task", None)
     if make_plots:

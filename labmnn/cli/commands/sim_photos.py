@@ -66,7 +66,7 @@ def _case(text: str, n_nodes: int, fixed=()) -> list[tuple[int, float]]:
 
 def run(args) -> int:
     from hardware_sim import SimCamera, SimCameraModel, SimRig
-    from hardware_sim.camera import _jsonable
+    from labmnn.text_files import jsonable as _jsonable
     from labmnn.model.network import Network
 
     net = Network.open(args.network)
