@@ -32,21 +32,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from labmnn import checks
 from labmnn.errors import InputError
 
-AXES = {"x": 0, "y": 1}
-
-
-def _axis(src: str, key: str, a: Any) -> int:
-    if a not in AXES:
-        raise InputError(src, key, f"must be \"x\" or \"y\", found {a!r}")
-    return AXES[a]
-
-
-def _node(src: str, key: str, x: Any) -> int:
-    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
-        raise InputError(src, key, f"must be a node number (integer >= 0), found {x!r}")
-    return x
+AXES = checks.AXES
 
 
 @dataclass
@@ -187,10 +176,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
     kind = spec.get("kind")
 
     def check_node(key, v):
-        i = _node(source, key, v)
-        if n_nodes is not None and i >= n_nodes:
-            raise InputError(source, key, f"node {i} is out of range (the network has {n_nodes} nodes)")
-        return i
+        return checks.node(source, key, v, n_nodes)
 
     if kind == "mse":
         targets = spec.get("targets")
@@ -205,7 +191,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
                 if k not in tgt:
                     raise InputError(source, f"{key}.{k}", "is missing")
             nodes.append(check_node(f"{key}.node", tgt["node"]))
-            axes.append(_axis(source, f"{key}.axis", tgt["axis"]))
+            axes.append(checks.axis(source, f"{key}.axis", tgt["axis"]))
             v = tgt["value"]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise InputError(source, f"{key}.value", f"must be a finite number (metres), found {v!r}")
@@ -217,7 +203,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
         if not isinstance(outputs, list) or len(outputs) < 2:
             raise InputError(source, "outputs", f"must list at least two output nodes, found {outputs!r}")
         nodes = [check_node(f"outputs[{c}]", v) for c, v in enumerate(outputs)]
-        axis = _axis(source, "axis", spec.get("axis", "y"))
+        axis = checks.axis(source, "axis", spec.get("axis", "y"))
         label = spec.get("label", 0)
         labels = np.asarray(label)
         if labels.dtype.kind not in "iu" or np.any(labels < 0) or np.any(labels >= len(nodes)):

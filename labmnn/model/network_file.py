@@ -10,12 +10,12 @@ naming the file, the key and the offending entry.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from labmnn import checks
 from labmnn.errors import InputError
 from labmnn.text_files import read_text
 
@@ -37,34 +37,6 @@ def read_json(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(str(path), "", f"must hold a JSON object, found {type(data).__name__}")
     return data
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _number(src: str, key: str, x: Any, positive: bool = False) -> float:
-    if not _is_number(x):
-        raise InputError(src, key, f"must be a number, found {x!r}")
-    if not math.isfinite(x):
-        raise InputError(src, key, f"must be finite, found {x!r}")
-    if positive and x <= 0:
-        raise InputError(src, key, f"must be positive, found {x!r}")
-    return float(x)
-
-
-def _index(src: str, key: str, x: Any, n: int) -> int:
-    if not isinstance(x, int) or isinstance(x, bool):
-        raise InputError(src, key, f"must be a node index (integer), found {x!r}")
-    if not 0 <= x < n:
-        raise InputError(src, key, f"node {x} is out of range (the network has {n} nodes, 0..{n - 1})")
-    return x
-
-
-def _list(src: str, key: str, x: Any) -> list:
-    if not isinstance(x, list):
-        raise InputError(src, key, f"must be a list, found {x!r}"[:200])
-    return x
 
 
 def parse_network_dict(data: dict, src: str = "<network>") -> dict:
@@ -103,17 +75,17 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
     if not isinstance(desc, str):
         raise InputError(src, "description", f"must be a string, found {desc!r}")
 
-    nodes_raw = _list(src, "nodes_mm", data["nodes_mm"])
+    nodes_raw = checks.listed(src, "nodes_mm", data["nodes_mm"])
     if len(nodes_raw) < 2:
         raise InputError(src, "nodes_mm", f"needs at least 2 nodes, found {len(nodes_raw)}")
     nodes = np.empty((len(nodes_raw), 2))
     for i, p in enumerate(nodes_raw):
         if not isinstance(p, list) or len(p) != 2:
             raise InputError(src, f"nodes_mm[{i}]", f"must be [x, y], found {p!r}")
-        nodes[i] = [_number(src, f"nodes_mm[{i}]", v) for v in p]
+        nodes[i] = [checks.number(src, f"nodes_mm[{i}]", v) for v in p]
     n = len(nodes)
 
-    bonds_raw = _list(src, "bonds", data["bonds"])
+    bonds_raw = checks.listed(src, "bonds", data["bonds"])
     if not bonds_raw:
         raise InputError(src, "bonds", "is empty: a network needs at least one bond")
     bonds = np.empty((len(bonds_raw), 2), dtype=np.int64)
@@ -122,7 +94,7 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
         key = f"bonds[{b}]"
         if not isinstance(pair, list) or len(pair) != 2:
             raise InputError(src, key, f"must be [i, j], found {pair!r}")
-        i, j = (_index(src, key, v, n) for v in pair)
+        i, j = (checks.node(src, key, v, n) for v in pair)
         if i == j:
             raise InputError(src, key, f"joins node {i} to itself")
         if (min(i, j), max(i, j)) in seen:
@@ -137,19 +109,19 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
     if isinstance(w, list):
         if len(w) != m:
             raise InputError(src, "width_mm", f"has {len(w)} entries but there are {m} bonds")
-        width = np.array([_number(src, f"width_mm[{b}]", v, positive=True) for b, v in enumerate(w)])
+        width = np.array([checks.number(src, f"width_mm[{b}]", v, positive=True) for b, v in enumerate(w)])
     else:
-        width = np.full(m, _number(src, "width_mm", w, positive=True))
-    thickness = _number(src, "thickness_mm", data["thickness_mm"], positive=True)
-    modulus = _number(src, "youngs_modulus_pa", data["youngs_modulus_pa"], positive=True)
+        width = np.full(m, checks.number(src, "width_mm", w, positive=True))
+    thickness = checks.number(src, "thickness_mm", data["thickness_mm"], positive=True)
+    modulus = checks.number(src, "youngs_modulus_pa", data["youngs_modulus_pa"], positive=True)
 
     bounds = None
     if data.get("width_bounds_mm") is not None:
         braw = data["width_bounds_mm"]
         if not isinstance(braw, list) or len(braw) != 2:
             raise InputError(src, "width_bounds_mm", f"must be [lo, hi], found {braw!r}")
-        lo = _number(src, "width_bounds_mm[0]", braw[0], positive=True)
-        hi = _number(src, "width_bounds_mm[1]", braw[1], positive=True)
+        lo = checks.number(src, "width_bounds_mm[0]", braw[0], positive=True)
+        hi = checks.number(src, "width_bounds_mm[1]", braw[1], positive=True)
         if lo > hi:
             raise InputError(src, "width_bounds_mm", f"lo {lo} is above hi {hi}")
         tol = 1e-9 * hi
@@ -160,19 +132,19 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
             raise InputError(src, key, f"{width[b]:g} mm is outside width_bounds_mm [{lo:g}, {hi:g}]")
         bounds = np.array([lo, hi])
 
-    fixed_raw = _list(src, "fixed_nodes", data["fixed_nodes"])
+    fixed_raw = checks.listed(src, "fixed_nodes", data["fixed_nodes"])
     if not fixed_raw:
         raise InputError(src, "fixed_nodes", "is empty: at least one node must be fixed")
-    fixed = sorted({_index(src, f"fixed_nodes[{k}]", v, n) for k, v in enumerate(fixed_raw)})
+    fixed = sorted({checks.node(src, f"fixed_nodes[{k}]", v, n) for k, v in enumerate(fixed_raw)})
     if len(fixed) == n:
         raise InputError(src, "fixed_nodes", f"fixes all {n} nodes: nothing is left to move")
 
     stiffness = None
     if data.get("stiffness_n_per_m") is not None:
-        s = _list(src, "stiffness_n_per_m", data["stiffness_n_per_m"])
+        s = checks.listed(src, "stiffness_n_per_m", data["stiffness_n_per_m"])
         if len(s) != m:
             raise InputError(src, "stiffness_n_per_m", f"has {len(s)} entries but there are {m} bonds")
-        stiffness = np.array([_number(src, f"stiffness_n_per_m[{b}]", v, positive=True) for b, v in enumerate(s)])
+        stiffness = np.array([checks.number(src, f"stiffness_n_per_m[{b}]", v, positive=True) for b, v in enumerate(s)])
 
     extra = {k: v for k, v in data.items() if k not in KNOWN_KEYS}
     return {

@@ -16,7 +16,6 @@ array([ 0.   , -0.098])
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import tomllib
 
+from labmnn import checks
 from labmnn.errors import InputError
 from labmnn.model.network import GRAVITY
 from labmnn.protocol.planner import RigLimits, WeightSet
@@ -158,30 +158,11 @@ class ProtocolSpec:
 
 
 # ----------------------------------------------------------------- checkers
-def _fail(src: str, key: str, msg: str):
-    raise InputError(src, key, msg)
-
-
-def _num(src, key, v, positive=False, nonneg=False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        _fail(src, key, f"must be a finite number, found {v!r}")
-    if positive and v <= 0:
-        _fail(src, key, f"must be positive, found {v!r}")
-    if nonneg and v < 0:
-        _fail(src, key, f"must be zero or positive, found {v!r}")
-    return float(v)
+_fail, _num, _str, _table = checks.fail, checks.number, checks.string, checks.table
 
 
 def _int(src, key, v, minimum=0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        _fail(src, key, f"must be an integer >= {minimum}, found {v!r}")
-    return int(v)
-
-
-def _str(src, key, v) -> str:
-    if not isinstance(v, str) or not v:
-        _fail(src, key, f"must be a non-empty string, found {v!r}")
-    return v
+    return checks.integer(src, key, v, minimum)
 
 
 def parse_direction(src: str, key: str, v: Any) -> tuple[float, float]:
@@ -202,13 +183,6 @@ def parse_direction(src: str, key: str, v: Any) -> tuple[float, float]:
 def _resolve(base: Path, name: str) -> Path:
     p = Path(name).expanduser()
     return p if p.is_absolute() else base / p
-
-
-def _table(src, data, key) -> dict:
-    v = data.get(key, {})
-    if not isinstance(v, dict):
-        _fail(src, key, f"must be a table, found {v!r}")
-    return v
 
 
 def _check_keys(src, section, table, allowed) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
+from labmnn import checks
 from labmnn.errors import InputError
 from labmnn.model import losses
 from labmnn.model.network import Network
@@ -33,7 +34,7 @@ FORMAT = "labmnn-task/1"
 TASKS_DIR = tasks_dir()
 SCALINGS = ("none", "max", "minmax")
 WIDTH_METHODS = ("projection", "sigmoid", "sigmoid-paper")
-AXES = {"x": 0, "y": 1}
+AXES = checks.AXES
 KNOWN_KEYS = {  # table -> keys it may hold ("" is the top level); anything else is a typo
     "": {"format", "name", "description", "network", "inputs", "dataset", "loss", "split", "optimizer", "widths"},
     "inputs": {"nodes", "axis", "scaling", "force_n", "floor", "learn_gain", "learn_preload", "lr"},
@@ -192,44 +193,11 @@ class Task:
 
 
 # ---------------------------------------------------------------- parsing
-def _get(src, table, tname, key, kinds, default=None, required=False):
-    full = f"{tname}.{key}" if tname else key
-    if key not in table:
-        if required:
-            raise InputError(src, full, "is missing")
-        return default
-    v = table[key]
-    if kinds is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise InputError(src, full, f"must be a finite number, found {v!r}")
-        return float(v)
-    if kinds is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise InputError(src, full, f"must be an integer, found {v!r}")
-        return v
-    if not isinstance(v, kinds):
-        raise InputError(src, full, f"must be a {getattr(kinds, '__name__', kinds)}, found {v!r}")
-    return v
-
-
-def _positive(src, key, v):
-    if not v > 0:
-        raise InputError(src, key, f"must be positive, found {v!r}")
-    return v
-
-
-def _axis(src, key, a):
-    if a not in AXES:
-        raise InputError(src, key, f"must be \"x\" or \"y\", found {a!r}")
-    return AXES[a]
-
-
 def _nodes(src, key, v, n):
     if not isinstance(v, list) or not v:
         raise InputError(src, key, f"must be a non-empty list of node numbers, found {v!r}")
     for k, x in enumerate(v):
-        if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < n:
-            raise InputError(src, f"{key}[{k}]", f"must be a node number 0..{n - 1}, found {x!r}")
+        checks.node(src, f"{key}[{k}]", x, n)
     return np.asarray(v, dtype=np.int64)
 
 
@@ -322,9 +290,9 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     if fmt != FORMAT:
         raise InputError(src, "format", f"must be {FORMAT!r}, found {fmt!r}")
     _check_known_keys(src, raw)
-    name = _get(src, raw, "", "name", str, required=True)
-    description = _get(src, raw, "", "description", str, default="")
-    net_ref = _get(src, raw, "", "network", str, required=True)
+    name = checks.get(src, raw, "", "name", str, required=True)
+    description = checks.get(src, raw, "", "description", str, default="")
+    net_ref = checks.get(src, raw, "", "network", str, required=True)
     if network is None:
         net_path = base_dir / net_ref
         network = Network.load(net_path) if net_path.suffix == ".json" else Network.open(net_ref)
@@ -337,13 +305,13 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     t = raw["inputs"]
     inputs = InputSpec(
         nodes=_nodes(src, "inputs.nodes", t.get("nodes"), n),
-        axis=_axis(src, "inputs.axis", t.get("axis", "y")),
-        scaling=_get(src, t, "inputs", "scaling", str, default="none"),
-        force_n=_get(src, t, "inputs", "force_n", float, default=1.0),
-        floor=_get(src, t, "inputs", "floor", float, default=0.0),
+        axis=checks.axis(src, "inputs.axis", t.get("axis", "y")),
+        scaling=checks.get(src, t, "inputs", "scaling", str, default="none"),
+        force_n=checks.get(src, t, "inputs", "force_n", float, default=1.0),
+        floor=checks.get(src, t, "inputs", "floor", float, default=0.0),
         gain_bounds=_pair(src, t, "inputs", "learn_gain"),
         preload_bounds=_pair(src, t, "inputs", "learn_preload"),
-        lr=_positive(src, "inputs.lr", _get(src, t, "inputs", "lr", float, default=0.02)),
+        lr=checks.positive(src, "inputs.lr", checks.get(src, t, "inputs", "lr", float, default=0.02)),
     )
     if not 0 <= inputs.floor < 1:
         raise InputError(src, "inputs.floor", f"must be in [0, 1), found {inputs.floor!r}")
@@ -377,8 +345,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
 
     # [split]
     t = raw.get("split", {})
-    split = SplitSpec(train_fraction=_get(src, t, "split", "train_fraction", float, default=0.7),
-                      seed=_get(src, t, "split", "seed", int, default=0))
+    split = SplitSpec(train_fraction=checks.get(src, t, "split", "train_fraction", float, default=0.7),
+                      seed=checks.get(src, t, "split", "seed", int, default=0))
     if split.seed < 0:
         raise InputError(src, "split.seed", f"must be >= 0, found {split.seed!r}")
     if not 0 < split.train_fraction < 1:
@@ -394,11 +362,11 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
             or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
         raise InputError(src, "optimizer.betas", f"must be [beta1, beta2] in [0, 1), found {betas!r}")
     optimizer = OptimizerSpec(
-        lr=_positive(src, "optimizer.lr", _get(src, t, "optimizer", "lr", float, default=0.005)),
+        lr=checks.positive(src, "optimizer.lr", checks.get(src, t, "optimizer", "lr", float, default=0.005)),
         betas=(float(betas[0]), float(betas[1])),
-        eps=_positive(src, "optimizer.eps", _get(src, t, "optimizer", "eps", float, default=1e-8)),
-        epochs=_positive(src, "optimizer.epochs", _get(src, t, "optimizer", "epochs", int, default=100)),
-        batch_size=_positive(src, "optimizer.batch_size", _get(src, t, "optimizer", "batch_size", int, default=16)),
+        eps=checks.positive(src, "optimizer.eps", checks.get(src, t, "optimizer", "eps", float, default=1e-8)),
+        epochs=checks.positive(src, "optimizer.epochs", checks.get(src, t, "optimizer", "epochs", int, default=100)),
+        batch_size=checks.positive(src, "optimizer.batch_size", checks.get(src, t, "optimizer", "batch_size", int, default=16)),
     )
 
     # [widths]
@@ -413,12 +381,12 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         bounds = network.width_bounds.copy()
     else:
         raise InputError(src, "widths.bounds_mm", "is missing and the network has no width_bounds_mm")
-    method = _get(src, t, "widths", "method", str, default="projection")
+    method = checks.get(src, t, "widths", "method", str, default="projection")
     if method not in WIDTH_METHODS:
         raise InputError(src, "widths.method", f"must be one of {', '.join(WIDTH_METHODS)}, found {method!r}")
     widths = WidthSpec(bounds=bounds, method=method,
-                       sigmoid_beta=_positive(src, "widths.sigmoid_beta",
-                                              _get(src, t, "widths", "sigmoid_beta", float, default=5.0)))
+                       sigmoid_beta=checks.positive(src, "widths.sigmoid_beta",
+                                              checks.get(src, t, "widths", "sigmoid_beta", float, default=5.0)))
     return Task(name=name, description=description, source=src, network=network, inputs=inputs,
                 dataset=dataset, loss_spec=loss_spec, split=split, optimizer=optimizer, widths=widths, raw=raw)
 
@@ -426,12 +394,12 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
 def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -> datasets.Dataset:
     kind = t.get("kind")
     if kind == "iris":
-        rel = _get(src, t, "dataset", "path", str, default=None)
+        rel = checks.get(src, t, "dataset", "path", str, default=None)
         return datasets.iris(base_dir / rel if rel else datasets.IRIS_CSV)
     if kind == "fixed":
         feats = t.get("features", [1.0])
         if not isinstance(feats, list) or not feats or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in feats):
+                checks.is_number(v) and np.isfinite(v) for v in feats):
             raise InputError(src, "dataset.features", f"must be a list of finite numbers, found {feats!r}")
         if loss_spec.get("kind") == "cross_entropy":
             label = loss_spec.get("label", 0)
@@ -443,16 +411,16 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
             return datasets.fixed(feats, targets=mse.values, nodes=mse.nodes, axes=mse.axes)
         return datasets.fixed(feats)
     if kind == "linear":
-        n_samples = _positive(src, "dataset.n_samples", _get(src, t, "dataset", "n_samples", int, default=100))
+        n_samples = checks.positive(src, "dataset.n_samples", checks.get(src, t, "dataset", "n_samples", int, default=100))
         rng = t.get("force_range_n", [-0.196, 0.196])
         if (not isinstance(rng, list) or len(rng) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in rng)
+                or not all(checks.is_number(v) and np.isfinite(v) for v in rng)
                 or rng[0] >= rng[1]):
             raise InputError(src, "dataset.force_range_n", f"must be [lo, hi] newtons with lo < hi, found {rng!r}")
-        noise = _get(src, t, "dataset", "noise_sd_m", float, default=0.0)
+        noise = checks.get(src, t, "dataset", "noise_sd_m", float, default=0.0)
         if noise < 0:
             raise InputError(src, "dataset.noise_sd_m", f"must be >= 0, found {noise!r}")
-        seed = _get(src, t, "dataset", "seed", int, default=0)
+        seed = checks.get(src, t, "dataset", "seed", int, default=0)
         if seed < 0:
             raise InputError(src, "dataset.seed", f"must be >= 0, found {seed!r}")
         targets = t.get("targets")
@@ -463,9 +431,9 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
             key = f"dataset.targets[{k}]"
             if not isinstance(tg, dict):
                 raise InputError(src, key, f"must be a table, found {tg!r}")
-            nodes.append(int(_nodes(src, f"{key}.node", [tg.get("node")], n)[0]))
-            axes.append(_axis(src, f"{key}.axis", tg.get("axis")))
-            slopes.append(_get(src, tg, key, "slope_m_per_n", float, required=True))
+            nodes.append(checks.node(src, f"{key}.node", tg.get("node"), n))
+            axes.append(checks.axis(src, f"{key}.axis", tg.get("axis")))
+            slopes.append(checks.get(src, tg, key, "slope_m_per_n", float, required=True))
         return datasets.linear_response(n_samples, (float(rng[0]), float(rng[1])), nodes, axes, slopes,
                                         noise_sd_m=noise, seed=seed)
     raise InputError(src, "dataset.kind", f"must be \"iris\", \"linear\" or \"fixed\", found {kind!r}")
