@@ -244,139 +244,203 @@ class ReferenceSubsets:
         """
         if masks is not None:
             self._layout(np.asarray(masks, float))
-        image = np.asarray(image, np.float32)
-        H, W = image.shape
-        n, h = self.n, self.half
-        S = 2 * h + 1
-        p = np.asarray(start, float).copy()
+        fit = self._start(start, margin_deg, keep)
+        n_rounds = 2 if reject_sectors else 1
+        for rnd in range(n_rounds):
+            self._iterate(np.asarray(image, np.float32), fit, tol_px, max_iter, margin, robust)
+            if rnd + 1 == n_rounds or not self._reject_sectors(fit):
+                break
+        return self._final_statistics(fit)
+
+    # -------------------------------------------------------------- stages of refine
+    def _start(self, start, margin_deg, keep) -> "_Fit":
+        """The per-subset state at the start: shifts, this image's pixel weights, no statistics."""
+        n, L = self.n, self.f_p.shape[1]
         w = self.w_p
         if margin_deg is not None:
             m = np.broadcast_to(np.asarray(margin_deg, float), (n,))[:, None]
             w = w * (self.bar_deg_p > m)
         if keep is not None:
             w = w * np.asarray(keep, bool)
-        f, gx, gy, idx = self.f_p, self.gx_p, self.gy_p, self.idx
-        w0 = w
-        converged = np.zeros(n, bool)
-        failed = np.zeros(n, bool)
-        inside = np.ones(n, bool)
-        it = 0
-        rw = w.copy()
-        L = f.shape[1]
-        st_fc, st_gc, st_r = np.zeros((n, L), np.float32), np.zeros((n, L), np.float32), np.zeros((n, L), np.float32)
-        st_df, st_dg, st_det, st_tr = np.ones(n), np.ones(n), np.full(n, np.inf), np.zeros(n)
-        st_step = np.full(n, np.inf)
-        n_rounds = 2 if reject_sectors else 1
-        for rnd in range(n_rounds):
-            it_round = 0
-            while it_round < max_iter and not (converged | failed).all():
-                # read prefiltered patches around the current estimate
-                origin = np.floor(np.nan_to_num(p)).astype(int)      # integer part of the shift
-                span = S + 2 * (margin + SPLINE_PAD)
-                x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
-                y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
-                inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
-                xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
-                ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
-                patch = image[ys[:, :, None], xs[:, None, :]]
-                coef = bspline_prefilter(patch)
-                blk = np.zeros((n, S + 3, S + 3), np.float32)
-                blk_k = np.full((n, 2), 1 << 20)                   # integer offset each block was read at
-                act = np.flatnonzero(~(converged | failed))          # subsets still iterating
-                while it_round < max_iter and act.size:
-                    it += 1
-                    it_round += 1
-                    k = np.floor(p[act]).astype(int) - origin[act]   # offset inside the patch
-                    if np.any(np.abs(k) > margin):
-                        break                                        # re-read patches
-                    t = p[act] - np.floor(p[act])
-                    wx = _bspline_weights(t[:, 0]).astype(np.float32)
-                    wy = _bspline_weights(t[:, 1]).astype(np.float32)
-                    oy = margin + SPLINE_PAD - 1 + k[:, 1]
-                    ox = margin + SPLINE_PAD - 1 + k[:, 0]
-                    moved = (blk_k[act] != k).any(1)                 # re-read only where the integer part changed
-                    if moved.any():
-                        m_ = act[moved]
-                        rows = oy[moved, None] + np.arange(S + 3)[None]
-                        cols = ox[moved, None] + np.arange(S + 3)[None]
-                        blk[m_] = coef[m_[:, None, None], rows[:, :, None], cols[:, None, :]]
-                        blk_k[m_] = k[moved]
-                    ba = blk[act]
-                    v = wy[:, 0, None, None] * ba[:, 0:S, :]
-                    for a in range(1, 4):
-                        v += wy[:, a, None, None] * ba[:, a:a + S, :]
-                    gs = wx[:, 0, None, None] * v[:, :, 0:S]
-                    for b in range(1, 4):
-                        gs += wx[:, b, None, None] * v[:, :, b:b + S]
-                    g = np.take_along_axis(gs.reshape(len(act), -1), idx[act], 1)
-                    fa, wa, gxa, gya = f[act], w[act], gx[act], gy[act]
-                    rwa = rw[act]
-                    sw = rwa.sum(1)
-                    sw_safe = np.where(sw > 0, sw, 1.0)
-                    fc = fa - ((rwa * fa).sum(1) / sw_safe)[:, None]
-                    gc = g - ((rwa * g).sum(1) / sw_safe)[:, None]
-                    df = np.sqrt((rwa * fc * fc).sum(1))
-                    dg = np.sqrt((rwa * gc * gc).sum(1))
-                    ratio = df / np.where(dg > 0, dg, 1.0)
-                    r = fc - ratio[:, None] * gc
-                    if robust and it > 2:
-                        # residual scale of each subset: its own residuals' MAD (edges carry
-                        # more interpolation and compression error than flat areas), floored
-                        mad = 1.4826 * np.nanmedian(np.where(wa > 0, np.abs(r), np.nan), axis=1)
-                        scale = np.maximum(np.nan_to_num(mad, nan=0.0), self.noise * np.sqrt(1 + ratio ** 2))
-                        u = r / (TUKEY_C * scale[:, None])
-                        rwa = wa * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
-                        rw[act] = rwa
-                    rgx, rgy = rwa * gxa, rwa * gya
-                    Hxx, Hxy, Hyy = (rgx * gxa).sum(1), (rgx * gya).sum(1), (rgy * gya).sum(1)
-                    bx, by = (rgx * r).sum(1), (rgy * r).sum(1)
-                    det = Hxx * Hyy - Hxy ** 2
-                    det = np.where(np.abs(det) > 1e-12, det, np.inf)
-                    dp = -np.stack([(Hyy * bx - Hxy * by) / det, (-Hxy * bx + Hxx * by) / det], -1)
-                    bad = ~np.isfinite(dp).all(1) | (sw <= 0)
-                    failed[act] |= bad
-                    dp = np.where(bad[:, None], 0.0, np.clip(dp, -2.0, 2.0))
-                    p[act] -= dp
-                    step = np.hypot(dp[:, 0], dp[:, 1])
-                    st_step[act] = step
-                    done = (step < tol_px) & ~bad
-                    converged[act] = done
-                    # keep what the final statistics need, per subset
-                    st_fc[act], st_gc[act], st_r[act] = fc, gc, r
-                    st_df[act], st_dg[act], st_det[act], st_tr[act] = df, dg, det, Hxx + Hyy
-                    act = act[~(done | bad)]
-                else:
-                    break
-            if rnd + 1 == n_rounds:
+        return _Fit(p=np.asarray(start, float).copy(), w=w, w0=w, rw=w.copy(),
+                    converged=np.zeros(n, bool), failed=np.zeros(n, bool), inside=np.ones(n, bool),
+                    fc=np.zeros((n, L), np.float32), gc=np.zeros((n, L), np.float32),
+                    r=np.zeros((n, L), np.float32), df=np.ones(n), dg=np.ones(n),
+                    det=np.full(n, np.inf), trace=np.zeros(n), step=np.full(n, np.inf))
+
+    def _iterate(self, image, fit: "_Fit", tol_px, max_iter, margin, robust) -> None:
+        """Gauss-Newton iterations of the subsets not yet done, until all converge or fail
+        or ``max_iter`` is reached; patches are re-read when a shift leaves them."""
+        it_round = 0
+        while it_round < max_iter and not (fit.converged | fit.failed).all():
+            origin, coef = self._read_patches(image, fit, margin)
+            blocks = _Blocks(self.n, 2 * self.half + 1)
+            act = np.flatnonzero(~(fit.converged | fit.failed))     # subsets still iterating
+            while it_round < max_iter and act.size:
+                fit.it += 1
+                it_round += 1
+                k = np.floor(fit.p[act]).astype(int) - origin[act]   # offset inside the patch
+                if np.any(np.abs(k) > margin):
+                    break                                            # re-read patches
+                g = self._interpolate(coef, blocks, act, fit.p[act], k, margin)
+                act = self._gauss_newton_step(fit, act, g, tol_px, robust)
+            else:
                 break
-            # sectors whose residual is well above the noise (a thread, a hook, a shadow): drop, redo
-            scale = np.maximum(self.noise * np.sqrt(1 + (st_df / np.maximum(st_dg, 1e-12)) ** 2), 1e-6)
-            on = (w > 0).astype(np.float32)
-            key = (np.arange(n)[:, None] * N_SECTORS + self.sector_p).ravel()
-            r2 = np.bincount(key, (on * st_r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
-            cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
-            sector_ms = r2 / np.maximum(cnt, 1)
-            with warnings.catch_warnings():       # a subset with no full sector: all-NaN row
-                warnings.simplefilter("ignore", RuntimeWarning)
-                typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
-            level = np.maximum(np.nan_to_num(typical, nan=0.0), scale ** 2)
-            noisy = (cnt >= 8) & (sector_ms > SECTOR_RMS ** 2 * level[:, None])
-            redo = noisy.any(1) & ~failed
-            if not redo.any():
-                break
-            drop = np.take_along_axis(noisy, self.sector_p, 1)
-            w = np.where(drop & redo[:, None], 0.0, w).astype(np.float32)
-            rw = np.where(redo[:, None], w, rw).astype(np.float32)
-            converged &= ~redo
-            p[redo] = np.where(np.isfinite(p[redo]), p[redo], 0.0)
-        fc, gc, r, df, dg, det = st_fc, st_gc, st_r, st_df, st_dg, st_det
-        converged |= (st_step < SETTLED_PX) & ~failed     # still moving by < SETTLED_PX at max_iter: settled
+
+    def _read_patches(self, image, fit: "_Fit", margin):
+        """Prefiltered patches around the current estimates (subsets that left the frame are
+        marked in ``fit.inside``); returns the integer part of each shift and the B-spline
+        coefficients (n, P, P)."""
+        H, W = image.shape
+        h = self.half
+        S = 2 * h + 1
+        origin = np.floor(np.nan_to_num(fit.p)).astype(int)      # integer part of the shift
+        span = S + 2 * (margin + SPLINE_PAD)
+        x0 = self.base[:, 0] + origin[:, 0] - h - margin - SPLINE_PAD
+        y0 = self.base[:, 1] + origin[:, 1] - h - margin - SPLINE_PAD
+        fit.inside &= (x0 >= 0) & (y0 >= 0) & (x0 + span <= W) & (y0 + span <= H)
+        xs = np.clip(x0[:, None] + np.arange(span)[None], 0, W - 1)
+        ys = np.clip(y0[:, None] + np.arange(span)[None], 0, H - 1)
+        patch = image[ys[:, :, None], xs[:, None, :]]
+        return origin, bspline_prefilter(patch)
+
+    def _interpolate(self, coef, blocks: "_Blocks", act, p, k, margin):
+        """The deformed subsets ``act`` at shifts ``p`` (cubic B-spline), packed (len(act), L)."""
+        S = 2 * self.half + 1
+        t = p - np.floor(p)
+        wx = _bspline_weights(t[:, 0]).astype(np.float32)
+        wy = _bspline_weights(t[:, 1]).astype(np.float32)
+        oy = margin + SPLINE_PAD - 1 + k[:, 1]
+        ox = margin + SPLINE_PAD - 1 + k[:, 0]
+        blk, blk_k = blocks.coef, blocks.offset
+        moved = (blk_k[act] != k).any(1)                 # re-read only where the integer part changed
+        if moved.any():
+            m_ = act[moved]
+            rows = oy[moved, None] + np.arange(S + 3)[None]
+            cols = ox[moved, None] + np.arange(S + 3)[None]
+            blk[m_] = coef[m_[:, None, None], rows[:, :, None], cols[:, None, :]]
+            blk_k[m_] = k[moved]
+        ba = blk[act]
+        v = wy[:, 0, None, None] * ba[:, 0:S, :]
+        for a in range(1, 4):
+            v += wy[:, a, None, None] * ba[:, a:a + S, :]
+        gs = wx[:, 0, None, None] * v[:, :, 0:S]
+        for b in range(1, 4):
+            gs += wx[:, b, None, None] * v[:, :, b:b + S]
+        return np.take_along_axis(gs.reshape(len(act), -1), self.idx[act], 1)
+
+    def _gauss_newton_step(self, fit: "_Fit", act, g, tol_px, robust):
+        """One IC-GN update of the subsets ``act`` given their deformed pixels ``g``; records
+        the statistics and returns the subsets still iterating."""
+        fa, wa, gxa, gya = self.f_p[act], fit.w[act], self.gx_p[act], self.gy_p[act]
+        rwa = fit.rw[act]
+        sw = rwa.sum(1)
+        sw_safe = np.where(sw > 0, sw, 1.0)
+        fc = fa - ((rwa * fa).sum(1) / sw_safe)[:, None]
+        gc = g - ((rwa * g).sum(1) / sw_safe)[:, None]
+        df = np.sqrt((rwa * fc * fc).sum(1))
+        dg = np.sqrt((rwa * gc * gc).sum(1))
+        ratio = df / np.where(dg > 0, dg, 1.0)
+        r = fc - ratio[:, None] * gc
+        if robust and fit.it > 2:
+            # residual scale of each subset: its own residuals' MAD (edges carry
+            # more interpolation and compression error than flat areas), floored
+            mad = 1.4826 * np.nanmedian(np.where(wa > 0, np.abs(r), np.nan), axis=1)
+            scale = np.maximum(np.nan_to_num(mad, nan=0.0), self.noise * np.sqrt(1 + ratio ** 2))
+            u = r / (TUKEY_C * scale[:, None])
+            rwa = wa * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+            fit.rw[act] = rwa
+        rgx, rgy = rwa * gxa, rwa * gya
+        Hxx, Hxy, Hyy = (rgx * gxa).sum(1), (rgx * gya).sum(1), (rgy * gya).sum(1)
+        bx, by = (rgx * r).sum(1), (rgy * r).sum(1)
+        det = Hxx * Hyy - Hxy ** 2
+        det = np.where(np.abs(det) > 1e-12, det, np.inf)
+        dp = -np.stack([(Hyy * bx - Hxy * by) / det, (-Hxy * bx + Hxx * by) / det], -1)
+        bad = ~np.isfinite(dp).all(1) | (sw <= 0)
+        fit.failed[act] |= bad
+        dp = np.where(bad[:, None], 0.0, np.clip(dp, -2.0, 2.0))
+        fit.p[act] -= dp
+        step = np.hypot(dp[:, 0], dp[:, 1])
+        fit.step[act] = step
+        done = (step < tol_px) & ~bad
+        fit.converged[act] = done
+        # keep what the final statistics need, per subset
+        fit.fc[act], fit.gc[act], fit.r[act] = fc, gc, r
+        fit.df[act], fit.dg[act], fit.det[act], fit.trace[act] = df, dg, det, Hxx + Hyy
+        return act[~(done | bad)]
+
+    def _reject_sectors(self, fit: "_Fit") -> bool:
+        """Drop the sectors whose residual is well above the noise (a thread, a hook, a
+        shadow) from the subsets that have them; True when any subset must be refined again."""
+        n = self.n
+        scale = np.maximum(self.noise * np.sqrt(1 + (fit.df / np.maximum(fit.dg, 1e-12)) ** 2), 1e-6)
+        on = (fit.w > 0).astype(np.float32)
+        key = (np.arange(n)[:, None] * N_SECTORS + self.sector_p).ravel()
+        r2 = np.bincount(key, (on * fit.r ** 2).ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
+        cnt = np.bincount(key, on.ravel(), n * N_SECTORS).reshape(n, N_SECTORS)
+        sector_ms = r2 / np.maximum(cnt, 1)
+        with warnings.catch_warnings():       # a subset with no full sector: all-NaN row
+            warnings.simplefilter("ignore", RuntimeWarning)
+            typical = np.nanmedian(np.where(cnt >= 8, sector_ms, np.nan), axis=1)
+        level = np.maximum(np.nan_to_num(typical, nan=0.0), scale ** 2)
+        noisy = (cnt >= 8) & (sector_ms > SECTOR_RMS ** 2 * level[:, None])
+        redo = noisy.any(1) & ~fit.failed
+        if not redo.any():
+            return False
+        drop = np.take_along_axis(noisy, self.sector_p, 1)
+        fit.w = np.where(drop & redo[:, None], 0.0, fit.w).astype(np.float32)
+        fit.rw = np.where(redo[:, None], fit.w, fit.rw).astype(np.float32)
+        fit.converged &= ~redo
+        fit.p[redo] = np.where(np.isfinite(fit.p[redo]), fit.p[redo], 0.0)
+        return True
+
+    def _final_statistics(self, fit: "_Fit") -> RefineResult:
+        """ZNCC, inlier share and shift uncertainty at the solution."""
+        rw, r, df, dg = fit.rw, fit.r, fit.df, fit.dg
+        converged = fit.converged | ((fit.step < SETTLED_PX) & ~fit.failed)  # still moving by < SETTLED_PX: settled
         with np.errstate(invalid="ignore", divide="ignore"):
-            d = fc / df[:, None] - gc / dg[:, None]
+            d = fit.fc / df[:, None] - fit.gc / dg[:, None]
             zncc = 1.0 - 0.5 * (rw * d * d).sum(1)
-            inlier = rw.sum(1) / np.maximum(w0.sum(1), 1e-12)
-        zncc = np.where(failed, 0.0, np.nan_to_num(zncc, nan=0.0))
+            inlier = rw.sum(1) / np.maximum(fit.w0.sum(1), 1e-12)
+        zncc = np.where(fit.failed, 0.0, np.nan_to_num(zncc, nan=0.0))
         dof = np.maximum(rw.sum(1) - 4, 1)
         noise = np.sqrt((rw * r * r).sum(1) / dof)
-        sigma = noise * np.sqrt(np.maximum(st_tr, 0) / np.maximum(det, 1e-12))
-        return RefineResult(p, zncc, inlier, sigma, converged, it, inside)
+        sigma = noise * np.sqrt(np.maximum(fit.trace, 0) / np.maximum(fit.det, 1e-12))
+        return RefineResult(fit.p, zncc, inlier, sigma, converged, fit.it, fit.inside)
+
+
+@dataclass
+class _Fit:
+    """The working state of one :meth:`ReferenceSubsets.refine` call, per subset.
+
+    ``p`` shifts (n, 2); ``w`` this image's pixel weights (``w0`` before sector rejection,
+    ``rw`` with robust weights); ``fc``, ``gc``, ``r`` the centred reference and deformed
+    pixels and residuals, ``df``, ``dg`` their norms, ``det``, ``trace`` of the Hessian and
+    ``step`` the last update, all at each subset's last iteration; ``it`` iterations so far.
+    """
+
+    p: np.ndarray
+    w: np.ndarray
+    w0: np.ndarray
+    rw: np.ndarray
+    converged: np.ndarray
+    failed: np.ndarray
+    inside: np.ndarray
+    fc: np.ndarray
+    gc: np.ndarray
+    r: np.ndarray
+    df: np.ndarray
+    dg: np.ndarray
+    det: np.ndarray
+    trace: np.ndarray
+    step: np.ndarray
+    it: int = 0
+
+
+class _Blocks:
+    """Per subset, the (S+3, S+3) block of spline coefficients the interpolation needs, and the
+    integer offset it was read at (re-read only when a subset's integer shift changes)."""
+
+    def __init__(self, n: int, S: int):
+        self.coef = np.zeros((n, S + 3, S + 3), np.float32)
+        self.offset = np.full((n, 2), 1 << 20)
