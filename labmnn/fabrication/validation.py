@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,34 +126,72 @@ def plot_parity(path: Path, measured: np.ndarray, predicted: np.ndarray, r2: flo
     fig.savefig(path)
 
 
-def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=None,
-                      source: str = "load series", plots: bool = True) -> dict:
-    """Compare measured with predicted displacements and write tables and plots.
+@dataclass
+class Validation:
+    """Measured against predicted displacements of a load series (network frame, SI).
 
-    Parameters
+    Attributes
     ----------
-    network : Network
-        The model to validate (a design, or an identified network).
-    cases : list of LoadCase
-        Measured load cases (network frame, metres), or the raw case objects of
-        ``load_series.json`` (millimetres), as the protocol engine's report passes them.
-    out_dir : str or Path
-        Folder for ``validation.json``, ``validation.csv`` and the PNG plots (created).
-    nodes : sequence of int, optional
-        Nodes to plot against load; default per series the two that move most.
-    plots : bool
-        Draw the PNG plots.
-
-    Returns
-    -------
-    dict
-        ``r2``, ``rms_error_mm``, ``largest_error`` (``mm``, ``node``, ``case``,
-        ``measured_mm``, ``predicted_mm``), ``per_node`` (node, rms_error_mm,
-        max_error_mm, r2), ``per_case`` (case, rms_error_mm, max_error_mm),
-        ``n_cases``, ``n_measurements`` and ``files`` (what was written).
+    network : str
+        The model's name.
+    labels : list of str
+        One per load case.
+    forces, measured, predicted : ndarray (S, n, 2)
+        Applied forces (N) and measured and predicted displacements (m) per case and node.
+    valid : ndarray bool (S, n)
+        Which measurements exist.
+    free : ndarray bool (n,)
+        Nodes not fixed to the frame.
+    error : ndarray (S, n)
+        Length of measured minus predicted displacement, m.
+    r2, rms_error_m : float
+        Over every valid component on a free node.
+    largest : tuple of int
+        (case, node) of the largest error.
+    per_node, per_case : list of dict
+        As in :func:`validation_report` (millimetres).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+
+    network: str
+    labels: list
+    forces: np.ndarray
+    measured: np.ndarray
+    predicted: np.ndarray
+    valid: np.ndarray
+    free: np.ndarray
+    error: np.ndarray
+    r2: float
+    rms_error_m: float
+    largest: tuple
+    per_node: list
+    per_case: list
+
+    @property
+    def used(self) -> np.ndarray:
+        """Valid measurements on free nodes (S, n)."""
+        return self.valid & self.free
+
+    def to_dict(self, files: list[str]) -> dict:
+        """The ``validation.json`` object (millimetres), listing ``files``."""
+        s_big, n_big = self.largest
+        U, P = self.measured, self.predicted
+        return {
+            "network": self.network,
+            "n_cases": len(self.labels),
+            "n_measurements": int(self.used.sum()),
+            "r2": self.r2,
+            "rms_error_mm": self.rms_error_m * 1e3,
+            "largest_error": {"mm": float(self.error[s_big, n_big]) * 1e3, "node": int(n_big),
+                              "case": self.labels[s_big], "measured_mm": (U[s_big, n_big] * 1e3).tolist(),
+                              "predicted_mm": (P[s_big, n_big] * 1e3).tolist()},
+            "per_node": self.per_node,
+            "per_case": self.per_case,
+            "files": files,
+        }
+
+
+def validate(network: Network, cases: list[LoadCase], source: str = "load series") -> Validation:
+    """Compare measured with predicted displacements (no files): see :func:`validation_report`."""
     cases = as_load_cases(cases, source)
     F, U, V = stack_cases(cases, network.n_nodes, source)
     P = network.solve(F).displacements
@@ -181,49 +220,84 @@ def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=No
     cnt = np.maximum(use.sum(axis=1) * 2, 1)
     per_case = [{"case": labels[s], "rms_error_mm": float(np.sqrt(sq[s] / cnt[s])) * 1e3,
                  "max_error_mm": float(np.where(use[s], err[s], 0).max()) * 1e3} for s in range(len(cases))]
+    return Validation(network.name, labels, F, U, P, V, free, err, r2, rms, (int(s_big), int(n_big)),
+                      per_node, per_case)
 
-    files = [str(out / "validation.json"), str(out / "validation.csv")]
-    with open(out / "validation.csv", "w", newline="", encoding="utf-8") as fh:
+
+def write_validation_csv(v: Validation, path: Path) -> None:
+    """``validation.csv``: one row per case and free node (millimetres)."""
+    F, U, P, V, err = v.forces, v.measured, v.predicted, v.valid, v.error
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["case", "node", "valid", "fx_n", "fy_n", "ux_measured_mm", "uy_measured_mm",
                     "ux_predicted_mm", "uy_predicted_mm", "error_mm"])
-        S, n = use.shape
-        s_idx, n_idx = np.meshgrid(np.arange(S), np.flatnonzero(free), indexing="ij")
+        s_idx, n_idx = np.meshgrid(np.arange(len(v.labels)), np.flatnonzero(v.free), indexing="ij")
         for s, i in zip(s_idx.ravel(), n_idx.ravel()):
-            w.writerow([labels[s], int(i), bool(V[s, i]), f"{F[s, i, 0]:.6g}", f"{F[s, i, 1]:.6g}",
+            w.writerow([v.labels[s], int(i), bool(V[s, i]), f"{F[s, i, 0]:.6g}", f"{F[s, i, 1]:.6g}",
                         f"{U[s, i, 0] * 1e3:.6f}", f"{U[s, i, 1] * 1e3:.6f}",
                         f"{P[s, i, 0] * 1e3:.6f}", f"{P[s, i, 1] * 1e3:.6f}", f"{err[s, i] * 1e3:.6f}"])
 
-    if plots and m.size:
-        groups = load_series_groups(F)
-        for k, idx in enumerate(groups[:MAX_SERIES_PLOTS]):
-            load_n = np.linalg.norm(F[idx].sum(axis=1), axis=-1)
-            if not np.all(load_n > 0):
-                continue
-            load_g = load_n / GRAVITY * 1e3
-            per_g = P[idx[-1]] / load_g[-1]  # linear model: displacement per gram of this pattern
-            show = np.asarray(nodes, dtype=np.int64) if nodes is not None else _output_nodes(P[idx], V[idx], free)
-            loaded = np.flatnonzero(np.linalg.norm(F[idx[-1]], axis=-1) > 0)
-            title = (f"{network.name}: load on node{'s' if len(loaded) > 1 else ''} "
-                     f"{', '.join(map(str, loaded))}")
-            path = out / f"displacement_vs_load_{k}.png"
-            plot_series(path, title, load_g, U[idx], per_g, V[idx], show)
-            files.append(str(path))
-        plot_parity(out / "parity.png", m.ravel(), p.ravel(), r2)
-        files.append(str(out / "parity.png"))
 
-    report = {
-        "network": network.name,
-        "n_cases": len(cases),
-        "n_measurements": int(use.sum()),
-        "r2": r2,
-        "rms_error_mm": rms * 1e3,
-        "largest_error": {"mm": float(err[s_big, n_big]) * 1e3, "node": int(n_big), "case": labels[s_big],
-                          "measured_mm": (U[s_big, n_big] * 1e3).tolist(),
-                          "predicted_mm": (P[s_big, n_big] * 1e3).tolist()},
-        "per_node": per_node,
-        "per_case": per_case,
-        "files": files,
-    }
+def write_validation_plots(v: Validation, out: Path, nodes=None) -> list[str]:
+    """The displacement-against-load and parity PNGs; returns the files written."""
+    F, U, P, V, free = v.forces, v.measured, v.predicted, v.valid, v.free
+    use = v.used
+    m, p = U[use], P[use]
+    files = []
+    if not m.size:
+        return files
+    groups = load_series_groups(F)
+    for k, idx in enumerate(groups[:MAX_SERIES_PLOTS]):
+        load_n = np.linalg.norm(F[idx].sum(axis=1), axis=-1)
+        if not np.all(load_n > 0):
+            continue
+        load_g = load_n / GRAVITY * 1e3
+        per_g = P[idx[-1]] / load_g[-1]  # linear model: displacement per gram of this pattern
+        show = np.asarray(nodes, dtype=np.int64) if nodes is not None else _output_nodes(P[idx], V[idx], free)
+        loaded = np.flatnonzero(np.linalg.norm(F[idx[-1]], axis=-1) > 0)
+        title = (f"{v.network}: load on node{'s' if len(loaded) > 1 else ''} "
+                 f"{', '.join(map(str, loaded))}")
+        path = out / f"displacement_vs_load_{k}.png"
+        plot_series(path, title, load_g, U[idx], per_g, V[idx], show)
+        files.append(str(path))
+    plot_parity(out / "parity.png", m.ravel(), p.ravel(), v.r2)
+    files.append(str(out / "parity.png"))
+    return files
+
+
+def validation_report(network: Network, cases: list[LoadCase], out_dir, nodes=None,
+                      source: str = "load series", plots: bool = True) -> dict:
+    """Compare measured with predicted displacements (:func:`validate`) and write tables and plots.
+
+    Parameters
+    ----------
+    network : Network
+        The model to validate (a design, or an identified network).
+    cases : list of LoadCase
+        Measured load cases (network frame, metres), or the raw case objects of
+        ``load_series.json`` (millimetres), as the protocol engine's report passes them.
+    out_dir : str or Path
+        Folder for ``validation.json``, ``validation.csv`` and the PNG plots (created).
+    nodes : sequence of int, optional
+        Nodes to plot against load; default per series the two that move most.
+    plots : bool
+        Draw the PNG plots.
+
+    Returns
+    -------
+    dict
+        ``r2``, ``rms_error_mm``, ``largest_error`` (``mm``, ``node``, ``case``,
+        ``measured_mm``, ``predicted_mm``), ``per_node`` (node, rms_error_mm,
+        max_error_mm, r2), ``per_case`` (case, rms_error_mm, max_error_mm),
+        ``n_cases``, ``n_measurements`` and ``files`` (what was written).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    v = validate(network, cases, source)
+    files = [str(out / "validation.json"), str(out / "validation.csv")]
+    write_validation_csv(v, out / "validation.csv")
+    if plots:
+        files += write_validation_plots(v, out, nodes)
+    report = v.to_dict(files)
     (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
