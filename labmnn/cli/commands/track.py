@@ -41,6 +41,7 @@ def run(args) -> int:
     from labmnn.metrology.images import read_grey
     from labmnn.metrology.jointsfile import read_joints_csv
     from labmnn.metrology.overlay import write_overlay
+    from labmnn.metrology.result_file import image_entry, tracking_result
     from labmnn.metrology.tracking import JointTracker
     from labmnn.model.network import Network
 
@@ -75,7 +76,7 @@ def run(args) -> int:
             res = tracker.track(img)
         except InputError as exc:
             raise (_named(exc, "IMAGE", path) if exc.source == "IMAGE" else exc) from None
-        entry = {"path": str(path), **res.to_dict(), "decode_s": round(decode, 4), "track_s": round(res.seconds, 4)}
+        entry = image_entry(path, res, decode)
         if not args.no_overlay:
             png = write_overlay(overlay_dir / (Path(path).stem + "_overlay.png"), img, res.joints_px,
                                 net.bonds, res.elongations_mm, res.lost, title=Path(path).name)
@@ -86,10 +87,7 @@ def run(args) -> int:
         lost = ", ".join(f"{i} ({r})" for i, r in enumerate(res.reasons) if r)
         print(f"{Path(path).name}: {net.n_nodes - int(res.lost.sum())}/{net.n_nodes} joints tracked in "
               f"{res.seconds:.3f} s (decode {decode:.3f} s)" + (f"; lost: {lost}" if lost else ""))
-    result = {"format": "labmnn-tracking/1", "network": str(args.network), "calibration": str(args.calibration),
-              "reference": {"path": str(args.reference), **tracker.describe()},
-              "plane_to_network": tracker.describe()["plane_to_network"],
-              "bonds": net.bonds.tolist(), "images": images}
+    result = tracking_result(tracker, args.network, args.calibration, args.reference, images)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}" + ("" if args.no_overlay else f" and overlays in {overlay_dir}"))
     if incomplete:
