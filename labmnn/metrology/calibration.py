@@ -131,14 +131,6 @@ class Calibration:
         und = self.undistort_points(px)
         return apply_homography(self.plane_homography, und)
 
-    def mm_per_px(self, px) -> np.ndarray:
-        """Local scale (mm per pixel) of the plane mapping at pixels (..., 2)."""
-        px = np.asarray(px, float)
-        a = self.to_plane_mm(px)
-        b = self.to_plane_mm(px + [1.0, 0.0])
-        c = self.to_plane_mm(px + [0.0, 1.0])
-        return 0.5 * (np.linalg.norm(b - a, axis=-1) + np.linalg.norm(c - a, axis=-1))
-
     # ---------------------------------------------------------------- files
     def to_dict(self) -> dict:
         d = {

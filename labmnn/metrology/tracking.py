@@ -212,7 +212,6 @@ class JointTracker:
             raise InputError("--reference", f"node {int(bad[0])}",
                              f"no dark joint disc found near ({rough[bad[0], 0]:.0f}, {rough[bad[0], 1]:.0f}) px"
                              + (f" (nor for nodes {bad[1:].tolist()})" if bad.size > 1 else ""))
-        self._fit = fit
         radius = float(np.median(fit.radii))
         width = np.maximum(4.0, 0.25 * fit.radii)
         half = int(np.ceil(np.max(fit.radii + width))) + 1

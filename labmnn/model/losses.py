@@ -28,7 +28,7 @@ Kinds
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -217,8 +217,3 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
         return CrossEntropyLoss(nodes, axis, labels, form=form, scale=float(scale))
 
     raise InputError(source, "kind", f"must be \"mse\" or \"cross_entropy\", found {kind!r}")
-
-
-def loss_nodes(loss) -> Sequence[int]:
-    """The nodes a loss reads (where the adjoint force is applied)."""
-    return list(getattr(loss, "nodes", getattr(loss, "outputs_nodes", [])))
