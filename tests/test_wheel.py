@@ -35,7 +35,7 @@ def test_the_wheel_ships_protocols_tasks_and_calibration(tmp_path):
             shutil.copy2(path, src / name)
     out = tmp_path / "wheel"
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = out.glob("labmnn-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
