@@ -41,7 +41,7 @@ def main() -> int:
     args = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     from labmnn.gui.autopilot import Autopilot
-    from labmnn.gui.context import full_sim_context, sim_context
+    from labmnn.cli.sim.bench import full_sim_context, sim_context
     from labmnn.gui.main_window import MainWindow
 
     protocol = Path(__file__).resolve().parents[1] / "labmnn" / "data" / "protocols" / "gradient.toml"

@@ -39,7 +39,7 @@ HELD_OUT_NODES = (6, 11, 13)
 
 
 def run_sessions(net, k_true, nodes, out: Path, grams="[0, 4, 8, 12]") -> dict[int, Path]:
-    from labmnn.protocol.bench import open_bench
+    from labmnn.cli.sim.bench import open_sim_bench
     from labmnn.protocol.runner import start_run
     from labmnn.protocol.spec import load_protocol
 
@@ -52,7 +52,7 @@ def run_sessions(net, k_true, nodes, out: Path, grams="[0, 4, 8, 12]") -> dict[i
         path = out / f"validate-node{node}.toml"
         path.write_text(text)
         spec = load_protocol(path)
-        bench = open_bench(spec, net, sim=True, seed=node)
+        bench = open_sim_bench(spec, net, seed=node)
         bench.rig.true_stiffness = k_true.copy()  # the printed part's errors
         t0 = time.perf_counter()
         engine = start_run(path, out=out / "sessions", sim=True, auto=True, seed=node, bench=bench)

@@ -33,7 +33,7 @@ def pump(app, seconds, until=None):
 
 def main() -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from labmnn.gui.context import full_sim_context
+    from labmnn.cli.sim.bench import full_sim_context
     from labmnn.gui.main_window import MainWindow
 
     protocol = ROOT / "labmnn" / "data" / "protocols" / "gradient.toml"

@@ -1,8 +1,8 @@
 """Faults the simulated camera can be told to show, worded as the real backend words them.
 
-The texts come from ``labmnn.instruments.gphoto2_errors.advice`` when that module
-is present, so a simulated failure reads exactly like a real one; otherwise a
-local copy of the same wording is used.
+The texts are a copy of ``labmnn.instruments.gphoto2_errors.advice``'s wording
+(the simulator does not import the real drivers), so a simulated failure reads
+exactly like a real one; ``tests/test_sim_camera.py`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ CAMERA_BUSY = -110
 GP_TEXT = {IO: "I/O problem", TIMEOUT: "Timeout reading from or writing to the port",
            MODEL_NOT_FOUND: "Unknown model", CAMERA_BUSY: "I/O in progress"}
 
-_FALLBACK = {
+_ADVICE = {
     CAMERA_BUSY: ("the camera stayed busy (I/O in progress): it may still be writing a photo, "
                   "focusing, or showing a menu; leave the camera's own buttons alone, use manual "
                   "focus, set the capture target to RAM, and try again"),
@@ -37,12 +37,7 @@ KINDS = ("disconnect", "busy", "timeout")
 
 def advice(code: int, what: str) -> str:
     """The one-line message of a failed camera operation."""
-    detail = GP_TEXT.get(code, "")
-    try:
-        from labmnn.instruments.gphoto2_errors import advice as real_advice
-    except ImportError:
-        return f"camera {what} failed [{code}: {detail}]: {_FALLBACK[code]}"
-    return real_advice(code, what, detail)
+    return f"camera {what} failed [{code}: {GP_TEXT[code]}]: {_ADVICE[code]}"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labmnn import GRAVITY
+from labmnn.model.network import GRAVITY
 from labmnn.errors import InputError
 
 from .camera_model import SimCameraModel, rotation_matrix, rotation_vector

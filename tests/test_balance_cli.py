@@ -8,7 +8,7 @@ import pytest
 
 from hardware_sim.balance_pty import SimBalanceServer
 from labmnn.cli import main
-from labmnn.instruments.factory import open_balance
+from labmnn.cli.sim.devices import open_balance
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from fake_gphoto2 import FakeBody, FakeGPhoto2
 from labmnn.cli import main
 from labmnn.devices import Camera
 from labmnn.errors import DeviceError
-from labmnn.instruments import factory, gphoto2_camera
+from labmnn.cli.sim import devices as factory
+from labmnn.instruments import gphoto2_camera
 
 
 @pytest.fixture

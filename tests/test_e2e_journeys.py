@@ -18,7 +18,7 @@ import pytest
 
 from labmnn.cli import main
 from labmnn.model.network import Network
-from labmnn.protocol.bench import design_stiffness, printed_stiffness_factor
+from hardware_sim.printing import design_stiffness, printed_stiffness_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = (10, 12, 13)  # loads on these nodes; 13 is held out

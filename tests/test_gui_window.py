@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt
 
 import labmnn.gui  # noqa: E401,F401  (applies the PySide6 6.12 refcount workaround first)
-from labmnn.gui.context import sim_context
+from labmnn.cli.sim.bench import sim_context
 from labmnn.gui.main_window import MainWindow
 from labmnn.protocol.recorder import Session
 

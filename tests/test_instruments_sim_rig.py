@@ -4,7 +4,7 @@ import pytest
 
 from labmnn.devices import Balance, Camera
 from labmnn.errors import DeviceError
-from labmnn.instruments.factory import open_balance, open_camera
+from labmnn.cli.sim.devices import open_balance, open_camera
 from labmnn.model.network import Network
 
 rig_mod = pytest.importorskip("hardware_sim.rig")

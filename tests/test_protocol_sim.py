@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("hardware_sim.rig")
 
 from labmnn.cli import main  # noqa: E402
+from labmnn.cli.sim.bench import open_sim_bench  # noqa: E402
 from labmnn.model.network import Network  # noqa: E402
-from labmnn.protocol.bench import open_bench  # noqa: E402
 from labmnn.protocol.operator import AutoOperator  # noqa: E402
 from labmnn.protocol.runner import start_run  # noqa: E402
 from labmnn.protocol.spec import load_protocol  # noqa: E402
@@ -24,7 +24,7 @@ def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     proto = tmp_path / "g.toml"
     proto.write_text(text)
     spec = load_protocol(proto)
-    bench = open_bench(spec, Network.open(spec.network), sim=True)
+    bench = open_sim_bench(spec, Network.open(spec.network))
     armed = {"camera": False, "balance": False}
     notes = []
 
@@ -68,13 +68,28 @@ def test_demo_command_writes_summary(tmp_path, capsys):
 
 def test_shipped_sim_calibration_matches_the_default_simulated_camera():
     """If the simulated camera changes, the demo would first spend a minute calibrating:
-    regenerate with `python -m labmnn.protocol.simcal`."""
+    regenerate with `python -m labmnn.cli.sim.calibration`."""
     from hardware_sim.camera import SimCamera
     from hardware_sim.rig import SimRig
-    from labmnn.protocol.simcal import SHIPPED, calibration_name
+    from labmnn.cli.sim.calibration import SHIPPED_NAME, calibration_name, shipped_calibration, sim_calibration
+    from labmnn.resources import calibration_dir
 
     rig = SimRig(Network.example("paper-triangle-n4"))
-    assert (SHIPPED / calibration_name(rig, SimCamera(rig))).exists()
+    cam = SimCamera(rig)
+    assert calibration_name(rig, cam) == SHIPPED_NAME
+    assert shipped_calibration() == calibration_dir() / "simulated-rig.json"
+    assert sim_calibration(rig, cam) == shipped_calibration()  # found, not re-made
+    shipped = json.loads(shipped_calibration().read_text())
+    assert tuple(shipped["image_size"]) == (cam.width, cam.height)
+
+
+def test_a_changed_simulated_camera_is_not_given_the_shipped_calibration():
+    from hardware_sim.camera import SimCamera
+    from hardware_sim.rig import SimRig
+    from labmnn.cli.sim.calibration import SHIPPED_NAME, calibration_name
+
+    rig = SimRig(Network.example("paper-triangle-n4"))
+    assert calibration_name(rig, SimCamera(rig, width=3000, height=2000)) != SHIPPED_NAME
 
 
 def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
@@ -88,7 +103,7 @@ def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
     proto = tmp_path / "g.toml"
     proto.write_text(text)
     spec = load_protocol(proto)
-    bench = open_bench(spec, Network.open(spec.network), sim=True)
+    bench = open_sim_bench(spec, Network.open(spec.network))
     capture = bench.camera.capture
     shots = []
 

@@ -184,3 +184,14 @@ def test_depth_of_field_blurs_a_tilted_board_more_when_the_aperture_opens(tmp_pa
     flat = cv2.cvtColor(cam.render(1200, 800).image, cv2.COLOR_BGR2GRAY).astype(float)
     sharp_flat, _ = sharpness()
     assert energy(flat) > 0.95 * sharp_flat
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "busy", "timeout"])
+def test_fault_messages_read_like_the_real_backend(kind):
+    """The simulator keeps its own copy of the gphoto2 advice (it does not import the drivers):
+    the copy must still word each fault as the real backend does."""
+    from hardware_sim import camera_faults
+    from labmnn.instruments.gphoto2_errors import advice
+
+    code = camera_faults.FAULTS[kind].code
+    assert camera_faults.advice(code, "capture") == advice(code, "capture", camera_faults.GP_TEXT[code])

@@ -1,10 +1,8 @@
-"""Build what the window drives: the simulated rig or the real one.
+"""What the window drives: the real rig built here, or a simulated one handed in.
 
-Example
--------
->>> ctx = full_sim_context("sessions", "protocols/gradient.toml")      # doctest: +SKIP
->>> ctx.sim, type(ctx.bench.camera).__name__
-(True, 'SimCamera')
+The simulated rigs are assembled by the command line
+(``labmnn.cli.sim.bench.sim_context`` / ``full_sim_context``) into the same
+:class:`RigContext`.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labmnn.errors import DeviceError, InputError
-from labmnn.gui.light_sim import light_sim_bench
-from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench
 
 
@@ -56,36 +52,8 @@ class RigContext:
     notes: list[str] = field(default_factory=list)
 
 
-def sim_context(sessions_root: str | Path, network: str = "paper-triangle-n4", width: int = 3000,
-                height: int = 2000, seed: int = 0) -> RigContext:
-    """The light simulated rig (drawn photos, truth tracking); the window installs the protocol's network."""
-    bench = light_sim_bench(Network.open(network), width=width, height=height, seed=seed)
-    return RigContext(bench=bench, sim=True, sessions_root=Path(sessions_root), balance_port="simulated")
-
-
-def full_sim_context(sessions_root: str | Path, protocol: str | Path, seed: int = 0) -> RigContext:
-    """The full simulated rig of ``hardware_sim``: rendered 6000x4000 photos through a
-    distorting lens, the MT-SICS driver on a simulated balance (pty), the metrology
-    tracker with the simulated camera's calibration.
-
-    Raises
-    ------
-    DeviceError
-        If ``hardware_sim`` is not installed (use :func:`sim_context`).
-    """
-    from labmnn.protocol import load_protocol
-    from labmnn.protocol.bench import open_bench
-
-    spec = load_protocol(protocol)
-    net = Network.open(spec.network)
-    bench = open_bench(spec, net, sim=True, seed=seed)
-    cal = Path(bench.calibration) if bench.calibration is not None else None
-    port = getattr(getattr(bench.balance, "server", None), "port", None) or "simulated (pty)"
-    return RigContext(bench=bench, sim=True, sessions_root=Path(sessions_root), calibration=cal,
-                      calibration_rms=_rms(cal), balance_port=str(port), board_rig=getattr(bench, "rig", None))
-
-
-def _rms(path: Path | None) -> float | None:
+def calibration_rms(path: Path | None) -> float | None:
+    """The RMS reprojection error (px) of calibration file ``path``; None if unknown."""
     if path is None:
         return None
     try:
@@ -119,7 +87,7 @@ def real_context(sessions_root: str | Path, balance_port: str | None, calibratio
                       bench.calibration)(ref, net, settings, joints_px),
                   calibration=cal_path, image_size=_image_size(cal_path), extra={"sim": False})
     return RigContext(bench=bench, sim=False, sessions_root=Path(sessions_root), calibration=cal_path,
-                      calibration_rms=_rms(cal_path), balance_port=balance_port,
+                      calibration_rms=calibration_rms(cal_path), balance_port=balance_port,
                       reopen_balance=lambda port: _or_failed("balance", MTSICSBalance, port))
 
 

@@ -1,103 +1,53 @@
-"""Open the rig's devices, real or simulated, behind the :mod:`labmnn.devices` protocols.
+"""Open the rig's real devices behind the :mod:`labmnn.devices` protocols.
 
-Every command that talks to a device calls these two functions, so ``--sim``
-is one flag away everywhere.  The simulated twins live in ``hardware_sim`` and
-are imported lazily: the real path never imports them.
+Every command that talks to a device calls these two functions.  The
+simulated twins (``--sim``) are built by the command line
+(:mod:`labmnn.cli.sim.devices`), which falls back on these for the real rig.
 
 Example
 -------
->>> bal = open_balance(sim=True, mass_fn=lambda: 10.0)
->>> bal.read_stable().mass_g
-10.0
->>> bal.close()
+>>> open_balance()                                              # doctest: +SKIP
+Traceback (most recent call last):
+labmnn.errors.InputError: --port: give the balance's serial port, ...
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 from labmnn.devices import Balance, Camera
-from labmnn.errors import DeviceError, InputError
+from labmnn.errors import InputError
 from labmnn.instruments.balance import MTSICSBalance
 
-DEFAULT_SIM_NETWORK = "paper-triangle-n4"
 
-
-def open_camera(sim: bool = False, rig=None, **kw) -> Camera:
-    """A connected camera.
+def open_camera(**kw) -> Camera:
+    """The connected tethered camera.
 
     Parameters
     ----------
-    sim : bool
-        ``True``: ``hardware_sim.camera.SimCamera`` photographing ``rig``.
-    rig : hardware_sim.rig.SimRig, optional
-        The simulated rig; by default one with the paper's network, unloaded.
-        Ignored for a real camera.
     **kw
-        Passed on: ``GPhoto2Camera(model=, port=, ...)`` or ``SimCamera(width=, ...)``.
-        ``network=`` (name or file) chooses the default rig's network.
+        Passed on to ``GPhoto2Camera(model=, port=, ...)``.
 
     Returns
     -------
     Camera
         Already connected; call ``close()`` when done.
     """
-    if sim:
-        camera = _sim_camera(rig, kw)
-    else:
-        from labmnn.instruments.gphoto2_camera import GPhoto2Camera
+    from labmnn.instruments.gphoto2_camera import GPhoto2Camera
 
-        kw.pop("network", None)
-        camera = GPhoto2Camera(**kw)
+    camera = GPhoto2Camera(**kw)
     camera.connect()
     return camera
 
 
-def _sim_camera(rig, kw) -> Camera:
-    try:
-        from hardware_sim.camera import SimCamera
-    except ImportError as exc:
-        raise DeviceError(f"the simulated camera is not available in this build ({exc}); "
-                          "use a real camera or install the hardware_sim package") from None
-    network = kw.pop("network", DEFAULT_SIM_NETWORK)
-    if rig is None:
-        from hardware_sim.rig import SimRig
-        from labmnn.model.network import Network
-
-        rig = SimRig(Network.open(network))
-    return SimCamera(rig, **kw)
-
-
-class PtyServedBalance(MTSICSBalance):
-    """The real MT-SICS driver talking to a :class:`hardware_sim.balance_pty.SimBalanceServer`
-    it owns; closing the balance stops the server."""
-
-    def __init__(self, server, **kw):
-        self.server = server
-        super().__init__(server.start(), **kw)
-
-    def close(self) -> None:
-        super().close()
-        self.server.stop()
-
-
-def open_balance(port: str | None = None, sim: bool = False, baud: int = 9600,
-                 mass_fn: Callable[[], float] | None = None, *, timeout: float = 2.0,
+def open_balance(port: str | None = None, baud: int = 9600, *, timeout: float = 2.0,
                  settle_timeout: float = 10.0) -> Balance:
-    """A connected balance.
+    """The connected MT-SICS balance on serial ``port``.
 
     Parameters
     ----------
-    port : str, optional
-        Serial device of a real balance (required unless ``sim``).
-    sim : bool
-        Serve a simulated MT-SICS balance on a pseudo-terminal and connect the
-        real driver to it.
+    port : str
+        Serial device, e.g. ``/dev/ttyUSB0`` (required).
     baud : int
         Baud rate.
-    mass_fn : callable, optional
-        ``mass_fn() -> grams`` on the simulated pan (e.g. ``lambda: rig.pan_mass_g``);
-        default an empty pan.
     timeout, settle_timeout : float
         See :class:`~labmnn.instruments.balance.MTSICSBalance`.
 
@@ -105,16 +55,14 @@ def open_balance(port: str | None = None, sim: bool = False, baud: int = 9600,
     -------
     Balance
     """
-    opts = dict(baud=baud, timeout=timeout, settle_timeout=settle_timeout)
-    if sim:
-        from hardware_sim.balance_pty import SimBalanceServer
-
-        balance = PtyServedBalance(SimBalanceServer(mass_fn or (lambda: 0.0)), **opts)
-    elif not port:
+    if not port:
         raise InputError("--port", "", "give the balance's serial port, e.g. /dev/ttyUSB0 or "
                          "COM3 (or --sim for the simulated balance)")
-    else:
-        balance = MTSICSBalance(port, **opts)
+    return connected(MTSICSBalance(port, baud=baud, timeout=timeout, settle_timeout=settle_timeout))
+
+
+def connected(balance: Balance) -> Balance:
+    """``balance`` after ``connect()``; closed again (then the error raised) if connecting fails."""
     try:
         balance.connect()
     except BaseException:

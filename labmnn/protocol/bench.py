@@ -1,7 +1,8 @@
 """The devices a protocol runs on, bundled: camera, balance, tracker factory.
 
 The engine sees only this bundle, so the same engine drives the real rig, the
-simulated rig (``hardware_sim``) and the small fakes of the tests.
+simulated rig (assembled by the command line, ``labmnn.cli.sim``) and the small
+fakes of the tests.
 
 A tracker is made from a reference photograph and tracks later photographs
 against it; ``track(path)`` returns an object with ``displacements_network_mm``
@@ -121,138 +122,46 @@ class _PathTracker:
         return self.tracker.track(str(image_path))
 
 
-def open_bench(spec, net, sim: bool = False, seed: int = 0, calibration: Path | None = None,
-               mechanics: str = "linear", stiffness_error: float = 0.0, print_seed: int = 0) -> Bench:
-    """The devices for a run: the simulated rig (``sim``) or the real one.
+def open_bench(spec, net=None, calibration: Path | None = None) -> Bench:
+    """The real rig's devices for a run: the tethered camera, the MT-SICS balance.
+
+    The simulated rig is built by the command line (``labmnn.cli.sim.bench``) and
+    handed to the runner as a ready bench or a factory.
 
     Parameters
     ----------
     spec : ProtocolSpec
-        Camera, balance and weight-set settings.
-    net : Network
-        The network on the rig (the simulated rig is built from it).
-    sim : bool
-    seed : int
-        Seed of the simulated rig, camera noise and weight set.
+        Camera and balance settings.
+    net : Network, optional
+        The network on the rig (unused by the real devices; the simulated
+        benches take the same arguments).
     calibration : Path, optional
         Overrides the protocol's calibration file.
-    mechanics : {"linear", "nonlinear"}
-        Simulated rig only: the bar model, or the bars' exact large-rotation equilibrium.
-    stiffness_error : float
-        Simulated rig only: the "printed" part's bonds are off their design
-        stiffness by a uniform random factor in ``[-stiffness_error, +stiffness_error]``
-        (``print_seed`` fixes the pattern, so sessions on one print share it);
-        for an identified network the errors apply to its design (``design_stiffness``).
 
     Raises
     ------
+    InputError
+        If the protocol names no balance port.
     DeviceError
-        If a device cannot be opened (with advice), or the simulated rig is not installed.
+        If a device cannot be opened (with advice).
     """
-    from labmnn.errors import DeviceError
+    from labmnn.errors import InputError
     from labmnn.instruments.factory import open_balance, open_camera
 
     cal = calibration or spec.calibration
-    if not sim:
-        from labmnn.errors import InputError
-
-        if not spec.balance.get("port"):
-            raise InputError(str(spec.path), "balance.port", "is missing: name the balance's serial port "
-                             "(e.g. \"/dev/ttyUSB0\") in [balance], or run with --sim")
-        cam = open_camera(sim=False)
-        bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
-                           timeout=spec.balance.get("timeout", 2.0),
-                           settle_timeout=spec.balance.get("settle_timeout", 10.0))
-        return Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
-                     image_size=_calibration_size(cal), extra={"sim": False})
-    try:
-        from hardware_sim.operator import SimOperator
-        from hardware_sim.rig import SimRig
-        from hardware_sim.weights import SimWeightSet
-    except ImportError as exc:
-        raise DeviceError(f"the simulated rig is not available in this build ({exc})") from None
-    weights = SimWeightSet(dict(zip(spec.weights.sizes_g, spec.weights.counts)), seed=seed)
-    rig = SimRig(net, seed=seed, weights=weights, mechanics=mechanics)
-    print_factor = printed_stiffness_factor(net.n_bonds, stiffness_error, print_seed)
-    if stiffness_error:
-        rig.true_stiffness = design_stiffness(net) * print_factor
-    op = SimOperator(rig, weights)
-    cam = open_camera(sim=True, rig=rig)
-    bal = open_balance(sim=True, mass_fn=lambda: rig.pan_mass_g, timeout=spec.balance.get("timeout", 2.0),
+    if not spec.balance.get("port"):
+        raise InputError(str(spec.path), "balance.port", "is missing: name the balance's serial port "
+                         "(e.g. \"/dev/ttyUSB0\") in [balance], or run with --sim")
+    cam = open_camera()
+    bal = open_balance(port=spec.balance.get("port"), baud=spec.balance.get("baud", 9600),
+                       timeout=spec.balance.get("timeout", 2.0),
                        settle_timeout=spec.balance.get("settle_timeout", 10.0))
-    if cal is None:
-        from labmnn.protocol.simcal import sim_calibration
-
-        cal = sim_calibration(rig, cam)
-    model = rig.camera.scaled(cam.width, cam.height)
-
-    def rest_joints_px(_reference_path):  # the simulated operator clicks the joints exactly
-        return model.project_plane(rig.network_to_plane_mm(rig.network.nodes))
-
-    bench = Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal, rest_joints_px),
-                  calibration=cal, image_size=_calibration_size(cal), sim_operator=op,
-                  extra={"sim": True, "seed": seed, "mechanics": mechanics})
-    if stiffness_error:
-        bench.extra.update(stiffness_error=float(stiffness_error), print_seed=int(print_seed))
-
-    def install(new_net):
-        """Swap the printed design (in-situ training on a simulated rig)."""
-        rig.network = new_net.copy()
-        base = design_stiffness(rig.network) if stiffness_error else rig.network.stiffness
-        rig.true_stiffness = base * print_factor   # a new print by the same printer: the same errors
-        rig.clear()
-
-    bench.install_network = install
-    bench.rig = rig
-    return bench
+    return Bench(camera=cam, balance=bal, make_tracker=metrology_tracker_factory(cal), calibration=cal,
+                 image_size=calibration_size(cal), extra={"sim": False})
 
 
-def design_stiffness(net):
-    """Stiffness a print of ``net``'s design would have without printing errors (N/m).
-
-    An identified network (``extra["identification"]``) is a model of one print,
-    not a design: a new simulated print of it starts from the bar formula with
-    the nominal modulus (the identified modulus divided by its factor), so the
-    simulated printer's errors are not counted twice.
-    """
-    ident = (net.extra or {}).get("identification")
-    if net.stiffness_override is None or not isinstance(ident, dict):
-        return net.stiffness
-    modulus = net.youngs_modulus / float(ident.get("modulus_factor", 1.0))
-    return modulus * net.width * net.thickness / net.lengths
-
-
-def printed_stiffness_factor(n_bonds: int, rel_error: float, print_seed: int = 0):
-    """Per-bond factor (true / design stiffness) of a simulated print.
-
-    Parameters
-    ----------
-    n_bonds : int
-    rel_error : float
-        Largest relative error, in [0, 0.9]; 0 gives a perfect print.
-    print_seed : int
-
-    Returns
-    -------
-    ndarray (n_bonds,)
-
-    Example
-    -------
-    >>> printed_stiffness_factor(3, 0.0).tolist()
-    [1.0, 1.0, 1.0]
-    """
-    import numpy as np
-
-    from labmnn.errors import InputError
-
-    if not 0.0 <= rel_error <= 0.9:
-        raise InputError("--stiffness-error", "", f"must be in [0, 0.9], found {rel_error!r}")
-    if rel_error == 0:
-        return np.ones(n_bonds)
-    return 1.0 + rel_error * np.random.default_rng([int(print_seed), 2026]).uniform(-1.0, 1.0, n_bonds)
-
-
-def _calibration_size(cal: Path | None):
+def calibration_size(cal: Path | None):
+    """The ``image_size`` (width, height) recorded in calibration file ``cal``, or None."""
     if cal is None:
         return None
     try:

@@ -1,7 +1,9 @@
 """Start or resume a protocol run: wire the protocol, session, bench and operator.
 
 The command line (``labmnn run`` / ``resume`` / ``demo``) and the GUI both come
-through here, each with its own operator and listener.
+through here, each with its own operator and listener.  The real rig's devices
+are opened here (:func:`~labmnn.protocol.bench.open_bench`); a simulated rig is
+built by the caller, who passes a ready ``bench`` or a ``sim_bench`` factory.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from labmnn.errors import InputError
+from labmnn.errors import DeviceError, InputError
 from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, open_bench
 from labmnn.protocol.engine import Engine
@@ -17,12 +19,14 @@ from labmnn.protocol.operator import AutoOperator, Operator
 from labmnn.protocol.recorder import Session
 from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
+SimBenchFactory = Callable[..., Bench]
+
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
               seed: int = 0, bench: Bench | None = None, repeats: int | None = None,
               mechanics: str = "linear", linearize: str | None = None, stiffness_error: float = 0.0,
-              print_seed: int = 0) -> Engine:
+              print_seed: int = 0, sim_bench: SimBenchFactory | None = None) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
     Parameters
@@ -47,7 +51,11 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     linearize : {"none", "two_level"}, optional
         Override the protocol's ``linearize``.
     stiffness_error, print_seed : float, int
-        Simulated rig: per-bond stiffness errors of the "printed" part (see ``open_bench``).
+        Simulated rig: per-bond stiffness errors of the "printed" part.
+    sim_bench : callable, optional
+        Builds the simulated bench when ``sim`` and no ``bench`` is given:
+        ``sim_bench(spec, net, seed=, mechanics=, stiffness_error=, print_seed=) -> Bench``
+        (the command line passes ``labmnn.cli.sim.bench.open_sim_bench``).
 
     Returns
     -------
@@ -71,22 +79,24 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
     if stiffness_error and not sim and bench is None:
         raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
     if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session
-        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics,
-                           stiffness_error=float(stiffness_error), print_seed=int(print_seed))
+        bench = _open(spec, net, sim, sim_bench, seed=seed, mechanics=mechanics,
+                      stiffness_error=float(stiffness_error), print_seed=int(print_seed))
     try:
         session = Session.create(out, spec.name)
     except BaseException:
         bench.close()
         raise
-    return _engine(spec, net, session, sim, auto, operator, listener, seed, bench, mechanics)
+    return _engine(spec, net, session, sim, auto, operator, listener, seed, bench, sim_bench, mechanics)
 
 
 def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None = None,
                operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
-               bench: Bench | None = None) -> Engine:
+               bench: Bench | None = None, sim_bench: SimBenchFactory | None = None) -> Engine:
     """Prepare to continue a session from its last checkpoint (same protocol, network, calibration).
 
-    ``sim``/``auto`` default to what the session was started with.
+    ``sim``/``auto`` default to what the session was started with; ``bench`` and
+    ``sim_bench`` as in :func:`start_run` (the simulated rig is rebuilt with the
+    session's seed, mechanics and print).
     """
     sess = Session.open(session)
     if sess.status() == "success":
@@ -101,17 +111,17 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     spec.calibration = cals[0] if cals else None
     net = Network.open(spec.network)
     return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
-                   bench_info.get("mechanics", "linear"), float(bench_info.get("stiffness_error", 0.0)),
+                   sim_bench, bench_info.get("mechanics", "linear"), float(bench_info.get("stiffness_error", 0.0)),
                    int(bench_info.get("print_seed", 0)))
 
 
-def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench,
+def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench, sim_bench,
             mechanics: str = "linear", stiffness_error: float = 0.0, print_seed: int = 0) -> Engine:
     if auto and not sim and bench is None:
         raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
     if bench is None:
-        bench = open_bench(spec, net, sim=sim, seed=seed, mechanics=mechanics,
-                           stiffness_error=stiffness_error, print_seed=print_seed)
+        bench = _open(spec, net, sim, sim_bench, seed=seed, mechanics=mechanics,
+                      stiffness_error=stiffness_error, print_seed=print_seed)
     bench.extra.setdefault("sim", sim)
     bench.extra["auto"] = auto
     if operator is None:
@@ -125,3 +135,12 @@ def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, see
             operator = TerminalOperator()
     return Engine(spec, session, bench, operator, listener=listener, network=net)
 
+
+def _open(spec: ProtocolSpec, net, sim: bool, sim_bench: SimBenchFactory | None, **sim_options) -> Bench:
+    """The real rig's devices, or the simulated bench ``sim_bench`` builds."""
+    if not sim:
+        return open_bench(spec, net)
+    if sim_bench is None:
+        raise DeviceError("the simulated rig is built by the command line: run with 'labmnn ... --sim', "
+                          "or pass a bench (or a sim_bench factory) to the runner")
+    return sim_bench(spec, net, **sim_options)

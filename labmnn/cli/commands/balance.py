@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from labmnn.instruments.factory import open_balance
+    from labmnn.cli.sim.devices import open_balance
 
     if not args.timeout > 0:
         raise InputError("--timeout", "", f"must be positive, got {args.timeout}")

@@ -73,7 +73,7 @@ def _setting_options(p) -> None:
 
 
 def _open(args):
-    from labmnn.instruments.factory import open_camera
+    from labmnn.cli.sim.devices import open_camera
 
     if args.sim:
         return open_camera(sim=True, network=args.network)

@@ -46,11 +46,12 @@ def argparse_suppress():
 
 
 def run(args) -> int:
+    from labmnn.cli.sim.bench import open_sim_bench
     from labmnn.protocol.runner import start_run
 
     out = output_dir(args.out, "--out")
     t0 = time.perf_counter()
-    engine = start_run(args.protocol, out=out / "sessions", sim=True, auto=True,
+    engine = start_run(args.protocol, out=out / "sessions", sim=True, auto=True, sim_bench=open_sim_bench,
                        listener=ConsoleListener(), seed=args.seed, repeats=args.repeats,
                        mechanics=args.mechanics, linearize=args.linearize)
     print(f"session: {engine.session.folder}", flush=True)

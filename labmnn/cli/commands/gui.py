@@ -67,7 +67,8 @@ def run(args) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6 import QtWidgets
 
-    from labmnn.gui.context import full_sim_context, real_context, sim_context
+    from labmnn.cli.sim.bench import full_sim_context, sim_context
+    from labmnn.gui.context import real_context
     from labmnn.gui.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["labmnn"])

@@ -17,9 +17,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from labmnn.cli.sim.bench import open_sim_bench
     from labmnn.protocol.runner import resume_run
 
-    engine = resume_run(args.session, sim=args.sim, auto=args.auto, listener=ConsoleListener(verbose=args.verbose))
+    engine = resume_run(args.session, sim=args.sim, auto=args.auto, listener=ConsoleListener(verbose=args.verbose),
+                        sim_bench=open_sim_bench)
     done = len(engine.session.completed_steps())
     print(f"resuming {engine.session.folder}: {done} step(s) already recorded", flush=True)
     outcome = run_to_end(engine)

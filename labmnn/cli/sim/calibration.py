@@ -2,8 +2,11 @@
 
 Photos of the rig's checkerboard in varied poses plus one lying in the sample
 plane, through the same :func:`labmnn.metrology.calibration.calibrate` as at a
-real bench.  The result is cached per rig seed and camera size, so a demo does
-not re-render the board every time.
+real bench.  The default simulated rig's calibration is shipped as
+``calibration/simulated-rig.json`` (found through
+:func:`labmnn.resources.calibration_dir`); any other rig's is made once and
+cached per camera, board and poses, so a demo does not re-render the board
+every time.
 """
 
 from __future__ import annotations
@@ -14,8 +17,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from labmnn.resources import calibration_dir
+
 N_POSES = 8
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "sim"
+# calibration_name() of the default simulated rig (paper network, seed 0, default camera),
+# whose calibration is shipped as SHIPPED_FILE; regenerate both with
+# `python -m labmnn.cli.sim.calibration` when the simulated camera or board changes.
+SHIPPED_NAME = "simcal-3488cb8a0cfc1ece.json"
+SHIPPED_FILE = "simulated-rig.json"
+
+
+def shipped_calibration() -> Path:
+    """The shipped calibration of the default simulated rig."""
+    return calibration_dir() / SHIPPED_FILE
 
 
 def _cache_dir() -> Path:
@@ -46,9 +60,8 @@ def sim_calibration(rig, camera, n_poses: int = N_POSES) -> Path:
     from labmnn.text_files import replacing
 
     name = calibration_name(rig, camera, n_poses)
-    shipped = SHIPPED / name
-    if shipped.exists():
-        return shipped
+    if name == SHIPPED_NAME and shipped_calibration().is_file():
+        return shipped_calibration()
     path = _cache_dir() / name
     if path.exists():
         return path
@@ -82,8 +95,10 @@ if __name__ == "__main__":  # regenerate the shipped calibration of the default 
     rig = SimRig(Network.example("paper-triangle-n4"))
     cam = SimCamera(rig)
     cam.connect()
+    name = calibration_name(rig, cam)
+    if name != SHIPPED_NAME:
+        print(f"the default simulated rig's key is now {name}: set SHIPPED_NAME to it")
     made = sim_calibration(rig, cam)
-    SHIPPED.mkdir(parents=True, exist_ok=True)
-    if made.parent != SHIPPED:
-        shutil.copyfile(made, SHIPPED / made.name)
-    print(SHIPPED / made.name)
+    if made != shipped_calibration():
+        shutil.copyfile(made, shipped_calibration())
+    print(shipped_calibration())

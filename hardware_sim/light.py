@@ -1,15 +1,18 @@
-"""A light simulated rig for the window: drawn photos, truth tracking, no optics.
+"""A light simulated rig: drawn photos, truth tracking, no optics.
 
-Used by ``labmnn gui --sim`` when the full simulator (``hardware_sim``) and the
-metrology tracker are not available, and by the GUI tests (it is fast).  The
-network deforms by the linear bar model under the hung weights; the camera
+Used by ``labmnn gui --light-sim`` and by the GUI tests (it is fast); the
+command line assembles these parts into a bench (``labmnn.cli.sim.bench``).
+The network deforms by the linear bar model under the hung weights; the camera
 draws it (bars, joints, frame, hanging weights) at any size; the tracker
 returns the drawn joints (plus a little noise) instead of measuring them.
 
 Example
 -------
->>> bench = light_sim_bench(Network.example("paper-triangle-n4"))     # doctest: +SKIP
->>> bench.camera.preview().shape
+>>> from labmnn.model.network import Network
+>>> rig = LightRig(Network.example("paper-triangle-n4"))
+>>> cam = LightCamera(rig)
+>>> cam.connect()
+>>> cam.preview().shape
 (427, 640, 3)
 """
 
@@ -26,7 +29,6 @@ import numpy as np
 from labmnn.devices import CameraSettings, Capture, Reading
 from labmnn.errors import DeviceError
 from labmnn.model.network import GRAVITY, Network
-from labmnn.protocol.bench import Bench
 
 
 class LightRig:
@@ -254,22 +256,3 @@ class TruthTracker:
         return SimpleNamespace(joints_px=t["joints_px"], displacements_network_mm=pos - self.ref_mm,
                                elongations_mm=np.hypot(d[:, 0], d[:, 1]) - self.net.lengths * 1e3,
                                confidence=np.full(n, 0.98), lost=np.zeros(n, bool))
-
-
-def light_sim_bench(net: Network, width: int = 3000, height: int = 2000, seed: int = 0) -> Bench:
-    """A :class:`~labmnn.protocol.bench.Bench` on the light simulated rig.
-
-    The bench carries ``rig`` and ``sim_operator`` (for an AutoOperator).
-    """
-    rig = LightRig(net.copy())
-    cam = LightCamera(rig, width, height, seed=seed)
-    bal = LightBalance(lambda: rig.pan_mass_g, seed=seed)
-    op = LightOperator(rig, seed=seed + 1)
-
-    def make_tracker(reference, network, settings, joints_px=None):
-        return TruthTracker(cam, Path(reference), rig.net, seed=seed + 2)
-
-    bench = Bench(camera=cam, balance=bal, make_tracker=make_tracker, sim_operator=op,
-                  install_network=lambda new: setattr(rig, "net", new.copy()), extra={"rig": "light-sim"})
-    bench.rig = rig
-    return bench
