@@ -3,7 +3,7 @@
 The protocol and results screenshots come from the command itself::
 
     labmnn gui --sim --screenshot docs/gui-results.png --screenshot-protocol docs/gui-protocol.png
-    labmnn gui --sim --protocol labmnn/data/protocols/train.toml --screenshot docs/gui-training.png
+    labmnn gui --sim --protocol protocols/train.toml --screenshot docs/gui-training.png
 
 Run: ``QT_QPA_PLATFORM=offscreen python docs/make_gui_screenshots.py``
 """
