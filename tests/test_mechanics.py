@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import labmnn
 from labmnn import GRAVITY, Network, ZeroModeError, losses
 from labmnn.model.gradcheck import finite_difference_gradient, relative_error
 from labmnn.model.lattice import triangle_patch, triangular_lattice

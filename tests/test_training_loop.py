@@ -93,7 +93,8 @@ def test_train_command_writes_everything(tmp_path, capsys):
     for key in ("train_accuracy", "test_accuracy", "loss"):
         assert key in m
     assert m["test_accuracy"] > 0.6 and m["epochs"] == 12 and m["seed"] == 2
-    rows = list(csv.DictReader(open(out / "history.csv")))
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows][:2] == [0, 1] and int(rows[-1]["epoch"]) == 12
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     net = Network.load(out / "network.json")
