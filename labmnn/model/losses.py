@@ -211,7 +211,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise InputError(source, f"{key}.value", f"must be a finite number (metres), found {v!r}")
             values.append(float(v))
-        return MSELoss(nodes, axes, values)
+        return MSELoss(np.asarray(nodes), np.asarray(axes), np.asarray(values))
 
     if kind == "cross_entropy":
         outputs = spec.get("outputs")
@@ -229,7 +229,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
         scale = spec.get("scale", 1e-3)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 or not np.isfinite(scale):
             raise InputError(source, "scale", f"must be a positive number (metres), found {scale!r}")
-        return CrossEntropyLoss(nodes, axis, labels, form=form, scale=float(scale))
+        return CrossEntropyLoss(np.asarray(nodes), axis, labels, form=form, scale=float(scale))
 
     raise InputError(source, "kind", f"must be \"mse\" or \"cross_entropy\", found {kind!r}")
 

@@ -257,10 +257,11 @@ class Network:
         self.free_dofs = np.flatnonzero(~fixed)
         self._dof_to_free = np.full(2 * n, -1, dtype=np.int64)
         self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
-        self._free_compat = None
-        self._free_compat_dense = None
-        self._order = None
-        self._ordered_compat = None
+        # Caches for the current geometry, filled on first use.
+        self._free_compat: sp.csr_matrix | None = None
+        self._free_compat_dense: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
 
     @property
     def n_nodes(self) -> int:
