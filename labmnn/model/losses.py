@@ -10,7 +10,7 @@ Losses are built from the small dicts that task and protocol files hold:
 >>> loss = from_spec({"kind": "mse", "targets": [{"node": 13, "axis": "y", "value": -0.025}]})
 >>> u = np.zeros((14, 2)); u[13, 1] = -0.001
 >>> value, g = loss(u)
->>> round(value, 8), round(g[13, 1], 4)
+>>> round(value, 8), round(float(g[13, 1]), 4)
 (0.000576, 0.048)
 
 Kinds

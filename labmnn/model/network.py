@@ -18,8 +18,8 @@ Example
 >>> net = labmnn.Network.example("paper-triangle-n4")
 >>> F = np.zeros((net.n_nodes, 2)); F[12, 1] = -0.010 * 9.8
 >>> res = net.solve(F)
->>> round(res.displacements[13, 1] * 1e3, 3)   # mm
--0.786
+>>> float(round(res.displacements[13, 1] * 1e3, 3))   # mm
+-0.805
 """
 
 from __future__ import annotations
