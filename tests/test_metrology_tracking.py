@@ -153,6 +153,7 @@ def test_raw_without_decoder_says_what_to_install(tmp_path):
         read_grey(p)
 
 
+@pytest.mark.slow
 def test_cli_track_end_to_end(tmp_path, scenes, capsys):
     ref, px0, img, px1, rough = scenes
     cv2.imwrite(str(tmp_path / "ref.png"), np.clip(ref, 0, 255).astype(np.uint8))

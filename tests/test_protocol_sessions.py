@@ -65,6 +65,7 @@ def test_sessions_list_status(sessions, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 3
 
 
+@pytest.mark.slow
 def test_report_writes_html_and_figures(sessions):
     _, good, series, aborted = sessions
     page = write_report(good)

@@ -18,6 +18,7 @@ from labmnn.protocol.spec import load_protocol  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
     text += "\n[balance]\ntimeout = 0.3\nsettle_timeout = 0.6\n"
@@ -55,6 +56,7 @@ def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     assert states.count("image") == 5  # reference, 2 forward, 2 adjoint: failed captures left no photo
 
 
+@pytest.mark.slow
 def test_demo_command_writes_summary(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--repeats", "1"]) == 0
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -77,6 +79,7 @@ def test_shipped_sim_calibration_matches_the_default_simulated_camera():
     assert (SHIPPED / calibration_name(rig, SimCamera(rig))).exists()
 
 
+@pytest.mark.slow
 def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
     """A thread/hand across joint 7 in the first loaded photo: the real tracker loses it,
     the engine rejects that photo and retakes it."""
