@@ -175,15 +175,17 @@ def main() -> int:
             r["dense_s"] = ref["dense_s"] * (r["n_dof"] / ref["n_dof"]) ** 3
 
     print(f"{'nodes':>9} {'bonds':>9} {'solver':>8} {'grad s':>8} {'cpu s':>7} {'again s':>8} {'ref s':>7} "
-          f"{'ref/grad':>8} {'ref diff':>9} {'FD s':>12} {'FD/grad':>9} {'dense s':>12} {'dense/grad':>10} {'peak MB':>8}")
+          f"{'ref/grad':>8} {'ref diff':>9} {'FD s':>12} {'FD/grad':>9} {'dense s':>12} "
+          f"{'dense/grad':>10} {'peak MB':>8}")
     for r in rows:
         fd = f"{r['fd_s']:.3g}{' est' if r['fd_estimated'] else ''}"
         dn = f"{r['dense_s']:.3g}{' est' if r['dense_estimated'] else ''}"
         ref = "-" if r["ref_s"] is None else f"{r['ref_s']:.3g}"
         ratio = "-" if r["ref_s"] is None else f"{r['ref_s'] / r['gradient_s']:.2f}"
         diff = "-" if r["ref_rel_diff"] is None else f"{r['ref_rel_diff']:.1e}"
-        print(f"{r['n_nodes']:>9} {r['n_bonds']:>9} {r['backend']:>8} {r['gradient_s']:>8.3f} {r['gradient_cpu_s']:>7.3f} "
-              f"{r['again_s']:>8.3f} {ref:>7} {ratio:>8} {diff:>9} {fd:>12} {r['fd_s'] / r['gradient_s']:>9.3g} {dn:>12} "
+        print(f"{r['n_nodes']:>9} {r['n_bonds']:>9} {r['backend']:>8} {r['gradient_s']:>8.3f} "
+              f"{r['gradient_cpu_s']:>7.3f} {r['again_s']:>8.3f} {ref:>7} {ratio:>8} {diff:>9} {fd:>12} "
+              f"{r['fd_s'] / r['gradient_s']:>9.3g} {dn:>12} "
               f"{r['dense_s'] / r['gradient_s']:>10.3g} {r['peak_mb']:>8.0f}")
     print(f"ref: the unordered matrix with {rows[0]['ref_backend']}'s own ordering; ref diff: relative difference of "
           f"the gradients; cpu s: all threads; load average at the end: {os.getloadavg()[0]:.1f}")
@@ -200,7 +202,8 @@ def main() -> int:
     b = batch_case()
     ok = "meets" if b["batch_ms"] <= 5 else "MISSES"
     print(f"batch of 105 samples, paper network: {b['batch_ms']:.2f} ms ({ok} the 5 ms target); "
-          f"dense per-sample loop {b['dense_per_sample_ms']:.1f} ms, ratio {b['dense_per_sample_ms'] / b['batch_ms']:.0f}x")
+          f"dense per-sample loop {b['dense_per_sample_ms']:.1f} ms, "
+          f"ratio {b['dense_per_sample_ms'] / b['batch_ms']:.0f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"sizes": rows, "batch": b}, indent=1))
     return 0

@@ -29,8 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-OLD_COST = ("import labmnn.cli, labmnn.model.network, labmnn.fabrication.identify, labmnn.training.plots, labmnn.metrology.tracking, "
-            "labmnn.training.loop, labmnn.paper.reproduce; labmnn.cli.build_parser().format_help()")
+OLD_COST = ("import labmnn.cli, labmnn.model.network, labmnn.fabrication.identify, labmnn.training.plots, "
+            "labmnn.metrology.tracking, labmnn.training.loop, labmnn.paper.reproduce; "
+            "labmnn.cli.build_parser().format_help()")
 CASES = {
     "interpreter (python -c pass)": ["-c", "pass"],
     "labmnn --help": ["-m", "labmnn", "--help"],

@@ -30,7 +30,7 @@ import select
 import threading
 import time
 import tty
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class SimBalanceServer:
         self._stop.set()
         self._close_fds()
 
-    def __enter__(self) -> "SimBalanceServer":
+    def __enter__(self) -> SimBalanceServer:
         self.start()
         return self
 

@@ -108,7 +108,7 @@ class SimCameraModel:
     def framing(cls, target_mm=(0.0, 0.0), px_per_mm: float = 15.0, distance_mm: float = 300.0,
                 width: int = 6000, height: int = 4000, tilt_deg=(2.0, -3.0), roll_deg: float = 0.7,
                 dist=(-0.06, 0.03, 4e-4, -3e-4, 0.0), principal_offset_px=(23.0, -17.0),
-                aspect: float = 1.0) -> "SimCameraModel":
+                aspect: float = 1.0) -> SimCameraModel:
         """A camera aimed at ``target_mm`` (plane frame) from ``distance_mm``.
 
         ``px_per_mm`` is the scale at the target for a camera square to the plane
@@ -124,7 +124,7 @@ class SimCameraModel:
                    cx=(width - 1) / 2 + principal_offset_px[0], cy=(height - 1) / 2 + principal_offset_px[1],
                    dist=np.asarray(dist, dtype=float), rvec=rotation_vector(R), tvec=t)
 
-    def scaled(self, width: int, height: int) -> "SimCameraModel":
+    def scaled(self, width: int, height: int) -> SimCameraModel:
         """The same camera read out at another resolution (intrinsics scaled,
         pixel-centre convention kept: u' = (u + 0.5) * s - 0.5)."""
         sx, sy = width / self.width, height / self.height

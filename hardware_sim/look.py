@@ -75,14 +75,14 @@ class Look:
     tone: str = "srgb"
     white_balance: tuple = (0.97, 1.0, 1.02)
 
-    def clean(self) -> "Look":
+    def clean(self) -> Look:
         """The same scene with no blur, no noise, even light and a linear tone
         curve: for tests of geometric exactness."""
         return replace(self, vignetting=0.0, gradient=(0.0, 0.0), texture=0.0, blur_sigma_px=0.0,
-                       defocus_px=0.0, motion_px=(0.0, 0.0), read_noise_dn=0.0, gain_dn_per_e=0.0, sharpen=0.0, focus_mm=None,
-                       tone="linear", white_balance=(1.0, 1.0, 1.0))
+                       defocus_px=0.0, motion_px=(0.0, 0.0), read_noise_dn=0.0, gain_dn_per_e=0.0, sharpen=0.0,
+                       focus_mm=None, tone="linear", white_balance=(1.0, 1.0, 1.0))
 
-    def at_scale(self, s: float) -> "Look":
+    def at_scale(self, s: float) -> Look:
         """Blur lengths for an image ``s`` times the full resolution (previews)."""
         return replace(self, blur_sigma_px=self.blur_sigma_px * s, defocus_px=self.defocus_px * s,
                        sharpen_radius_px=self.sharpen_radius_px * s, pixel_pitch_mm=self.pixel_pitch_mm / s,

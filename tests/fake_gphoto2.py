@@ -22,8 +22,9 @@ import threading
 import cv2
 import numpy as np
 
-MESSAGES = {-53: "Could not claim the USB device", -110: "I/O in progress", -10: "Timeout reading from or writing to the port",
-            -105: "Unknown model", -7: "I/O problem", -6: "Unsupported operation", -2: "Bad parameters",
+MESSAGES = {-53: "Could not claim the USB device", -110: "I/O in progress",
+            -10: "Timeout reading from or writing to the port", -105: "Unknown model", -7: "I/O problem",
+            -6: "Unsupported operation", -2: "Bad parameters",
             -108: "File not found"}
 
 

@@ -383,6 +383,7 @@ def test_ctrl_c_during_train_exits_130_without_traceback(tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_prune_study_stops_workers_and_exits_130(d, tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: the study must stop at once, not hang."""
     out = tmp_path / "study"
@@ -406,6 +407,7 @@ def test_ctrl_c_during_prune_study_stops_workers_and_exits_130(d, tmp_path):
     assert stderr.strip().splitlines() == ["labmnn: interrupted"]
 
 
+@pytest.mark.slow
 def test_simulated_camera_never_overwrites_an_earlier_photo(tmp_path, capsys):
     """Two captures into one folder from two runs: the first photo is kept (as the real camera does)."""
     assert main(["camera", "capture", "--sim", "--out", str(tmp_path)]) == 0

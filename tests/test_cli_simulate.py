@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from labmnn import GRAVITY, Network
 
@@ -29,6 +30,7 @@ def test_simulate_bad_node_is_one_line():
     assert proc.returncode == 2 and "node 20" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_demo_writes_summary(tmp_path):
     proc = run("demo", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

@@ -20,6 +20,8 @@ from labmnn.cli import main
 from labmnn.model.network import Network
 from hardware_sim.printing import design_stiffness, printed_stiffness_factor
 
+pytestmark = pytest.mark.slow  # end to end
+
 ROOT = Path(__file__).resolve().parents[1]
 NODES = (10, 12, 13)  # loads on these nodes; 13 is held out
 PRINT = ["--stiffness-error", "0.1", "--print-seed", "1"]

@@ -1,4 +1,5 @@
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ def net():
 
 
 def read_stl(path):
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     n = int(np.frombuffer(data[80:84], "<u4")[0])
     assert len(data) == 84 + 50 * n
     rec = np.frombuffer(data[84:], dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
@@ -141,7 +142,7 @@ def test_svg_is_true_to_scale_with_layers(net, tmp_path):
 
 
 def read_dxf_entities(path):
-    lines = open(path, encoding="ascii").read().splitlines()
+    lines = Path(path).read_text(encoding="ascii").splitlines()
     pairs = list(zip(lines[0::2], lines[1::2]))
     assert pairs[-1] == ("0", "EOF")
     return [(int(c), v) for c, v in pairs]

@@ -41,6 +41,7 @@ def take(qtbot, wiz, button):
     qtbot.waitUntil(lambda: not wiz.busy, timeout=30000)
 
 
+@pytest.mark.slow
 def test_wizard_calibrates_and_saves(qtbot, wizard, tmp_path):
     wiz = wizard
     for _ in range(3):

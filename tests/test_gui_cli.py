@@ -30,6 +30,7 @@ def test_bad_arguments_are_one_line_errors(capsys, args, source):
     assert err.startswith(f"labmnn: error: {source}") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_screenshot_runs_the_measurement_and_writes_the_png(tmp_path):
     pytest.importorskip("PySide6")
     out = tmp_path / "results.png"

@@ -77,6 +77,7 @@ def run_to_end(qtbot, win, stop_at=None):
         kinds.append(click_confirm(qtbot, win).kind)
 
 
+@pytest.mark.slow
 def test_gradient_measurement_button_by_button(qtbot, window, tmp_path):
     win = window
     assert win.open_protocol(GRADIENT)
@@ -183,6 +184,7 @@ def test_balance_reading_is_live(qtbot, window):
     assert "12.5" in win.devices.balance_reading.text()
 
 
+@pytest.mark.slow
 def test_past_session_opens_with_the_same_results(qtbot, window, tmp_path):
     win = window
     assert win.open_protocol(protocol_with(tmp_path, 2))
@@ -209,6 +211,7 @@ def test_bad_protocol_is_a_warning_not_a_crash(qtbot, window, tmp_path):
     assert window.spec is None
 
 
+@pytest.mark.slow
 def test_training_run_shows_the_loss_curve(qtbot, window):
     win = window
     assert win.open_protocol(ROOT / "protocols" / "train.toml")

@@ -68,7 +68,7 @@ def test_owner_runs_every_call_in_its_own_thread_and_polls_between(qapp):
         with pytest.raises(DeviceError, match="I/O error"):
             proxy.capture("f")
         with pytest.raises(AttributeError):
-            proxy.no_such_method
+            _ = proxy.no_such_method
     finally:
         owner.stop()
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import labmnn
 from labmnn import GRAVITY, Network, ZeroModeError, losses
 from labmnn.model.gradcheck import finite_difference_gradient, relative_error
 from labmnn.model.lattice import triangle_patch, triangular_lattice
@@ -131,6 +130,7 @@ def test_refactorisation_after_width_change_is_used(paper):
     assert np.allclose(u1, u0 / 1.25)
 
 
+@pytest.mark.slow
 def test_refactorisation_survives_pattern_changes():
     # Perturbing one bond can make a cancelling entry of D non-zero (or zero): the
     # cached symbolic analysis must follow the pattern, not just its size.

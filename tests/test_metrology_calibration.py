@@ -41,6 +41,7 @@ def test_board_spec_parse_and_errors():
         BoardSpec(9, 6, 0)
 
 
+@pytest.mark.slow
 def test_real_photos_calibrate_like_opencv_reference():
     cal = calibrate(PHOTOS, BoardSpec(9, 6, 25.0))
     # board not found in calibration1.jpg (as OpenCV's own run on the full set)
@@ -73,6 +74,7 @@ def test_undistort_points_inverts_projection():
     assert np.abs(cal.undistort_points(distorted.reshape(-1, 2)) - ideal).max() < 1e-6
 
 
+@pytest.mark.slow
 def test_synthetic_boards_and_plane_homography(tmp_path, monkeypatch):
     board = BoardSpec(9, 6, 10.0)
     K = np.array([[900.0, 0, 399.5], [0, 900.0, 299.5], [0, 0, 1]])
@@ -131,6 +133,7 @@ def test_calibration_file_errors(tmp_path):
         cal.to_plane_mm([[1.0, 2.0]])
 
 
+@pytest.mark.slow
 def test_cli_calibrate(tmp_path, capsys):
     out = tmp_path / "calibration.json"
     assert main(["calibrate", "--board", "9x6", "--square", "25", *map(str, PHOTOS), "-o", str(out)]) == 0

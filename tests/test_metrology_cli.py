@@ -4,10 +4,12 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from labmnn.cli import main
 
 
+@pytest.mark.slow
 def test_track_writes_results_and_flags_a_black_frame(tmp_path, capfd):
     d = tmp_path
     assert main(["sim-photos", "--out", str(d / "photos"),

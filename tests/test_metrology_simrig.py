@@ -11,6 +11,7 @@ from labmnn.metrology.images import read_grey  # noqa: E402
 from labmnn.metrology.tracking import JointTracker  # noqa: E402
 
 
+@pytest.mark.slow
 def test_tracks_sim_rig_jpegs_with_threads(tmp_path):
     net = labmnn.Network.example("paper-triangle-n4")
     rig = SimRig(net)

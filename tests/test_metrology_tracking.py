@@ -70,7 +70,8 @@ def test_tracker_accuracy_on_network(scenes):
     err = (res.joints_px - tr.reference.joints_px) - (px1 - px0)
     assert np.sqrt(np.mean(err ** 2)) < 0.01
     b = NET.bonds
-    true_e = (np.linalg.norm(px1[b[:, 1]] - px1[b[:, 0]], axis=1) - np.linalg.norm(px0[b[:, 1]] - px0[b[:, 0]], axis=1)) / 15
+    true_e = (np.linalg.norm(px1[b[:, 1]] - px1[b[:, 0]], axis=1)
+              - np.linalg.norm(px0[b[:, 1]] - px0[b[:, 0]], axis=1)) / 15
     assert np.sqrt(np.mean((res.elongations_mm - true_e) ** 2)) < 1e-3      # < 1 um at 15 px/mm
     # the plane frame of an uncalibrated tracker is the network's, so both displacements agree
     u_true = loaded(10.0) * 1e3
@@ -84,7 +85,8 @@ def test_lost_joints_are_flagged_not_wrong(scenes):
     occluded = img.copy()
     x, y = np.round(px1[6]).astype(int)
     occluded[y - 60:y + 60, x - 60:x + 60] = 200.0                  # joint 6 hidden by a card
-    thread = draw_joints(img.shape, np.zeros((0, 2)), strings=[((px1[9, 0] - 3, 0), (px1[9, 0] + 2, img.shape[0]), 4.0)],
+    thread = draw_joints(img.shape, np.zeros((0, 2)),
+                         strings=[((px1[9, 0] - 3, 0), (px1[9, 0] + 2, img.shape[0]), 4.0)],
                          noise=0, background=0, ink=-160)            # a dark thread over joint 9
     occluded = occluded + thread
     res = tr.track(occluded)
@@ -151,6 +153,7 @@ def test_raw_without_decoder_says_what_to_install(tmp_path):
         read_grey(p)
 
 
+@pytest.mark.slow
 def test_cli_track_end_to_end(tmp_path, scenes, capsys):
     ref, px0, img, px1, rough = scenes
     cv2.imwrite(str(tmp_path / "ref.png"), np.clip(ref, 0, 255).astype(np.uint8))

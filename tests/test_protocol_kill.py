@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from labmnn.protocol.recorder import read_log, sha256_file
 
 WORKER = Path(__file__).with_name("protocol_kill_worker.py")
@@ -26,6 +28,7 @@ def _count(folder):
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path):
     folder = tmp_path / "session"
     rng = random.Random(1234)

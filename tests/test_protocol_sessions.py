@@ -54,7 +54,8 @@ def sessions(tmp_path_factory):
 def test_sessions_list_status(sessions, capsys):
     root, good, series, aborted = sessions
     infos = {i.folder: i for i in list_sessions(root)}
-    assert infos[good].status == "success" and infos[good].images == 15  # two-level: reference + 2 forward + 2 adjoint and infos[good].kind == "gradient"
+    # two-level: reference + 2 forward + 2 adjoint
+    assert infos[good].status == "success" and infos[good].images == 15 and infos[good].kind == "gradient"
     assert infos[aborted].status == "abort" and infos[aborted].reason == "stop"
     assert infos[series].kind == "load_series"
     assert main(["sessions", str(root)]) == 0
@@ -64,6 +65,7 @@ def test_sessions_list_status(sessions, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 3
 
 
+@pytest.mark.slow
 def test_report_writes_html_and_figures(sessions):
     _, good, series, aborted = sessions
     page = write_report(good)

@@ -18,6 +18,7 @@ from labmnn.protocol.spec import load_protocol  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     text = (ROOT / "protocols" / "gradient.toml").read_text().replace("repeats = 3", "repeats = 1")
     text += "\n[balance]\ntimeout = 0.3\nsettle_timeout = 0.6\n"
@@ -55,6 +56,7 @@ def test_sim_rig_gradient_with_camera_unplug_and_balance_timeout(tmp_path):
     assert states.count("image") == 5  # reference, 2 forward, 2 adjoint: failed captures left no photo
 
 
+@pytest.mark.slow
 def test_demo_command_writes_summary(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--repeats", "1"]) == 0
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -92,6 +94,7 @@ def test_a_changed_simulated_camera_is_not_given_the_shipped_calibration():
     assert calibration_name(rig, SimCamera(rig, width=3000, height=2000)) != SHIPPED_NAME
 
 
+@pytest.mark.slow
 def test_sim_rig_joint_hidden_in_a_photo_is_retaken_not_recorded(tmp_path):
     """A thread/hand across joint 7 in the first loaded photo: the real tracker loses it,
     the engine rejects that photo and retakes it."""

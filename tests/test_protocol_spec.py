@@ -1,6 +1,5 @@
 """Protocol files: the shipped ones parse; malformed ones give one line naming file, key and value."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -59,9 +59,8 @@ def test_dispatch_ranking_and_zero_modes(trained):
 
 @pytest.mark.skipif(importlib.util.find_spec("dask") is not None, reason="dask is installed")
 def test_scheduler_without_dask_says_how_to_install():
-    with pytest.raises(InputError, match=r"labmnn\[cluster\]"):
-        with make_executor("tcp://127.0.0.1:8786"):
-            pass
+    with pytest.raises(InputError, match=r"labmnn\[cluster\]"), make_executor("tcp://127.0.0.1:8786"):
+        pass
 
 
 def test_command_on_local_processes(trained, tmp_path, capsys):

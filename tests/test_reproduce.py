@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from labmnn.cli import main
 
 
+@pytest.mark.slow
 def test_reproduce_quick(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["reproduce", "--quick", "--out", str(out)]) == 0

@@ -61,6 +61,7 @@ def test_scaled_camera_keeps_pixel_centre_convention():
     assert np.allclose(small.project_plane(pts), (cam.project_plane(pts) + 0.5) / 10 - 0.5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_coverage_is_the_exact_area_in_each_pixel():
     # a slanted thin strip against a brute-force 64 x 64 supersampling
     from matplotlib.path import Path

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from labmnn import Network, ZeroModeError
+from labmnn import ZeroModeError
 from labmnn.model import losses
 from labmnn.model import solver as linear_solver
 from labmnn.model.lattice import triangular_lattice

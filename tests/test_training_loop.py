@@ -86,6 +86,7 @@ def test_damage_then_retraining_recovers(iris_run):
     assert r.metrics["test_accuracy"] > r.history[0]["test_accuracy"] + 0.2
 
 
+@pytest.mark.slow
 def test_train_command_writes_everything(tmp_path, capsys):
     out = tmp_path / "iris"
     assert main(["train", "iris", "--epochs", "12", "--seed", "2", "--out", str(out)]) == 0
@@ -93,7 +94,8 @@ def test_train_command_writes_everything(tmp_path, capsys):
     for key in ("train_accuracy", "test_accuracy", "loss"):
         assert key in m
     assert m["test_accuracy"] > 0.6 and m["epochs"] == 12 and m["seed"] == 2
-    rows = list(csv.DictReader(open(out / "history.csv")))
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows][:2] == [0, 1] and int(rows[-1]["epoch"]) == 12
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     net = Network.load(out / "network.json")
@@ -114,6 +116,7 @@ def test_train_command_writes_everything(tmp_path, capsys):
     assert "zero mode" in err and "bond 11" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_regression_command_reports_relative_error(tmp_path):
     out = tmp_path / "reg"
     assert main(["train", "regression", "--epochs", "15", "--out", str(out)]) == 0

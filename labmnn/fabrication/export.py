@@ -18,6 +18,7 @@ millimetres with the outline and the node numbers on separate layers.
 
 Example
 -------
+>>> from labmnn import Network
 >>> net = Network.example("paper-triangle-n4")
 >>> shape = outline(net)
 >>> round(shape.area, 1) > 0                  # mm^2

@@ -14,6 +14,7 @@ load case, and writes
 
 Example
 -------
+>>> from labmnn.fabrication.load_series import hanging_plan, simulate_cases
 >>> net = Network.example("paper-triangle-n4")
 >>> F, labels = hanging_plan(net, grams=(2, 4, 6), nodes=[12])
 >>> cases = simulate_cases(net, F, labels, noise_m=1e-6)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from labmnn.devices import Reading
 from labmnn.errors import DeviceError
@@ -95,7 +95,7 @@ class MTSICSBalance:
             except OSError:
                 pass
 
-    def __enter__(self) -> "MTSICSBalance":
+    def __enter__(self) -> MTSICSBalance:
         self.connect()
         return self
 

@@ -22,8 +22,9 @@ Example
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class GPhoto2Camera:
             pass
         self._thread.stop(timeout_s=2.0)
 
-    def __enter__(self) -> "GPhoto2Camera":
+    def __enter__(self) -> GPhoto2Camera:
         self.connect()
         return self
 

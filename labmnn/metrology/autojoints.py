@@ -55,7 +55,7 @@ def disc_candidates(image, expected: int = 1, min_ratio=0.7) -> tuple[np.ndarray
     order = np.argsort(-r)
     cy_cx, r = cy_cx[order], r[order]
     keep = []   # non-maximum suppression: one candidate per disc
-    for i, (p, ri) in enumerate(zip(cy_cx, r)):
+    for i, p in enumerate(cy_cx):
         if all(np.hypot(*(p - cy_cx[j])) > r[j] for j in keep):
             keep.append(i)
     cy_cx, r = cy_cx[keep], r[keep]

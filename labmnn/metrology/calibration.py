@@ -52,7 +52,7 @@ class BoardSpec:
                                             f"got {self.cols}x{self.rows}, {self.square_mm} mm")
 
     @classmethod
-    def parse(cls, text: str, square_mm: float) -> "BoardSpec":
+    def parse(cls, text: str, square_mm: float) -> BoardSpec:
         """From ``"9x6"`` (inner corners) and a square size in mm."""
         m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
         if not m:
@@ -155,7 +155,7 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Calibration":
+    def load(cls, path: str | Path) -> Calibration:
         """Read a ``calibration.json``; bad content raises :class:`InputError` naming the field."""
         path = Path(path)
         try:
@@ -174,7 +174,7 @@ class Calibration:
         return cls.from_dict(d, str(path))
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<calibration>") -> "Calibration":
+    def from_dict(cls, d: dict, source: str = "<calibration>") -> Calibration:
         def matrix(key, shape):
             if key not in d:
                 raise InputError(source, key, "missing")

@@ -198,8 +198,8 @@ class JointTracker:
         ref = as_grey(reference_image)
         self.image_shape = ref.shape
         if calibration is not None and tuple(calibration.image_size) != (ref.shape[1], ref.shape[0]):
-            raise InputError("--reference", "", f"image is {ref.shape[1]}x{ref.shape[0]} px but the "
-                                                f"calibration is for {calibration.image_size[0]}x{calibration.image_size[1]}")
+            raise InputError("--reference", "", f"image is {ref.shape[1]}x{ref.shape[0]} px but the calibration "
+                                                f"is for {calibration.image_size[0]}x{calibration.image_size[1]}")
         if joints_px is None:
             from labmnn.metrology.autojoints import find_joints
             joints_px = find_joints(ref, network)
@@ -207,7 +207,8 @@ class JointTracker:
         if rough.shape != (network.n_nodes, 2):
             raise InputError("joints", "", f"expected {network.n_nodes} joints (x, y), got shape {rough.shape}")
         fit = fit_discs(ref, rough)
-        bad = np.flatnonzero(~fit.ok | (np.linalg.norm(fit.centres - rough, axis=1) > 0.8 * np.nan_to_num(fit.radii, nan=1e9)))
+        moved = np.linalg.norm(fit.centres - rough, axis=1)
+        bad = np.flatnonzero(~fit.ok | (moved > 0.8 * np.nan_to_num(fit.radii, nan=1e9)))
         if bad.size:
             raise InputError("--reference", f"node {int(bad[0])}",
                              f"no dark joint disc found near ({rough[bad[0], 0]:.0f}, {rough[bad[0], 1]:.0f}) px"
@@ -231,7 +232,8 @@ class JointTracker:
         bonds = np.asarray(network.bonds, int)
         self._bonds = bonds
         self._bar_geometry(fit)
-        self._retry_px = int(max(4, 0.3 * np.min(np.linalg.norm(fit.centres[bonds[:, 1]] - fit.centres[bonds[:, 0]], axis=1))))
+        bond_px = np.linalg.norm(fit.centres[bonds[:, 1]] - fit.centres[bonds[:, 0]], axis=1)
+        self._retry_px = int(max(4, 0.3 * np.min(bond_px)))
         self._ref_lengths = np.linalg.norm(joints_mm[bonds[:, 1]] - joints_mm[bonds[:, 0]], axis=1)
         self._last_shift = np.zeros_like(fit.centres)
 

@@ -15,11 +15,13 @@ Example
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from labmnn.model.network import Network
 
-PAPER = dict(bond_mm=16.0, width_mm=2.0, thickness_mm=2.0, youngs_modulus_pa=0.55e6,
+PAPER: dict[str, Any] = dict(bond_mm=16.0, width_mm=2.0, thickness_mm=2.0, youngs_modulus_pa=0.55e6,
              width_bounds_mm=(1.5, 2.5))
 
 
@@ -50,7 +52,8 @@ def triangle_patch(top: int = 5, rows: int = 4, bond_mm: float = PAPER["bond_mm"
     if top < 2 or not 1 <= rows <= top:
         raise ValueError("need top >= 2 and 1 <= rows <= top")
     h = bond_mm * np.sqrt(3) / 2
-    nodes, row_ids = [], []
+    nodes: list[tuple[float, float]] = []
+    row_ids: list[list[int]] = []
     for r in range(rows):
         ids = []
         for c in range(top - r):

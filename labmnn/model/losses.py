@@ -10,7 +10,7 @@ Losses are built from the small dicts that task and protocol files hold:
 >>> loss = from_spec({"kind": "mse", "targets": [{"node": 13, "axis": "y", "value": -0.025}]})
 >>> u = np.zeros((14, 2)); u[13, 1] = -0.001
 >>> value, g = loss(u)
->>> round(value, 8), round(g[13, 1], 4)
+>>> round(value, 8), round(float(g[13, 1]), 4)
 (0.000576, 0.048)
 
 Kinds
@@ -27,6 +27,7 @@ Kinds
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,7 +197,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise InputError(source, f"{key}.value", f"must be a finite number (metres), found {v!r}")
             values.append(float(v))
-        return MSELoss(nodes, axes, values)
+        return MSELoss(np.asarray(nodes), np.asarray(axes), np.asarray(values))
 
     if kind == "cross_entropy":
         outputs = spec.get("outputs")
@@ -214,6 +215,6 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
         scale = spec.get("scale", 1e-3)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 or not np.isfinite(scale):
             raise InputError(source, "scale", f"must be a positive number (metres), found {scale!r}")
-        return CrossEntropyLoss(nodes, axis, labels, form=form, scale=float(scale))
+        return CrossEntropyLoss(np.asarray(nodes), axis, labels, form=form, scale=float(scale))
 
     raise InputError(source, "kind", f"must be \"mse\" or \"cross_entropy\", found {kind!r}")

@@ -62,7 +62,7 @@ class SolveResult:
 class Equilibrium:
     """One factorisation of a network's stiffness matrix, reusable for many solves."""
 
-    def __init__(self, net: "Network", stiffness: np.ndarray):
+    def __init__(self, net: Network, stiffness: np.ndarray):
         self.net = net
         self.stiffness = stiffness
         self._order = None  # free-DOF indices in elimination order (sparse path)
@@ -176,7 +176,7 @@ class Network:
 
     # ------------------------------------------------------------------ files
     @classmethod
-    def load(cls, path: str | Path) -> "Network":
+    def load(cls, path: str | Path) -> Network:
         """Read a ``labmnn-network/1`` file; a bad file raises a one-line :class:`InputError`."""
         fields = parse_network_dict(read_json(path), str(path))
         net = cls(**{k: v for k, v in fields.items() if k != "stiffness"}, stiffness=fields["stiffness"])
@@ -184,7 +184,7 @@ class Network:
         return net
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<network>") -> "Network":
+    def from_dict(cls, data: dict, source: str = "<network>") -> Network:
         """Build from a decoded ``labmnn-network/1`` object (checked as :meth:`load` does)."""
         fields = parse_network_dict(data, source)
         net = cls(**{k: v for k, v in fields.items() if k != "stiffness"}, stiffness=fields["stiffness"])
@@ -192,7 +192,7 @@ class Network:
         return net
 
     @classmethod
-    def example(cls, name: str = "paper-triangle-n4") -> "Network":
+    def example(cls, name: str = "paper-triangle-n4") -> Network:
         """A network shipped with labmnn (``paper-triangle-n4``: the paper's 14-node network)."""
         path = EXAMPLES_DIR / f"{name}.json"
         if not path.exists():
@@ -201,7 +201,7 @@ class Network:
         return cls.load(path)
 
     @classmethod
-    def open(cls, spec: str | Path) -> "Network":
+    def open(cls, spec: str | Path) -> Network:
         """Load a file path, or a shipped example by name (``paper-triangle-n4``)."""
         p = Path(spec)
         if p.exists() or p.suffix == ".json":
@@ -222,7 +222,7 @@ class Network:
         except OSError as exc:
             raise InputError(str(path), "", f"cannot write the network here ({exc.strerror or exc})") from None
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         """An independent copy (arrays copied, caches dropped)."""
         new = copy.copy(self)
         for attr in ("nodes", "bonds", "width", "fixed_nodes"):
@@ -252,10 +252,11 @@ class Network:
         self.free_dofs = np.flatnonzero(~fixed)
         self._dof_to_free = np.full(2 * n, -1, dtype=np.int64)
         self._dof_to_free[self.free_dofs] = np.arange(self.free_dofs.size)
-        self._free_compat = None
-        self._free_compat_dense = None
-        self._order = None
-        self._ordered_compat = None
+        # Caches for the current geometry, filled on first use.
+        self._free_compat: sp.csr_matrix | None = None
+        self._free_compat_dense: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -280,7 +281,7 @@ class Network:
         self.width = width.copy()
         self._equilibrium = None
 
-    def without_bonds(self, bonds) -> "Network":
+    def without_bonds(self, bonds) -> Network:
         """A copy with the given bond indices removed (damage / pruning)."""
         drop = np.atleast_1d(np.asarray(bonds, dtype=np.int64))
         bad = drop[(drop < 0) | (drop >= self.n_bonds)]

@@ -36,8 +36,8 @@ import os
 import warnings
 import weakref
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp

@@ -87,7 +87,8 @@ def figure1(out: Path, quick: bool = False) -> list:
     return [
         ("1e", "finite-difference error at dk ~ 1 N/m (printable)", f"{np.median(paper['error'][near1]):.1e}",
          f"{cen[j]:.1e} central, {fwd[j]:.1e} forward", f"dk = {steps[j]:.2g} N/m; bar k ~ 137 N/m"),
-        ("1e", "smallest finite-difference error (step, N/m)", f"{paper['error'].min():.1e} ({paper['step'][np.argmin(paper['error'])]:.0e})",
+        ("1e", "smallest finite-difference error (step, N/m)",
+         f"{paper['error'].min():.1e} ({paper['step'][np.argmin(paper['error'])]:.0e})",
          f"{cen.min():.1e} ({steps[np.argmin(cen)]:.0e}) central", "double precision"),
         ("1", "adjoint gradient vs the paper's grad_sim (rel. error)", "-", f"{relative_error(g_adj, g_paper):.1e}",
          "bonds matched by value"),

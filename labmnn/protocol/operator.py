@@ -17,8 +17,9 @@ Example
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 KINDS = ("hang", "remove", "weigh", "capture", "info")
 

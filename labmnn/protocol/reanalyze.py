@@ -17,8 +17,8 @@ Example
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from labmnn.errors import InputError
 from labmnn.model.network import Network

@@ -247,7 +247,8 @@ def study_table(study: StudyResult) -> str:
              "| --- | --- | --- | --- | --- | --- |"]
     for r, o in enumerate(study.ranked(), start=1):
         if o.status == "ok":
-            lines.append(f"| {r} | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | {o.category} | {o.before:.3f} | {o.after:.3f} |")
+            lines.append(f"| {r} | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | {o.category} "
+                         f"| {o.before:.3f} | {o.after:.3f} |")
         else:
             lines.append(f"| - | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | zero modes ({o.zero_modes}) | - | - |")
     return "\n".join(lines)

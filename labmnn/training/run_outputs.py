@@ -87,9 +87,10 @@ def write_plots(result: TrainResult, out: Path) -> dict:
     if task.kind == "classification":
         final = result.snapshots[max(result.snapshots)]
         te = result.test_idx
+        accuracy = np.mean(final[te] == ds.labels[te])
         paths["confusion_plot"] = plots.plot_confusion(ds.labels[te], final[te], ds.class_names,
                                                        out / "confusion.png",
-                                                       title=f"test set: accuracy {np.mean(final[te] == ds.labels[te]):.3f}")
+                                                       title=f"test set: accuracy {accuracy:.3f}")
         mask = np.zeros(ds.n_samples, dtype=bool)
         mask[te] = True
         paths["classes_plot"] = plots.plot_class_scatter(ds.features, ds.labels, result.snapshots, ds.class_names,

@@ -205,7 +205,8 @@ def _pair(src, table, tname, key):
     if key not in table:
         return None
     v = table[key]
-    if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    if (not isinstance(v, list) or len(v) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
             or not 0 <= v[0] <= v[1]):
         raise InputError(src, f"{tname}.{key}", f"must be [lo, hi] with 0 <= lo <= hi, found {v!r}")
     return float(v[0]), float(v[1])
@@ -226,12 +227,13 @@ def _check_known_keys(src: str, raw: dict) -> None:
                 raise InputError(src, f"{table}.{key}" if table else key, f"is not a task setting{hint}")
 
 
-def _check_free_nodes(src: str, network: Network, inputs: "InputSpec", dataset, loss_spec: dict) -> None:
+def _check_free_nodes(src: str, network: Network, inputs: InputSpec, dataset, loss_spec: dict) -> None:
     """Refuse input or output nodes that are fixed to the frame: they never move."""
     fixed = set(network.fixed_nodes.tolist())
     for k, node in enumerate(inputs.nodes.tolist()):
         if node in fixed:
-            raise InputError(src, f"inputs.nodes[{k}]", f"node {node} is fixed to the frame: a force there moves nothing")
+            raise InputError(src, f"inputs.nodes[{k}]",
+                             f"node {node} is fixed to the frame: a force there moves nothing")
     if loss_spec.get("kind") == "cross_entropy":
         outs = [(f"loss.outputs[{k}]", v) for k, v in enumerate(loss_spec["outputs"])]
     else:
@@ -331,7 +333,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         probe = dict(loss_spec, label=0)
         losses.from_spec(probe, f"{src}: loss", n)
         if dataset.labels is None:
-            raise InputError(src, "loss.kind", "cross_entropy needs a data set with labels (iris, or fixed with loss.label)")
+            raise InputError(src, "loss.kind",
+                             "cross_entropy needs a data set with labels (iris, or fixed with loss.label)")
         if dataset.labels.max() >= len(loss_spec["outputs"]):
             raise InputError(src, "loss.outputs", f"has {len(loss_spec['outputs'])} nodes but the data set has "
                                                   f"{int(dataset.labels.max()) + 1} classes")
@@ -373,7 +376,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     t = raw.get("widths", {})
     if "bounds_mm" in t:
         b = t["bounds_mm"]
-        if (not isinstance(b, list) or len(b) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
+        if (not isinstance(b, list) or len(b) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
                 or not 0 < b[0] < b[1] or not np.isfinite(b[1])):
             raise InputError(src, "widths.bounds_mm", f"must be [lo, hi] with 0 < lo < hi, found {b!r}")
         bounds = np.asarray(b, dtype=float) * 1e-3
@@ -425,7 +429,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
             raise InputError(src, "dataset.seed", f"must be >= 0, found {seed!r}")
         targets = t.get("targets")
         if not isinstance(targets, list) or not targets:
-            raise InputError(src, "dataset.targets", f"must list {{node, axis, slope_m_per_n}} tables, found {targets!r}")
+            raise InputError(src, "dataset.targets",
+                             f"must list {{node, axis, slope_m_per_n}} tables, found {targets!r}")
         nodes, axes, slopes = [], [], []
         for k, tg in enumerate(targets):
             key = f"dataset.targets[{k}]"
