@@ -26,8 +26,6 @@ Example
 'abort'
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, Union
 
