@@ -33,6 +33,7 @@ from labmnn.model.network import Network
 from labmnn.protocol import load_protocol
 from labmnn.protocol.bench import Bench
 from labmnn.protocol.engine import Engine
+from labmnn.protocol.events import GuiEvent, RunOutcome, TrackingEvent
 from labmnn.protocol.operator import AutoOperator, Instruction
 from labmnn.protocol.recorder import Session
 from labmnn.protocol.runner import resume_run
@@ -60,7 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner: EngineRunner | None = None
         self.operator: GuiOperator | None = None
         self.session_folder: Path | None = None
-        self.outcome: dict | None = None
+        self.outcome: RunOutcome | None = None
         self.last_bonds = None
         self.history: list[dict] = []
         hold_gc()  # collect garbage in the GUI thread only while the workers run
@@ -333,7 +334,8 @@ class MainWindow(QtWidgets.QMainWindow):
             engine.resume()
 
     # ----------------------------------------------------------------- events
-    def _on_event(self, ev: dict) -> None:
+    def _on_event(self, ev: GuiEvent) -> None:
+        """Show one engine or worker event (kinds and fields: :mod:`labmnn.protocol.events`)."""
         kind = ev.get("type")
         panel = self.protocol_panel
         if kind == "step":
@@ -366,7 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.set_message("Repeating the step from an empty rig...")
             self.statusBar().showMessage("step repeated: " + ev.get("reason", ""), 8000)
 
-    def _tracking_warnings(self, ev: dict) -> None:
+    def _tracking_warnings(self, ev: TrackingEvent) -> None:
         conf = ev.get("confidence_min")
         if conf is not None and conf < LOW_CONFIDENCE:
             self.protocol_panel.add_warning(f"low tracking confidence ({conf:.2f}) in {Path(ev.get('image', '')).name}")
@@ -417,13 +419,13 @@ class MainWindow(QtWidgets.QMainWindow):
         elif name == "warning":
             self.protocol_panel.add_warning(str(payload))
 
-    def _on_finished(self, outcome: dict) -> None:
+    def _on_finished(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
         panel = self.protocol_panel
         panel.set_running(False)
-        status = outcome.get("status")
-        summary = outcome.get("summary") or {}
-        folder = outcome.get("session", "")
+        status = outcome.status
+        summary = outcome.summary or {}
+        folder = outcome.session
         if status == "success":
             panel.mark_all_done()
             rel = summary.get("relative_error")
@@ -435,12 +437,12 @@ class MainWindow(QtWidgets.QMainWindow):
                                            for h in summary["history"]])
             self.results.tabs.setCurrentIndex(1 if summary.get("history") else 0)
         elif status == "abort":
-            panel.set_message(f"Aborted: {outcome.get('reason', '')}.\nThe session is kept: {folder} "
+            panel.set_message(f"Aborted: {outcome.reason}.\nThe session is kept: {folder} "
                               f"(continue with `labmnn resume {folder}`).")
         else:
-            panel.set_message(f"Stopped: {outcome.get('reason', '')}")
+            panel.set_message(f"Stopped: {outcome.reason}")
             panel.instruction_label.setStyleSheet("font-size: 18px; font-weight: bold; color: #b00000;")
-            panel.add_warning(str(outcome.get("reason", "")))
+            panel.add_warning(str(outcome.reason))
         self.results.list_sessions(self.ctx.sessions_root)
 
     # --------------------------------------------------------------- sessions

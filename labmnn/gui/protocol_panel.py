@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from labmnn.model.network import Network
+from labmnn.protocol.engine import CHECKS_LABEL
 from labmnn.protocol.operator import Instruction
 from labmnn.protocol.planner import direction_name
 
@@ -37,7 +38,7 @@ def instruction_detail(ins: Instruction) -> str:
 
 def expected_steps(spec, net: Network) -> list[str]:
     """The step labels the engine will announce, as far as they are known before the run."""
-    labels = ["checking camera, balance, calibration, network"]
+    labels = [CHECKS_LABEL]
     if spec.kind == "load_series":
         for r in range(spec.repeats):
             labels.append(f"repeat {r + 1}/{spec.repeats}: reference")

@@ -24,6 +24,7 @@ import numpy as np
 from labmnn.errors import InputError
 from labmnn.model.network import Network
 from labmnn.protocol import analysis
+from labmnn.protocol.events import LoadingData
 from labmnn.protocol.planner import Loading, LoadingPlan
 from labmnn.protocol.recorder import Session
 
@@ -66,13 +67,13 @@ class BondResults:
         return g.mean(axis=0), std
 
 
-def _plan_from_steps(net: Network, role: str, steps: list[dict], scale: float = 1.0) -> LoadingPlan:
+def _plan_from_steps(net: Network, role: str, steps: list[LoadingData], scale: float = 1.0) -> LoadingPlan:
     loadings = [Loading.from_dict(s["loading"]) for s in steps]
     zeros = np.zeros((net.n_nodes, 2))
     return LoadingPlan(role, zeros, scale, loadings, zeros)
 
 
-def _indexed(steps: dict, prefix: str) -> list[dict]:
+def _indexed(steps: dict, prefix: str) -> list[LoadingData]:
     found = []
     for key, data in steps.items():
         if key.startswith(prefix) and key[len(prefix):].isdigit():

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from labmnn.errors import LabmnnError
 from labmnn.gui.channel import Channel
+from labmnn.protocol.events import GuiEvent, JointsEvent, RestartEvent, RunOutcome
 from labmnn.protocol.operator import AbortRequested, Instruction
 
 
@@ -288,14 +289,14 @@ class EngineRunner:
 
     Signals
     -------
-    event(dict)
-        Each engine event, plus ``{"type": "restart"}`` before a repeated step.
-    finished(dict)
-        The engine's outcome (``status``, ``reason``, ``summary``, ``session``),
-        or ``{"status": "fail", "reason": <one line>}``.
+    event(GuiEvent)
+        Each engine event, plus a :class:`~labmnn.protocol.events.RestartEvent`
+        before a repeated step.
+    finished(RunOutcome)
+        The engine's outcome, or status ``fail`` with the error in one line.
     """
 
-    def __init__(self, make_engine: Callable[[Path | None, Callable[[dict], None]], Any],
+    def __init__(self, make_engine: Callable[[Path | None, Callable[[GuiEvent], None]], Any],
                  folder: Path | None = None):
         self.folder = folder  # a session to continue (None: a new one)
         self.event = Channel()
@@ -324,20 +325,20 @@ class EngineRunner:
         while True:
             try:
                 self.engine = self.make_engine(folder, self.event.emit)
-                outcome = self.engine.run()
+                outcome: RunOutcome = self.engine.run()
             except LabmnnError as exc:
-                outcome = {"status": "fail", "reason": exc.one_line(), "summary": {}}
+                outcome = RunOutcome("fail", exc.one_line())
             except Exception as exc:  # noqa: BLE001 - reported in the window, never a silent death
                 traceback.print_exc()
-                outcome = {"status": "fail", "reason": f"{type(exc).__name__}: {exc}", "summary": {}}
+                outcome = RunOutcome("fail", f"{type(exc).__name__}: {exc}")
             session = getattr(self.engine, "session", None) if self.engine is not None else None
             if session is not None:
                 session.close()
-                outcome.setdefault("session", str(session.folder))
-            if outcome.get("status") == "abort" and self._repeat and session is not None:
+                outcome.session = outcome.session or str(session.folder)
+            if outcome.status == "abort" and self._repeat and session is not None:
                 self._repeat = False
                 folder = session.folder
-                self.event.emit({"type": "restart", "reason": outcome.get("reason", "")})
+                self.event.emit(RestartEvent(type="restart", reason=outcome.reason))
                 continue
             self.finished.emit(outcome)
             return
@@ -348,10 +349,10 @@ class TrackerTap:
 
     ``make_tracker`` is called in the engine's thread; every ``track`` result
     with ``joints_px`` is reported through ``emit`` as
-    ``{"type": "joints", "image": path, "joints_px": (n, 2)}``.
+    a :class:`~labmnn.protocol.events.JointsEvent`.
     """
 
-    def __init__(self, make_tracker, emit: Callable[[dict], None]):
+    def __init__(self, make_tracker, emit: Callable[[GuiEvent], None]):
         self.make_tracker = make_tracker
         self.emit = emit
 
@@ -360,7 +361,7 @@ class TrackerTap:
         ref = getattr(tracker, "reference", None) or getattr(getattr(tracker, "tracker", None), "reference", None)
         ref_px = getattr(ref, "joints_px", None) if ref is not None else None
         if ref_px is not None:
-            self.emit({"type": "joints", "image": str(reference), "joints_px": ref_px})
+            self.emit(JointsEvent(type="joints", image=str(reference), joints_px=ref_px))
         return _TappedTracker(tracker, self.emit)
 
 
@@ -373,8 +374,8 @@ class _TappedTracker:
         result = self._tracker.track(image_path)
         px = getattr(result, "joints_px", None)
         if px is not None:
-            self._emit({"type": "joints", "image": str(image_path), "joints_px": px,
-                        "confidence": getattr(result, "confidence", None)})
+            self._emit(JointsEvent(type="joints", image=str(image_path), joints_px=px,
+                                   confidence=getattr(result, "confidence", None)))
         return result
 
     def __getattr__(self, name):

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from labmnn.protocol import analysis
+from labmnn.protocol.events import GradientEvent, PlanEvent, TrainEvent
 from labmnn.protocol.operator import Instruction
-from labmnn.protocol.planner import LoadingPlan
+from labmnn.protocol.planner import LoadingPlan, adjoint_plan, forward_plan, series_plan
 from labmnn.protocol.recorder import write_durable
 
 
@@ -47,22 +48,22 @@ def measure_gradient(eng, prefix: str, tag: str) -> dict:
     net, loss = eng.net, eng.loss
     two = eng.spec.linearize == "two_level"
     ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
-    plan_f = eng.forward_plan()
+    plan_f = forward_plan(eng.spec, net.n_nodes)
     fwd_full = _measure_plan(eng, prefix, tag, "forward", plan_f, ref)
     fwd = fwd_full
     if two:
-        fwd_half = _measure_plan(eng, prefix, tag, "forward-half", eng.forward_plan(0.5), ref)
+        fwd_half = _measure_plan(eng, prefix, tag, "forward-half", forward_plan(eng.spec, net.n_nodes, 0.5), ref)
         fwd = _extrapolate(fwd_half, fwd_full)
     value, dLdu = loss(fwd["displacements"])
 
     def make_plan():
-        plan = eng.adjoint_plan(-dLdu, fwd["elongations"])
-        eng.emit("plan", role="adjoint", lines=plan.describe(), predicted_error=plan.predicted_error)
+        plan = adjoint_plan(eng.spec, net, -dLdu, fwd["elongations"])
+        eng.emit(PlanEvent(type="plan", role="adjoint", lines=plan.describe(), predicted_error=plan.predicted_error))
         if plan.predicted_error > eng.spec.adjoint.max_predicted_error:
             eng.warn(f"adjoint plan: predicted gradient error {plan.predicted_error:.1%} from rounding")
         rec = {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
         if two:
-            rec["plan_half"] = eng.adjoint_plan(-dLdu, fwd["elongations"], scale=plan.scale / 2).to_dict()
+            rec["plan_half"] = adjoint_plan(eng.spec, net, -dLdu, fwd["elongations"], scale=plan.scale / 2).to_dict()
         return rec
 
     plan_rec = eng.step(f"{prefix}adjoint-plan", f"{tag}: adjoint plan", make_plan)
@@ -91,9 +92,9 @@ def measure_gradient(eng, prefix: str, tag: str) -> dict:
         }
 
     data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
-    eng.emit("gradient", key=f"{prefix}gradient", measured=data["gradient"],
-             simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-             cosine=data["cosine"])
+    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
+                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+                           cosine=data["cosine"]))
     return data
 
 
@@ -138,7 +139,7 @@ def run_series(eng) -> dict:
         for k, grams in enumerate(spec.series.grams):
             if grams <= 0:
                 continue
-            plan = eng.series_plan(grams)
+            plan = series_plan(spec, eng.net.n_nodes, grams)
             steps = [eng.loading_step(f"r{r}/series/{k}/{ld.index}", f"{tag}: {grams:g} g on node "
                                    f"{spec.series.node}", ld, ref) for ld in plan.loadings]
             resp = analysis.combine_loadings(eng.net, plan, steps)
@@ -194,7 +195,7 @@ def run_train(eng) -> dict:
             write_durable(design, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
         history.append({"step": t + 1, "loss": rec["loss"], "relative_error": rec["relative_error"],
                         "cosine": rec["cosine"]})
-        eng.emit("train", step=t + 1, loss=rec["loss"])
+        eng.emit(TrainEvent(type="train", step=t + 1, loss=rec["loss"]))
     out = eng.session.folder / Path(tr.output).name
     if eng.offline:
         out = out.with_name(f"{eng.results_name}-{out.name}")

@@ -33,12 +33,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from labmnn.errors import LabmnnError
 from labmnn.model.network import GRAVITY
+
+if TYPE_CHECKING:
+    from labmnn.model.network import Network
+    from labmnn.protocol.spec import ProtocolSpec
 
 DOWN = (0.0, -1.0)
 _TINY_G = 1e-9
@@ -425,3 +429,117 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
                         f"weight set ({weights.describe()}) and the rig's limits "
                         f"({rig.max_per_node_g:g} g per node, {rig.max_total_g:g} g in total)")
     return best
+
+
+# ------------------------------------------------------- a protocol's plans
+def forward_plan(spec: "ProtocolSpec", n_nodes: int, level: float = 1.0) -> LoadingPlan:
+    """A protocol's forward loads as loadings, at ``level`` times their size (1 normally)."""
+    return plan_loading(spec.forward_forces(n_nodes), spec.weights, spec.rig, scale=level,
+                        role="forward" if level == 1.0 else f"forward at {level:g} x")
+
+
+def series_plan(spec: "ProtocolSpec", n_nodes: int, grams: float) -> LoadingPlan:
+    """One load of a protocol's load series (``grams`` on its node, along its direction) as loadings."""
+    F = np.zeros((n_nodes, 2))
+    F[spec.series.node] = np.asarray(spec.series.direction) * grams * 1e-3 * 9.8
+    return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
+
+
+def adjoint_plan(spec: "ProtocolSpec", net: "Network", F_adj: np.ndarray, e_forward: np.ndarray,
+                 scale: float | None = None) -> LoadingPlan:
+    """Plan the adjoint force ``F_adj`` (n, 2), N; the predicted error is the one it makes on
+    the gradient given the forward elongations ``e_forward`` (m,), m."""
+    eq = net.equilibrium()
+    g_ideal = eq.solve(F_adj).elongations * e_forward
+    norm = float(np.linalg.norm(g_ideal)) or 1.0
+
+    def gradient_error(F_eff):
+        return float(np.linalg.norm(eq.solve(F_eff).elongations * e_forward - g_ideal) / norm)
+
+    a = spec.adjoint
+    return plan_loading(F_adj, spec.weights, spec.rig, scale=a.scale if scale is None else scale,
+                        max_g=a.max_g, min_g=a.min_g, role="adjoint", error_fn=gradient_error)
+
+
+def unapplied(plan: LoadingPlan, rig: RigLimits) -> str:
+    """Forces no pull direction of ``rig`` can apply, as text ("" if none); remainders
+    below the smallest piece are not counted."""
+    rows = []
+    for node in np.flatnonzero(np.abs(plan.dropped_n).sum(axis=1) > 0):
+        D = rig.directions_at(node)
+        f = plan.dropped_n[node] / plan.scale
+        off = f - D.T @ np.linalg.lstsq(D.T, f, rcond=None)[0]
+        if np.linalg.norm(off) > 1e-9:
+            rows.append(f"{np.linalg.norm(off) / 9.8e-3:.2g} g along ({off[0]:+.2f}, {off[1]:+.2f}) "
+                        f"on node {node}")
+    return "; ".join(rows)
+
+
+@dataclass
+class Preflight:
+    """Every loading of a protocol planned from the model before anything is hung.
+
+    Attributes
+    ----------
+    lines : list of str
+        The plans as text (shown to the operator at the checks).
+    predicted_error : float
+        The worst predicted rounding error (the adjoint plan's on the gradient).
+    adjoint : LoadingPlan or None
+        The predicted adjoint plan (None for a load series).
+    """
+
+    lines: list[str]
+    predicted_error: float
+    adjoint: LoadingPlan | None = None
+
+
+def preflight(spec: "ProtocolSpec", net: "Network", loss) -> Preflight:
+    """Plan a protocol's loadings from the model (``loss`` as built by the spec).
+
+    Raises
+    ------
+    PlanError
+        If a load cannot be hung, or the adjoint load rounds worse than allowed.
+    """
+    if spec.kind == "load_series":
+        return _preflight_series(spec, net)
+    plan_f = forward_plan(spec, net.n_nodes)
+    lines = list(plan_f.describe())
+    two = spec.linearize == "two_level"
+    if two:
+        lines += forward_plan(spec, net.n_nodes, 0.5).describe()
+    fwd_model = net.solve(plan_f.effective_forces())
+    _, dLdu = loss(fwd_model.displacements)
+    try:
+        plan_a = adjoint_plan(spec, net, -dLdu, fwd_model.elongations)
+        if two:
+            adjoint_plan(spec, net, -dLdu, fwd_model.elongations, scale=plan_a.scale / 2)
+    except PlanError as exc:
+        raise PlanError(f"before anything is hung: {exc}") from None
+    lines += ["predicted from the model:"] + plan_a.describe()
+    _check_adjoint(plan_a, spec)
+    return Preflight(lines, plan_a.predicted_error, plan_a)
+
+
+def _preflight_series(spec: "ProtocolSpec", net: "Network") -> Preflight:
+    worst = 0.0
+    for g in spec.series.grams:
+        if g > 0:
+            worst = max(worst, series_plan(spec, net.n_nodes, g).predicted_error)
+    line = (f"load series on node {spec.series.node}: " + ", ".join(f"{g:g} g" for g in spec.series.grams)
+            + f" pulling {direction_name(spec.series.direction)}")
+    return Preflight([line], worst)
+
+
+def _check_adjoint(plan_a: LoadingPlan, spec: "ProtocolSpec") -> None:
+    limit = spec.adjoint.max_predicted_error
+    missing = unapplied(plan_a, spec.rig)
+    if missing and plan_a.predicted_error > limit:
+        raise PlanError(f"before anything is hung: the adjoint force needs {missing} that no pull direction "
+                        f"there can apply (predicted gradient error {plan_a.predicted_error:.0%}); fit a pulley "
+                        "and list it in [rig] directions")
+    if plan_a.predicted_error > limit:
+        raise PlanError(f"before anything is hung: the adjoint load rounds to the weight set with a predicted "
+                        f"gradient error of {plan_a.predicted_error:.1%} (limit {limit:.1%}); add pulleys or "
+                        "smaller pieces")

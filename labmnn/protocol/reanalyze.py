@@ -10,7 +10,7 @@ modified.
 Example
 -------
 >>> out = reanalyze("sessions/20261122-101500-gradient-fig1", tracking={"search_px": 80})  # doctest: +SKIP
->>> out["summary"]["relative_error"]                                                      # doctest: +SKIP
+>>> out.summary["relative_error"]                                                        # doctest: +SKIP
 0.011
 """
 
@@ -24,6 +24,7 @@ from labmnn.errors import InputError
 from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, metrology_tracker_factory, track_arrays
 from labmnn.protocol.engine import Engine
+from labmnn.protocol.events import EngineEvent, RunOutcome
 from labmnn.protocol.recorder import ReadOnlySession, Session
 from labmnn.protocol.results import _loading_steps
 from labmnn.protocol.spec import load_protocol
@@ -38,7 +39,7 @@ class _NoDevice:
 
 def reanalyze(session: str | Path, make_tracker: Callable | None = None, tracking: dict | None = None,
               calibration: str | Path | None = None, name: str | None = None,
-              listener: Callable[[dict], None] | None = None) -> dict:
+              listener: Callable[[EngineEvent], None] | None = None) -> RunOutcome:
     """Track the recorded photos again and reassemble the results into new files.
 
     Parameters
@@ -57,7 +58,7 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
 
     Returns
     -------
-    dict
+    RunOutcome
         The engine's outcome (``summary`` with the new figures, ``summary["files"]``).
     """
     status = Session.open(session).status()

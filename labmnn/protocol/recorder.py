@@ -4,6 +4,7 @@ Layout of one session (``docs/protocol.md``)::
 
     SESSION/
       log.jsonl          start / step / event / stop records, one JSON object a line
+                         (their fields: :mod:`labmnn.protocol.events`, ``docs/events.md``)
       protocol.toml      the protocol as used (byte copy)
       network.json       the network as used
       calibration.*      the calibration as used (when there is one)
@@ -29,10 +30,21 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import cast
 
 from labmnn.text_files import fsync_dir, fsync_file
 from labmnn.text_files import json_default as _jsonable
 from labmnn.text_files import write_atomic as write_durable
+
+from labmnn.protocol.events import (
+    EventName,
+    EventRecord,
+    LogRecord,
+    StartRecord,
+    Status,
+    StepRecord,
+    StopRecord,
+)
 
 LOG = "log.jsonl"
 RAW = "raw"
@@ -48,7 +60,7 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def read_log(path: str | Path) -> list[dict]:
+def read_log(path: str | Path) -> list[LogRecord]:
     """All complete records of a ``log.jsonl`` (a torn or garbled line is skipped)."""
     out = []
     try:
@@ -131,22 +143,24 @@ class Session:
         self.records.append(json.loads(line))
         return rec
 
-    def start(self, **meta) -> dict:
+    def start(self, **meta) -> StartRecord:
+        """The first record: versions, host, process, and ``meta`` (protocol, network, bench...)."""
         from labmnn import __version__
 
-        return self.append("start", labmnn_version=__version__, host=socket.gethostname(),
-                           pid=os.getpid(), **meta)
+        return cast(StartRecord, self.append("start", labmnn_version=__version__, host=socket.gethostname(),
+                           pid=os.getpid(), **meta))
 
-    def step(self, key: str, data: dict) -> dict:
+    def step(self, key: str, data: dict) -> StepRecord:
         """A completed, checkpointed step (its data is reused on resume)."""
-        return self.append("step", key=key, data=data)
+        return cast(StepRecord, self.append("step", key=key, data=data))
 
-    def event(self, name: str, **data) -> dict:
-        return self.append("event", name=name, **data)
+    def event(self, name: EventName, **data) -> EventRecord:
+        """Something that happened during the run (``name`` and fields: :data:`EventRecord`)."""
+        return cast(EventRecord, self.append("event", name=name, **data))
 
-    def stop(self, status: str, reason: str = "") -> dict:
+    def stop(self, status: Status, reason: str = "") -> StopRecord:
         """Close the run: ``status`` is ``success``, ``abort`` or ``fail``."""
-        return self.append("stop", status=status, reason=reason)
+        return cast(StopRecord, self.append("stop", status=status, reason=reason))
 
     def close(self) -> None:
         if self._fh is not None:
@@ -211,7 +225,8 @@ class Session:
         """Data of every checkpointed step, by key."""
         return {r["key"]: r.get("data", {}) for r in self.records if r.get("kind") == "step"}
 
-    def start_record(self) -> dict:
+    def start_record(self) -> StartRecord | dict:
+        """The start record ({} before the session has started)."""
         return next((r for r in self.records if r.get("kind") == "start"), {})
 
     def status(self) -> str:
@@ -221,7 +236,8 @@ class Session:
             return "incomplete"
         return str(stops[-1].get("status", "fail"))
 
-    def images(self) -> list[dict]:
+    def images(self) -> list[EventRecord]:
+        """The ``image`` event records, in order."""
         return [r for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
 
 
