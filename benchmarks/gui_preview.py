@@ -40,8 +40,8 @@ def main() -> int:
     ap.add_argument("--light", action="store_true", help="the light simulated rig instead of hardware_sim")
     args = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from labmnn.gui.autopilot import Autopilot
     from labmnn.cli.sim.bench import full_sim_context, sim_context
+    from labmnn.gui.autopilot import Autopilot
     from labmnn.gui.main_window import MainWindow
 
     protocol = Path(__file__).resolve().parents[1] / "labmnn" / "data" / "protocols" / "gradient.toml"

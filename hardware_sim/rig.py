@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from labmnn.model.network import GRAVITY
 from labmnn.errors import InputError
+from labmnn.model.network import GRAVITY
 
 from .camera_model import SimCameraModel, rotation_matrix, rotation_vector
 from .mechanics import solve_nonlinear

@@ -100,9 +100,8 @@ def write_atomic(path: str | Path, data: bytes | str, *, fsync: bool = True) -> 
     file or the whole new one, never a part.  ``fsync`` as in :func:`replacing`."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    with replacing(path, fsync=fsync) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+    with replacing(path, fsync=fsync) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def write_json_atomic(path: str | Path, obj: Any, *, fsync: bool = True, indent: int = 1) -> None:

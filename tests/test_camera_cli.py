@@ -9,9 +9,9 @@ import sim_camera_stub
 from fake_gphoto2 import FakeBody, FakeGPhoto2
 
 from labmnn.cli import main
+from labmnn.cli.sim import devices as factory
 from labmnn.devices import Camera
 from labmnn.errors import DeviceError
-from labmnn.cli.sim import devices as factory
 from labmnn.instruments import gphoto2_camera
 
 

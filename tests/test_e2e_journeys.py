@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hardware_sim.printing import design_stiffness, printed_stiffness_factor
 from labmnn.cli import main
 from labmnn.model.network import Network
-from hardware_sim.printing import design_stiffness, printed_stiffness_factor
 
 pytestmark = pytest.mark.slow  # end to end
 

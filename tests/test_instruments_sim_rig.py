@@ -2,9 +2,9 @@
 
 import pytest
 
+from labmnn.cli.sim.devices import open_balance, open_camera
 from labmnn.devices import Balance, Camera
 from labmnn.errors import DeviceError
-from labmnn.cli.sim.devices import open_balance, open_camera
 from labmnn.model.network import Network
 
 rig_mod = pytest.importorskip("hardware_sim.rig")

@@ -19,7 +19,8 @@ KERNEL = {"labmnn", "errors", "devices", "text_files", "resources", "checks"}
 # from its own layer or lower ones (kernel modules only from the kernel)
 LAYER = {**{k: 0 for k in KERNEL}, "model": 1, "training": 2, "fabrication": 2, "paper": 2, "metrology": 2,
          "instruments": 2, "protocol": 3, "gui": 4, "cli": 5, "__main__": 5}
-SIM_MAY_IMPORT = ("labmnn.errors", "labmnn.devices", "labmnn.text_files", "labmnn.resources", "labmnn.checks", "labmnn.model",
+SIM_MAY_IMPORT = ("labmnn.errors", "labmnn.devices", "labmnn.text_files", "labmnn.resources", "labmnn.checks",
+                  "labmnn.model",
                   "labmnn.instruments.mtsics")
 MAX_LOOSE = 8
 

@@ -118,7 +118,8 @@ def output_file(path: str | Path, option: str, suffixes: tuple[str, ...] = (),
     """
     p = Path(path)
     if p.is_dir():
-        raise InputError(option, "", f"{str(p)!r} is a folder; give a file name, e.g. {str(p / ('out' + (suffixes[0] if suffixes else '')))!r}")
+        example = str(p / ("out" + (suffixes[0] if suffixes else "")))
+        raise InputError(option, "", f"{str(p)!r} is a folder; give a file name, e.g. {example!r}")
     if suffixes and p.suffix.lower() not in suffixes:
         raise InputError(option, "", f"{str(p)!r} should end in {' or '.join(suffixes)}")
     for q in inputs:

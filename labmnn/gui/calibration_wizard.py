@@ -265,7 +265,8 @@ class CalibrationWizard(QtWidgets.QDialog):
         errors = dict(cal.per_image_rms_px)
         self.table.setRowCount(len(errors) + len(cal.rejected))
         for row, (name, err) in enumerate(sorted(errors.items())):
-            self.table.setItem(row, 0, QtWidgets.QTableWidgetItem(name + (" (outlier)" if name in cal.outliers else "")))
+            label = name + (" (outlier)" if name in cal.outliers else "")
+            self.table.setItem(row, 0, QtWidgets.QTableWidgetItem(label))
             item = QtWidgets.QTableWidgetItem(f"{err:.3f}")
             if err > BAD_RMS_PX or name in cal.outliers:
                 item.setForeground(Qt.red)

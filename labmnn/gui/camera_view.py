@@ -306,7 +306,8 @@ class CameraView(QtWidgets.QWidget):
         self.photo_item.setRect(QtCore.QRectF(0, 0, self.photo_size[0], self.photo_size[1]))
         role = getattr(self, "_pending_role", "")
         self.photo_title.setText(f"Last photo: {Path(path).name}")
-        self.photo_title.setToolTip(f"{path}\n{self.photo_size[0]}x{self.photo_size[1]} px{', ' + role if role else ''}")
+        width, height = self.photo_size[0], self.photo_size[1]
+        self.photo_title.setToolTip(f"{path}\n{width}x{height} px{', ' + role if role else ''}")
         self._draw_overlay()
         if not self.zoom_to_network():
             self.photo_box.autoRange(items=[self.photo_item], padding=0.02)

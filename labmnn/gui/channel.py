@@ -25,7 +25,7 @@ from __future__ import annotations
 import gc
 import queue
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6 import QtCore
 

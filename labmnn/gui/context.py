@@ -7,9 +7,10 @@ The simulated rigs are assembled by the command line
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from labmnn.errors import DeviceError, InputError
 from labmnn.protocol.bench import Bench
@@ -82,7 +83,8 @@ def real_context(sessions_root: str | Path, balance_port: str | None, calibratio
     cal_path = Path(calibration) if calibration else None
     if cal_path is not None and not cal_path.is_file():
         raise InputError("--calibration", "", f"{cal_path} does not exist")
-    bench = Bench(camera=_or_failed("camera", GPhoto2Camera), balance=_or_failed("balance", MTSICSBalance, balance_port),
+    bench = Bench(camera=_or_failed("camera", GPhoto2Camera),
+                  balance=_or_failed("balance", MTSICSBalance, balance_port),
                   make_tracker=lambda ref, net, settings, joints_px=None: metrology_tracker_factory(
                       bench.calibration)(ref, net, settings, joints_px),
                   calibration=cal_path, image_size=_image_size(cal_path), extra={"sim": False})

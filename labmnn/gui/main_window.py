@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
 from labmnn.errors import InputError, LabmnnError

@@ -7,7 +7,7 @@ engine runner and the GUI operator.
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from labmnn.model.network import Network
@@ -278,7 +278,8 @@ class ProtocolPanel(QtWidgets.QWidget):
             return
         colour = KIND_COLOURS.get(ins.kind, "#444")
         self.kind_label.setText(f"<span style='background:{colour}; color:white; font-size:16px; "
-                                f"font-weight:bold; padding:3px;'>&nbsp;{KIND_TAGS.get(ins.kind, ins.kind)}&nbsp;</span>")
+                                "font-weight:bold; padding:3px;'>"
+                                f"&nbsp;{KIND_TAGS.get(ins.kind, ins.kind)}&nbsp;</span>")
         self.instruction_label.setText(ins.text)
         self.instruction_label.setStyleSheet(
             f"font-size: {24 if len(ins.text) < 160 else 14}px; font-weight: bold;")

@@ -21,9 +21,10 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from labmnn.errors import LabmnnError
 from labmnn.gui.channel import Channel
@@ -126,7 +127,7 @@ class DeviceOwner:
         """Connect (closing first only if connected), queued to the owner thread."""
         self._jobs.put(_Job("connect", (), {}, callback=callback, close_first=True))
 
-    def proxy(self) -> "DeviceProxy":
+    def proxy(self) -> DeviceProxy:
         return DeviceProxy(self)
 
     # --------------------------------------------------------- owner thread

@@ -193,7 +193,10 @@ class ReferenceSubsets:
         order = np.argsort(~active, axis=1, kind="stable")[:, :L]      # active pixels first
         valid = np.arange(L)[None] < counts[:, None]
         self.idx = order
-        take = lambda a: np.where(valid, np.take_along_axis(a.reshape(n, -1), order, 1), 0.0).astype(np.float32)
+
+        def take(a):  # each subset's active pixels, padded with zeros to the longest
+            return np.where(valid, np.take_along_axis(a.reshape(n, -1), order, 1), 0.0).astype(np.float32)
+
         self.w_p = take(masks)
         self.f_p, self.gx_p, self.gy_p = take(self.f), take(self.gx), take(self.gy)
         self.bar_deg_p = take(bar_deg) if bar_deg is not None else np.full((n, L), np.inf)
@@ -253,7 +256,7 @@ class ReferenceSubsets:
         return self._final_statistics(fit)
 
     # -------------------------------------------------------------- stages of refine
-    def _start(self, start, margin_deg, keep) -> "_Fit":
+    def _start(self, start, margin_deg, keep) -> _Fit:
         """The per-subset state at the start: shifts, this image's pixel weights, no statistics."""
         n, L = self.n, self.f_p.shape[1]
         w = self.w_p
@@ -268,7 +271,7 @@ class ReferenceSubsets:
                     r=np.zeros((n, L), np.float32), df=np.ones(n), dg=np.ones(n),
                     det=np.full(n, np.inf), trace=np.zeros(n), step=np.full(n, np.inf))
 
-    def _iterate(self, image, fit: "_Fit", tol_px, max_iter, margin, robust) -> None:
+    def _iterate(self, image, fit: _Fit, tol_px, max_iter, margin, robust) -> None:
         """Gauss-Newton iterations of the subsets not yet done, until all converge or fail
         or ``max_iter`` is reached; patches are re-read when a shift leaves them."""
         it_round = 0
@@ -287,7 +290,7 @@ class ReferenceSubsets:
             else:
                 break
 
-    def _read_patches(self, image, fit: "_Fit", margin):
+    def _read_patches(self, image, fit: _Fit, margin):
         """Prefiltered patches around the current estimates (subsets that left the frame are
         marked in ``fit.inside``); returns the integer part of each shift and the B-spline
         coefficients (n, P, P)."""
@@ -304,7 +307,7 @@ class ReferenceSubsets:
         patch = image[ys[:, :, None], xs[:, None, :]]
         return origin, bspline_prefilter(patch)
 
-    def _interpolate(self, coef, blocks: "_Blocks", act, p, k, margin):
+    def _interpolate(self, coef, blocks: _Blocks, act, p, k, margin):
         """The deformed subsets ``act`` at shifts ``p`` (cubic B-spline), packed (len(act), L)."""
         S = 2 * self.half + 1
         t = p - np.floor(p)
@@ -329,7 +332,7 @@ class ReferenceSubsets:
             gs += wx[:, b, None, None] * v[:, :, b:b + S]
         return np.take_along_axis(gs.reshape(len(act), -1), self.idx[act], 1)
 
-    def _gauss_newton_step(self, fit: "_Fit", act, g, tol_px, robust):
+    def _gauss_newton_step(self, fit: _Fit, act, g, tol_px, robust):
         """One IC-GN update of the subsets ``act`` given their deformed pixels ``g``; records
         the statistics and returns the subsets still iterating."""
         fa, wa, gxa, gya = self.f_p[act], fit.w[act], self.gx_p[act], self.gy_p[act]
@@ -369,7 +372,7 @@ class ReferenceSubsets:
         fit.df[act], fit.dg[act], fit.det[act], fit.trace[act] = df, dg, det, Hxx + Hyy
         return act[~(done | bad)]
 
-    def _reject_sectors(self, fit: "_Fit") -> bool:
+    def _reject_sectors(self, fit: _Fit) -> bool:
         """Drop the sectors whose residual is well above the noise (a thread, a hook, a
         shadow) from the subsets that have them; True when any subset must be refined again."""
         n = self.n
@@ -394,7 +397,7 @@ class ReferenceSubsets:
         fit.p[redo] = np.where(np.isfinite(fit.p[redo]), fit.p[redo], 0.0)
         return True
 
-    def _final_statistics(self, fit: "_Fit") -> RefineResult:
+    def _final_statistics(self, fit: _Fit) -> RefineResult:
         """ZNCC, inlier share and shift uncertainty at the solution."""
         rw, r, df, dg = fit.rw, fit.r, fit.df, fit.dg
         converged = fit.converged | ((fit.step < SETTLED_PX) & ~fit.failed)  # still moving by < SETTLED_PX: settled

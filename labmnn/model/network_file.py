@@ -33,7 +33,8 @@ def read_json(path: str | Path) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(str(path), "", f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(str(path), "", f"is not valid JSON ({where}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise InputError(str(path), "", f"must hold a JSON object, found {type(data).__name__}")
     return data

@@ -12,9 +12,10 @@ against it; ``track(path)`` returns an object with ``displacements_network_mm``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -27,7 +27,7 @@ Example
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired, TypedDict, Union
+from typing import Any, Literal, NotRequired, TypedDict
 
 State = Literal["idle", "running", "paused", "done", "aborted", "failed"]
 Status = Literal["success", "abort", "fail"]
@@ -176,11 +176,11 @@ class RestartEvent(TypedDict):
     reason: str
 
 
-EngineEvent = Union[StepEvent, ProgressEvent, ImageEvent, TrackingEvent, GradientEvent, PlanEvent,
-                    WarningEvent, StateEvent, TrainEvent]
+EngineEvent = (StepEvent | ProgressEvent | ImageEvent | TrackingEvent | GradientEvent | PlanEvent | WarningEvent
+               | StateEvent | TrainEvent)
 """Anything :meth:`Engine.emit` sends to its listener."""
 
-GuiEvent = Union[EngineEvent, JointsEvent, RestartEvent]
+GuiEvent = EngineEvent | JointsEvent | RestartEvent
 """Anything the main window's event slot receives."""
 
 
@@ -351,15 +351,14 @@ class RejectedRecord(_Event):
     lost_nodes: list[int]
 
 
-EventRecord = Union[ChecksRecord, InstructionRecord, WarningRecord, PauseRecord, ResumedRecord,
-                    DeviceFaultRecord, ImageRecord, OrphanImageRecord, CaptureRecord, WeighedRecord,
-                    RejectedRecord]
+EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | ResumedRecord | DeviceFaultRecord
+               | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord)
 """A ``kind = "event"`` line of the log, told apart by ``name``."""
 
 EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed",
                     "device_fault", "image", "orphan_image", "capture", "weighed", "rejected"]
 
-LogRecord = Union[StartRecord, StepRecord, StopRecord, EventRecord]
+LogRecord = StartRecord | StepRecord | StopRecord | EventRecord
 """Any line of ``log.jsonl``.  A :class:`ReadOnlySession` keeps records without ``seq`` and ``time``."""
 
 

@@ -32,8 +32,9 @@ Example
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -144,7 +145,7 @@ class Stack:
                 "nominal_g": self.nominal_g, "pieces": [[s, c] for s, c in self.pieces.items()]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Stack":
+    def from_dict(cls, d: dict) -> Stack:
         return cls(int(d["node"]), tuple(d["direction"]), float(d["target_g"]), float(d["nominal_g"]),
                    {float(s): int(c) for s, c in d["pieces"]})
 
@@ -186,7 +187,7 @@ class Loading:
         return {"index": self.index, "sign": self.sign, "stacks": [s.to_dict() for s in self.stacks]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Loading":
+    def from_dict(cls, d: dict) -> Loading:
         return cls(int(d["index"]), int(d["sign"]), [Stack.from_dict(s) for s in d["stacks"]])
 
 
@@ -265,7 +266,7 @@ class LoadingPlan:
                 "predicted_error": self.predicted_error}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LoadingPlan":
+    def from_dict(cls, d: dict) -> LoadingPlan:
         return cls(d["role"], np.asarray(d["target_n"], dtype=float), float(d["scale"]),
                    [Loading.from_dict(x) for x in d["loadings"]], np.asarray(d["dropped_n"], dtype=float),
                    float(d["predicted_error"]))
@@ -382,9 +383,10 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
     comps, left = decompose(target_n, rig)
     if not comps:
         if np.any(left):
+            unit = left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-300)
             where = "; ".join(f"{np.linalg.norm(left[i]) / GRAVITY * 1e3:.2g} g along "
-                              f"({left[i, 0] / np.linalg.norm(left[i]):+.2f}, {left[i, 1] / np.linalg.norm(left[i]):+.2f})"
-                              f" on node {i}" for i in np.flatnonzero(np.abs(left).sum(axis=1) > 0))
+                              f"({unit[i, 0]:+.2f}, {unit[i, 1]:+.2f}) on node {i}"
+                              for i in np.flatnonzero(np.abs(left).sum(axis=1) > 0))
             raise PlanError(f"{role} loading: the force needs {where}, which no pull direction there can apply; "
                             "fit a pulley and list it in [rig] directions")
         raise PlanError(f"{role} loading: the wanted force is zero: nothing to hang")
@@ -432,20 +434,20 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
 
 
 # ------------------------------------------------------- a protocol's plans
-def forward_plan(spec: "ProtocolSpec", n_nodes: int, level: float = 1.0) -> LoadingPlan:
+def forward_plan(spec: ProtocolSpec, n_nodes: int, level: float = 1.0) -> LoadingPlan:
     """A protocol's forward loads as loadings, at ``level`` times their size (1 normally)."""
     return plan_loading(spec.forward_forces(n_nodes), spec.weights, spec.rig, scale=level,
                         role="forward" if level == 1.0 else f"forward at {level:g} x")
 
 
-def series_plan(spec: "ProtocolSpec", n_nodes: int, grams: float) -> LoadingPlan:
+def series_plan(spec: ProtocolSpec, n_nodes: int, grams: float) -> LoadingPlan:
     """One load of a protocol's load series (``grams`` on its node, along its direction) as loadings."""
     F = np.zeros((n_nodes, 2))
     F[spec.series.node] = np.asarray(spec.series.direction) * grams * 1e-3 * 9.8
     return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
 
 
-def adjoint_plan(spec: "ProtocolSpec", net: "Network", F_adj: np.ndarray, e_forward: np.ndarray,
+def adjoint_plan(spec: ProtocolSpec, net: Network, F_adj: np.ndarray, e_forward: np.ndarray,
                  scale: float | None = None) -> LoadingPlan:
     """Plan the adjoint force ``F_adj`` (n, 2), N; the predicted error is the one it makes on
     the gradient given the forward elongations ``e_forward`` (m,), m."""
@@ -494,7 +496,7 @@ class Preflight:
     adjoint: LoadingPlan | None = None
 
 
-def preflight(spec: "ProtocolSpec", net: "Network", loss) -> Preflight:
+def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     """Plan a protocol's loadings from the model (``loss`` as built by the spec).
 
     Raises
@@ -522,7 +524,7 @@ def preflight(spec: "ProtocolSpec", net: "Network", loss) -> Preflight:
     return Preflight(lines, plan_a.predicted_error, plan_a)
 
 
-def _preflight_series(spec: "ProtocolSpec", net: "Network") -> Preflight:
+def _preflight_series(spec: ProtocolSpec, net: Network) -> Preflight:
     worst = 0.0
     for g in spec.series.grams:
         if g > 0:
@@ -532,7 +534,7 @@ def _preflight_series(spec: "ProtocolSpec", net: "Network") -> Preflight:
     return Preflight([line], worst)
 
 
-def _check_adjoint(plan_a: LoadingPlan, spec: "ProtocolSpec") -> None:
+def _check_adjoint(plan_a: LoadingPlan, spec: ProtocolSpec) -> None:
     limit = spec.adjoint.max_predicted_error
     missing = unapplied(plan_a, spec.rig)
     if missing and plan_a.predicted_error > limit:

@@ -32,10 +32,6 @@ import time
 from pathlib import Path
 from typing import cast
 
-from labmnn.text_files import fsync_dir, fsync_file
-from labmnn.text_files import json_default as _jsonable
-from labmnn.text_files import write_atomic as write_durable
-
 from labmnn.protocol.events import (
     EventName,
     EventRecord,
@@ -45,6 +41,9 @@ from labmnn.protocol.events import (
     StepRecord,
     StopRecord,
 )
+from labmnn.text_files import fsync_dir, fsync_file
+from labmnn.text_files import json_default as _jsonable
+from labmnn.text_files import write_atomic as write_durable
 
 LOG = "log.jsonl"
 RAW = "raw"
@@ -95,7 +94,7 @@ class Session:
 
     # ---------------------------------------------------------------- creation
     @classmethod
-    def create(cls, root: str | Path, name: str) -> "Session":
+    def create(cls, root: str | Path, name: str) -> Session:
         """Make ``root/<UTC time>-<name>`` (unique) with its ``raw/`` folder."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +110,7 @@ class Session:
         return cls(folder)
 
     @classmethod
-    def open(cls, folder: str | Path) -> "Session":
+    def open(cls, folder: str | Path) -> Session:
         """Open an existing session (raises :class:`InputError` if it is not one)."""
         from labmnn.errors import InputError
 

@@ -8,8 +8,8 @@ built by the caller, who passes a ready ``bench`` or a ``sim_bench`` factory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from labmnn.errors import DeviceError, InputError
 from labmnn.model.network import Network

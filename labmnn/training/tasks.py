@@ -369,7 +369,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         betas=(float(betas[0]), float(betas[1])),
         eps=checks.positive(src, "optimizer.eps", checks.get(src, t, "optimizer", "eps", float, default=1e-8)),
         epochs=checks.positive(src, "optimizer.epochs", checks.get(src, t, "optimizer", "epochs", int, default=100)),
-        batch_size=checks.positive(src, "optimizer.batch_size", checks.get(src, t, "optimizer", "batch_size", int, default=16)),
+        batch_size=checks.positive(src, "optimizer.batch_size",
+                                   checks.get(src, t, "optimizer", "batch_size", int, default=16)),
     )
 
     # [widths]
@@ -415,7 +416,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
             return datasets.fixed(feats, targets=mse.values, nodes=mse.nodes, axes=mse.axes)
         return datasets.fixed(feats)
     if kind == "linear":
-        n_samples = checks.positive(src, "dataset.n_samples", checks.get(src, t, "dataset", "n_samples", int, default=100))
+        n_samples = checks.positive(src, "dataset.n_samples",
+                                    checks.get(src, t, "dataset", "n_samples", int, default=100))
         rng = t.get("force_range_n", [-0.196, 0.196])
         if (not isinstance(rng, list) or len(rng) != 2
                 or not all(checks.is_number(v) and np.isfinite(v) for v in rng)

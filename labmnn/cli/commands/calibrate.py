@@ -17,9 +17,11 @@ def register(sub) -> None:
                                    "Example: labmnn calibrate --board 9x6 --square 25 boards/*.jpg --plane plane.jpg")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="board photos (JPEG, PNG or camera RAW)")
     p.add_argument("--board", required=True, metavar="COLSxROWS", help="inner corners, e.g. 9x6")
-    p.add_argument("--square", required=True, type=float, metavar="MM", help="side of one board square, mm (measure it)")
+    p.add_argument("--square", required=True, type=float, metavar="MM", help="side of one board square, mm (measure "
+                                                                             "it)")
     p.add_argument("--plane", metavar="IMAGE", help="photo of the board lying in the sample plane")
-    p.add_argument("-o", "--output", default="calibration.json", help="calibration file to write (default calibration.json)")
+    p.add_argument("-o", "--output", default="calibration.json",
+                   help="calibration file to write (default calibration.json)")
     p.set_defaults(func=run)
 
 

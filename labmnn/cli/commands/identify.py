@@ -83,7 +83,8 @@ def run(args) -> int:
     wanted = {Path(h).resolve() for h in args.holdout_session or []}
     known = {Path(p).resolve() for p in args.inputs}
     for h in wanted - known:
-        raise InputError("--holdout-session", "", f"{str(h)!r} is not one of the inputs (list it among the sessions too; it is then left out of the fit)")
+        raise InputError("--holdout-session", "", f"{str(h)!r} is not one of the inputs (list it among the sessions "
+                                                  f"too; it is then left out of the fit)")
     for path, s in zip(args.inputs, series):
         if s.cases[0].n_nodes != net.n_nodes:
             raise InputError(s.source, "cases[0].forces_n",

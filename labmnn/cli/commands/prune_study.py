@@ -16,7 +16,8 @@ def register(sub) -> None:
                                    "processes, or on a Dask cluster with --scheduler (pip install 'labmnn[cluster]').")
     p.add_argument("task", help="task file or shipped task name")
     p.add_argument("trained", help="trained network (labmnn-network/1), e.g. runs/iris/network.json")
-    p.add_argument("--epochs", type=int, default=30, metavar="N", help="retraining epochs per pruned network (default 30)")
+    p.add_argument("--epochs", type=int, default=30, metavar="N", help="retraining epochs per pruned network "
+                                                                       "(default 30)")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="split seed (default: the task's)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,

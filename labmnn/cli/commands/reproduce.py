@@ -18,7 +18,8 @@ def register(sub) -> None:
                                    "(task switching, damage). Writes PNGs and REPORT.md (paper vs labmnn).")
     p.add_argument("--out", default="runs/reproduce", metavar="DIR", help="output folder (default: runs/reproduce)")
     p.add_argument("--quick", action="store_true", help="few seeds and epochs: checks the path in seconds")
-    p.add_argument("--figures", default=",".join(FIGURES), metavar="LIST", help="comma-separated subset, e.g. 1,4 (default: all)")
+    p.add_argument("--figures", default=",".join(FIGURES), metavar="LIST", help="comma-separated subset, e.g. 1,4 "
+                                                                                "(default: all)")
     p.set_defaults(func=run)
 
 

@@ -56,7 +56,8 @@ def _case(text: str, n_nodes: int, fixed=()) -> list[tuple[int, float]]:
         if not 0 <= node < n_nodes:
             raise InputError("--case", "", f"node {node} in {text!r} is out of range (0..{n_nodes - 1})")
         if node in fixed:
-            raise InputError("--case", "", f"node {node} in {text!r} is fixed to the frame: a weight there moves nothing")
+            raise InputError("--case", "", f"node {node} in {text!r} is fixed to the frame: a weight there moves "
+                                           f"nothing")
         if not (grams > 0 and grams <= MAX_GRAMS):
             raise InputError("--case", "", f"mass {rest!r} in {text!r} must be a positive number of grams, "
                                            f"at most {MAX_GRAMS:g}")
@@ -66,8 +67,8 @@ def _case(text: str, n_nodes: int, fixed=()) -> list[tuple[int, float]]:
 
 def run(args) -> int:
     from hardware_sim import SimCamera, SimCameraModel, SimRig
-    from labmnn.text_files import jsonable as _jsonable
     from labmnn.model.network import Network
+    from labmnn.text_files import jsonable as _jsonable
 
     net = Network.open(args.network)
     cases = [_case(c, net.n_nodes, set(net.fixed_nodes.tolist())) for c in args.case or []]

@@ -13,7 +13,8 @@ def register(sub) -> None:
                                    "--grams N:G hangs G grams on node N (Fy = -G*9.8e-3 N). "
                                    "Example: labmnn simulate paper-triangle-n4 --grams 12:10")
     p.add_argument("network", help="network file (labmnn-network/1) or shipped example name")
-    p.add_argument("--force", action="append", metavar="NODE:FX,FY", help="force (FX, FY) in newtons on node NODE, y up (repeatable)")
+    p.add_argument("--force", action="append", metavar="NODE:FX,FY", help="force (FX, FY) in newtons on node NODE, "
+                                                                          "y up (repeatable)")
     p.add_argument("--grams", action="append", metavar="NODE:G", help="G grams hung on node NODE (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON (millimetres)")
     p.set_defaults(func=run)

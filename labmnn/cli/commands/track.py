@@ -22,8 +22,10 @@ def register(sub) -> None:
     p.add_argument("--network", required=True, help="network file or shipped example name")
     p.add_argument("--reference", required=True, metavar="REF", help="unloaded reference photo")
     p.add_argument("--joints", metavar="CSV", help="rough joint pixels in REF (node,x,y); default: found automatically")
-    p.add_argument("--search", type=int, default=60, metavar="PX", help="how far a joint may move between photos, pixels (search half-window; default 60)")
-    p.add_argument("-o", "--output", default="result.json", help="result file to write (default result.json; overlays go in <name>_overlays/)")
+    p.add_argument("--search", type=int, default=60, metavar="PX", help="how far a joint may move between photos, "
+                                                                        "pixels (search half-window; default 60)")
+    p.add_argument("-o", "--output", default="result.json",
+                   help="result file to write (default result.json; overlays go in <name>_overlays/)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.set_defaults(func=run)
 

@@ -13,7 +13,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from labmnn.devices import Balance, Camera
 from labmnn.errors import DeviceError
