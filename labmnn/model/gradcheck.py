@@ -10,7 +10,7 @@ import numpy as np
 
 
 def finite_difference_gradient(net, forces, loss, step: float | None = None,
-                               scheme: str = "central") -> np.ndarray:
+                               scheme: str = "central", mechanics: str = "linear") -> np.ndarray:
     """dL/dk by finite differences of the batch-mean loss.
 
     Parameters
@@ -22,11 +22,13 @@ def finite_difference_gradient(net, forces, loss, step: float | None = None,
         Absolute stiffness step in N/m; default 1e-4 of each bond's stiffness
         (central differences are then accurate to about 1e-8 relative).
     scheme : {"central", "forward"}
+    mechanics : {"linear", "nonlinear"}
+        The model whose loss is differentiated (see :meth:`Network.solve`).
     """
     k0 = net.stiffness.astype(float).copy()
 
     def L(k):
-        return float(np.mean(loss(net.solve(forces, stiffness=k).displacements)[0]))
+        return float(np.mean(loss(net.solve(forces, stiffness=k, mechanics=mechanics).displacements)[0]))
 
     g = np.empty_like(k0)
     base = L(k0) if scheme == "forward" else None

@@ -411,19 +411,40 @@ class Network:
             self._equilibrium = eq
         return eq
 
-    def solve(self, forces: np.ndarray, stiffness: np.ndarray | None = None) -> SolveResult:
+    def solve(self, forces: np.ndarray, stiffness: np.ndarray | None = None,
+              mechanics: str = "linear") -> SolveResult:
         """Static response to ``forces`` of shape (n_nodes, 2) or (S, n_nodes, 2), newtons.
+
+        Parameters
+        ----------
+        mechanics : {"linear", "nonlinear"}
+            The linear bar model, or bars that carry T = k (l - L) along their
+            current direction (large rotations, small strains; see
+            :mod:`labmnn.model.nonlinear`).
 
         Returns
         -------
         SolveResult
             ``displacements`` in the shape of ``forces`` (m) and ``elongations``
-            (..., n_bonds) (m).
+            (..., n_bonds) (m): C u for the linear model, the geometric length
+            changes l - L for the nonlinear one.
         """
-        return self.equilibrium(stiffness).solve(forces)
+        if check_mechanics(mechanics) == "linear":
+            return self.equilibrium(stiffness).solve(forces)
+        self.equilibrium(stiffness)  # rigidity checked (and the linear factor kept for the first guess)
+        from labmnn.model import nonlinear
+
+        return nonlinear.solve(self, self._checked_forces(forces), stiffness)
+
+    def _checked_forces(self, forces: np.ndarray) -> np.ndarray:
+        F = np.asarray(forces, dtype=float)
+        if F.shape[-2:] != (self.n_nodes, 2) or F.ndim not in (2, 3):
+            raise ValueError(f"forces must have shape ({self.n_nodes}, 2) or (S, {self.n_nodes}, 2), got {F.shape}")
+        return F
 
     def gradient(self, forces: np.ndarray, loss, wrt: str = "stiffness",
-                 stiffness: np.ndarray | None = None, return_details: bool = False):
+                 stiffness: np.ndarray | None = None, return_details: bool = False,
+                 mechanics: str = "linear"):
         """Exact dL/dk (or dL/dw) by the adjoint method, averaged over a batch.
 
         Parameters
@@ -434,24 +455,59 @@ class Network:
             ``value, dL_du = loss(u)`` (see :mod:`labmnn.model.losses`).
         wrt : {"stiffness", "width"}
             dL/dk in (loss units) per N/m, or dL/dw per metre of width.
+        mechanics : {"linear", "nonlinear"}
+            ``"nonlinear"``: the adjoint of the tangent stiffness at the exact
+            equilibrium, dL/dk_b = e_adj_b (l_b - L_b) with e_adj_b measured
+            along the deformed bar (:mod:`labmnn.model.nonlinear`).
 
         Returns
         -------
         ndarray (n_bonds,), or a :class:`GradientResult` with ``return_details``.
         """
-        eq = self.equilibrium(stiffness)
-        fwd = eq.solve(forces)
-        value, dL_du = loss(fwd.displacements)
-        adj = eq.solve(-np.asarray(dL_du))
+        if wrt not in ("stiffness", "width"):
+            raise ValueError(f"wrt must be 'stiffness' or 'width', not {wrt!r}")
+        if check_mechanics(mechanics) == "linear":
+            eq = self.equilibrium(stiffness)
+            k = eq.stiffness
+            fwd = eq.solve(forces)
+            value, dL_du = loss(fwd.displacements)
+            adj = eq.solve(-np.asarray(dL_du))
+        else:
+            fwd, value, dL_du, adj, k = self._nonlinear_adjoint(forces, loss, stiffness)
         per_sample = adj.elongations * fwd.elongations
         g = per_sample.mean(axis=0) if per_sample.ndim == 2 else per_sample
         if wrt == "width":
-            g = g * (eq.stiffness / self.width)
-        elif wrt != "stiffness":
-            raise ValueError(f"wrt must be 'stiffness' or 'width', not {wrt!r}")
+            g = g * (k / self.width)
         if return_details:
             return GradientResult(g, np.mean(value), fwd, adj, -np.asarray(dL_du))
         return g
+
+    def _nonlinear_adjoint(self, forces, loss, stiffness):
+        """Forward equilibrium, loss and adjoint of the exact model (see :meth:`gradient`)."""
+        from labmnn.model.nonlinear import NonlinearStatics
+
+        k = self.equilibrium(stiffness).stiffness
+        F = self._checked_forces(forces)
+        batch = F.ndim == 3
+        statics = NonlinearStatics(self, k)
+        U, state = statics.solve(F if batch else F[None])
+        value, dL_du = loss(U if batch else U[0])
+        adj_forces = -np.asarray(dL_du, dtype=float)
+        V = statics.adjoint(state, adj_forces if batch else adj_forces[None])
+        e_adj = statics.elongations_along(state, V)
+        if batch:
+            return SolveResult(U, state.stretch), value, dL_du, SolveResult(V, e_adj), k
+        return SolveResult(U[0], state.stretch[0]), value, dL_du, SolveResult(V[0], e_adj[0]), k
+
+
+MECHANICS = ("linear", "nonlinear")
+
+
+def check_mechanics(mechanics: str) -> str:
+    """``mechanics`` if it is one labmnn knows, else a one-line :class:`InputError`."""
+    if mechanics not in MECHANICS:
+        raise InputError("mechanics", "", f"must be \"linear\" or \"nonlinear\", found {mechanics!r}")
+    return mechanics
 
 
 @dataclass
