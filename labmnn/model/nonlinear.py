@@ -85,7 +85,7 @@ class BarState:
     stretch: np.ndarray
     tension: np.ndarray
 
-    def sample(self, s: int) -> "BarState":
+    def sample(self, s: int) -> BarState:
         """The state of sample ``s`` alone (arrays keep a leading axis of 1)."""
         return BarState(*(a[s:s + 1] for a in (self.lengths, self.directions, self.stretch, self.tension)))
 
@@ -208,8 +208,8 @@ class NonlinearStatics:
 
     def energy(self, u: np.ndarray, F_free: np.ndarray, state: BarState) -> np.ndarray:
         """Potential energy 1/2 sum k (l - L)^2 - F . u per sample, J."""
-        stretch = state.stretch
-        return 0.5 * (self.k[None] * stretch ** 2).sum(axis=1) - (F_free * u.reshape(u.shape[0], -1)[:, self.free]).sum(1)
+        work = (F_free * u.reshape(u.shape[0], -1)[:, self.free]).sum(axis=1)
+        return 0.5 * (self.k[None] * state.stretch ** 2).sum(axis=1) - work
 
     def tangent(self, state: BarState):
         """K_t at ``state``: dense (S, nf, nf), or a CSC matrix (S = 1) in the elimination order."""

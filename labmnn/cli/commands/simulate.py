@@ -27,7 +27,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from labmnn.model.network import Network
-
     from labmnn.model.nonlinear import LINEAR_REGIME, nonlinearity, regime_warning
 
     net = Network.open(args.network)
