@@ -2,9 +2,12 @@
 
 Example
 -------
->>> ctx = full_sim_context("sessions", "protocols/gradient.toml")      # doctest: +SKIP
+>>> import tempfile
+>>> ctx = sim_context(tempfile.mkdtemp())              # the light simulator (fast, for the window)
 >>> ctx.sim, type(ctx.bench.camera).__name__
-(True, 'SimCamera')
+(True, 'LightCamera')
+
+``full_sim_context(root, "protocols/gradient.toml")`` gives the full rig (rendered photos).
 """
 
 from __future__ import annotations
