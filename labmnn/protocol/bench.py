@@ -26,6 +26,12 @@ class Tracker(Protocol):
     def track(self, image_path: Path) -> Any: ...
 
 
+class TrackerFactory(Protocol):
+    """``make_tracker(reference_image_path, network, settings, joints_px=None) -> Tracker``."""
+
+    def __call__(self, reference_path: Path, network: Any, settings: dict, joints_px: Any = None, /) -> Tracker: ...
+
+
 @dataclass
 class Bench:
     """Everything the engine drives.
@@ -52,7 +58,7 @@ class Bench:
 
     camera: Camera
     balance: Balance
-    make_tracker: Callable[[Path, Any, dict], Tracker]
+    make_tracker: TrackerFactory
     calibration: Path | None = None
     image_size: tuple[int, int] | None = None
     install_network: Callable[[Any], None] | None = None

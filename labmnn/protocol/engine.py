@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from labmnn.protocol.events import (
     State,
     StateEvent,
     StepEvent,
+    StepRecord,
     TrackingEvent,
     WarningEvent,
 )
@@ -175,7 +177,7 @@ class Engine:
         self.emit(StepEvent(type="step", key=key, label=label, index=len(self._done), total=self._total_steps))
         data = fn()
         self.session.step(key, data)
-        self._done[key] = self.session.records[-1]["data"]
+        self._done[key] = cast(StepRecord, self.session.records[-1])["data"]
         self._n_steps += 1
         done = self._n_steps + self._skipped()
         rate = (time.monotonic() - self._t0) / self._n_steps
@@ -189,10 +191,12 @@ class Engine:
     def _estimate_steps(self) -> int:
         spec = self.spec
         if spec.kind == "load_series":
+            assert spec.series is not None, "load_protocol gives every load-series protocol its [series] section"
             return spec.repeats * (1 + sum(1 for g in spec.series.grams if g > 0))
         levels = 2 if spec.linearize == "two_level" else 1
         per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
+            assert spec.train is not None, "load_protocol gives every train protocol its [train] section"
             return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
         return spec.repeats * per
 
@@ -352,7 +356,7 @@ class Engine:
 
         Returns the image record's fields, the tracked arrays and the rejected photos.
         """
-        rejected = []
+        rejected: list[str] = []
         for attempt in range(self.spec.max_retakes + 1):
             self.ask(Instruction(label, "capture", "Photo: keep clear of the network."))
             info = self.io.capture(key, f"{key.replace('/', '_')}")

@@ -27,7 +27,11 @@ Example
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, TypedDict
+
+# Optional keys are declared in ``total=False`` subclasses rather than with
+# ``typing.NotRequired``: that name only exists from Python 3.11 and the package
+# supports 3.10 (``requires-python``), without a ``typing_extensions`` dependency.
 
 State = Literal["idle", "running", "paused", "done", "aborted", "failed"]
 Status = Literal["success", "abort", "fail"]
@@ -142,30 +146,36 @@ class StateEvent(TypedDict):
     reason: str
 
 
-class TrainEvent(TypedDict):
+class _TrainEventRequired(TypedDict):
+    type: Literal["train"]
+    step: int
+    loss: float
+
+
+class TrainEvent(_TrainEventRequired, total=False):
     """A training step's Adam update was logged.
 
     Fields: ``step`` (1-based training step), ``loss`` (mean over its repeats),
     ``accuracy`` (only when a task reports one).
     """
 
-    type: Literal["train"]
-    step: int
-    loss: float
-    accuracy: NotRequired[float]
+    accuracy: float
 
 
-class JointsEvent(TypedDict):
+class _JointsEventRequired(TypedDict):
+    type: Literal["joints"]
+    image: str
+    joints_px: Any
+
+
+class JointsEvent(_JointsEventRequired, total=False):
     """GUI only (:class:`~labmnn.gui.workers.TrackerTap`): where the tracker found the joints.
 
     Fields: ``image`` (photo path), ``joints_px`` ((n, 2) pixel positions),
     ``confidence`` (per joint, loading photos only).
     """
 
-    type: Literal["joints"]
-    image: str
-    joints_px: Any
-    confidence: NotRequired[Any]
+    confidence: Any
 
 
 class RestartEvent(TypedDict):
@@ -363,13 +373,16 @@ LogRecord = StartRecord | StepRecord | StopRecord | EventRecord
 
 
 # -------------------------------------------------------------- step data
-class ReferenceData(TypedDict):
+class _ReferenceDataRequired(TypedDict):
+    image: str
+    sha256: str
+
+
+class ReferenceData(_ReferenceDataRequired, total=False):
     """``data`` of a reference step. Fields: ``image``, ``sha256``, ``joints_px``
     ((n, 2) pixels where the tracker found the joints, when it says)."""
 
-    image: str
-    sha256: str
-    joints_px: NotRequired[list[list[float]]]
+    joints_px: list[list[float]]
 
 
 class LoadingData(TypedDict):

@@ -241,7 +241,7 @@ class LoadingPlan:
         sign and correction, and the sum divided by the scale (linearity).
         """
         n = self.n_nodes
-        total = 0.0
+        total: float | np.ndarray = 0.0
         for k, (ld, r) in enumerate(zip(self.loadings, per_loading)):
             g = None if grams is None else grams[k]
             total = total + ld.correction(n, g) * ld.sign * np.asarray(r, dtype=float)
@@ -291,7 +291,7 @@ def decompose(target_n: np.ndarray, rig: RigLimits) -> tuple[list[_Component], n
     left = np.zeros_like(target_n)
     for node in np.flatnonzero(np.abs(target_n).sum(axis=1) > 0):
         f = target_n[node]
-        D = rig.directions_at(node)  # (k, 2)
+        D = rig.directions_at(int(node))  # (k, 2)
         a = np.linalg.lstsq(D.T, f, rcond=None)[0]  # minimal-norm coefficients, newtons
         left[node] = f - D.T @ a
         for d, coef in zip(D, a):
@@ -442,8 +442,10 @@ def forward_plan(spec: ProtocolSpec, n_nodes: int, level: float = 1.0) -> Loadin
 
 def series_plan(spec: ProtocolSpec, n_nodes: int, grams: float) -> LoadingPlan:
     """One load of a protocol's load series (``grams`` on its node, along its direction) as loadings."""
+    series = spec.series
+    assert series is not None, "load_protocol gives every load-series protocol its [series] section"
     F = np.zeros((n_nodes, 2))
-    F[spec.series.node] = np.asarray(spec.series.direction) * grams * 1e-3 * 9.8
+    F[series.node] = np.asarray(series.direction) * grams * 1e-3 * 9.8
     return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
 
 
@@ -468,7 +470,7 @@ def unapplied(plan: LoadingPlan, rig: RigLimits) -> str:
     below the smallest piece are not counted."""
     rows = []
     for node in np.flatnonzero(np.abs(plan.dropped_n).sum(axis=1) > 0):
-        D = rig.directions_at(node)
+        D = rig.directions_at(int(node))
         f = plan.dropped_n[node] / plan.scale
         off = f - D.T @ np.linalg.lstsq(D.T, f, rcond=None)[0]
         if np.linalg.norm(off) > 1e-9:
@@ -525,12 +527,14 @@ def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
 
 
 def _preflight_series(spec: ProtocolSpec, net: Network) -> Preflight:
+    series = spec.series
+    assert series is not None, "load_protocol gives every load-series protocol its [series] section"
     worst = 0.0
-    for g in spec.series.grams:
+    for g in series.grams:
         if g > 0:
             worst = max(worst, series_plan(spec, net.n_nodes, g).predicted_error)
-    line = (f"load series on node {spec.series.node}: " + ", ".join(f"{g:g} g" for g in spec.series.grams)
-            + f" pulling {direction_name(spec.series.direction)}")
+    line = (f"load series on node {series.node}: " + ", ".join(f"{g:g} g" for g in series.grams)
+            + f" pulling {direction_name(series.direction)}")
     return Preflight([line], worst)
 
 

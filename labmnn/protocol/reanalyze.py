@@ -22,7 +22,7 @@ from pathlib import Path
 
 from labmnn.errors import InputError
 from labmnn.model.network import Network
-from labmnn.protocol.bench import Bench, metrology_tracker_factory, track_arrays
+from labmnn.protocol.bench import Bench, Tracker, metrology_tracker_factory, track_arrays
 from labmnn.protocol.engine import Engine
 from labmnn.protocol.events import EngineEvent, RunOutcome
 from labmnn.protocol.recorder import ReadOnlySession, Session
@@ -80,7 +80,7 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     if (folder / f"{name}.json").exists() or name == "results":
         raise InputError(str(folder), "", f"results named {name!r} exist already; choose another name")
     steps = sess.completed_steps()
-    trackers: dict[str, object] = {}
+    trackers: dict[str, Tracker] = {}
     kept = dict(steps)
     for key, d in _loading_steps(steps):
         ref = d["reference"]

@@ -35,6 +35,7 @@ from typing import cast
 from labmnn.protocol.events import (
     EventName,
     EventRecord,
+    ImageRecord,
     LogRecord,
     StartRecord,
     Status,
@@ -61,7 +62,7 @@ def sha256_file(path: str | Path) -> str:
 
 def read_log(path: str | Path) -> list[LogRecord]:
     """All complete records of a ``log.jsonl`` (a torn or garbled line is skipped)."""
-    out = []
+    out: list[LogRecord] = []
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -74,7 +75,7 @@ def read_log(path: str | Path) -> list[LogRecord]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(rec, dict):
-            out.append(rec)
+            out.append(cast(LogRecord, rec))  # a JSON object from the log, not validated field by field
     return out
 
 
@@ -222,11 +223,12 @@ class Session:
     # ------------------------------------------------------------------ reading
     def completed_steps(self) -> dict[str, dict]:
         """Data of every checkpointed step, by key."""
-        return {r["key"]: r.get("data", {}) for r in self.records if r.get("kind") == "step"}
+        steps = (cast(StepRecord, r) for r in self.records if r.get("kind") == "step")
+        return {r["key"]: r.get("data", {}) for r in steps}
 
     def start_record(self) -> StartRecord | dict:
         """The start record ({} before the session has started)."""
-        return next((r for r in self.records if r.get("kind") == "start"), {})
+        return next((cast(StartRecord, r) for r in self.records if r.get("kind") == "start"), {})
 
     def status(self) -> str:
         """``success``, ``abort``, ``fail`` (last stop record) or ``incomplete`` (no stop yet)."""
@@ -235,9 +237,9 @@ class Session:
             return "incomplete"
         return str(stops[-1].get("status", "fail"))
 
-    def images(self) -> list[EventRecord]:
+    def images(self) -> list[ImageRecord]:
         """The ``image`` event records, in order."""
-        return [r for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
+        return [cast(ImageRecord, r) for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
 
 
 

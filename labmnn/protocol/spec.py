@@ -205,6 +205,7 @@ def _forward(src, raw) -> tuple[ForwardLoad, ...]:
         node = _int(src, f"{key}.node", entry["node"])
         if ("grams" in entry) == ("force_n" in entry):
             _fail(src, key, "needs exactly one of grams (with direction) or force_n = [fx, fy]")
+        f: tuple[float, ...]
         if "grams" in entry:
             g = _num(src, f"{key}.grams", entry["grams"], nonneg=True)
             d = parse_direction(src, f"{key}.direction", entry.get("direction", "down"))
@@ -239,7 +240,7 @@ def _rig(src, t) -> RigLimits:
     raw = t.get("directions", {})
     if not isinstance(raw, dict):
         _fail(src, "rig.directions", f"must be a table of node = [directions], found {raw!r}")
-    default = (NAMED_DIRECTIONS["down"],)
+    default: tuple[tuple[float, float], ...] = (NAMED_DIRECTIONS["down"],)
     per: dict[int, tuple] = {}
     for k, v in raw.items():
         key = f"rig.directions.{k}"
