@@ -114,8 +114,8 @@ class Balance(Protocol):
     def zero(self) -> None:
         """Zero the balance."""
 
-    def tare(self) -> None:
-        """Tare the balance."""
+    def tare(self) -> float | None:
+        """Tare the balance (a driver may return the tared mass, g)."""
 
 
 @runtime_checkable

@@ -180,7 +180,7 @@ def load_series_to_dict(cases: list[LoadCase], network_file: str | None = None) 
         "label": c.label or f"case{i}",
         "forces_n": c.forces_n.tolist(),
         "displacements_mm": (c.displacements_m * 1e3).tolist(),
-        "valid": [bool(v) for v in c.valid],
+        "valid": [bool(v) for v in np.asarray(c.valid)],
     } for i, c in enumerate(cases)]
     return out
 
@@ -223,7 +223,7 @@ def stack_cases(cases: list[LoadCase], n_nodes: int, source: str = "load series"
             raise InputError(source, f"cases[{i}]", f"has {c.n_nodes} nodes but the network has {n_nodes}")
     F = np.stack([c.forces_n for c in cases])
     U = np.stack([c.displacements_m for c in cases])
-    V = np.stack([c.valid for c in cases])
+    V = np.stack([np.asarray(c.valid) for c in cases])
     return F, U, V
 
 

@@ -244,7 +244,7 @@ def write_validation_plots(v: Validation, out: Path, nodes=None) -> list[str]:
     F, U, P, V, free = v.forces, v.measured, v.predicted, v.valid, v.free
     use = v.used
     m, p = U[use], P[use]
-    files = []
+    files: list[str] = []
     if not m.size:
         return files
     groups = load_series_groups(F)

@@ -174,6 +174,7 @@ class MTSICSBalance:
         if self._serial is None:
             self.connect()
         ser = self._serial
+        assert ser is not None  # connect() opened it or raised
         try:
             ser.reset_input_buffer()  # a late reply to an earlier command must not be read now
             ser.write(command.encode("ascii") + TERMINATOR)

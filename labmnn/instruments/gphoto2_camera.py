@@ -365,7 +365,7 @@ class GPhoto2Camera:
             kind, data = self._cam().wait_for_event(self.event_timeout_ms)
             if kind == gp.GP_EVENT_TIMEOUT:
                 break
-            if kind == gp.GP_EVENT_FILE_ADDED and collect and data is not None:
+            if kind == gp.GP_EVENT_FILE_ADDED and collect and data is not None and into is not None:
                 saved.append(self._download(data.folder, data.name, into))
         return saved
 

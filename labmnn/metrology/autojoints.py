@@ -54,7 +54,7 @@ def disc_candidates(image, expected: int = 1, min_ratio=0.7) -> tuple[np.ndarray
     r = np.array(ndimage.maximum(dist, lab, range(1, n + 1)))
     order = np.argsort(-r)
     cy_cx, r = cy_cx[order], r[order]
-    keep = []   # non-maximum suppression: one candidate per disc
+    keep: list[int] = []   # non-maximum suppression: one candidate per disc
     for i, p in enumerate(cy_cx):
         if all(np.hypot(*(p - cy_cx[j])) > r[j] for j in keep):
             keep.append(i)
@@ -75,7 +75,7 @@ def match_to_network(candidates, nodes_mm, max_iter=30) -> tuple[np.ndarray, flo
     n = len(N)
     nn = np.linalg.norm(N[:, None] - N[None], axis=-1) + np.diag(np.full(n, np.inf))
     spacing = np.median(nn.min(1))
-    best = (np.inf, None)
+    best: tuple[float, np.ndarray] = (np.inf, np.full((n, 2), np.nan))  # no fit: every node unknown
     s0 = np.sqrt(np.sum(np.var(C, 0)) / np.sum(np.var(N, 0)))
     for flip in (True, False):
         for k, angle in enumerate(np.radians([0, 90, 180, 270, 45, 135, 225, 315])):

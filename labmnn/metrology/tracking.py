@@ -247,6 +247,7 @@ class JointTracker:
         """Distorted pixels (n, 2) -> sample-plane mm (plane frame)."""
         px = np.asarray(px, float)
         if self._plane_fallback is None:
+            assert self.calibration is not None  # without a calibration the plane fallback is always set
             return self.calibration.to_plane_mm(px)
         return self._plane_fallback.apply(self._undistort(px) * [1, -1])
 
