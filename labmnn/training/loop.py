@@ -208,8 +208,17 @@ def _epoch_row(epoch: int, tr: Evaluation, te: Evaluation, seconds: float) -> di
     return row
 
 
+def _train_score(row: dict) -> float:
+    """Higher is better: training accuracy, or minus the training relative error / loss."""
+    if "train_accuracy" in row:
+        return float(row["train_accuracy"])
+    if "train_relative_error" in row:
+        return -float(row["train_relative_error"])
+    return -float(row["train_loss"])
+
+
 def train(task: Task, seed: int | None = None, epochs: int | None = None, network: Network | None = None,
-          progress: bool = False, record_every: int = 1) -> TrainResult:
+          progress: bool = False, record_every: int = 1, keep_best: bool = False) -> TrainResult:
     """Train ``task`` (or retrain ``network`` on it) with mini-batch Adam.
 
     Parameters
@@ -225,6 +234,11 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         Show a tqdm bar on stderr (only when stderr is a terminal).
     record_every : int
         Evaluate and record a history row every this many epochs (and at the end).
+    keep_best : bool
+        End with the widths of the recorded epoch that scored best on the
+        *training* set (never the test set), as early stopping does: a
+        surrogate loss can keep falling while accuracy falls too (see
+        ``docs/training.md``, damage study).
 
     Returns
     -------
@@ -271,6 +285,7 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     row, tr, te = record(0)
     history = [row]
     snapshots = {}
+    best = (_train_score(row), net.width.copy(), enc, 0)
     bar = None
     if progress and sys.stderr.isatty():
         from tqdm import tqdm
@@ -298,6 +313,8 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         if epoch % record_every == 0 or epoch == epochs or epoch in SNAPSHOT_EPOCHS:
             row, tr, te = record(epoch)
             history.append(row)
+            if keep_best and _train_score(row) > best[0]:
+                best = (_train_score(row), net.width.copy(), enc, 0)
             if tr.predictions is not None and epoch in SNAPSHOT_EPOCHS:
                 snapshots[epoch] = _all_predictions(task, net, F_all)
         if bar is not None:
@@ -305,9 +322,17 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
             bar.set_postfix(_postfix(row))
     if bar is not None:
         bar.close()
+    restored = None
+    if keep_best and best[0] > _train_score(history[-1]):
+        net.set_widths(best[1])
+        enc, restored = best[2], best[3]
+        F_all = task.forces(all_idx, scale, enc)
+        history[-1], tr, te = record(epochs)  # the run ends in the restored state
     if task.loss_spec["kind"] == "cross_entropy":
         snapshots[epochs] = _all_predictions(task, net, F_all)
     metrics = _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0)
+    if restored is not None:
+        metrics["restored_best_epoch"] = restored
     if enc is not None:
         record_enc = {"nodes": [int(i) for i in task.inputs.nodes], "gain": enc[0].tolist(),
                       "preload": enc[1].tolist(), "force_n": task.inputs.force_n,

@@ -54,9 +54,15 @@ class BondOutcome:
         pruning and after retraining.
     train_before, train_after : float or None
     drop : float or None
-        Loss of quality from pruning, before retraining (positive = worse).
+        Loss of quality from pruning, before retraining (positive = worse): the damage.
+    lasting_drop : float or None
+        Loss of quality that retraining did not win back (positive = worse).
     category : str
-        ``critical``, ``moderate``, ``redundant`` or ``zero-modes``.
+        By the damage: ``critical``, ``moderate``, ``redundant`` or ``zero-modes``.
+    recovery : str
+        By what retraining wins back: ``recovered`` (lasting drop <= REDUNDANT_DROP),
+        ``partly`` or ``not recovered`` (lasting drop >= CRITICAL_DROP); ``""`` when
+        there was nothing to recover.
     """
 
     bond: int
@@ -68,7 +74,9 @@ class BondOutcome:
     train_before: float | None = None
     train_after: float | None = None
     drop: float | None = None
+    lasting_drop: float | None = None
     category: str = ""
+    recovery: str = ""
 
 
 @dataclass
@@ -93,6 +101,7 @@ class StudyResult:
         d["outcomes"] = [asdict(o) for o in self.ranked()]
         d["critical"] = [o.bond for o in self.ranked() if o.category == "critical"]
         d["redundant"] = [o.bond for o in self.ranked() if o.category == "redundant"]
+        d["not_recovered"] = [o.bond for o in self.ranked() if o.recovery == "not recovered"]
         d["zero_modes"] = [o.bond for o in self.outcomes if o.status != "ok"]
         return d
 
@@ -117,8 +126,8 @@ def study_bond(task_payload: dict, network_dict: dict, bond: int, epochs: int, s
     n_modes, _ = pruned.zero_modes()
     if n_modes:
         return asdict(BondOutcome(bond, (i, j), "zero-modes", zero_modes=int(n_modes), category="zero-modes"))
-    with small_solves():
-        res = train(task, seed=seed, epochs=epochs, network=pruned, record_every=max(epochs, 1))
+    with small_solves():  # early stopping on the training score: see train(keep_best=...)
+        res = train(task, seed=seed, epochs=epochs, network=pruned, record_every=1, keep_best=True)
     h0, h1 = res.history[0], res.history[-1]
     return asdict(BondOutcome(bond, (i, j), "ok", before=h0[f"test_{key}"], after=h1[f"test_{key}"],
                               train_before=h0[f"train_{key}"], train_after=h1[f"train_{key}"]))
@@ -234,8 +243,12 @@ def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | No
         o = BondOutcome(**{**r, "nodes": tuple(r["nodes"])})
         if o.status == "ok":
             o.drop = float(sign * (baseline - o.before))
+            o.lasting_drop = float(sign * (baseline - o.after))
             o.category = ("critical" if o.drop >= CRITICAL_DROP else
                           "redundant" if o.drop <= REDUNDANT_DROP else "moderate")
+            if o.drop > REDUNDANT_DROP:
+                o.recovery = ("recovered" if o.lasting_drop <= REDUNDANT_DROP else
+                              "not recovered" if o.lasting_drop >= CRITICAL_DROP else "partly")
         study.outcomes.append(o)
     return study
 
@@ -243,14 +256,17 @@ def run_study(task_spec: str, trained: Network, epochs: int = 30, seed: int | No
 def study_table(study: StudyResult) -> str:
     """The ranking as a markdown table."""
     lines = [f"baseline {study.metric}: {study.baseline:.3f} (seed {study.seed}, retrained {study.epochs} epochs)", "",
-             "| rank | bond | nodes | category | before retraining | after retraining |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| rank | bond | nodes | damage | before retraining | after retraining | retraining |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r, o in enumerate(study.ranked(), start=1):
         if o.status == "ok":
             lines.append(f"| {r} | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | {o.category} "
-                         f"| {o.before:.3f} | {o.after:.3f} |")
+                         f"| {o.before:.3f} | {o.after:.3f} | {o.recovery or '-'} |")
         else:
-            lines.append(f"| - | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | zero modes ({o.zero_modes}) | - | - |")
+            lines.append(f"| - | {o.bond} | {o.nodes[0]}-{o.nodes[1]} | zero modes ({o.zero_modes}) | - | - | - |")
+    lines += ["", "damage: the score lost right after pruning (critical >= "
+              f"{CRITICAL_DROP}, redundant <= {REDUNDANT_DROP}); retraining: what {study.epochs} epochs win back, "
+              "ending at the epoch with the best training score"]
     return "\n".join(lines)
 
 

@@ -72,6 +72,15 @@ def write_run(result: TrainResult, out_dir: str | Path, extra_metrics: dict | No
     return paths
 
 
+def _output_goals(task) -> dict:
+    """Fixed MSE targets by history column (``{"uy12_mm": -0.5}``), for the behaviour plot."""
+    goals = {}
+    for t in task.loss_spec.get("targets", []) if task.loss_spec.get("kind") == "mse" else []:
+        if isinstance(t.get("value"), (int, float)):
+            goals[f"u{t.get('axis', 'y')}{int(t['node'])}_mm"] = 1e3 * float(t["value"])
+    return goals
+
+
 def write_plots(result: TrainResult, out: Path) -> dict:
     """The PNG figures of a run (see the module docstring)."""
     from labmnn.training import plots  # matplotlib loads only when figures are drawn
@@ -79,7 +88,9 @@ def write_plots(result: TrainResult, out: Path) -> dict:
     task = result.task
     paths = {}
     title = f"{task.name}: seed {result.metrics.get('seed')}"
-    paths["loss_plot"] = plots.plot_history(result.history, out / "loss.png", title=title)
+    paths["loss_plot"] = plots.plot_history(result.history, out / "loss.png", title=title,
+                                            loss_label=plots.LOSS_LABELS.get(task.loss_spec.get("kind"), "loss"),
+                                            targets=_output_goals(task))
     ref = result.initial_network.width if result.initial_network.n_bonds == result.network.n_bonds else None
     paths["network_plot"] = plots.plot_network(result.network, out / "network.png", inputs=task.inputs.nodes,
                                                outputs=task.output_nodes(), reference_width=ref)
@@ -100,7 +111,7 @@ def write_plots(result: TrainResult, out: Path) -> dict:
         idx = np.arange(ds.n_samples)
         u = result.network.solve(task.forces(idx, result.feature_scale, result.encoding)).displacements
         pred = task.loss(idx).outputs(u)
-        names = [f"u{'xy'[a]}[{n}]" for n, a in zip(ds.target_nodes, ds.target_axes)]
+        names = [plots.human_key(f"u{'xy'[a]}{n}_mm") for n, a in zip(ds.target_nodes, ds.target_axes)]
         paths["regression_plot"] = plots.plot_regression(ds.features[:, 0], ds.targets, pred, names,
                                                          out / "regression.png", title=task.name)
     return paths

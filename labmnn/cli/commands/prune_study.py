@@ -48,10 +48,14 @@ def run(args) -> int:
     table = study_table(study)
     (out / "prune_study.md").write_text(table + "\n")
     bonds, before, after = outcome_arrays(study)
-    if len(bonds):
-        plots.plot_bars(bonds, {"pruned": before, "pruned + retrained": after}, out / "prune_study.png",
-                        ylabel=study.metric.replace("_", " "),
-                        title=f"{study.task}: each bond removed (baseline {study.baseline:.3f})")
+    zero_modes = [o.bond for o in study.outcomes if o.status != "ok"]
+    classification = study.metric.endswith("accuracy")
+    n_classes = len(task.loss_spec.get("outputs", [])) if classification else 0
+    plots.plot_prune_study(bonds, before, after, zero_modes, study.baseline, out / "prune_study.png",
+                           ylabel="test accuracy (fraction right)" if classification else
+                           "test relative error of the outputs",
+                           title=f"{study.task}: each bond removed in turn, retrained {study.epochs} epochs",
+                           chance=1.0 / n_classes if n_classes else None)
     print(table)
     print(f"wrote {out}/ (prune_study.json, prune_study.md, prune_study.png)")
     return 0
