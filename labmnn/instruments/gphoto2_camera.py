@@ -313,7 +313,7 @@ class GPhoto2Camera:
             if widget.get_readonly():
                 raise DeviceError(f"the camera does not let {name} be changed now: set the mode "
                                   "dial to M (manual) and try again")
-            widget.set_value(cs.pick_choice(name, value, [str(c) for c in widget.get_choices()]))
+            widget.set_value(_offered_choice(widget, name, value))
         self._retrying("changing settings", lambda: self._cam().set_config(config))
         return self._read_settings()
 
@@ -380,6 +380,27 @@ class GPhoto2Camera:
             raise DeviceError(f"the camera sent an unreadable live-view frame ({data.size} bytes); "
                               "set the image format to JPEG or RAW+JPEG and retry")
         return frame
+
+
+def _offered_choice(widget, name: str, value: str) -> str:
+    """The widget choice that means ``value``; never anything the widget does not offer.
+
+    libgphoto2 accepts any string in ``set_value`` and sends it to the body on
+    ``set_config`` without complaint; reading the config back afterwards can then
+    crash the process (seen with the virtual Nikon of libgphoto2 2.5.34 and a
+    Nikon aperture outside the lens's range).  So the value is resolved against
+    the choices here, and checked once more before it leaves.
+
+    Raises
+    ------
+    InputError
+        ``value`` matches none of the choices (the message lists them).
+    """
+    choices = [str(c) for c in widget.get_choices()]
+    choice = cs.pick_choice(name, value, choices)
+    if choice not in choices:  # pick_choice returns a listed choice; keep it that way
+        raise InputError(f"--{name.replace('_', '-')}", "", f"{value!r} is not offered by this camera")
+    return choice
 
 
 def _check_names(names) -> None:
