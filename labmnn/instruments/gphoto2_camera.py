@@ -236,16 +236,31 @@ class GPhoto2Camera:
             pass
 
     def _new_camera(self):
+        """Open the camera asked for: ``model`` and/or ``port``, else the first one detected.
+
+        A model without a port is looked up among the detected cameras (so two bodies
+        on one computer can be told apart); a model or port that is not there now is
+        -105 "no camera found" (retried: it may be switching on).
+        """
         gp = self.gp
         camera = gp.Camera()
-        if self.port:
-            ports = gp.PortInfoList()
-            ports.load()
-            camera.set_port_info(ports.get_info(ports.lookup_path(self.port)))
-        if self.model:
-            models = gp.CameraAbilitiesList()
-            models.load()
-            camera.set_abilities(models.get_abilities(models.lookup_model(self.model)))
+        port = self.port
+        if self.model and not port:
+            found = [p for m, p in list_cameras(gp) if m == self.model]
+            if not found:
+                raise gp.GPhoto2Error(gp.GP_ERROR_MODEL_NOT_FOUND)
+            port = found[0]
+        try:
+            if port:
+                ports = gp.PortInfoList()
+                ports.load()
+                camera.set_port_info(ports.get_info(ports.lookup_path(port)))
+            if self.model:
+                models = gp.CameraAbilitiesList()
+                models.load()
+                camera.set_abilities(models.get_abilities(models.lookup_model(self.model)))
+        except gp.GPhoto2Error:
+            raise gp.GPhoto2Error(gp.GP_ERROR_MODEL_NOT_FOUND) from None
         try:
             camera.init()
         except Exception:
@@ -267,7 +282,17 @@ class GPhoto2Camera:
     # -- camera-thread bodies ------------------------------------------------------------
     def _open(self) -> None:
         if self._camera is None:
-            self._camera = self._retrying("connect", self._new_camera)
+            try:
+                self._camera = self._retrying("connect", self._new_camera)
+            except DeviceError as exc:
+                if not (self.model or self.port):
+                    raise
+                try:
+                    now = ", ".join(f"{m} on {p}" for m, p in list_cameras(self.gp)) or "none"
+                except DeviceError:
+                    now = "unknown"
+                wanted = " on ".join(x for x in (self.model, self.port) if x)
+                raise DeviceError(f"{exc} (asked for {wanted}; detected now: {now})") from None
 
     def _release(self) -> None:
         if self._camera is not None and self._live_view:
