@@ -168,6 +168,7 @@ class FakeBody:
         self.script: dict[str, list] = {}
         self.calls: list[tuple[str, int]] = []  # (method, thread id)
         self.preview_bytes = tiny_jpeg()
+        self.raw_bytes, self.raw_suffix = b"RAWDATA", "CR2"   # what a RAW capture holds (tests set a DNG)
         self.counter = 0
         self.viewfinder_history: list = []
         self.out_of_choices: list[tuple[str, object]] = []  # (widget, value) sent though not offered
@@ -199,8 +200,8 @@ class FakeBody:
         folder = "/" if self.value("capturetarget") == "Internal RAM" else "/store_00020001/DCIM/100CANON"
         raw = "RAW" in fmt
         jpeg = "JPEG" in fmt
-        first = f"IMG_{self.counter:04d}.{'CR2' if raw else 'JPG'}"
-        self.files[(folder, first)] = b"RAWDATA" if raw else _photo_bytes()
+        first = f"IMG_{self.counter:04d}.{self.raw_suffix if raw else 'JPG'}"
+        self.files[(folder, first)] = self.raw_bytes if raw else _photo_bytes()
         if raw and jpeg:
             second = f"IMG_{self.counter:04d}.JPG"
             self.files[(folder, second)] = _photo_bytes()
