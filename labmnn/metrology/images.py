@@ -3,7 +3,8 @@
 JPEG, PNG and TIFF go through OpenCV; camera RAW files (``.cr2``, ``.nef``,
 ``.arw``, ``.dng``, ...) through the optional ``rawpy`` decoder (LibRaw; the
 ``raw`` extra), demosaiced linearly: no gamma, no automatic brightening, the
-camera's white balance, so a grey level is proportional to the light.  Every failure is an :class:`~labmnn.errors.InputError` naming the file.
+camera's white balance, so a grey level is proportional to the light.
+Every failure is an :class:`~labmnn.errors.InputError` naming the file.
 """
 
 from __future__ import annotations
