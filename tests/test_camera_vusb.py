@@ -171,3 +171,26 @@ def test_the_library_itself_takes_a_value_outside_the_choices(tmp_path):
     assert "accepted" in proc.stdout   # set_config sent f/1.2 without an error
     # reading the config back then crashes libgphoto2 2.5.34 (SIGSEGV); a fixed library may read it
     assert proc.returncode != 0 or rep.get("read_back") == "f/1.2", (proc.returncode, rep, proc.stderr[-2000:])
+
+
+@needs_vusb
+def test_cli_through_the_real_library(tmp_path):
+    photos = tmp_path / "served"
+    photos.mkdir()
+    data = served_jpeg(photos / "scene.jpg")
+    env = vusb_env(tmp_path, photos)
+
+    def labmnn(*args):
+        return subprocess.run([sys.executable, "-m", "labmnn", "camera", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    shot = labmnn("capture", "--aperture", "8", "--out", "got")
+    assert shot.returncode == 0, shot.stderr
+    assert "aperture f/8" in shot.stdout
+    [saved] = (tmp_path / "got").iterdir()
+    assert saved.read_bytes() == data
+    bad = labmnn("settings", "--aperture", "1.2")
+    assert bad.returncode == 2 and bad.stderr.startswith("labmnn: error: --aperture: '1.2' is not offered")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    iso = labmnn("settings", "--iso", "100")
+    assert iso.returncode == 2 and "no iso setting" in iso.stderr

@@ -78,7 +78,7 @@ def tour(out_dir: str) -> dict:
         rep[label] = _step(other.connect)
         other.close()
 
-    cam = GPhoto2Camera(model=model, port=port, **no_wait)
+    cam = GPhoto2Camera(model=model, port=port, event_timeout_ms=50, **no_wait)
     rep["connect"] = _step(cam.connect)
     rep["summary"] = _step(lambda: cam.summary()[:2000])
     rep["initial"] = _step(lambda: cam.get_settings().as_dict())
