@@ -12,6 +12,12 @@ values it silently ignores, whether it is plugged in, and a script of
 failures: ``body.fail("capture", -110, -110)`` makes the next two captures
 raise ``GPhoto2Error(-110)``; an entry may also be a callable (a side effect
 such as unplugging the camera).
+
+Where the real library (checked with the ``vusb`` virtual camera of the
+``gphoto2`` wheel, see tests/test_camera_vusb.py) and this fake could differ,
+the fake does what the library does: ``Widget.set_value`` takes any value,
+offered or not, and ``set_config`` sends it; the next ``get_config`` then
+raises :class:`LibraryCrash`, where libgphoto2 may crash the whole process.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ class GPhoto2Error(Exception):
         self.code = code
         self.string = MESSAGES.get(code, "Unspecified error")
         super().__init__(f"[{code}] {self.string}")
+
+
+class LibraryCrash(RuntimeError):
+    """Where real libgphoto2 would crash the process: a config read after a value outside
+    a widget's choices was sent to the body (a segmentation fault with the virtual Nikon
+    of libgphoto2 2.5.34)."""
 
 
 class CameraFilePath:
@@ -78,9 +90,12 @@ class Widget:
         return self.value
 
     def set_value(self, value):
-        if self.choices and value not in self.choices:
-            raise GPhoto2Error(-2)
+        # Like real libgphoto2: any value is taken, listed among the choices or not
+        # (FakeBody's set_config then records it, and the next read "crashes").
         self.value = value
+
+    def offers(self, value) -> bool:
+        return not self.choices or value in self.choices
 
     def get_choices(self):
         return iter(self.choices)
@@ -153,8 +168,10 @@ class FakeBody:
         self.script: dict[str, list] = {}
         self.calls: list[tuple[str, int]] = []  # (method, thread id)
         self.preview_bytes = tiny_jpeg()
+        self.raw_bytes, self.raw_suffix = b"RAWDATA", "CR2"   # what a RAW capture holds (tests set a DNG)
         self.counter = 0
         self.viewfinder_history: list = []
+        self.out_of_choices: list[tuple[str, object]] = []  # (widget, value) sent though not offered
 
     def fail(self, method: str, *entries) -> None:
         self.script.setdefault(method, []).extend(entries)
@@ -183,8 +200,8 @@ class FakeBody:
         folder = "/" if self.value("capturetarget") == "Internal RAM" else "/store_00020001/DCIM/100CANON"
         raw = "RAW" in fmt
         jpeg = "JPEG" in fmt
-        first = f"IMG_{self.counter:04d}.{'CR2' if raw else 'JPG'}"
-        self.files[(folder, first)] = b"RAWDATA" if raw else _photo_bytes()
+        first = f"IMG_{self.counter:04d}.{self.raw_suffix if raw else 'JPG'}"
+        self.files[(folder, first)] = self.raw_bytes if raw else _photo_bytes()
         if raw and jpeg:
             second = f"IMG_{self.counter:04d}.JPG"
             self.files[(folder, second)] = _photo_bytes()
@@ -279,6 +296,9 @@ class FakeGPhoto2:
             def get_config(self):
                 self._step("get_config")
                 self._need_open()
+                if gp.body.out_of_choices:
+                    raise LibraryCrash(f"real libgphoto2 may crash here: {gp.body.out_of_choices} "
+                                       "was sent though the widget does not offer it")
                 return copy.deepcopy(gp.body.config)
 
             def set_config(self, config):
@@ -286,6 +306,8 @@ class FakeGPhoto2:
                 self._need_open()
                 live = {w.name: w for w in gp.body.config.walk()}
                 for w in config.walk():
+                    if w.name in live and not live[w.name].offers(w.value):
+                        gp.body.out_of_choices.append((w.name, w.value))
                     if w.name in live and w.value != live[w.name].value and w.name not in gp.body.ignores:
                         live[w.name].value = w.value
                         if w.name == "viewfinder":

@@ -276,3 +276,38 @@ def test_connect_again_after_close_captures(body, sleeps, tmp_path):
     shot = camera.capture(tmp_path)
     assert shot.path.exists()
     camera.close()
+
+
+# -- values outside a widget's choices: the real library takes them, then may crash ----------
+
+def test_fake_takes_a_value_outside_the_choices_like_the_real_library(body):
+    from fake_gphoto2 import LibraryCrash
+
+    gp = FakeGPhoto2(body)
+    raw = gp.Camera()
+    raw.init()
+    config = raw.get_config()
+    config.get_child_by_name("aperture").set_value("1.2")  # no error, as in libgphoto2
+    raw.set_config(config)
+    assert body.out_of_choices == [("aperture", "1.2")]
+    with pytest.raises(LibraryCrash):
+        raw.get_config()
+
+
+@pytest.mark.parametrize("name,value", [("aperture", "1.2"), ("shutter_speed", "1/8000"),
+                                        ("iso", "12345"), ("image_format", "TIFF"),
+                                        ("capture_target", "cloud")])
+def test_labmnn_never_sends_a_value_the_widget_does_not_offer(cam, body, name, value):
+    before = cam.get_settings()
+    with pytest.raises(InputError, match="is not offered by this camera; choices: "):
+        cam.set_settings(**{name: value})
+    assert body.out_of_choices == [] and cam.get_settings() == before
+
+
+def test_every_value_sent_is_one_the_widget_offers(cam, body, tmp_path):
+    cam.set_settings(iso="400", aperture="f/8", shutter_speed="1/125s", image_format="RAW+JPEG",
+                     capture_target="ram")
+    cam.preview()
+    cam.capture(tmp_path)  # leaves live view first (viewfinder set back to 0)
+    assert body.value("aperture") == "8" and body.viewfinder_history == [0]
+    assert body.out_of_choices == []

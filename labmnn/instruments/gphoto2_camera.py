@@ -236,16 +236,31 @@ class GPhoto2Camera:
             pass
 
     def _new_camera(self):
+        """Open the camera asked for: ``model`` and/or ``port``, else the first one detected.
+
+        A model without a port is looked up among the detected cameras (so two bodies
+        on one computer can be told apart); a model or port that is not there now is
+        -105 "no camera found" (retried: it may be switching on).
+        """
         gp = self.gp
         camera = gp.Camera()
-        if self.port:
-            ports = gp.PortInfoList()
-            ports.load()
-            camera.set_port_info(ports.get_info(ports.lookup_path(self.port)))
-        if self.model:
-            models = gp.CameraAbilitiesList()
-            models.load()
-            camera.set_abilities(models.get_abilities(models.lookup_model(self.model)))
+        port = self.port
+        if self.model and not port:
+            found = [p for m, p in list_cameras(gp) if m == self.model]
+            if not found:
+                raise gp.GPhoto2Error(gp.GP_ERROR_MODEL_NOT_FOUND)
+            port = found[0]
+        try:
+            if port:
+                ports = gp.PortInfoList()
+                ports.load()
+                camera.set_port_info(ports.get_info(ports.lookup_path(port)))
+            if self.model:
+                models = gp.CameraAbilitiesList()
+                models.load()
+                camera.set_abilities(models.get_abilities(models.lookup_model(self.model)))
+        except gp.GPhoto2Error:
+            raise gp.GPhoto2Error(gp.GP_ERROR_MODEL_NOT_FOUND) from None
         try:
             camera.init()
         except Exception:
@@ -267,7 +282,17 @@ class GPhoto2Camera:
     # -- camera-thread bodies ------------------------------------------------------------
     def _open(self) -> None:
         if self._camera is None:
-            self._camera = self._retrying("connect", self._new_camera)
+            try:
+                self._camera = self._retrying("connect", self._new_camera)
+            except DeviceError as exc:
+                if not (self.model or self.port):
+                    raise
+                try:
+                    now = ", ".join(f"{m} on {p}" for m, p in list_cameras(self.gp)) or "none"
+                except DeviceError:
+                    now = "unknown"
+                wanted = " on ".join(x for x in (self.model, self.port) if x)
+                raise DeviceError(f"{exc} (asked for {wanted}; detected now: {now})") from None
 
     def _release(self) -> None:
         if self._camera is not None and self._live_view:
@@ -313,7 +338,7 @@ class GPhoto2Camera:
             if widget.get_readonly():
                 raise DeviceError(f"the camera does not let {name} be changed now: set the mode "
                                   "dial to M (manual) and try again")
-            widget.set_value(cs.pick_choice(name, value, [str(c) for c in widget.get_choices()]))
+            widget.set_value(_offered_choice(widget, name, value))
         self._retrying("changing settings", lambda: self._cam().set_config(config))
         return self._read_settings()
 
@@ -380,6 +405,27 @@ class GPhoto2Camera:
             raise DeviceError(f"the camera sent an unreadable live-view frame ({data.size} bytes); "
                               "set the image format to JPEG or RAW+JPEG and retry")
         return frame
+
+
+def _offered_choice(widget, name: str, value: str) -> str:
+    """The widget choice that means ``value``; never anything the widget does not offer.
+
+    libgphoto2 accepts any string in ``set_value`` and sends it to the body on
+    ``set_config`` without complaint; reading the config back afterwards can then
+    crash the process (seen with the virtual Nikon of libgphoto2 2.5.34 and a
+    Nikon aperture outside the lens's range).  So the value is resolved against
+    the choices here, and checked once more before it leaves.
+
+    Raises
+    ------
+    InputError
+        ``value`` matches none of the choices (the message lists them).
+    """
+    choices = [str(c) for c in widget.get_choices()]
+    choice = cs.pick_choice(name, value, choices)
+    if choice not in choices:  # pick_choice returns a listed choice; keep it that way
+        raise InputError(f"--{name.replace('_', '-')}", "", f"{value!r} is not offered by this camera")
+    return choice
 
 
 def _check_names(names) -> None:

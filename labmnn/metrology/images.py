@@ -1,8 +1,10 @@
 """Reading photographs as grey float arrays.
 
 JPEG, PNG and TIFF go through OpenCV; camera RAW files (``.cr2``, ``.nef``,
-``.arw``, ``.dng``, ...) through the optional ``rawpy`` decoder, demosaiced
-linearly.  Every failure is an :class:`~labmnn.errors.InputError` naming the file.
+``.arw``, ``.dng``, ...) through the optional ``rawpy`` decoder (LibRaw; the
+``raw`` extra), demosaiced linearly: no gamma, no automatic brightening, the
+camera's white balance, so a grey level is proportional to the light.
+Every failure is an :class:`~labmnn.errors.InputError` naming the file.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def _read_raw(path: Path) -> np.ndarray:
         import rawpy
     except ImportError:
         raise InputError(str(path), "", "is a camera RAW file: install the optional decoder with "
-                                        "'pip install rawpy', or give the camera's JPEG") from None
+                                        "'pip install \"labmnn[raw]\"' (or 'pip install rawpy'), "
+                                        "or give the camera's JPEG") from None
     try:
         with rawpy.imread(str(path)) as raw:
             rgb = raw.postprocess(gamma=(1, 1), no_auto_bright=True, output_bps=16,
