@@ -88,6 +88,10 @@ class PrintWorldParams:
     seconds_per_loading : float
         Bench time of one loading (hang, settle, photograph, unhang) used to
         age the print: 60 s, a stated estimate for weights hung by hand.
+    score_age_s : float
+        Age at which :meth:`PrintWorld.truth` scores a print: 600 s, a print
+        in use that has settled (about ten loadings); training sees ages from
+        0 to the time between reprints.
     """
 
     stiffness_error: float = 0.10
@@ -98,6 +102,7 @@ class PrintWorldParams:
     mass_error: float = 0.003
     tracking_noise_m: float = 1e-6
     seconds_per_loading: float = 60.0
+    score_age_s: float = 600.0
 
     def __post_init__(self):
         if not 0.0 <= self.stiffness_error <= 0.5:
@@ -209,9 +214,9 @@ class PrintWorld:
         return U
 
     def truth(self, forces) -> np.ndarray:
-        """Noise-free displacements (S, n, 2) of the current print at its present age (not counted)."""
+        """Noise-free displacements (S, n, 2) of the current print, settled (``score_age_s``); not counted."""
         F = self._check(forces)
-        k = np.broadcast_to(self.true_stiffness(), (len(F), self.net.n_bonds))
+        k = np.broadcast_to(self.true_stiffness(self.params.score_age_s), (len(F), self.net.n_bonds))
         return self._solve(F, k)
 
     # ------------------------------------------------------------ mechanics
