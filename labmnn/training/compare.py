@@ -35,7 +35,7 @@ def check_comparison(prints: int, mismatch: float | None, methods) -> list:
         raise InputError("--mismatch", "", f"must be in [0, 0.5], found {mismatch}")
     names = list(METHODS) if not methods else list(methods)
     for m in names:
-        check_method(m)
+        check_method(m, "--methods")
     if len(set(names)) != len(names):
         raise InputError("--methods", "", f"lists a method twice: {','.join(names)}")
     return names

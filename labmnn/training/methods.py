@@ -72,6 +72,8 @@ class MethodSettings:
         Steps on the print after the start.
     hybrid_lr : float or None
         Adam step of the hybrid's steps on the print (default: the task's).
+    identify_regularization : "auto" or float
+        Tikhonov weight of the identification (``"auto"``: cross-validated).
     """
 
     method: str = "insilico"
@@ -86,6 +88,7 @@ class MethodSettings:
     hybrid_follow: str = "pat"
     hybrid_steps: int = 20
     hybrid_lr: float | None = None
+    identify_regularization: str | float = "auto"
 
     def __post_init__(self):
         check_method(self.method)
@@ -107,9 +110,9 @@ class MethodResult:
     history: list = field(default_factory=list)
 
 
-def check_method(name: str) -> str:
+def check_method(name: str, option: str = "--method") -> str:
     if name not in METHODS:
-        raise InputError("--method", "", f"must be one of {', '.join(METHODS)}, found {name!r}")
+        raise InputError(option, "", f"must be one of {', '.join(METHODS)}, found {name!r}")
     return name
 
 
@@ -288,7 +291,7 @@ def _identify(task: Task, log: BenchLog, settings: MethodSettings) -> tuple[Netw
     F[np.arange(len(nodes)), nodes, 1] = -settings.identify_grams * 1e-3 * GRAVITY
     U = log.measure(F)
     cases = [LoadCase(F[s], U[s], None, f"node{int(nd)}-{settings.identify_grams:g}g") for s, nd in enumerate(nodes)]
-    kwargs = {"holdout": 0, "seed": 0}
+    kwargs = {"holdout": 0, "seed": 0, "regularization": settings.identify_regularization}
     used = "linear"
     if "mechanics" in inspect.signature(ident_mod.identify).parameters:
         kwargs["mechanics"] = used = settings.mechanics
