@@ -101,10 +101,10 @@ def run(args) -> int:
 
 def run_method_cli(args) -> int:
     """``labmnn train TASK --method M --on sim``: train a print, write the run and its bench cost."""
+    from labmnn.text_files import write_json_atomic
     from labmnn.training.methods import MethodSettings, check_method, run_method
     from labmnn.training.run_outputs import write_history_csv
     from labmnn.training.tasks import load_task
-    from labmnn.text_files import write_json_atomic
 
     method = check_method(args.method or "insilico")
     if args.on not in (None, "sim", "rig"):
