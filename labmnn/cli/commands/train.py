@@ -34,7 +34,24 @@ def register(sub) -> None:
     p.add_argument("--prune", metavar="BOND", type=int, action="append", default=None,
                    help="remove this bond before training (damage; repeatable)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_method_options(p)
     p.set_defaults(func=run)
+
+
+METHOD_NAMES = ("insilico", "identify", "pat", "insitu", "hybrid")
+
+
+def _add_method_options(p) -> None:
+    """``--method`` / ``--on``: train the printed network (docs/training-methods.md)."""
+    p.add_argument("--method", default=None, metavar="|".join(METHOD_NAMES),
+                   help="train a print: insilico (model, print once), identify (measure, identify, train), pat "
+                        "(physics-aware), insitu (forward and adjoint measured), hybrid (insilico, then PAT steps); "
+                        "default: train the model only")
+    p.add_argument("--on", default=None, metavar="sim|rig",
+                   help="where the print is measured: sim (the simulated print world) or rig (not implemented yet)")
+    p.add_argument("--mismatch", type=float, default=None, metavar="REL",
+                   help="--on sim: per-bond stiffness error of the print, in [0, 0.5] (default 0.1)")
+    p.add_argument("--print-seed", type=int, default=0, metavar="N", help="--on sim: which simulated print world")
 
 
 def run(args) -> int:
@@ -44,6 +61,8 @@ def run(args) -> int:
     from labmnn.training.run_outputs import write_run
     from labmnn.training.tasks import load_task
 
+    if getattr(args, "method", None) is not None or getattr(args, "on", None) is not None:
+        return run_method_cli(args)
     task = load_task(args.task)
     if args.epochs is not None and args.epochs < 0:
         raise InputError("--epochs", "", f"must be >= 0, found {args.epochs}")
@@ -77,4 +96,57 @@ def run(args) -> int:
               + json.dumps({k: [round(v, 4) for v in xy] for k, xy in m["outputs_mm"].items()})
               + f" in {m['seconds']:.2f} s")
     print(f"wrote {paths['metrics'].parent}/ ({', '.join(sorted(p.name for p in paths.values()))})")
+    return 0
+
+
+def run_method_cli(args) -> int:
+    """``labmnn train TASK --method M --on sim``: train a print, write the run and its bench cost."""
+    from labmnn.text_files import write_json_atomic
+    from labmnn.training.methods import MethodSettings, check_method, run_method
+    from labmnn.training.run_outputs import write_history_csv
+    from labmnn.training.tasks import load_task
+
+    method = check_method(args.method or "insilico")
+    if args.on not in (None, "sim", "rig"):
+        raise InputError("--on", "", f"must be sim or rig, found {args.on!r}")
+    if args.on == "rig":
+        raise InputError("--on", "", "rig: training a print on the real rig is not implemented yet; use --on sim "
+                                     "(the simulated print world) or 'labmnn run' with a train protocol")
+    if args.mismatch is not None and not 0.0 <= args.mismatch <= 0.5:
+        raise InputError("--mismatch", "", f"must be in [0, 0.5], found {args.mismatch}")
+    if args.mismatch is not None and args.on is None:
+        raise InputError("--mismatch", "", "describes the simulated print: give --on sim")
+    if args.init or args.prune:
+        raise InputError("--method", "", "cannot be combined with --init or --prune")
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError("--epochs", "", f"must be >= 1 with --method, found {args.epochs}")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    if method != "insilico" and args.on is None:
+        raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
+                                         "or --on rig")
+    task = load_task(args.task)
+    out = output_dir(args.out or Path("runs") / f"{task.name}-{method}", "--out")
+    world = None
+    if args.on == "sim":
+        from labmnn.cli.sim.print_world import make_print_world, world_parameters
+
+        world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
+    settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
+                              mechanics=getattr(args, "mechanics", None) or "linear")
+    result = run_method(task, settings, world)
+    metrics = dict(result.metrics)
+    if world is not None:
+        metrics["print_world"] = dict(world_parameters(args.mismatch), seed=args.print_seed)
+    write_json_atomic(out / "metrics.json", metrics, fsync=False)
+    if result.history:
+        write_history_csv(result.history, out / "history.csv")
+    result.network.save(out / "network.json")
+    m = metrics
+    where = (f"on the print {m['metric']} {m['metric_on_print']:.4g}" if m.get("metric_on_print") is not None
+             else f"in the model {m.get('model_' + m['metric'])}")
+    cost = (f"{m['loadings']} loadings, {m['prints']} prints, {m['bench_hours']:.1f} bench hours"
+            if m.get("bench_hours") is not None else "1 print")
+    print(f"{task.name} by {method}: {where}; training cost {cost}")
+    print(f"wrote {out}/ (metrics.json, network.json{', history.csv' if result.history else ''})")
     return 0

@@ -1,0 +1,186 @@
+"""Training the printed network: the print world, the methods, their cost, the comparison, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hardware_sim.print_world import PrintWorld, PrintWorldParams, bending_stiffness
+from labmnn.cli import main
+from labmnn.cli.sim.print_world import make_print_world
+from labmnn.errors import InputError
+from labmnn.model.network import Network
+from labmnn.training.compare import compare
+from labmnn.training.methods import MethodSettings, adjoint_loadings, run_method
+from labmnn.training.printed import BenchLog, PrintedNetwork
+from labmnn.training.tasks import load_task
+
+QUIET = dict(stiffness_error=0.0, reprint_variation=0.0, joint_fixity=0.0, creep_per_decade=0.0, mass_error=0.0,
+             tracking_noise_m=0.0)
+
+
+def _load(node=12, grams=10.0):
+    F = np.zeros((1, 14, 2))
+    F[0, node, 1] = -grams * 9.8e-3
+    return F
+
+
+def test_perfect_print_is_the_exact_model():
+    net = Network.example("paper-triangle-n4")
+    world = PrintWorld(net, PrintWorldParams(**QUIET))
+    world.reprint(net.width)
+    U = world.measure(_load())
+    assert np.allclose(U[0], net.solve(_load()[0], mechanics="nonlinear").displacements, atol=1e-12)
+    assert world.loadings == 1 and world.prints == 1
+
+
+def test_print_world_effects_each_move_the_response():
+    net = Network.example("paper-triangle-n4")
+    base = PrintWorld(net, PrintWorldParams(**QUIET))
+    base.reprint(net.width)
+    u0 = base.truth(_load())[0, 13, 1]
+    for key, value in (("stiffness_error", 0.1), ("joint_fixity", 1.0), ("reprint_variation", 0.02)):
+        w = PrintWorld(net, PrintWorldParams(**dict(QUIET, **{key: value})), seed=1)
+        w.reprint(net.width)
+        assert abs(w.truth(_load())[0, 13, 1] - u0) > 1e-7, key
+    # rigid joints only stiffen the pin-jointed bars
+    stiff = PrintWorld(net, PrintWorldParams(**dict(QUIET, joint_fixity=1.0)))
+    stiff.reprint(net.width)
+    assert abs(stiff.truth(_load())[0, 13, 1]) < abs(u0)
+    K = bending_stiffness(net, 1.0)
+    assert np.allclose(K, K.T) and np.linalg.eigvalsh(K).min() > -1e-9 * np.abs(K).max()
+
+
+def test_systematic_error_stays_and_reprint_varies():
+    net = Network.example("paper-triangle-n4")
+    w = PrintWorld(net, PrintWorldParams(), seed=3)
+    w.reprint(net.width)
+    sys1, f1 = w.systematic.copy(), w.factor.copy()
+    w.reprint(net.width)
+    assert np.array_equal(w.systematic, sys1) and not np.array_equal(w.factor, f1)
+    assert np.all(np.abs(sys1 - 1) <= 0.1)
+
+
+def test_creep_softens_and_noise_is_calibrated():
+    net = Network.example("paper-triangle-n4")
+    w = PrintWorld(net, PrintWorldParams(**dict(QUIET, creep_per_decade=0.01)))
+    w.reprint(net.width)
+    a = w.measure(_load())[0, 13, 1]
+    w.measure(np.repeat(_load(), 50, axis=0))
+    b = w.measure(_load())[0, 13, 1]
+    assert b < a < 0  # softer after 50 minutes on the bench
+    n = PrintWorld(net, PrintWorldParams(**dict(QUIET, tracking_noise_m=1e-6)))
+    n.reprint(net.width)
+    U = n.measure(np.repeat(_load(), 200, axis=0))
+    assert 0.8e-6 < float(np.std(U[:, 13, 1])) < 1.2e-6
+
+
+def test_world_needs_a_print_and_checks_mismatch():
+    net = Network.example("paper-triangle-n4")
+    with pytest.raises(InputError, match="reprint"):
+        PrintWorld(net).measure(_load())
+    with pytest.raises(InputError, match=r"\[0, 0.5\]"):
+        PrintWorldParams(stiffness_error=0.6)
+
+
+def test_the_world_is_a_printed_network_and_the_log_counts():
+    world = make_print_world(Network.example("paper-triangle-n4").to_dict(), 0.05, 0)
+    assert isinstance(world, PrintedNetwork)
+    log = BenchLog(world)
+    log.reprint(world.net.width)
+    log.measure(np.repeat(_load(), 3, axis=0))
+    log.truth(_load())
+    assert (log.loadings, log.prints) == (3, 1)
+    assert log.bench_hours == pytest.approx((3 * 60 + 900) / 3600)
+
+
+def test_adjoint_loadings_split_by_direction_and_sum_back():
+    adj = np.zeros((1, 14, 2))
+    adj[0, 7, 0], adj[0, 1, 0], adj[0, 2, 1] = 0.02, -0.01, -0.005
+    parts, scale = adjoint_loadings(adj, 10.0)
+    assert len(parts) == 3  # +x, -x, -y
+    total = sum(p for _, p in parts)
+    assert np.allclose(total / scale[0], adj[0], atol=0.5 * 9.8e-3 / scale[0])
+    assert all(np.count_nonzero(p) >= 1 for _, p in parts)
+
+
+@pytest.mark.parametrize("method", ["insilico", "identify", "pat", "insitu", "hybrid"])
+def test_every_method_counts_its_cost(method):
+    task = load_task("behaviour-mse")
+    world = make_print_world(task.network.to_dict(), 0.1, 0)
+    res = run_method(task, MethodSettings(method=method, epochs=6, hybrid_steps=3, identify_regularization=0.01),
+                     world)
+    m = res.metrics
+    expected = {"insilico": (0, 1), "identify": (9, 2)}
+    if method in expected:
+        assert (m["loadings"], m["prints"]) == expected[method]
+    else:
+        assert m["loadings"] >= (6 if method != "hybrid" else 3) and m["prints"] >= 1
+    if method == "insitu":
+        assert m["loadings"] > 6  # adjoint loadings are hung too
+    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + m["prints"] * 900) / 3600)
+    assert 0 <= m["print_max_target_relative_error"] < 1
+
+
+def test_pat_gradient_on_a_perfect_print_is_the_exact_gradient():
+    from labmnn.training.methods import _pat_gradient
+
+    task = load_task("behaviour-mse")
+    net = task.network
+    world = PrintWorld(net, PrintWorldParams(**QUIET))
+    world.reprint(net.width)
+    F = task.forces(np.array([0]), (np.zeros(1), np.ones(1)))
+    U = world.measure(F)
+    _, dLdu = task.loss(np.array([0]))(U)
+    g = _pat_gradient(net, U, np.asarray(dLdu), "nonlinear")
+    exact = net.gradient(F, task.loss(np.array([0])), mechanics="nonlinear")
+    assert np.allclose(g, exact, rtol=1e-6, atol=1e-9 * np.abs(exact).max())
+
+
+class _Inline:
+    def submit(self, fn, *args):
+        class Done:
+            def __init__(self, value):
+                self.value = value
+
+            def result(self):
+                return self.value
+        return Done(fn(*args))
+
+
+def test_comparison_schema():
+    comp = compare("behaviour-mse", make_print_world, prints=2, methods=["insilico", "pat"],
+                   settings={"epochs": 5}, executor=_Inline())
+    assert set(comp) == {"task", "metric", "higher_is_better", "methods"}
+    assert comp["metric"] == "max_target_relative_error" and comp["higher_is_better"] is False
+    for r in comp["methods"].values():
+        assert set(r) == {"mean", "sd", "per_print", "loadings", "prints", "bench_hours"}
+        assert len(r["per_print"]) == 2
+    assert comp["methods"]["insilico"]["loadings"] == 0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "behaviour-mse", "--method", "magic", "--on", "sim"], "--method: must be one of"),
+    (["train", "behaviour-mse", "--method", "pat"], "pat measures a print"),
+    (["train", "behaviour-mse", "--method", "insitu", "--on", "rig"], "not implemented yet"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--mismatch", "0.7"], "[0, 0.5]"),
+    (["compare-methods", "behaviour-mse", "--prints", "0"], "--prints: must be >= 1"),
+    (["compare-methods", "behaviour-mse", "--mismatch", "-0.1"], "[0, 0.5]"),
+    (["compare-methods", "behaviour-mse", "--methods", "pat,magic"], "--methods: must be one of"),
+])
+def test_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labmnn: error:") and err.count("\n") == 1 and needle in err
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_train_method_cli_writes_cost(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--epochs", "4", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["loadings"] == 4 and m["prints"] >= 1 and m["bench_hours"] > 0
+    assert m["print_world"]["stiffness_error"] == 0.1
+    assert "bench hours" in capsys.readouterr().out
