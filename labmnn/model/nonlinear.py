@@ -258,6 +258,7 @@ class NonlinearStatics:
             if fac is None:
                 return u, False
             du = self.solve_free(fac, r[0])
+            del fac  # drop the factor before the next: its symbolic analysis is then reused
             slope = -float(r[0] @ du)  # dPi/dalpha at alpha = 0: negative for a descent direction
             if not np.isfinite(slope) or slope >= 0:
                 return u, False
@@ -411,6 +412,7 @@ class NonlinearStatics:
                 raise NoEquilibrium(f"{self.net.name}: the equilibrium is unstable (the tangent "
                                     "stiffness is not positive definite); no gradient exists there")
             V[s, self.free] = self.solve_free(fac, rhs[s])
+            del fac
         return V.reshape(forces.shape)
 
     def elongations_along(self, state: BarState, v: np.ndarray) -> np.ndarray:

@@ -177,6 +177,17 @@ class _Pardiso:
         self._call(12, np.zeros(n), np.zeros(n))  # symbolic + numeric factorisation
         self.factored = True
 
+    def refactor(self, data) -> None:
+        """New values on the same pattern: numeric factorisation only, reusing the symbolic analysis."""
+        self.arrays = (np.ascontiguousarray(data, dtype=np.float64),) + self.arrays[1:]
+        self._call(22, np.zeros(self.n), np.zeros(self.n))
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001  (interpreter shutdown: MKL may be gone already)
+            pass
+
     def _call(self, phase, b, x, nrhs=1):
         a, ia, ja, perm = self.arrays
         err = ctypes.c_int32(0)
@@ -226,11 +237,26 @@ def _upper_csr(A: sp.csc_matrix, cache: dict | None):
 
 
 def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
+    """A PARDISO factor; with a ``cache``, the symbolic analysis of a pattern is reused.
+
+    The cache keeps the last handle of each pattern and a weak reference to the
+    factor that uses it.  Once that factor is gone (a training step replaced it,
+    a Newton step moved on), the next matrix of the same pattern is factorised
+    numerically only (phase 22) in the same handle; while it is alive, a new
+    handle is made, so no factor anyone holds ever changes under them.
+    """
     data, indptr, indices = _upper_csr(A, cache)
     n = A.shape[0]
-    handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
+    key = _pattern_key("pardiso-handle-ordered" if ordered else "pardiso-handle", A)
+    entry = cache.get(key) if cache is not None else None
+    if entry is not None and entry[1]() is None:
+        handle = entry[0]
+        handle.refactor(data)
+    else:
+        handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
     fac = Factor("pardiso", n, handle.solve)
-    weakref.finalize(fac, handle.release)
+    if cache is not None:
+        cache[key] = (handle, weakref.ref(fac))
     return fac
 
 
