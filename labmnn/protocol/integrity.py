@@ -136,11 +136,11 @@ def inside(path: str | Path, folder: str | Path) -> bool:
     return p == f or f in p.parents
 
 
-def check_results_name(folder: Path, name: str) -> None:
+def check_results_name(folder: Path, name: str, option: str = "--name") -> None:
     """A results base name must be one plain file name inside the session (no ``/``, ``..``)."""
     if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
             or name.startswith(".") or not inside(folder / name, folder)):
-        raise InputError("--name", "", f"{name!r} must be a plain file name (no folder, no leading '.'): the "
+        raise InputError(option, "", f"{name!r} must be a plain file name (no folder, no leading '.'): the "
                          f"results stay inside the session {str(folder)!r}")
 
 
