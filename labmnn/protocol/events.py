@@ -356,7 +356,8 @@ EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | 
 """A ``kind = "event"`` line of the log, told apart by ``name``."""
 
 EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed",
-                    "device_fault", "image", "orphan_image", "capture", "weighed", "rejected"]
+                    "device_fault", "image", "orphan_image", "capture", "weighed", "rejected",
+                    "partial_file", "results_rebuilt"]
 
 LogRecord = StartRecord | StepRecord | StopRecord | EventRecord
 """Any line of ``log.jsonl``.  A :class:`ReadOnlySession` keeps records without ``seq`` and ``time``."""
