@@ -351,8 +351,27 @@ class RejectedRecord(_Event):
     lost_nodes: list[int]
 
 
+class PartialFileRecord(_Event):
+    """An unfinished download (``.part``...) set aside, never a photo. Fields: ``path`` (where it
+    was), ``kept_as`` (under ``.partial/``), ``bytes``."""
+
+    name: Literal["partial_file"]
+    path: str
+    kept_as: str
+    bytes: int
+
+
+class ResultsRebuiltRecord(_Event):
+    """Damaged ``results.*`` written again from the log. Fields: ``reason``, ``files``."""
+
+    name: Literal["results_rebuilt"]
+    reason: str
+    files: list[str]
+
+
 EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | ResumedRecord | DeviceFaultRecord
-               | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord)
+               | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord
+               | PartialFileRecord | ResultsRebuiltRecord)
 """A ``kind = "event"`` line of the log, told apart by ``name``."""
 
 EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed",

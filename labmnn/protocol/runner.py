@@ -15,8 +15,8 @@ from labmnn.errors import DeviceError, InputError
 from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, open_bench
 from labmnn.protocol.engine import Engine
-from labmnn.protocol.operator import AutoOperator, Operator
 from labmnn.protocol.integrity import require_photos
+from labmnn.protocol.operator import AutoOperator, Operator
 from labmnn.protocol.recorder import Session
 from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
