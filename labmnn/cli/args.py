@@ -75,6 +75,29 @@ def _probe_writable(folder: Path, option: str, shown: str) -> None:
         raise InputError(option, "", f"cannot write in {shown!r}: {exc.strerror or exc}") from None
 
 
+def refuse_session_path(path: str | Path, option: str, allowed: str | Path | None = None) -> None:
+    """Refuse an output inside a recorded session (a folder holding a ``log.jsonl``).
+
+    A session is written only by the commands that own it (run, resume,
+    reanalyze, report); ``allowed`` names the one session a command may write
+    into (its own).
+
+    Raises
+    ------
+    InputError
+        Naming ``option``, the path and the session.
+    """
+    from labmnn.protocol.integrity import session_of
+
+    folder = session_of(path)
+    if folder is None:
+        return
+    if allowed is not None and folder == Path(allowed).resolve():
+        return
+    raise InputError(option, "", f"{str(path)!r} is inside the recorded session {str(folder)!r}, which nothing "
+                     "but its own run, resume, reanalyze and report may write; give a path outside it")
+
+
 def output_dir(path: str | Path, option: str) -> Path:
     """Make sure ``path`` is a folder the command can write into (created if missing).
 
@@ -85,7 +108,8 @@ def output_dir(path: str | Path, option: str) -> Path:
     ------
     InputError
         Naming ``option`` and the path: an existing file, a parent that is a
-        file, or a folder that cannot be created or written.
+        file, a folder that cannot be created or written, or a path inside a
+        recorded session.
 
     Example
     -------
@@ -93,6 +117,7 @@ def output_dir(path: str | Path, option: str) -> Path:
     InputError: --out: cannot create the folder '/proc/nope': No such file or directory
     """
     p = Path(path)
+    refuse_session_path(p, option)
     if p.exists() and not p.is_dir():
         raise InputError(option, "", f"{str(p)!r} is an existing file, not a folder; give a folder name")
     try:
@@ -114,9 +139,11 @@ def output_file(path: str | Path, option: str, suffixes: tuple[str, ...] = (),
     ------
     InputError
         Naming ``option`` and the path: a folder, a missing or unwritable
-        parent folder, a wrong ending, or one of the inputs.
+        parent folder, a wrong ending, one of the inputs, or a path inside a
+        recorded session.
     """
     p = Path(path)
+    refuse_session_path(p, option)
     if p.is_dir():
         example = str(p / ("out" + (suffixes[0] if suffixes else "")))
         raise InputError(option, "", f"{str(p)!r} is a folder; give a file name, e.g. {example!r}")

@@ -294,7 +294,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.session_folder = Path(folder)  # a past session: its own protocol, network, calibration
                 return resume_run(folder, sim=ctx.sim, auto=False, operator=self.operator, listener=listener,
                                   bench=bench)
-            session = Session.open(folder) if folder is not None else Session.create(ctx.sessions_root, spec.name)
+            session = (Session.open(folder) if folder is not None  # one writer: locked until its stop
+                       else Session.create(ctx.sessions_root, spec.name)).lock()
             self.session_folder = session.folder
             return Engine(spec, session, bench, self.operator, listener=listener, network=Network.open(spec.network))
 

@@ -361,12 +361,32 @@ class RejectedRecord(_Event):
     lost_nodes: list[int]
 
 
+class PartialFileRecord(_Event):
+    """An unfinished download (``.part``...) set aside, never a photo. Fields: ``path`` (where it
+    was), ``kept_as`` (under ``.partial/``), ``bytes``."""
+
+    name: Literal["partial_file"]
+    path: str
+    kept_as: str
+    bytes: int
+
+
+class ResultsRebuiltRecord(_Event):
+    """Damaged ``results.*`` written again from the log. Fields: ``reason``, ``files``."""
+
+    name: Literal["results_rebuilt"]
+    reason: str
+    files: list[str]
+
+
 EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | ResumedRecord | DeviceFaultRecord
-               | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord)
+               | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord
+               | PartialFileRecord | ResultsRebuiltRecord)
 """A ``kind = "event"`` line of the log, told apart by ``name``."""
 
 EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed",
-                    "device_fault", "image", "orphan_image", "capture", "weighed", "rejected"]
+                    "device_fault", "image", "orphan_image", "capture", "weighed", "rejected",
+                    "partial_file", "results_rebuilt"]
 
 LogRecord = StartRecord | StepRecord | StopRecord | EventRecord
 """Any line of ``log.jsonl``.  A :class:`ReadOnlySession` keeps records without ``seq`` and ``time``."""

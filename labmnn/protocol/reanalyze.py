@@ -25,8 +25,10 @@ from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, Tracker, metrology_tracker_factory, track_arrays
 from labmnn.protocol.engine import Engine
 from labmnn.protocol.events import EngineEvent, RunOutcome
+from labmnn.protocol.integrity import check_results_name, require_photos
 from labmnn.protocol.recorder import ReadOnlySession, Session
 from labmnn.protocol.results import _loading_steps
+from labmnn.protocol.runner import use_session_joints
 from labmnn.protocol.spec import load_protocol
 
 
@@ -61,14 +63,27 @@ def reanalyze(session: str | Path, make_tracker: Callable | None = None, trackin
     RunOutcome
         The engine's outcome (``summary`` with the new figures, ``summary["files"]``).
     """
-    status = Session.open(session).status()
+    owner = Session.open(session).lock()  # no resume may write while the new results are written
+    try:
+        return _reanalyze(owner, make_tracker, tracking, calibration, name, listener)
+    finally:
+        owner.close()
+
+
+def _reanalyze(owner: Session, make_tracker, tracking, calibration, name, listener) -> RunOutcome:
+    session = owner.folder
+    status = owner.status()
     if status != "success":
         raise InputError(str(session), "", f"is not complete (status {status}): finish it with "
                          f"`labmnn resume {session}` before reanalysing")
+    if name is not None:
+        check_results_name(owner.folder, name)
+    require_photos(owner.folder, owner.records, "reanalyse")
     sess = ReadOnlySession(session)
     folder = sess.folder
     spec = load_protocol(folder / "protocol.toml")
     spec.network = str(folder / "network.json")
+    use_session_joints(folder, spec)
     spec.tracking = {**spec.tracking, **(tracking or {})}
     if calibration is None:
         cals = sorted(folder.glob("calibration.*"))

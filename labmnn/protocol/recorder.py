@@ -9,6 +9,8 @@ Layout of one session (``docs/protocol.md``)::
       network.json       the network as used
       calibration.*      the calibration as used (when there is one)
       raw/               photographs exactly as captured, named NNNN_<role>.<ext>
+      .lock              the writer's OS lock (holds its PID; see labmnn.protocol.integrity)
+      .partial/          unfinished downloads (.part) set aside, never filed as photos
       results.h5, results.json, csv/, load_series.json   written at the end
 
 Every record is written with one ``write``, flushed and fsynced before the
@@ -24,9 +26,11 @@ Example
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -41,6 +45,13 @@ from labmnn.protocol.events import (
     Status,
     StepRecord,
     StopRecord,
+)
+from labmnn.protocol.integrity import (
+    LOCK,
+    SessionLock,
+    is_partial,
+    open_no_follow,
+    set_aside_partials,
 )
 from labmnn.text_files import fsync_dir, fsync_file
 from labmnn.text_files import json_default as _jsonable
@@ -61,12 +72,17 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_log(path: str | Path) -> list[LogRecord]:
-    """All complete records of a ``log.jsonl`` (a torn or garbled line is skipped)."""
+    """All complete records of a ``log.jsonl`` (a torn or garbled line is skipped).
+
+    A symbolic link in place of the log is refused (:class:`InputError`), never followed.
+    """
     out: list[LogRecord] = []
     try:
-        raw = Path(path).read_bytes()
+        fd = open_no_follow(Path(path), os.O_RDONLY)
     except FileNotFoundError:
         return out
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read()
     for line in raw.split(b"\n"):
         if not line.strip():
             continue
@@ -92,6 +108,8 @@ class Session:
         self.records = read_log(self.log_path)
         self._seq = max((r.get("seq", 0) for r in self.records), default=0)
         self._fh = None
+        self._lock = SessionLock(self.folder)
+        self._dead: OSError | None = None  # set when a failed first write removed the folder
 
     # ---------------------------------------------------------------- creation
     @classmethod
@@ -120,10 +138,27 @@ class Session:
             raise InputError(str(folder), "", f"is not a session folder (no {LOG})")
         return cls(folder)
 
+    # ------------------------------------------------------------------ the lock
+    def lock(self) -> Session:
+        """Become the session's one writer (an OS lock that dies with the process).
+
+        Raises :class:`InputError` naming the holder's PID when another process
+        holds it; the records are read again once the lock is held.
+        """
+        self._lock.acquire()
+        self.records = read_log(self.log_path)
+        self._seq = max((r.get("seq", 0) for r in self.records), default=0)
+        return self
+
+    def unlock(self) -> None:
+        """Let another process write the session."""
+        self._lock.release()
+
     # ------------------------------------------------------------------ writing
     def _open_log(self):
         if self._fh is None:
-            self._fh = open(self.log_path, "ab")
+            fd = open_no_follow(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self._fh = os.fdopen(fd, "ab")
             if self._fh.tell() > 0:  # close off a torn last line, never rewrite it
                 with open(self.log_path, "rb") as fh:
                     fh.seek(-1, os.SEEK_END)
@@ -136,12 +171,42 @@ class Session:
         self._seq += 1
         rec = {"seq": self._seq, "time": time.time(), "kind": record_kind, **data}
         line = json.dumps(rec, default=_jsonable, allow_nan=True) + "\n"
-        fh = self._open_log()
-        fh.write(line.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
+        if self._dead is not None:
+            raise self._dead
+        try:
+            self._write_line(line.encode("utf-8"))
+        except OSError as exc:
+            named = _named(exc, self.log_path)
+            if not any(r.get("kind") == "start" for r in self.records) and self.discard_if_empty():
+                self._dead = named
+            raise named from None
         self.records.append(json.loads(line))
         return rec
+
+    def _write_line(self, data: bytes) -> None:
+        fh = self._open_log()
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    def discard_if_empty(self) -> bool:
+        """Remove the folder of a session that recorded nothing (no log record, no photo).
+
+        A disk full at the very start must leave no half-made session behind;
+        returns whether the folder was removed.
+        """
+        if any(read_log(self.log_path)):
+            return False
+        for p in self.folder.rglob("*"):
+            if p.is_dir() and not p.is_symlink():
+                continue
+            own = p.parent == self.folder and (p.name in (LOG, LOCK, "protocol.toml", "network.json")
+                                               or p.name.startswith(("calibration.", "joints.", ".")))
+            if not own:
+                return False
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return True
 
     def start(self, **meta) -> StartRecord:
         """The first record: versions, host, process, and ``meta`` (protocol, network, bench...)."""
@@ -159,13 +224,20 @@ class Session:
         return cast(EventRecord, self.append("event", name=name, **data))
 
     def stop(self, status: Status, reason: str = "") -> StopRecord:
-        """Close the run: ``status`` is ``success``, ``abort`` or ``fail``."""
-        return cast(StopRecord, self.append("stop", status=status, reason=reason))
+        """Close the run: ``status`` is ``success``, ``abort`` or ``fail`` (and let go of the lock)."""
+        try:
+            return cast(StopRecord, self.append("stop", status=status, reason=reason))
+        finally:
+            self.unlock()
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # a full disk: the records were fsynced one by one already
+                pass
             self._fh = None
+        self.unlock()
 
     # ------------------------------------------------------------------- inputs
     def copy_input(self, name: str, source: str | Path | bytes) -> dict:
@@ -173,7 +245,10 @@ class Session:
         dest = self.folder / name
         if not dest.exists():
             data = source if isinstance(source, bytes) else Path(source).read_bytes()
-            write_durable(dest, data)
+            try:
+                write_durable(dest, data)
+            except OSError as exc:
+                raise _named(exc, dest) from None
         return {"file": name, "sha256": sha256_file(dest)}
 
     # ------------------------------------------------------------------- images
@@ -207,9 +282,10 @@ class Session:
         """Log images that reached disk but not the log (a kill between the two)."""
         found = []
         inc = self.raw / INCOMING
+        self.set_aside_partials()
         if inc.is_dir():
             for p in sorted(inc.iterdir()):
-                if p.is_file() and not p.name.startswith("."):
+                if p.is_file() and not p.is_symlink() and not is_partial(p):
                     found.append(self.file_image(p, "orphan", "orphan"))
         logged = {r.get("path") for r in self.records if r.get("name") in ("image", "orphan_image")}
         for p in sorted(self.raw.glob("*")):
@@ -219,6 +295,16 @@ class Session:
                 self.event("orphan_image", **info)
                 found.append(info)
         return found
+
+    def set_aside_partials(self) -> list[dict]:
+        """Move unfinished downloads (``.part``...) out of ``raw/`` into ``.partial/``, logging each."""
+        candidates = [p for d in (self.raw / INCOMING, self.raw) if d.is_dir() for p in sorted(d.iterdir())]
+        logged = {r.get("path") for r in self.records if r.get("name") in ("image", "orphan_image")}
+        moved = set_aside_partials(self.folder, [p for p in candidates
+                                                 if str(p.relative_to(self.folder)) not in logged])
+        for info in moved:
+            self.event("partial_file", **info)
+        return moved
 
     # ------------------------------------------------------------------ reading
     def completed_steps(self) -> dict[str, dict]:
@@ -241,6 +327,14 @@ class Session:
         """The ``image`` event records, in order."""
         return [cast(ImageRecord, r) for r in self.records if r.get("kind") == "event" and r.get("name") == "image"]
 
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the file it concerns (a full disk says which file it could not write)."""
+    if exc.filename:
+        return exc
+    code = exc.errno if exc.errno is not None else errno.EIO
+    return OSError(code, exc.strerror or os.strerror(code), str(path))
 
 
 class ReadOnlySession(Session):

@@ -174,13 +174,16 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     Path
         The HTML file.
     """
-    sess = Session.open(session)
+    sess = Session.open(session).lock()
+    try:
+        return _write_report(sess, results, out)
+    finally:
+        sess.close()
+
+
+def _write_report(sess: Session, results: str, out: str | Path | None) -> Path:
     folder = sess.folder
-    res_path = folder / f"{results}.json"
-    if not res_path.exists():
-        raise InputError(str(folder), "", f"has no {results}.json (status {sess.status()}): finish it with "
-                         f"`labmnn resume {folder}` first")
-    summary = json.loads(res_path.read_text())
+    summary = trusted_results(sess, results)
     net = Network.load(folder / "network.json")
     steps = sess.completed_steps()
     out = Path(out) if out else folder / ("report" if results == "results" else f"report-{results}")
@@ -223,6 +226,34 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
 """
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"
+
+
+def trusted_results(sess: Session, results: str) -> dict:
+    """The summary of a results set, after checking photos and files; ``results`` damaged is rebuilt.
+
+    Raises :class:`InputError` for a missing set, and
+    :class:`~labmnn.protocol.integrity.SessionDamaged` (exit 3) for a damaged
+    photo or a damaged reanalysis (which only ``labmnn reanalyze`` can redo).
+    """
+    from labmnn.protocol.integrity import SessionDamaged, check_results_name, require_photos
+    from labmnn.protocol.verify import rebuild_results, results_damage
+
+    folder = sess.folder
+    check_results_name(folder, results, "--results")
+    res_path = folder / f"{results}.json"
+    status = sess.status()
+    if not res_path.exists() and not (results == "results" and status == "success"):
+        advice = (f"finish it with `labmnn resume {folder}` first" if status != "success" and results == "results"
+                  else "`labmnn sessions` and the folder's *.json files name the results sets")
+        raise InputError(str(folder), "", f"has no {results}.json (status {status}): {advice}")
+    require_photos(folder, sess.records, "report")
+    why = results_damage(folder, results)
+    if why and results != "results":
+        raise SessionDamaged(f"{folder}: {why}; run `labmnn reanalyze {folder} --name NEW` to redo it")
+    if why:
+        print(f"labmnn: warning: {why}: rebuilding results.* from the log", file=sys.stderr)
+        rebuild_results(sess, why)
+    return json.loads(res_path.read_text(encoding="utf-8"))
 
 
 def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:

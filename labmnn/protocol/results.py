@@ -160,4 +160,13 @@ def write_results(folder: Path, net, spec, steps: dict, summary: dict, name: str
     series = {"network": "network.json", "cases": load_cases(net, steps)}
     write_durable(folder / series_name, (json.dumps(series, indent=1) + "\n").encode())
     files.append(series_name)
+    write_digests(folder, name, files)
     return files
+
+
+def write_digests(folder: Path, name: str, files: list[str]) -> None:
+    """``<name>.sha256`` (``sha256sum -c`` format), written last: a damaged results file is found by it."""
+    from labmnn.protocol.recorder import sha256_file
+
+    lines = "".join(f"{sha256_file(folder / f)}  {f}\n" for f in files)
+    write_durable(folder / f"{name}.sha256", lines.encode())

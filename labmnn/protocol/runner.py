@@ -15,11 +15,13 @@ from labmnn.errors import DeviceError, InputError
 from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, open_bench
 from labmnn.protocol.engine import Engine
+from labmnn.protocol.integrity import require_photos
 from labmnn.protocol.operator import AutoOperator, Operator
 from labmnn.protocol.recorder import Session
 from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
 SimBenchFactory = Callable[..., Bench]
+JOINTS_COPY = "joints"  # SESSION/joints.<ext>: the protocol's tracking.joints file as used
 
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
@@ -82,7 +84,8 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         bench = _open(spec, net, sim, sim_bench, seed=seed, mechanics=mechanics,
                       stiffness_error=float(stiffness_error), print_seed=int(print_seed))
     try:
-        session = Session.create(out, spec.name)
+        session = Session.create(out, spec.name).lock()
+        _record_inputs(session, spec, net)
     except BaseException:
         bench.close()
         raise
@@ -98,9 +101,22 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     ``sim_bench`` as in :func:`start_run` (the simulated rig is rebuilt with the
     session's seed, mechanics and print).
     """
-    sess = Session.open(session)
+    sess = Session.open(session).lock()
+    try:
+        return _resume(sess, sim, auto, operator, listener, bench, sim_bench)
+    except BaseException:
+        sess.close()
+        raise
+
+
+def _resume(sess: Session, sim, auto, operator, listener, bench, sim_bench) -> Engine:
+    session = sess.folder
     if sess.status() == "success":
         raise InputError(str(session), "", "is already complete (status success); nothing to resume")
+    if not sess.start_record():
+        raise InputError(str(session), "", "was never started (its log has no start record): nothing to resume; "
+                         "start a new run with `labmnn run`")
+    require_photos(sess.folder, sess.records, "resume")
     start = sess.start_record()
     bench_info = start.get("bench", {}) or {}
     sim = bool(bench_info.get("sim", False)) if sim is None else sim
@@ -109,10 +125,39 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     spec.network = str(sess.folder / "network.json")
     cals = sorted(sess.folder.glob("calibration.*"))
     spec.calibration = cals[0] if cals else None
+    use_session_joints(sess.folder, spec)
     net = Network.open(spec.network)
     return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
                    sim_bench, bench_info.get("mechanics", "linear"), float(bench_info.get("stiffness_error", 0.0)),
                    int(bench_info.get("print_seed", 0)))
+
+
+def _record_inputs(session: Session, spec: ProtocolSpec, net: Network) -> None:
+    """Copy what a resume needs into the new session before its first record.
+
+    The protocol and network (as the engine's checks copy them: the same bytes),
+    and the ``tracking.joints`` file.  A write that fails here (a full disk)
+    removes the still empty folder and names the file it could not write.
+    """
+    import json
+
+    try:
+        session.copy_input("protocol.toml", spec.text.encode("utf-8") if spec.text else spec.path)
+        session.copy_input("network.json", (json.dumps(net.to_dict(), indent=1) + "\n").encode())
+        joints = spec.tracking.get("joints")
+        if joints:
+            session.copy_input(JOINTS_COPY + Path(joints).suffix.lower(), joints)
+    except OSError:
+        session.discard_if_empty()
+        raise
+
+
+def use_session_joints(folder: Path, spec: ProtocolSpec) -> None:
+    """Point ``tracking.joints`` at the session's own copy (when the session holds one)."""
+    if spec.tracking.get("joints"):
+        copies = sorted(Path(folder).glob(JOINTS_COPY + ".*"))
+        if copies:
+            spec.tracking = {**spec.tracking, "joints": str(copies[0])}
 
 
 def _engine(spec: ProtocolSpec, net, session, sim, auto, operator, listener, seed, bench, sim_bench,

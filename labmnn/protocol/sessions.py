@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from labmnn.errors import InputError
 from labmnn.protocol.recorder import LOG, Session
 
 
@@ -34,7 +35,12 @@ def list_sessions(root: str | Path) -> list[SessionInfo]:
     root = Path(root)
     out = []
     for log in sorted(root.glob(f"**/{LOG}")):
-        s = Session(log.parent)
+        try:
+            s = Session(log.parent)
+        except InputError as exc:  # e.g. a symbolic link in place of the log: listed, never followed
+            out.append(SessionInfo(folder=log.parent, protocol="?", kind="?", status="refused", started=None,
+                                   steps=0, images=0, reason=exc.one_line()))
+            continue
         start = s.start_record()
         stops = [r for r in s.records if r.get("kind") == "stop"]
         out.append(SessionInfo(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from labmnn.cli.args import refuse_session_path
 from labmnn.errors import DeviceError, InputError
 from labmnn.instruments import camera_settings as cs
 
@@ -116,6 +117,7 @@ def run_list(args) -> int:
 
 def run_capture(args) -> int:
     wanted = _requested(args)
+    refuse_session_path(args.out, "--out")
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,6 +140,7 @@ def run_preview(args) -> int:
     import cv2
 
     out = Path(args.out)
+    refuse_session_path(out, "--out")
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError("--out", "", f"{str(out)!r} is not an image file name; end it in "
                          f"{', '.join(IMAGE_SUFFIXES)}")

@@ -16,6 +16,7 @@ import time
 from labmnn.cli.args import output_dir
 from labmnn.cli.commands._console import ConsoleListener, print_outcome
 from labmnn.resources import protocols_dir
+from labmnn.text_files import write_atomic
 
 PROTOCOL = protocols_dir() / "gradient.toml"
 
@@ -97,7 +98,20 @@ def run(args) -> int:
             "paper_grad_exp_vs_grad_sim_relative_error": relative_error(paper_exp, paper_sim),
             "paper_grad_exp_vs_grad_sim_cosine": cosine(paper_exp, paper_sim),
         }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print_outcome(outcome)
-    print(f"wrote {out / 'summary.json'} ({summary['seconds']:.1f} s)")
+    if _keep_earlier(out / "summary.json", outcome["status"]):
+        print(f"kept {out / 'summary.json'} of an earlier successful run (this one: {outcome['status']})")
+    else:
+        write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        print(f"wrote {out / 'summary.json'} ({summary['seconds']:.1f} s)")
     return 0 if outcome["status"] == "success" else 1
+
+
+def _keep_earlier(path, status: str) -> bool:
+    """Whether ``path`` holds a successful summary that a run ending in ``status`` must not replace."""
+    if status == "success":
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("status") == "success"
+    except (OSError, ValueError, AttributeError):
+        return False

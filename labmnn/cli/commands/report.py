@@ -21,6 +21,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from labmnn.protocol.report import write_report
 
+    if args.out is not None:
+        from labmnn.cli.args import refuse_session_path
+
+        refuse_session_path(args.out, "--out", allowed=Path(args.session).resolve())
     t0 = time.time()
     path = write_report(args.session, results=args.results, out=args.out)
     print(f"wrote {path}")

@@ -28,9 +28,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from labmnn.cli.args import refuse_session_path
     from labmnn.cli.sim.bench import open_sim_bench
     from labmnn.protocol.runner import start_run
 
+    refuse_session_path(args.out, "--out")
     engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
                        mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
