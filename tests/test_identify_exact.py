@@ -101,7 +101,8 @@ def test_exact_identification_recovers_a_known_stiffness(net):
 def test_linear_data_shows_no_rotation_structure(net):
     k_true = printed(net, 4)
     F, labels = hanging_plan(net, grams=(5, 10))
-    U = net.solve(F, stiffness=k_true).displacements + 1.3e-6 * np.random.default_rng(0).standard_normal((len(F), 14, 2))
+    noise = 1.3e-6 * np.random.default_rng(0).standard_normal((len(F), 14, 2))
+    U = net.solve(F, stiffness=k_true).displacements + noise
     cases = [LoadCase(F[s], U[s], None, labels[s]) for s in range(len(F))]
     ident = identify(net, cases, regularization=0.01, holdout=0)
     assert not ident.structured_residuals and abs(ident.nonlinear_structure["correlation"]) < 0.2
