@@ -12,7 +12,16 @@ the identified model, against the measured (noisy) displacements and against the
 noise-free truth, and their ratios (the baseline is the nominal model, measured
 in the same run).  Target: ratio >= 5.
 
-Run:  python benchmarks/identify.py [--trials 5]
+Exact mechanics (issue 12): the "measured" load series come from the simulated
+rig's own large-rotation model (``hardware_sim.mechanics.solve_nonlinear``) on a
+print with +-10 % per-bond errors (``hardware_sim.printing.printed_stiffness_factor``),
+with the same noise.  The same cases are fitted with ``mechanics="linear"`` and
+``"nonlinear"``; printed per trial for each: relative L2 error of the identified
+stiffness, held-out RMS error nominal -> identified (measured) and its ratio,
+and, for the linear fit, the residual-structure check.  Targets (nonlinear fit):
+stiffness error <= 1 %, held-out ratio >= 20x.
+
+Run:  python benchmarks/identify.py [--trials 5] [--exact-only]
 """
 
 from __future__ import annotations
@@ -95,16 +104,99 @@ def run(name, net, plan_nodes, grams, trials):
     return rm, rt
 
 
+def exact_cases(net, F, labels, k_true, seed, mass_error=MASS_REL_ERROR):
+    """Cases as the rig measures them, from the simulated rig's independent exact model."""
+    from hardware_sim.mechanics import solve_nonlinear
+    from labmnn.fabrication.identify import LoadCase
+
+    rng = np.random.default_rng(seed)
+    true_F = F * (1.0 + mass_error * rng.standard_normal(F.shape[:-1]))[..., None]
+    cases, truth = [], []
+    for s in range(len(F)):  # one equilibrium per load case: the rig's model takes one load at a time
+        u = solve_nonlinear(net, true_F[s], k_true)
+        truth.append(solve_nonlinear(net, F[s], k_true))
+        meas = u + NOISE_M * rng.standard_normal(u.shape)
+        meas[net.fixed_nodes] = 0.0
+        cases.append(LoadCase(F[s], meas, None, labels[s]))
+    return cases, np.array(truth)
+
+
+def trial_exact(net, seed, grams, n_heldout=12, mass_error=MASS_REL_ERROR):
+    from hardware_sim.printing import printed_stiffness_factor
+
+    rng = np.random.default_rng(seed)
+    k_true = net.stiffness * printed_stiffness_factor(net.n_bonds, 0.10, print_seed=seed)
+    F_fit, lab_fit = hanging_plan(net, grams=grams)
+    F_out, lab_out = heldout_forces(net, n_heldout, rng)
+    F = np.concatenate([F_fit, F_out])
+    cases, truth = exact_cases(net, F, lab_fit + lab_out, k_true, seed + 1000, mass_error)
+    free = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
+    out = {}
+    for mech in ("linear", "nonlinear"):
+        t0 = time.perf_counter()
+        ident = identify(net, cases, holdout=lab_out, refit_all=False, seed=seed, mechanics=mech)
+        seconds = time.perf_counter() - t0
+        k = ident.stiffness_n_per_m
+        u_id = net.solve(F_out, stiffness=k, mechanics=mech).displacements[:, free]
+        u_nom = net.solve(F_out, mechanics=mech).displacements[:, free]
+        truth_out = truth[len(F_fit):, free]
+        rms = lambda a: float(np.sqrt(np.mean(a * a)))  # noqa: E731
+        e = ident.errors
+        out[mech] = dict(k_err=float(np.linalg.norm(k - k_true) / np.linalg.norm(k_true)),
+                         meas_nom=e["nominal"].heldout_rms, meas_id=e["identified"].heldout_rms,
+                         ratio_meas=ident.improvement, truth_nom=rms(u_nom - truth_out),
+                         truth_id=rms(u_id - truth_out), structure=ident.nonlinear_structure,
+                         modulus=ident.modulus_factor, lam=ident.regularization, seconds=seconds)
+    return out, len(lab_fit)
+
+
+def run_exact(net, grams, trials, mass_error=MASS_REL_ERROR):
+    print(f"\n== exact mechanics: paper network, print +-10 % per bond, rig's own large-rotation model; "
+          f"fit plan {grams} g on every free node; 12 held-out cases; tracking noise {NOISE_M * 1e6:.2f} um, "
+          f"hung masses off by {100 * mass_error:.1f} % (sd)")
+    print("seed fit  mechanics  stiffness L2 err  heldout RMS um (measured)  ratio  (truth)          ratio  "
+          "residual structure        s")
+    best = {"linear": [], "nonlinear": []}
+    for seed in range(trials):
+        res, n_fit = trial_exact(net, seed, grams, mass_error=mass_error)
+        for mech, r in res.items():
+            best[mech].append(r)
+            st = r["structure"]
+            note = (f"corr {st['correlation']:.2f} {'STRUCTURED' if st['structured'] else 'none'}"
+                    if st else "-")
+            print(f"{seed:4d} {n_fit:3d}  {mech:9s}  {r['k_err']:14.2%}   {r['meas_nom'] * 1e6:7.2f} -> "
+                  f"{r['meas_id'] * 1e6:6.2f}      {r['ratio_meas']:6.1f}x  {r['truth_nom'] * 1e6:7.2f} -> "
+                  f"{r['truth_id'] * 1e6:6.2f}  {r['truth_nom'] / r['truth_id']:6.1f}x  {note:24s} "
+                  f"{r['seconds']:5.1f}")
+    for mech, rows in best.items():
+        ke = np.array([r["k_err"] for r in rows])
+        rm = np.array([r["ratio_meas"] for r in rows])
+        print(f"{mech:9s}: stiffness error max {ke.max():.2%}, median {np.median(ke):.2%}; held-out improvement "
+              f"(measured) min {rm.min():.1f}x, median {np.median(rm):.1f}x")
+    ke = max(r["k_err"] for r in best["nonlinear"])
+    rm = min(r["ratio_meas"] for r in best["nonlinear"])
+    print(f"targets (nonlinear fit): stiffness error <= 1 %: {'met' if ke <= 0.01 else 'MISSED'} ({ke:.2%}); "
+          f"held-out improvement >= 20x: {'met' if rm >= 20 else 'MISSED'} ({rm:.1f}x)")
+    return ke <= 0.01 and rm >= 20
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--exact-only", action="store_true", help="only the exact-mechanics comparison")
+    ap.add_argument("--exact-grams", default="5,10,20", help="weights of the exact-mechanics fit plan (grams)")
+    ap.add_argument("--mass-error", type=float, default=MASS_REL_ERROR,
+                    help="relative sd of the hung masses in the exact-mechanics runs (default 0.003)")
     args = ap.parse_args()
     net = Network.example("paper-triangle-n4")
+    exact_ok = run_exact(net, tuple(float(g) for g in args.exact_grams.split(",")), args.trials, args.mass_error)
+    if args.exact_only:
+        return 0 if exact_ok else 1
     rm, _ = run("paper network", net, None, (5.0, 10.0), args.trials)
     run("paper network, loads on the lower rows only", net, [9, 10, 11, 12, 13], (4.0, 8.0, 12.0),
         args.trials)
     run("larger patch", triangle_patch(top=7, rows=6), None, (5.0, 10.0), max(1, args.trials // 2))
-    return 0 if rm.min() >= 5 else 1
+    return 0 if rm.min() >= 5 and exact_ok else 1
 
 
 if __name__ == "__main__":

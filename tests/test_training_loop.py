@@ -174,3 +174,49 @@ def test_trained_design_outside_the_networks_bounds_still_loads(tmp_path):
     assert main(["train", "behaviour-mse", "--epochs", "200", "--out", str(tmp_path), "--no-plots"]) == 0
     net = Network.load(tmp_path / "network.json")
     assert net.width.min() < 1.5e-3 and np.allclose(net.width_bounds, [1e-3, 3e-3])
+
+
+def test_linear_training_is_also_scored_with_exact_mechanics(iris_run):
+    m = iris_run.metrics
+    assert m["mechanics"] == "linear" and iris_run.mechanics == "linear"
+    for key in ("train_accuracy_exact", "test_accuracy_exact"):
+        assert 0.0 <= m[key] <= 1.0
+    # the exact scoring solves the large-rotation model: its outputs differ from the linear ones
+    F = iris_run.task.forces(iris_run.test_idx, iris_run.feature_scale)
+    u_nl = iris_run.network.solve(F, mechanics="nonlinear").displacements
+    pred = iris_run.task.loss(iris_run.test_idx).predict(u_nl)
+    assert m["test_accuracy_exact"] == pytest.approx(np.mean(pred == iris_run.task.dataset.labels[iris_run.test_idx]))
+
+
+def test_nonlinear_training_uses_exact_solves_and_gradients(monkeypatch):
+    task = load_task("iris")
+    seen = []
+    orig = Network.gradient
+
+    def spy(self, *a, **kw):
+        seen.append(kw.get("mechanics"))
+        return orig(self, *a, **kw)
+
+    monkeypatch.setattr(Network, "gradient", spy)
+    r = train(task, seed=0, epochs=5, mechanics="nonlinear")
+    assert seen and set(seen) == {"nonlinear"}
+    m = r.metrics
+    assert m["mechanics"] == "nonlinear"
+    assert m["test_accuracy_exact"] == m["test_accuracy"] and m["train_accuracy_exact"] == m["train_accuracy"]
+    assert m["train_accuracy"] > m["initial_train_accuracy"] + 0.2
+
+
+def test_train_command_mechanics_option(tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["train", "behaviour-mse", "--epochs", "3", "--mechanics", "nonlinear", "--out", str(out),
+                 "--no-plots"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mechanics"] == "nonlinear" and m["outputs_mm_exact"] == m["outputs_mm"]
+    assert "nonlinear mechanics" in capsys.readouterr().out
+    out = tmp_path / "r"
+    assert main(["train", "regression", "--epochs", "2", "--out", str(out), "--no-plots"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mechanics"] == "linear"
+    assert m["test_relative_error_exact"] != m["test_relative_error"] and m["test_relative_error_exact"] > 0
+    assert "scored with exact mechanics: train relative error" in capsys.readouterr().out
+    assert main(["train", "regression", "--mechanics", "exact", "--out", str(out)]) == 2

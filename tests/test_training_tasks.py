@@ -117,3 +117,21 @@ def test_feature_scale_uses_training_samples_only():
     offset, divisor = task.feature_scale(tr)
     assert np.allclose(divisor, task.dataset.features[tr].max(axis=0))
     assert divisor[2] < task.dataset.features[:, 2].max()
+
+
+def test_mechanics_key_parses_and_defaults_to_linear(tmp_path):
+    assert load_task("iris").mechanics == "linear"
+    p = _write(tmp_path, lambda s: s.replace('network = "paper-triangle-n4"',
+                                             'network = "paper-triangle-n4"\nmechanics = "nonlinear"'))
+    assert load_task(p).mechanics == "nonlinear"
+
+
+@pytest.mark.parametrize("value", ['"exact"', "1", '"Linear"'])
+def test_bad_mechanics_names_file_key_and_value(tmp_path, value):
+    p = _write(tmp_path, lambda s: s.replace('network = "paper-triangle-n4"',
+                                             f'network = "paper-triangle-n4"\nmechanics = {value}'))
+    with pytest.raises(InputError) as exc:
+        load_task(p)
+    line = exc.value.one_line()
+    assert str(p) in line and "mechanics" in line and value.strip('"') in line and "\n" not in line
+    assert main(["train", str(p), "--out", str(tmp_path / "o")]) == 2

@@ -16,6 +16,16 @@ load cases (forces hung, joint displacements tracked) this module fits
 Load cases set aside (``holdout``) are never fitted; the prediction error on
 them, before and after identification, is what :class:`Identification` reports.
 
+``mechanics="nonlinear"`` fits the exact (large-rotation) bar model
+(:mod:`labmnn.model.nonlinear`) instead of the linear one.  Displacements then no
+longer scale as 1/E, so the modulus is refined by Gauss-Newton from the linear
+closed form (du/dlog c = -K_t^-1 F at the equilibrium), and the Jacobian of the
+per-bond fit is the tangent one, du/dk_b = -K_t^-1 C(u)^T e_b (l_b - L_b).
+A linear fit checks its own residuals against the exact-minus-linear
+prediction: when they follow it (:data:`STRUCTURE_CORRELATION`), the linear
+model has folded the rotations into the stiffness, and the report says so
+(:attr:`Identification.nonlinear_structure`).
+
 Example
 -------
 >>> net = Network.example("paper-triangle-n4")
@@ -35,12 +45,15 @@ import numpy as np
 
 from labmnn.errors import InputError
 from labmnn.fabrication.load_series import LoadCase, as_load_cases, stack_cases
-from labmnn.model.network import Network
+from labmnn.model.network import Network, check_mechanics
+from labmnn.model.nonlinear import NoEquilibrium, NonlinearStatics, bar_state
 
-__all__ = ["LoadCase", "Identification", "identify", "prediction_errors"]
+__all__ = ["LoadCase", "Identification", "identify", "prediction_errors", "residual_structure"]
 
 DEFAULT_LAMBDAS = tuple(10.0 ** np.arange(-5.0, 1.01, 0.5))
 LOG_BOUND = np.log(4.0)  # corrections stay within x0.25 .. x4
+STRUCTURE_CORRELATION = 0.5  # linear-fit residuals this correlated with (exact - linear) show unmodelled rotation ...
+STRUCTURE_FLOOR = 1e-3  # ... when that part of them is at least this fraction of the measured displacements (RMS)
 
 
 @dataclass
@@ -85,6 +98,13 @@ class Identification:
     improvement : float or None
         Held-out RMS error of the nominal model over that of the identified model.
     fit_labels, heldout_labels : list of str
+    mechanics : {"linear", "nonlinear"}
+        The bar model fitted.
+    nonlinear_structure : dict or None
+        Linear fits only: how the fit's residuals on the fitted cases line up with
+        the exact-minus-linear prediction of the identified model
+        (``correlation``, ``residual_rms_um``, ``exact_minus_linear_rms_um``,
+        ``structured``: correlation >= :data:`STRUCTURE_CORRELATION`).
     """
 
     network: Network
@@ -100,10 +120,18 @@ class Identification:
     fit_labels: list = field(default_factory=list)
     heldout_labels: list = field(default_factory=list)
     refit_all: bool = False
+    mechanics: str = "linear"
+    nonlinear_structure: dict | None = None
+
+    @property
+    def structured_residuals(self) -> bool:
+        """Whether a linear fit's residuals follow the rotation it does not model."""
+        return bool(self.nonlinear_structure and self.nonlinear_structure.get("structured"))
 
     def summary(self) -> dict:
         """A JSON-ready digest (micrometres for errors)."""
         return {
+            "mechanics": self.mechanics,
             "youngs_modulus_pa": self.youngs_modulus_pa,
             "modulus_factor": self.modulus_factor,
             "corrections": {"min": float(self.corrections.min()), "max": float(self.corrections.max()),
@@ -116,6 +144,7 @@ class Identification:
             "fit_cases": list(self.fit_labels),
             "heldout_cases": list(self.heldout_labels),
             "written_model_refit_on_all_cases": self.refit_all,
+            "linear_residual_structure": self.nonlinear_structure,
             "per_bond": [{"bond": b, "nodes": [int(i), int(j)], "identified_n_per_m": float(k),
                           "correction": float(c)}
                          for b, ((i, j), k, c) in enumerate(zip(self.network.bonds, self.stiffness_n_per_m,
@@ -149,29 +178,48 @@ def _weights(net: Network, V: np.ndarray) -> np.ndarray:
     return np.repeat((V & free)[..., None], 2, axis=-1).astype(float)
 
 
-def prediction_errors(net: Network, stiffness: np.ndarray, F, U, W) -> tuple[float, float]:
+def prediction_errors(net: Network, stiffness: np.ndarray, F, U, W,
+                      mechanics: str = "linear") -> tuple[float, float]:
     """RMS and largest displacement error (metres) of the model over the weighted components."""
     if len(F) == 0 or W.sum() == 0:
         return float("nan"), float("nan")
-    r = (net.solve(F, stiffness=stiffness).displacements - U) * W
+    r = (net.solve(F, stiffness=stiffness, mechanics=mechanics).displacements - U) * W
     dist = np.hypot(r[..., 0], r[..., 1])
     return float(np.sqrt(np.sum(r * r) / W.sum())), float(dist.max())
 
 
-def _modulus_factor(net: Network, k0: np.ndarray, F, U, W, source: str = "load series") -> float:
-    """Closed-form least-squares c with u = u0 / c (displacements scale as 1/stiffness)."""
+def _modulus_factor(net: Network, k0: np.ndarray, F, U, W, source: str = "load series",
+                    mechanics: str = "linear") -> float:
+    """Least-squares global factor c of the stiffness.
+
+    Linear: closed form with u = u0 / c (displacements scale as 1/stiffness).
+    Nonlinear: Gauss-Newton on log c from there, du/dlog c = -K_t^-1 F.
+    """
     u0 = net.solve(F, stiffness=k0).displacements * W
     a = np.sum(u0 * U * W) / max(np.sum(u0 * u0), 1e-300)
     if not a > 0:
         raise InputError(source, "displacements_mm",
                          "measured displacements do not follow the model (they point against the loads)")
-    return 1.0 / a
+    c = 1.0 / a
+    if mechanics == "linear":
+        return c
+    for _ in range(30):
+        statics = NonlinearStatics(net, c * k0)
+        Uc, state = statics.solve(F)
+        r = (Uc - U) * W
+        d = statics.adjoint(state, -F) * W  # du/dlog c
+        step = -float(np.sum(r * d)) / max(float(np.sum(d * d)), 1e-300)
+        step = float(np.clip(step, -0.5, 0.5))
+        c *= np.exp(step)
+        if abs(step) < 1e-12:
+            break
+    return c
 
 
 GAUSS_NEWTON_MAX_ENTRIES = 2e7  # Jacobian entries (measurements x bonds) for the Gauss-Newton path
 
 
-def _fit_log_corrections(net, k_ref, F, U, W, lam, theta0=None, method="auto"):
+def _fit_log_corrections(net, k_ref, F, U, W, lam, theta0=None, method="auto", mechanics="linear"):
     """Minimise misfit(k_ref * exp(theta)) / s0 + lam * mean(theta^2) over theta.
 
     ``method`` "gauss-newton" (Levenberg-Marquardt steps, exact Jacobian; the default
@@ -182,30 +230,31 @@ def _fit_log_corrections(net, k_ref, F, U, W, lam, theta0=None, method="auto"):
         n_meas = np.count_nonzero(W)
         method = "gauss-newton" if n_meas * net.n_bonds <= GAUSS_NEWTON_MAX_ENTRIES else "lbfgs"
     loss = _Misfit(U, W)
-    s0 = max(np.mean(loss(net.solve(F, stiffness=k_ref).displacements)[0]), 1e-300)
+    s0 = max(np.mean(loss(net.solve(F, stiffness=k_ref, mechanics=mechanics).displacements)[0]), 1e-300)
     x0 = np.zeros(net.n_bonds) if theta0 is None else np.asarray(theta0, dtype=float)
     if method == "lbfgs":
-        return _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0)
+        return _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0, mechanics=mechanics)
     if method == "gauss-newton":
-        return _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0)
+        return _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0, mechanics=mechanics)
     raise ValueError(f"method must be 'auto', 'gauss-newton' or 'lbfgs', not {method!r}")
 
 
-def _objective(net, k_ref, F, loss, s0, lam, theta):
+def _objective(net, k_ref, F, loss, s0, lam, theta, mechanics="linear"):
     """Value and exact gradient (adjoint) of the regularised objective in theta."""
     m = net.n_bonds
     k = k_ref * np.exp(theta)
-    res = net.gradient(F, loss, stiffness=k, return_details=True)
+    res = net.gradient(F, loss, stiffness=k, return_details=True, mechanics=mechanics)
     value = res.loss / s0 + lam * np.mean(theta ** 2)
     grad = res.gradient * k / s0 + 2.0 * lam * theta / m
     return value, grad, res
 
 
-def _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0, max_iter=500):
+def _fit_lbfgs(net, k_ref, F, loss, s0, lam, x0, max_iter=500, mechanics="linear"):
     import scipy.optimize  # only this fit needs it: importing labmnn.fabrication.identify stays light
 
     m = net.n_bonds
-    out = scipy.optimize.minimize(lambda th: _objective(net, k_ref, F, loss, s0, lam, th)[:2], x0, jac=True,
+    out = scipy.optimize.minimize(lambda th: _objective(net, k_ref, F, loss, s0, lam, th, mechanics)[:2], x0,
+                                  jac=True,
                                   method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * m,
                                   options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-9})
     return out.x
@@ -222,21 +271,61 @@ def _jacobian(net, k, elongations, W):
     return J_full[W.reshape(S, -1) > 0]
 
 
-def _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0, max_iter=60):
+def _jacobian_nonlinear(net, k, displacements, W):
+    """d(measured displacements)/d(theta) of the exact model, (N, m).
+
+    At the equilibrium u*, K_t du = -C(u*)^T e_b (l_b - L_b) dk_b: one multi-column
+    solve of the tangent per sample, columns built from the deformed bar directions.
+    """
+    S, n, m = len(displacements), net.n_nodes, net.n_bonds
+    statics = NonlinearStatics(net, k)
+    state = bar_state(net, displacements, k)
+    i, j, b = net.bonds[:, 0], net.bonds[:, 1], np.arange(m)
+    pull = state.directions * state.stretch[..., None]  # (S, m, 2): C(u)^T e_b (l_b - L_b), per node
+    G = np.zeros((S, 2 * n, m))
+    for ax in (0, 1):
+        G[:, 2 * j + ax, b] += pull[..., ax]
+        G[:, 2 * i + ax, b] -= pull[..., ax]
+    Gf = G[:, statics.free]
+    X = np.zeros_like(Gf)
+    if statics.dense:
+        from labmnn.model import solver as linear_solver
+
+        with linear_solver.one_blas_thread(statics.free.size):
+            X = np.linalg.solve(statics.tangent(state), Gf)
+    else:
+        for s in range(S):
+            fac = statics.factor(statics.tangent(state.sample(s)))
+            if fac is None:
+                raise NoEquilibrium(f"{net.name}: an equilibrium of the fit is unstable (the tangent stiffness "
+                                    "is not positive definite)")
+            X[s] = statics.solve_free(fac, Gf[s])
+    J_full = np.zeros((S, 2 * n, m))
+    J_full[:, statics.free] = -X * k
+    return J_full[W.reshape(S, -1) > 0]
+
+
+def _fit_gauss_newton(net, k_ref, F, U, W, loss, s0, lam, x0, max_iter=60, mechanics="linear"):
     """Levenberg-Marquardt on theta: gradient from the adjoint, curvature J^T J."""
     m = net.n_bonds
     n_meas = max(W.sum(), 1.0)
     theta = np.clip(x0, -LOG_BOUND, LOG_BOUND)
-    value, grad, res = _objective(net, k_ref, F, loss, s0, lam, theta)
+    value, grad, res = _objective(net, k_ref, F, loss, s0, lam, theta, mechanics)
     mu = 1e-3
     for _ in range(max_iter):
-        J = _jacobian(net, k_ref * np.exp(theta), res.forward.elongations, W)
+        if mechanics == "linear":
+            J = _jacobian(net, k_ref * np.exp(theta), res.forward.elongations, W)
+        else:
+            J = _jacobian_nonlinear(net, k_ref * np.exp(theta), res.forward.displacements, W)
         H = (2.0 / (s0 * n_meas)) * (J.T @ J) + (2.0 * lam / m) * np.eye(m)
         while True:
             A = H + mu * np.diag(np.diag(H) + 1e-12)
             step = -np.linalg.solve(A, grad)
             trial = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
-            t_value, t_grad, t_res = _objective(net, k_ref, F, loss, s0, lam, trial)
+            try:
+                t_value, t_grad, t_res = _objective(net, k_ref, F, loss, s0, lam, trial, mechanics)
+            except NoEquilibrium:  # a step too far for the exact model: shorten it
+                t_value, t_grad, t_res = np.inf, grad, res
             if t_value <= value or mu > 1e8:
                 break
             mu *= 4.0
@@ -255,7 +344,7 @@ def _folds(n_cases: int, k: int, rng) -> list[np.ndarray]:
     return [np.sort(order[i::k]) for i in range(min(k, n_cases))]
 
 
-def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng, method="auto"):
+def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng, method="auto", mechanics="linear"):
     """Cross-validated RMS error per weight; returns (best weight, scan)."""
     folds = _folds(len(F), n_folds, rng)
     sq = np.zeros(len(lambdas))
@@ -265,8 +354,9 @@ def _choose_lambda(net, k_ref, F, U, W, lambdas, n_folds, rng, method="auto"):
         theta = None
         errs = []
         for lam in sorted(lambdas, reverse=True):  # strong to weak, warm-started
-            theta = _fit_log_corrections(net, k_ref, F[train], U[train], W[train], lam, theta, method)
-            r = (net.solve(F[test], stiffness=k_ref * np.exp(theta)).displacements - U[test]) * W[test]
+            theta = _fit_log_corrections(net, k_ref, F[train], U[train], W[train], lam, theta, method, mechanics)
+            u = net.solve(F[test], stiffness=k_ref * np.exp(theta), mechanics=mechanics).displacements
+            r = (u - U[test]) * W[test]
             errs.append(np.sum(r * r))
         sq += np.array(errs[::-1])
         count += W[test].sum()
@@ -301,7 +391,8 @@ def _split(cases: list[LoadCase], holdout, rng) -> np.ndarray:
 
 def identify(network: Network, cases: list[LoadCase], regularization="auto", per_bond: bool = True,
              holdout=0.25, lambdas=DEFAULT_LAMBDAS, n_folds: int = 4, refit_all: bool = True,
-             seed: int = 0, method: str = "auto", source: str = "load series") -> Identification:
+             seed: int = 0, method: str = "auto", source: str = "load series",
+             mechanics: str = "linear") -> Identification:
     """Fit the effective modulus and regularised per-bond stiffness corrections.
 
     Parameters
@@ -330,6 +421,8 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     method : {"auto", "gauss-newton", "lbfgs"}
         Optimiser of the per-bond fit: Levenberg-Marquardt with the exact Jacobian
         (default while it fits in memory) or L-BFGS-B on the adjoint gradient alone.
+    mechanics : {"linear", "nonlinear"}
+        The bar model fitted: the linear one, or the exact large-rotation one.
 
     Returns
     -------
@@ -340,6 +433,7 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     InputError
         When cases do not match the network or hold nothing to fit.
     """
+    mechanics = check_mechanics(mechanics)
     rng = np.random.default_rng(seed)
     cases = as_load_cases(cases, source)
     if not cases:
@@ -353,37 +447,42 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
     k0 = network.stiffness.copy()
 
     def fit_model(idx):
-        c = _modulus_factor(network, k0, F[idx], U[idx], W[idx], source)
+        c = _modulus_factor(network, k0, F[idx], U[idx], W[idx], source, mechanics)
         k_ref = c * k0
         lam, scan = 0.0, []
         theta = np.zeros(network.n_bonds)
         if per_bond:
             if regularization == "auto":
                 if idx.sum() >= 2:
-                    lam, scan = _choose_lambda(network, k_ref, F[idx], U[idx], W[idx], lambdas, n_folds, rng, method)
+                    lam, scan = _choose_lambda(network, k_ref, F[idx], U[idx], W[idx], lambdas, n_folds, rng, method,
+                                               mechanics)
                 else:
                     lam = float(max(lambdas))
             else:
                 lam = float(regularization)
-            theta = _fit_log_corrections(network, k_ref, F[idx], U[idx], W[idx], lam, method=method)
+            theta = _fit_log_corrections(network, k_ref, F[idx], U[idx], W[idx], lam, method=method,
+                                         mechanics=mechanics)
         return c, theta, lam, scan
 
     c, theta, lam, scan = fit_model(fit)
     errors = {}
     for name, k in (("nominal", k0), ("modulus", c * k0), ("identified", c * k0 * np.exp(theta))):
-        fr, fm = prediction_errors(network, k, F[fit], U[fit], W[fit])
-        hr, hm = (prediction_errors(network, k, F[out_mask], U[out_mask], W[out_mask])
+        fr, fm = prediction_errors(network, k, F[fit], U[fit], W[fit], mechanics)
+        hr, hm = (prediction_errors(network, k, F[out_mask], U[out_mask], W[out_mask], mechanics)
                   if out_mask.any() else (None, None))
         errors[name] = ModelErrors(fr, fm, hr, hm)
     improvement = improvement_mod = None
     if out_mask.any() and errors["identified"].heldout_rms > 0:
         improvement = errors["nominal"].heldout_rms / errors["identified"].heldout_rms
         improvement_mod = errors["modulus"].heldout_rms / errors["identified"].heldout_rms
+    structure = None
+    if mechanics == "linear":
+        structure = residual_structure(network, c * k0 * np.exp(theta), F[fit], U[fit], W[fit])
     refit = bool(refit_all and out_mask.any())
     if refit:
-        c = _modulus_factor(network, k0, F, U, W, source)
+        c = _modulus_factor(network, k0, F, U, W, source, mechanics)
         if per_bond:
-            theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta, method)
+            theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta, method, mechanics)
 
     k_id = c * k0 * np.exp(theta)
     ident_net = network.copy()
@@ -396,12 +495,57 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         errors=errors, improvement=improvement, improvement_over_modulus=improvement_mod,
         fit_labels=[cs.label for cs, f in zip(cases, fit) if f],
         heldout_labels=[cs.label for cs, o in zip(cases, out_mask) if o], refit_all=refit,
+        mechanics=mechanics, nonlinear_structure=structure,
     )
     ident_net.extra["identification"] = {
         "from_network": network.name,
         "modulus_factor": result.modulus_factor,
+        "mechanics": mechanics,
         "regularization": lam,
         "heldout_improvement": improvement,
         "n_cases": len(cases),
     }
     return result
+
+
+def residual_structure(net: Network, stiffness: np.ndarray, F, U, W) -> dict | None:
+    """How a linear model's residuals line up with what the exact model adds to it.
+
+    With r = measured - linear prediction and d = exact - linear prediction (same
+    stiffness), over the weighted components, less the part of d that a change of
+    the per-bond stiffness could mimic (its least-squares projection on the
+    linear Jacobian, when that fits in memory): the (uncentred) correlation
+    r.d / (|r| |d|).  Tracking noise alone gives about 1/sqrt(N); residuals that
+    follow d are rotation the linear model cannot express (the part growing with
+    the load squared), while the rest of it a linear fit folds into the stiffness.
+    ``structured`` when the correlation is at least :data:`STRUCTURE_CORRELATION`
+    and the residual's RMS along d is at least :data:`STRUCTURE_FLOOR` of the
+    measured displacements' RMS (a near-perfect fit has residuals of no meaning).
+
+    Returns None when the exact model finds no equilibrium for these loads.
+    """
+    if len(F) == 0 or W.sum() == 0:
+        return None
+    u_lin = net.solve(F, stiffness=stiffness).displacements
+    try:
+        u_nl = net.solve(F, stiffness=stiffness, mechanics="nonlinear").displacements
+    except NoEquilibrium:
+        return None
+    mask = W.reshape(len(F), -1) > 0
+    r = (U - u_lin).reshape(len(F), -1)[mask]
+    d = (u_nl - u_lin).reshape(len(F), -1)[mask]
+    n = max(r.size, 1)
+    d_rms = float(np.linalg.norm(d)) / np.sqrt(n)
+    if r.size * net.n_bonds <= GAUSS_NEWTON_MAX_ENTRIES:
+        # the part of (exact - linear) no stiffness change can mimic: what the fit could not absorb
+        J = _jacobian(net, stiffness, net.solve(F, stiffness=stiffness).elongations, W)
+        coef, *_ = np.linalg.lstsq(J, d, rcond=None)
+        d = d - J @ coef
+    nr, nd = float(np.linalg.norm(r)), float(np.linalg.norm(d))
+    corr = float(r @ d) / (nr * nd) if nr > 0 and nd > 0 else 0.0
+    explained = corr * nr / np.sqrt(n)  # RMS of the residual along d, m
+    floor = STRUCTURE_FLOOR * float(np.linalg.norm(U.reshape(len(F), -1)[mask])) / np.sqrt(n)
+    return {"correlation": corr, "residual_rms_um": float(nr / np.sqrt(n) * 1e6),
+            "exact_minus_linear_rms_um": float(d_rms * 1e6), "unabsorbable_rms_um": float(nd / np.sqrt(n) * 1e6),
+            "explained_rms_um": float(explained * 1e6),
+            "structured": bool(corr >= STRUCTURE_CORRELATION and explained >= floor)}

@@ -257,6 +257,9 @@ class Network:
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
         self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
+        # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
+        self.__dict__.pop("_tangent_patterns", None)
+        self.__dict__.pop("_tangent_cache", None)
 
     @property
     def n_nodes(self) -> int:

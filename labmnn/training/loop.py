@@ -7,6 +7,13 @@ solved once (one more factorisation, reused by the next step) to record the
 train and test loss and accuracy (classification) or relative error
 (regression) on the held-out split.
 
+``mechanics`` (the task's top-level key, or :func:`train`'s argument) picks the
+bar model of every solve and gradient: ``"linear"`` (the paper's) or
+``"nonlinear"`` (bars that rotate, :mod:`labmnn.model.nonlinear`; the gradient
+is the adjoint of the tangent stiffness).  Whatever the training used, the
+final metrics are also scored under the exact model (``*_exact`` keys), since
+that is how the printed network behaves.
+
 Example
 -------
 >>> from labmnn.training.tasks import load_task
@@ -25,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labmnn.errors import InputError, ZeroModeError
-from labmnn.model.network import Network
+from labmnn.model.network import Network, check_mechanics
+from labmnn.model.nonlinear import NoEquilibrium
 from labmnn.training.datasets import split_indices
 from labmnn.training.optim import Adam, WidthMap
 from labmnn.training.tasks import AXES, Task
@@ -78,6 +86,8 @@ class TrainResult:
         Predicted classes of all samples at a few epochs (classification).
     encoding : (gain, preload) or None
         The learned input encoding (see :class:`labmnn.training.tasks.InputSpec`).
+    mechanics : {"linear", "nonlinear"}
+        The bar model training used.
     """
 
     task: Task
@@ -90,15 +100,18 @@ class TrainResult:
     feature_scale: tuple
     snapshots: dict = field(default_factory=dict)
     encoding: tuple | None = None
+    mechanics: str = "linear"
 
 
-def evaluate(task: Task, net: Network, idx: np.ndarray, scale, displacements=None, encoding=None) -> Evaluation:
+def evaluate(task: Task, net: Network, idx: np.ndarray, scale, displacements=None, encoding=None,
+             mechanics: str = "linear") -> Evaluation:
     """Loss, accuracy or relative error of ``net`` on samples ``idx``.
 
-    ``displacements`` (S_all, n, 2) may be given to skip the solve.
+    ``displacements`` (S_all, n, 2) may be given to skip the solve; else the
+    samples are solved with ``mechanics``.
     """
     if displacements is None:
-        u = net.solve(task.forces(idx, scale, encoding)).displacements
+        u = net.solve(task.forces(idx, scale, encoding), mechanics=mechanics).displacements
     else:
         u = displacements[idx]
     loss = task.loss(idx)
@@ -218,7 +231,8 @@ def _train_score(row: dict) -> float:
 
 
 def train(task: Task, seed: int | None = None, epochs: int | None = None, network: Network | None = None,
-          progress: bool = False, record_every: int = 1, keep_best: bool = False) -> TrainResult:
+          progress: bool = False, record_every: int = 1, mechanics: str | None = None,
+          keep_best: bool = False) -> TrainResult:
     """Train ``task`` (or retrain ``network`` on it) with mini-batch Adam.
 
     Parameters
@@ -234,6 +248,8 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         Show a tqdm bar on stderr (only when stderr is a terminal).
     record_every : int
         Evaluate and record a history row every this many epochs (and at the end).
+    mechanics : {"linear", "nonlinear"}, optional
+        Overrides the task's bar model for every solve and gradient.
     keep_best : bool
         End with the widths of the recorded epoch that scored best on the
         *training* set (never the test set), as early stopping does: a
@@ -247,6 +263,7 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     t0 = time.perf_counter()
     seed = task.split.seed if seed is None else int(seed)
     epochs = task.optimizer.epochs if epochs is None else int(epochs)
+    mech = check_mechanics(task.mechanics if mechanics is None else mechanics)
     net = (network if network is not None else task.network).copy()
     initial = net.copy()
     ds = task.dataset
@@ -272,7 +289,7 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
     output_names = behaviour_output_names(task)
 
     def record(epoch):
-        u = net.solve(F_all).displacements
+        u = net.solve(F_all, mechanics=mech).displacements
         tr = evaluate(task, net, train_idx, scale, u)
         te = evaluate(task, net, test_idx, scale, u)
         row = _epoch_row(epoch, tr, te, time.perf_counter() - t0)
@@ -296,9 +313,10 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
             if not learn_inputs:
-                g = net.gradient(F_all[idx], task.loss(idx), wrt="width")
+                g = net.gradient(F_all[idx], task.loss(idx), wrt="width", mechanics=mech)
             else:
-                res = net.gradient(F_all[idx], task.loss(idx), wrt="width", return_details=True)
+                res = net.gradient(F_all[idx], task.loss(idx), wrt="width", return_details=True,
+                                   mechanics=mech)
                 g = res.gradient
                 d_gain, d_pre = input_gradients(task, res.adjoint.displacements, X_all[idx])
                 gain, preload = enc
@@ -314,9 +332,9 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
             row, tr, te = record(epoch)
             history.append(row)
             if keep_best and _train_score(row) > best[0]:
-                best = (_train_score(row), net.width.copy(), enc, 0)
+                best = (_train_score(row), net.width.copy(), enc, epoch)
             if tr.predictions is not None and epoch in SNAPSHOT_EPOCHS:
-                snapshots[epoch] = _all_predictions(task, net, F_all)
+                snapshots[epoch] = _all_predictions(task, net, F_all, mech)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(_postfix(row))
@@ -329,8 +347,8 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         F_all = task.forces(all_idx, scale, enc)
         history[-1], tr, te = record(epochs)  # the run ends in the restored state
     if task.loss_spec["kind"] == "cross_entropy":
-        snapshots[epochs] = _all_predictions(task, net, F_all)
-    metrics = _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0)
+        snapshots[epochs] = _all_predictions(task, net, F_all, mech)
+    metrics = _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0, mech)
     if restored is not None:
         metrics["restored_best_epoch"] = restored
     if enc is not None:
@@ -341,17 +359,17 @@ def train(task: Task, seed: int | None = None, epochs: int | None = None, networ
         metrics[ENCODING_KEY] = record_enc
     return TrainResult(task=task, network=net, initial_network=initial, history=history, metrics=metrics,
                        train_idx=train_idx, test_idx=test_idx, feature_scale=scale, snapshots=snapshots,
-                       encoding=enc)
+                       encoding=enc, mechanics=mech)
 
 
-def _all_predictions(task: Task, net: Network, F_all: np.ndarray) -> np.ndarray:
-    u = net.solve(F_all).displacements
+def _all_predictions(task: Task, net: Network, F_all: np.ndarray, mechanics: str = "linear") -> np.ndarray:
+    u = net.solve(F_all, mechanics=mechanics).displacements
     return task.loss(np.arange(len(F_all))).predict(u)
 
 
-def _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0) -> dict:
+def _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs, seed, t0, mech) -> dict:
     last = history[-1]
-    m = {"task": task.name, "kind": task.kind, "epochs": epochs, "seed": seed,
+    m = {"task": task.name, "kind": task.kind, "mechanics": mech, "epochs": epochs, "seed": seed,
          "loss": last["train_loss"], "test_loss": last.get("test_loss"),
          "initial_loss": history[0]["train_loss"]}
     for key in ("train_accuracy", "test_accuracy", "train_relative_error", "test_relative_error"):
@@ -363,7 +381,7 @@ def _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs
         for key in ("test_accuracy", "test_relative_error", "initial_test_accuracy",
                     "initial_test_relative_error", "test_loss"):
             m.pop(key, None)
-        u = net.solve(F_all).displacements[0]
+        u = net.solve(F_all, mechanics=mech).displacements[0]
         nodes = task.output_nodes()
         m["outputs_mm"] = {str(int(i)): (u[i] * 1e3).tolist() for i in nodes}
         if task.dataset.targets is not None:
@@ -374,9 +392,10 @@ def _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs
             m["max_target_relative_error"] = float(np.max(np.abs(got - tgt) / np.abs(tgt)))
     if task.kind == "regression" and task.dataset.clean_targets is not None:
         loss = task.loss(test_idx)
-        out = loss.outputs(net.solve(F_all[test_idx]).displacements)
+        out = loss.outputs(net.solve(F_all[test_idx], mechanics=mech).displacements)
         clean = task.dataset.clean_targets[test_idx]
         m["test_relative_error_vs_clean"] = float(np.linalg.norm(out - clean) / np.linalg.norm(clean))
+    m.update(exact_metrics(task, net, train_idx, test_idx, F_all))
     w = net.width * 1e3
     m["width_mm_min"], m["width_mm_max"] = float(w.min()), float(w.max())
     m["n_train"], m["n_test"] = int(len(train_idx)), int(len(test_idx))
@@ -384,4 +403,41 @@ def _final_metrics(task, net, history, train_idx, test_idx, scale, F_all, epochs
         m["n_test"] = 0  # the single load case is trained on; nothing is held out
     m["n_bonds"] = int(net.n_bonds)
     m["seconds"] = time.perf_counter() - t0
+    return m
+
+
+def exact_metrics(task: Task, net: Network, train_idx: np.ndarray, test_idx: np.ndarray,
+                  F_all: np.ndarray) -> dict:
+    """The task's figures scored under the exact (large-rotation) mechanics: ``*_exact`` keys.
+
+    ``train_accuracy_exact`` / ``test_accuracy_exact`` (classification),
+    ``train_relative_error_exact`` / ``test_relative_error_exact`` (regression);
+    a behaviour task gets ``outputs_mm_exact`` (and ``reached_mm_exact`` /
+    ``max_target_relative_error_exact`` for targets, ``train_accuracy_exact`` for
+    a class).  A load the exact model finds no equilibrium for gives
+    ``exact_error`` (the message) instead.
+    """
+    try:
+        u = net.solve(F_all, mechanics="nonlinear").displacements
+    except NoEquilibrium as exc:
+        return {"exact_error": str(exc)}
+    tr = evaluate(task, net, train_idx, None, u)
+    te = evaluate(task, net, test_idx, None, u)
+    m = {"loss_exact": tr.loss}
+    if task.kind == "behaviour":
+        nodes = task.output_nodes()
+        m["outputs_mm_exact"] = {str(int(i)): (u[0, i] * 1e3).tolist() for i in nodes}
+        if tr.accuracy is not None:
+            m["train_accuracy_exact"] = tr.accuracy
+        if task.dataset.targets is not None:
+            tgt = task.dataset.targets[0]
+            got = u[0, task.dataset.target_nodes, task.dataset.target_axes]
+            m["reached_mm_exact"] = (got * 1e3).tolist()
+            m["max_target_relative_error_exact"] = float(np.max(np.abs(got - tgt) / np.abs(tgt)))
+        return m
+    if tr.accuracy is not None:
+        m["train_accuracy_exact"], m["test_accuracy_exact"] = tr.accuracy, te.accuracy
+    else:
+        m["train_relative_error_exact"], m["test_relative_error_exact"] = tr.relative_error, te.relative_error
+    m["test_loss_exact"] = te.loss
     return m

@@ -2,7 +2,8 @@
 
 Layout of ``DIR`` (see ``docs/training.md``)::
 
-    metrics.json        final figures (train/test accuracy or relative error, loss, ...)
+    metrics.json        final figures (train/test accuracy or relative error, loss, the mechanics
+                        trained with, and the figures under the exact mechanics: ``*_exact``)
     history.csv         one row per recorded epoch
     network.json        the trained network (labmnn-network/1, trained widths)
     task.toml           the task as run (for the record)
@@ -109,7 +110,8 @@ def write_plots(result: TrainResult, out: Path) -> dict:
                                                          test_mask=mask)
     elif task.kind == "regression":
         idx = np.arange(ds.n_samples)
-        u = result.network.solve(task.forces(idx, result.feature_scale, result.encoding)).displacements
+        u = result.network.solve(task.forces(idx, result.feature_scale, result.encoding),
+                                 mechanics=result.mechanics).displacements
         pred = task.loss(idx).outputs(u)
         names = [plots.human_key(f"u{'xy'[a]}{n}_mm") for n, a in zip(ds.target_nodes, ds.target_axes)]
         paths["regression_plot"] = plots.plot_regression(ds.features[:, 0], ds.targets, pred, names,

@@ -35,8 +35,10 @@ TASKS_DIR = tasks_dir()
 SCALINGS = ("none", "max", "minmax")
 WIDTH_METHODS = ("projection", "sigmoid", "sigmoid-paper")
 AXES = checks.AXES
+MECHANICS = ("linear", "nonlinear")  # labmnn.model.network.MECHANICS
 KNOWN_KEYS = {  # table -> keys it may hold ("" is the top level); anything else is a typo
-    "": {"format", "name", "description", "network", "inputs", "dataset", "loss", "split", "optimizer", "widths"},
+    "": {"format", "name", "description", "network", "mechanics", "inputs", "dataset", "loss", "split", "optimizer",
+         "widths"},
     "inputs": {"nodes", "axis", "scaling", "force_n", "floor", "learn_gain", "learn_preload", "lr"},
     "dataset": {"kind", "path", "features", "n_samples", "force_range_n", "noise_sd_m", "seed", "targets"},
     "loss": {"kind", "outputs", "axis", "form", "scale", "label", "targets"},
@@ -117,6 +119,10 @@ class Task:
     split : SplitSpec
     optimizer : OptimizerSpec
     widths : WidthSpec
+    mechanics : {"linear", "nonlinear"}
+        The bar model every solve and gradient of training uses (top-level key
+        ``mechanics``, default ``"linear"``); accuracies are also scored under the
+        exact (``"nonlinear"``) model whatever this is.
     raw : dict
         The decoded TOML, recorded with results.
     """
@@ -131,6 +137,7 @@ class Task:
     split: SplitSpec
     optimizer: OptimizerSpec
     widths: WidthSpec
+    mechanics: str = "linear"
     raw: dict = field(default_factory=dict)
 
     @property
@@ -295,6 +302,9 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
     name = checks.get(src, raw, "", "name", str, required=True)
     description = checks.get(src, raw, "", "description", str, default="")
     net_ref = checks.get(src, raw, "", "network", str, required=True)
+    mechanics = raw.get("mechanics", "linear")
+    if mechanics not in MECHANICS:
+        raise InputError(src, "mechanics", f"must be \"linear\" or \"nonlinear\", found {mechanics!r}")
     if network is None:
         net_path = base_dir / net_ref
         network = Network.load(net_path) if net_path.suffix == ".json" else Network.open(net_ref)
@@ -393,7 +403,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
                        sigmoid_beta=checks.positive(src, "widths.sigmoid_beta",
                                               checks.get(src, t, "widths", "sigmoid_beta", float, default=5.0)))
     return Task(name=name, description=description, source=src, network=network, inputs=inputs,
-                dataset=dataset, loss_spec=loss_spec, split=split, optimizer=optimizer, widths=widths, raw=raw)
+                dataset=dataset, loss_spec=loss_spec, split=split, optimizer=optimizer, widths=widths,
+                mechanics=mechanics, raw=raw)
 
 
 def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -> datasets.Dataset:
