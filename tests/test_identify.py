@@ -119,3 +119,30 @@ def test_lbfgs_and_gauss_newton_reach_the_same_fit(net):
     gn = identify(net, cases, regularization=1e-2, holdout=0, method="gauss-newton")
     lb = identify(net, cases, regularization=1e-2, holdout=0, method="lbfgs")
     assert np.allclose(gn.stiffness_n_per_m, lb.stiffness_n_per_m, rtol=2e-3)
+
+
+def test_per_bond_uncertainty_is_calibrated_and_tabled():
+    """The 1-sigma uncertainties match the actual errors on a simulated print (z-scores of RMS about 1)."""
+    from labmnn.cli.commands.identify import bond_table
+    from labmnn.fabrication.identify import identify
+    from labmnn.fabrication.load_series import LoadCase
+
+    net = Network.example("paper-triangle-n4")
+    rng = np.random.default_rng(0)
+    true = net.stiffness * rng.uniform(0.9, 1.1, net.n_bonds)
+    cases = []
+    for node in range(5, 14):
+        for grams in (5, 10, 20):
+            F = np.zeros((14, 2))
+            F[node, 1] = -grams * 9.8e-3
+            u = net.solve(F, stiffness=true).displacements + rng.normal(scale=1e-6, size=(14, 2))
+            u[net.fixed_nodes] = 0
+            cases.append(LoadCase(F, u, label=f"{node}:{grams}"))
+    ident = identify(net, cases, holdout=0.25)
+    z = (ident.stiffness_n_per_m - true) / true / ident.uncertainty
+    assert 0.5 < np.sqrt(np.mean(z ** 2)) < 2.0
+    table = bond_table(net, ident)
+    assert table.splitlines()[0].startswith("bond  nodes    identified k (N/m)")
+    assert len(table.splitlines()) == net.n_bonds + 2 and "+-" in table.splitlines()[1]
+    per_bond = ident.summary()["per_bond"]
+    assert per_bond[3]["uncertainty_n_per_m"] == pytest.approx(ident.uncertainty[3] * ident.stiffness_n_per_m[3])

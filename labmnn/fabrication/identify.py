@@ -122,6 +122,7 @@ class Identification:
     refit_all: bool = False
     mechanics: str = "linear"
     nonlinear_structure: dict | None = None
+    uncertainty: np.ndarray | None = None
 
     @property
     def structured_residuals(self) -> bool:
@@ -146,10 +147,15 @@ class Identification:
             "written_model_refit_on_all_cases": self.refit_all,
             "linear_residual_structure": self.nonlinear_structure,
             "per_bond": [{"bond": b, "nodes": [int(i), int(j)], "identified_n_per_m": float(k),
-                          "correction": float(c)}
-                         for b, ((i, j), k, c) in enumerate(zip(self.network.bonds, self.stiffness_n_per_m,
-                                                                 self.corrections))],
+                          "correction": float(c), "uncertainty_n_per_m": None if u is None else float(u * k)}
+                         for b, ((i, j), k, c, u) in enumerate(zip(self.network.bonds, self.stiffness_n_per_m,
+                                                                    self.corrections, self._relative_uncertainty()))],
         }
+
+    def _relative_uncertainty(self) -> list:
+        if self.uncertainty is None:
+            return [None] * len(self.corrections)
+        return [float(u) for u in self.uncertainty]
 
 
 class _Misfit:
@@ -485,6 +491,9 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
             theta = _fit_log_corrections(network, c * k0, F, U, W, lam, theta, method, mechanics)
 
     k_id = c * k0 * np.exp(theta)
+    used = np.ones(len(F), dtype=bool) if refit else fit
+    uncertainty = (bond_uncertainty(network, c * k0, theta, F[used], U[used], W[used], lam, mechanics)
+                   if per_bond else None)
     ident_net = network.copy()
     ident_net.name = network.name if network.name.endswith("-identified") else f"{network.name}-identified"
     ident_net.youngs_modulus = network.youngs_modulus * c
@@ -495,7 +504,7 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         errors=errors, improvement=improvement, improvement_over_modulus=improvement_mod,
         fit_labels=[cs.label for cs, f in zip(cases, fit) if f],
         heldout_labels=[cs.label for cs, o in zip(cases, out_mask) if o], refit_all=refit,
-        mechanics=mechanics, nonlinear_structure=structure,
+        mechanics=mechanics, nonlinear_structure=structure, uncertainty=uncertainty,
     )
     ident_net.extra["identification"] = {
         "from_network": network.name,
@@ -506,6 +515,40 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
         "n_cases": len(cases),
     }
     return result
+
+
+def bond_uncertainty(net: Network, k_ref: np.ndarray, theta: np.ndarray, F, U, W, lam: float,
+                     mechanics: str = "linear") -> np.ndarray | None:
+    """Relative standard uncertainty of each identified stiffness (1 sigma), or None if too large to compute.
+
+    The Laplace approximation of the fit: with J = du/dtheta at the identified
+    stiffness over the N measured components, sigma^2 the residual variance and
+    the regularisation read as a Gaussian prior on theta = log(correction),
+    Cov(theta) = sigma^2 (J^T J + lam N s0 / m I)^-1, s0 being the misfit of the
+    modulus-only model (the objective's own scale).  Since k = k_ref exp(theta),
+    sqrt(diag(Cov)) is the relative uncertainty of k.
+    """
+    S, m = len(F), net.n_bonds
+    mask = W.reshape(S, -1) > 0
+    n_meas = int(mask.sum())
+    if n_meas == 0 or n_meas * m > GAUSS_NEWTON_MAX_ENTRIES:
+        return None
+    k = k_ref * np.exp(theta)
+    res = net.solve(F, stiffness=k, mechanics=mechanics)
+    r = (res.displacements - U).reshape(S, -1)[mask]
+    r0 = (net.solve(F, stiffness=k_ref, mechanics=mechanics).displacements - U).reshape(S, -1)[mask]
+    sigma2 = float(r @ r) / max(n_meas - 1, 1)
+    s0 = max(float(np.mean(r0 * r0)), 1e-300)
+    if mechanics == "linear":
+        J = _jacobian(net, k, res.elongations, W)
+    else:
+        J = _jacobian_nonlinear(net, k, res.displacements, W)
+    A = J.T @ J + (lam * n_meas * s0 / m) * np.eye(m)
+    try:
+        cov = sigma2 * np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        return None
+    return np.sqrt(np.clip(np.diag(cov), 0.0, None))
 
 
 def residual_structure(net: Network, stiffness: np.ndarray, F, U, W) -> dict | None:

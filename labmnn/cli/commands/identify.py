@@ -146,3 +146,17 @@ def _print_summary(net, ident, n_series, n_cases) -> None:
               f"(nominal design -> identified model)")
     if ident.refit_all:
         print("the written network is refitted on all cases")
+    if np.ptp(ident.corrections) > 0:
+        print(bond_table(net, ident))
+
+
+def bond_table(net, ident) -> str:
+    """Per bond: nodes, identified stiffness, its correction and its 1-sigma uncertainty."""
+    rel = ident.uncertainty
+    lines = ["bond  nodes    identified k (N/m)  correction  uncertainty (1 sigma)"]
+    for b, ((i, j), k, c) in enumerate(zip(net.bonds, ident.stiffness_n_per_m, ident.corrections)):
+        u = "-" if rel is None else f"+-{rel[b] * k:.3g} N/m ({100 * rel[b]:.1f} %)"
+        lines.append(f"{b:4d}  {int(i):2d}-{int(j):<2d}  {k:18.4g}  {c:10.4f}  {u}")
+    lines.append("correction: identified k over the modulus-only model's; uncertainty: from the fit's residuals "
+                 "and its regularisation (Laplace approximation)")
+    return "\n".join(lines)
