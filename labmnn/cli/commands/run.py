@@ -33,7 +33,8 @@ def run(args) -> int:
     from labmnn.cli.sim.bench import open_sim_bench
     from labmnn.protocol.runner import start_run
 
-    engine = start_run(find_protocol(args.protocol), out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
+    protocol = find_protocol(args.protocol)
+    engine = start_run(protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
                        mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
                        stiffness_error=args.stiffness_error, print_seed=args.print_seed)
