@@ -17,11 +17,11 @@ Example
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from labmnn import checks, resources
 from labmnn.errors import InputError
