@@ -62,7 +62,7 @@ labmnn run gradient --sim --auto --repeats 1 --out sessions
 session=$(ls -d sessions/*/)
 labmnn resume "$session" --sim --auto || test $? -eq 2
 labmnn export-docs "$session" --no-validate -o docs.jsonl
-labmnn sim-photos --out photos --case 12:10 --boards 6 --plane-board --width 1500 --height 1000 --px-per-mm 4
+labmnn sim-photos --out photos --case 12:10 --boards 4 --plane-board --px-per-mm 15
 square=$(python -c "import json; print(json.load(open('photos/truth.json'))['board']['square_mm'])")
 labmnn calibrate --board 9x6 --square "$square" --plane photos/plane/*.jpg photos/calibration/*.jpg -o cal.json
 labmnn track --calibration cal.json --network paper-triangle-n4 --reference photos/network/SIM_0000.jpg \
