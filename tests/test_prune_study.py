@@ -114,3 +114,40 @@ def test_jobs_are_plain_data_that_survive_pickling(trained):
     payload = pickle.loads(pickle.dumps(task.payload()))
     row = study_bond(payload, pickle.loads(pickle.dumps(net.to_dict())), 27, 1, 0)
     assert row["status"] == "ok" and 0 <= row["before"] <= 1
+
+
+def test_a_real_in_process_dask_cluster_runs_the_study(trained, tmp_path, capsys):
+    """``--scheduler`` against a real Dask ``LocalCluster`` (threads in this process): same rows as locally."""
+    distributed = pytest.importorskip("dask.distributed")
+    net, path = trained
+    local = run_study("iris", net, epochs=2, seed=0, executor=FakeExecutor(), bonds=[11, 27])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) \
+            as cluster:
+        address = cluster.scheduler_address
+        done = []
+
+        class Seen(distributed.diagnostics.plugin.SchedulerPlugin):
+            def transition(self, key, start, finish, *args, **kwargs):
+                if finish == "memory":
+                    done.append(str(key))
+
+        cluster.scheduler.add_plugin(Seen())
+        study = run_study("iris", net, epochs=2, seed=0, scheduler=address, bonds=[11, 27])
+        out = tmp_path / "p"
+        assert main(["prune-study", "iris", str(path), "--bonds", "27", "--epochs", "1", "--scheduler", address,
+                     "--out", str(out)]) == 0
+    assert sum(k.startswith("study_bond") for k in done) == 3  # the scheduler really ran the jobs
+    assert study.to_dict() == local.to_dict()
+    assert json.loads((out / "prune_study.json").read_text())["outcomes"][0]["bond"] == 27
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_a_folder_named_like_a_shipped_task_does_not_hide_it(trained, tmp_path, monkeypatch):
+    _, path = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "iris").mkdir()
+    assert load_task("iris").name == "iris"
+    assert main(["prune-study", "iris", str(path), "--bonds", "27", "--epochs", "0", "--workers", "1",
+                 "--out", str(tmp_path / "p")]) == 0
+    assert main(["train", "iris", "--epochs", "0", "--no-plots", "--out", str(tmp_path / "t")]) == 0
+    assert json.loads((tmp_path / "t" / "metrics.json").read_text())["epochs"] == 0

@@ -37,9 +37,42 @@ def load_cases(net, steps: dict) -> list[dict]:
     return cases
 
 
+# Unit suffixes of labmnn's field names, and the unit each stands for (NeXus ``units`` attribute).
+UNIT_SUFFIXES = (("_n_per_m", "N/m"), ("_mm", "mm"), ("_px", "pixel"), ("_m", "m"), ("_n", "N"), ("_g", "g"))
+
+
+def units_of(name: str) -> str | None:
+    """The unit a field name ends in (``displacements_mm`` -> ``mm``), or None.
+
+    >>> units_of("stiffness_n_per_m"), units_of("masses_g"), units_of("gradient")
+    ('N/m', 'g', None)
+    """
+    for suffix, unit in UNIT_SUFFIXES:
+        if name.endswith(suffix):
+            return unit
+    return None
+
+
+def _dataset(group, name: str, data, units: str | None = None, long_name: str | None = None):
+    """A NeXus field: the array, with its ``units`` (from the name when not given)."""
+    ds = group.create_dataset(name, data=data)
+    units = units or units_of(name)
+    if units:
+        ds.attrs["units"] = units
+    if long_name:
+        ds.attrs["long_name"] = long_name
+    return ds
+
+
+def _collection(group, name: str):
+    sub = group.require_group(name)
+    sub.attrs["NX_class"] = "NXcollection"
+    return sub
+
+
 def _h5_write(group, name: str, value) -> None:
     if isinstance(value, dict):
-        sub = group.require_group(name)
+        sub = _collection(group, name)
         for k, v in value.items():
             _h5_write(sub, str(k).replace("/", "_"), v)
         return
@@ -50,7 +83,7 @@ def _h5_write(group, name: str, value) -> None:
         group.attrs[name] = value
         return
     if isinstance(value, list) and value and isinstance(value[0], dict):
-        sub = group.require_group(name)
+        sub = _collection(group, name)
         for i, v in enumerate(value):
             _h5_write(sub, f"{i:04d}", v)
         return
@@ -61,24 +94,64 @@ def _h5_write(group, name: str, value) -> None:
     if arr.ndim == 0:
         group.attrs[name] = arr.item()
         return
-    group.create_dataset(name, data=arr)
+    _dataset(group, name, arr)
+
+
+def _default_plot(entry, net, steps: dict, summary: dict) -> str | None:
+    """The entry's NXdata to plot by default: the gradient per bond, else the last loading per node."""
+    if "gradient_measured" in summary:
+        d = entry.create_group("gradient")
+        d.attrs.update({"NX_class": "NXdata", "signal": "gradient_measured", "axes": ["bond"],
+                        "bond_indices": 0, "auxiliary_signals": ["gradient_simulated"]})
+        _dataset(d, "bond", np.arange(net.n_bonds), long_name="bond")
+        _dataset(d, "gradient_measured", np.asarray(summary["gradient_measured"], float),
+                 long_name="measured dL/dk (in-situ, mean over repeats)")
+        if "gradient_measured_std" in summary:
+            _dataset(d, "gradient_measured_errors", np.asarray(summary["gradient_measured_std"], float))
+        _dataset(d, "gradient_simulated", np.asarray(summary["gradient_simulated"], float),
+                 long_name="simulated dL/dk (model)")
+        return "gradient"
+    loadings = [(k, v) for k, v in steps.items() if "masses_g" in v and "loading" in v]
+    if not loadings:
+        return None
+    key, rec = loadings[-1]
+    u = np.asarray(rec["displacements_mm"], float)
+    d = entry.create_group("displacements")
+    d.attrs.update({"NX_class": "NXdata", "signal": "displacement", "axes": ["node"], "node_indices": 0,
+                    "title": f"{key}: measured displacement per node"})
+    _dataset(d, "node", np.arange(len(u)), long_name="node")
+    _dataset(d, "displacement", np.hypot(u[:, 0], u[:, 1]), units="mm", long_name=f"|u| measured ({key})")
+    return "displacements"
 
 
 def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> None:
-    """Every array of the session (network, per-step measurements, summary) with metadata."""
+    """Every array of the session (network, per-step measurements, summary) with metadata.
+
+    The file follows the NeXus conventions: one ``NXentry`` (``/entry``) holding
+    ``network``, ``steps`` and ``summary`` (``NXcollection`` groups) and a default
+    plot (``NXdata``: the gradient per bond, else the last loading's displacements);
+    every field whose name ends in a unit (``_mm``, ``_m``, ``_n``, ``_g``, ``_n_per_m``,
+    ``_px``) carries that unit as its ``units`` attribute.  The top-level names of
+    earlier files (``/network``, ``/steps``, ``/summary``) are links into the entry.
+    """
     import h5py
 
     with replacing(path) as tmp, h5py.File(tmp, "w") as f:
         for k, v in meta.items():
             f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)
-        g = f.create_group("network")
+        f.attrs.update({"default": "entry", "creator": "labmnn", "HDF5_Version": h5py.version.hdf5_version})
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.create_dataset("title", data=str(meta.get("protocol", "")))
+        entry.create_dataset("program_name", data="labmnn")
+        g = _collection(entry, "network")
         g.attrs["name"] = net.name
-        g.create_dataset("nodes_m", data=net.nodes)
-        g.create_dataset("bonds", data=net.bonds)
-        g.create_dataset("width_m", data=net.width)
-        g.create_dataset("stiffness_n_per_m", data=net.stiffness)
-        g.create_dataset("fixed_nodes", data=net.fixed_nodes)
-        st = f.create_group("steps")
+        _dataset(g, "nodes_m", net.nodes)
+        _dataset(g, "bonds", net.bonds)
+        _dataset(g, "width_m", net.width)
+        _dataset(g, "stiffness_n_per_m", net.stiffness)
+        _dataset(g, "fixed_nodes", net.fixed_nodes)
+        st = _collection(entry, "steps")
         for key, data in steps.items():
             _h5_write(st, key.replace("/", "."), data)
             d = data
@@ -87,11 +160,18 @@ def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> N
                 F = ld.forces(net.n_nodes, d["masses_g"])
                 model = net.solve(F)
                 grp = st[key.replace("/", ".")]
-                grp.create_dataset("forces_n", data=F)
-                grp.create_dataset("positions_m", data=net.nodes + np.asarray(d["displacements_mm"]) * 1e-3)
-                grp.create_dataset("model_displacements_mm", data=model.displacements * 1e3)
-                grp.create_dataset("model_elongations_mm", data=model.elongations * 1e3)
-        _h5_write(f, "summary", summary)
+                _dataset(grp, "forces_n", F)
+                _dataset(grp, "positions_m", net.nodes + np.asarray(d["displacements_mm"]) * 1e-3)
+                _dataset(grp, "model_displacements_mm", model.displacements * 1e3)
+                _dataset(grp, "model_elongations_mm", model.elongations * 1e3)
+        _h5_write(entry, "summary", summary)
+        if "summary" not in entry:  # an empty summary still has its group
+            _collection(entry, "summary")
+        default = _default_plot(entry, net, steps, summary)
+        if default:
+            entry.attrs["default"] = default
+        for name in ("network", "steps", "summary"):  # the names of earlier files keep working
+            f[name] = h5py.SoftLink(f"/entry/{name}")
 
 
 def _csv(rows: list[list], header: list[str]) -> bytes:

@@ -16,12 +16,12 @@ array([ 0.   , -0.098])
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from labmnn import checks
 from labmnn.errors import InputError

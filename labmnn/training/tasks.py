@@ -17,13 +17,13 @@ Example
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
-from labmnn import checks
+from labmnn import checks, resources
 from labmnn.errors import InputError
 from labmnn.model import losses
 from labmnn.model.network import Network
@@ -258,15 +258,12 @@ def task_from_payload(payload: dict) -> Task:
 
 
 def find_task(spec: str | Path) -> Path:
-    """A task file path, or the name of a shipped task (``iris``, ``regression`` ...)."""
-    p = Path(spec)
-    if p.exists():
-        return p
-    shipped = TASKS_DIR / f"{spec}.toml"
-    if p.suffix != ".toml" and shipped.exists():
-        return shipped
-    names = ", ".join(sorted(q.stem for q in TASKS_DIR.glob("*.toml")))
-    raise InputError(str(spec), "", f"no such task file (shipped tasks: {names})")
+    """A task file path, or the name of a shipped task (``iris``, ``regression`` ...).
+
+    An existing file wins; a folder of the same name does not hide a shipped task
+    (see :func:`labmnn.resources.find_task`).
+    """
+    return resources.find_task(spec)
 
 
 def load_task(spec: str | Path) -> Task:

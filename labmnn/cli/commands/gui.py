@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from labmnn.errors import InputError, LabmnnError
-from labmnn.resources import protocols_dir
+from labmnn.resources import find_protocol, protocols_dir
 
 DEFAULT_PROTOCOL = protocols_dir() / "gradient.toml"
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--sim", action="store_true", help="use the simulated rig (hardware_sim)")
     p.add_argument("--light-sim", action="store_true",
                    help="use the light simulated rig (drawn photos, joints reported exactly; fast)")
-    p.add_argument("--protocol", help="protocol file to load (default: the shipped gradient protocol with --sim)")
+    p.add_argument("--protocol", help="protocol file or shipped protocol name (default with --sim: gradient)")
     p.add_argument("--sessions", default="sessions", help="folder of sessions (default: sessions)")
     p.add_argument("--balance-port", default=None, help="serial port of the balance (real rig)")
     p.add_argument("--calibration", default=None, help="calibration file (real rig)")
@@ -62,6 +62,8 @@ def run(args) -> int:
     size = _size(args.size)
     if args.repeats is not None and args.repeats < 1:
         raise InputError("--repeats", "", f"must be at least 1, found {args.repeats}")
+    if args.protocol:
+        args.protocol = str(find_protocol(args.protocol))
     if args.screenshot:
         args.sim = True
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from labmnn.cli.commands._console import ConsoleListener, run_to_end
+from labmnn.resources import find_protocol, protocols_dir, shipped_names
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run a protocol on the rig (or the simulated rig), recording a session",
-                       description="Run a protocol file (protocols/*.toml). Every step is checkpointed in "
-                                   "the session folder; an interrupted run continues with `labmnn resume`.")
-    p.add_argument("protocol", help="protocol file (TOML)")
+                       description="Run a protocol file (TOML) or a shipped protocol by name ("
+                                   + ", ".join(shipped_names(protocols_dir())) + "). Every step is checkpointed "
+                                   "in the session folder; an interrupted run continues with `labmnn resume`.")
+    p.add_argument("protocol", help="protocol file (TOML) or shipped protocol name")
     p.add_argument("--sim", action="store_true", help="use the simulated rig, camera and balance")
     p.add_argument("--auto", action="store_true", help="let the simulated operator act (needs --sim)")
     p.add_argument("--out", default="sessions", help="folder for session folders (default: sessions)")
@@ -33,7 +35,8 @@ def run(args) -> int:
     from labmnn.protocol.runner import start_run
 
     refuse_session_path(args.out, "--out")
-    engine = start_run(args.protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
+    protocol = find_protocol(args.protocol)
+    engine = start_run(protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
                        mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
                        stiffness_error=args.stiffness_error, print_seed=args.print_seed)
