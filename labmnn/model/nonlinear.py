@@ -37,7 +37,7 @@ Example
 >>> import labmnn
 >>> net = labmnn.Network.example("paper-triangle-n4")
 >>> F = np.zeros((net.n_nodes, 2)); F[12, 1] = -0.010 * 9.8
->>> round(net.solve(F).displacements[13, 1] * 1e3, 3), round(solve(net, F).displacements[13, 1] * 1e3, 3)
+>>> round(float(net.solve(F).displacements[13, 1]) * 1e3, 3), round(float(solve(net, F).displacements[13, 1]) * 1e3, 3)
 (-0.805, -0.784)
 """
 
