@@ -34,6 +34,7 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.collections import LineCollection
     from matplotlib.colors import TwoSlopeNorm
 
@@ -72,7 +73,7 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     ax.plot(pts[ok, 0], pts[ok, 1], "o", ms=5, mfc="none", mec="yellow")
     for i in np.flatnonzero(ok):
         ax.annotate(str(i), pts[i], xytext=(6, -6), textcoords="offset points", color="yellow",
-                    fontsize=9, weight="bold")
+                    fontsize=9, weight="bold", path_effects=[patheffects.withStroke(linewidth=2.5, foreground="k")])
     bad = np.isfinite(pts).all(1) & lost
     ax.plot(pts[bad, 0], pts[bad, 1], "x", ms=10, color="red", mew=2)
     ax.set_xlim(-0.5, W - 0.5)
