@@ -73,7 +73,8 @@ class PageData:
     rounding_sentence: str = ""
     masses: list[MassRow] = field(default_factory=list)
     photos: list[Photo] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    session_warnings: list[str] = field(default_factory=list)   # logged while measuring
+    warnings: list[str] = field(default_factory=list)           # raised while writing the report
     timings: list[tuple[str, str]] = field(default_factory=list)
     all_values: list[Figure] = field(default_factory=list)
 
@@ -81,8 +82,10 @@ class PageData:
 # results.json scalar keys: (label, unit kind, meaning).  Unit kinds: "%" (a fraction shown in
 # percent), "m2" (loss in m^2), "mm" (shown in um), "1" (dimensionless), "N/m", "" (as is).
 KEYS: dict[str, tuple[str, str, str]] = {
-    "relative_error": ("Gradient error", "%", "|g_measured - g_model| / |g_model|, norms over all bonds, g_measured the mean of the repeats"),
-    "cosine": ("Gradient direction", "1", "cosine of the angle between measured and model gradient; 1 = same direction"),
+    "relative_error": ("Gradient error", "%",
+                       "|g_measured - g_model| / |g_model|, norms over all bonds, g_measured the mean of the repeats"),
+    "cosine": ("Gradient direction", "1",
+               "cosine of the angle between measured and model gradient; 1 = same direction"),
     "loss": ("Loss", "m2", "L = sum over targets of (u - u_target)^2 with u in metres, at the forward load"),
     "nonlinearity_forward": ("Geometric nonlinearity, forward", "%",
                              "how much exact (geometric) bond elongations differ from linearised ones"),
@@ -259,7 +262,7 @@ def page_data(sess, summary: dict, results: str) -> PageData:
     """Collect the page's values from an open session and its results summary."""
     recs = sess.records
     start = sess.start_record()
-    stop = next((r for r in reversed(recs) if r.get("kind") == "stop"), {})
+    stop: dict = next((dict(r) for r in reversed(recs) if r.get("kind") == "stop"), {})
     steps = sess.completed_steps()
     kind = str(summary.get("kind", start.get("protocol_kind", "")))
     return PageData(
@@ -267,7 +270,7 @@ def page_data(sess, summary: dict, results: str) -> PageData:
         description=_description(sess.folder), status=sess.status(), reason=str(stop.get("reason", "")),
         results=results, network=str(summary.get("network", start.get("network", ""))),
         headline=headline(summary), plan=plan(recs), rounding_sentence=rounding_sentence(summary),
-        masses=masses(steps), photos=photos(sess.images()), warnings=warnings(recs), timings=timings(recs),
+        masses=masses(steps), photos=photos(sess.images()), session_warnings=warnings(recs), timings=timings(recs),
         all_values=all_values(summary))
 
 

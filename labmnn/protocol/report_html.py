@@ -136,6 +136,11 @@ def _session(data: PageData) -> str:
     status = f"<b style='color:{colour}'>{esc(data.status)}</b>" + (f" ({esc(data.reason)})" if data.reason else "")
     rows = [("protocol", f"{esc(data.protocol)}: {esc(KIND_WORDS.get(data.kind, data.kind))}"),
             ("network", esc(data.network)), ("status", status), ("results set", f"<code>{esc(data.results)}</code>")]
+    if data.session_warnings:
+        rows.append(("logged warnings", "<ul class='warn' id='logged'>" + "".join(
+            f"<li>{esc(w)}</li>" for w in data.session_warnings) + "</ul>"))
+    else:
+        rows.append(("logged warnings", "none"))
     rows += [(k, esc(v)) for k, v in data.timings]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<h2>Session</h2><table id='session'>{body}</table>"
@@ -153,6 +158,10 @@ def render(data: PageData, figs: list[FigureFile], thumbs: dict[str, str], overl
            photo_href: dict[str, str], extra: str = "") -> str:
     """The whole page.  ``extra`` is HTML placed after the headline (e.g. the validation table)."""
     warn = "".join(f"<p class='warn'><b>Warning:</b> {esc(w)}</p>" for w in data.warnings)
+    n = len(data.session_warnings)
+    if n:
+        warn += (f"<p class='warn'>{n} warning{'s' if n > 1 else ''} logged while measuring: see "
+                 "<a href='#session'>Session</a>.</p>")
     desc = f"<p>{esc(data.description)}</p>" if data.description else ""
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(data.name)}</title>"
             f"<style>{STYLE}</style></head><body><h1>Session {esc(data.name)}</h1>{desc}"
