@@ -20,8 +20,7 @@ from labmnn.protocol.engine import Engine  # noqa: E402
 from labmnn.protocol.operator import AutoOperator  # noqa: E402
 from labmnn.protocol.recorder import Session  # noqa: E402
 from labmnn.protocol.report import write_report  # noqa: E402
-from labmnn.protocol.report_data import format_value, rounding_sentence  # noqa: E402
-from labmnn.protocol.report_html import step_words  # noqa: E402
+from labmnn.protocol.report_data import format_value, rounding_sentence, step_words  # noqa: E402
 from labmnn.protocol.spec import load_protocol  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

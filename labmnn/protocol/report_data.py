@@ -16,6 +16,7 @@ Example
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -210,6 +211,24 @@ def masses(steps: dict) -> list[MassRow]:
 def _direction(dx: float, dy: float) -> str:
     named = {(0.0, -1.0): "down", (0.0, 1.0): "up", (1.0, 0.0): "right", (-1.0, 0.0): "left"}
     return named.get((round(dx, 6) + 0.0, round(dy, 6) + 0.0), f"({dx:.2f}, {dy:.2f})")
+
+
+def step_words(key: str) -> str:
+    """A step key in words: ``t1/r0/forward-half/0`` -> "training step 2, repeat 1, forward at half load, loading 1"."""
+    words = []
+    for part in key.split("/"):
+        if m := re.fullmatch(r"t(\d+)", part):
+            words.append(f"training step {int(m[1]) + 1}")
+        elif m := re.fullmatch(r"r(\d+)", part):
+            words.append(f"repeat {int(m[1]) + 1}")
+        elif part.isdigit():
+            words.append(f"loading {int(part) + 1}" if words and not words[-1].startswith("series") else part)
+        elif part.endswith("-half"):
+            words.append(f"{part[:-5]} at half load")
+        else:
+            words.append(part)
+    text = ", ".join(words)
+    return re.sub(r"series, (\d+)", r"series load \1", text)
 
 
 def photos(records: list) -> list[Photo]:

@@ -8,9 +8,8 @@ Example
 from __future__ import annotations
 
 import html
-import re
 
-from labmnn.protocol.report_data import PageData
+from labmnn.protocol.report_data import PageData, step_words
 from labmnn.protocol.report_figures import FigureFile
 from labmnn.protocol.report_photos import Overlay
 
@@ -24,7 +23,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1180px;
 h1{font-size:1.6em;margin-bottom:0.2em} h2{border-bottom:1px solid #ccc;padding-bottom:0.15em;margin-top:1.6em}
 table{border-collapse:collapse;margin:0.5em 0} th,td{padding:0.25em 0.8em 0.25em 0;text-align:left;vertical-align:top}
 table.grid th,table.grid td{border-bottom:1px solid #e4e4e4;padding:0.25em 0.7em}
-table#masses td:first-child{min-width:16em}
+table#masses td{white-space:nowrap} table#masses td:first-child{white-space:normal;min-width:16em}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .headline{display:flex;flex-wrap:wrap;gap:0.8em;margin:0.8em 0}
 .card{border:1px solid #d0d7de;border-radius:6px;padding:0.6em 0.9em;min-width:12em;max-width:19em;background:#f8fafc}
@@ -40,24 +39,6 @@ code.sha{font-size:0.78em;word-break:break-all} pre{background:#f6f8fa;padding:0
 
 def esc(x) -> str:
     return html.escape(str(x), quote=True)
-
-
-def step_words(key: str) -> str:
-    """A step key in words: ``t1/r0/forward-half/0`` -> "training step 2, repeat 1, forward at half load, loading 1"."""
-    words = []
-    for part in key.split("/"):
-        if m := re.fullmatch(r"t(\d+)", part):
-            words.append(f"training step {int(m[1]) + 1}")
-        elif m := re.fullmatch(r"r(\d+)", part):
-            words.append(f"repeat {int(m[1]) + 1}")
-        elif part.isdigit():
-            words.append(f"loading {int(part) + 1}" if words and not words[-1].startswith("series") else part)
-        elif part.endswith("-half"):
-            words.append(f"{part[:-5]} at half load")
-        else:
-            words.append(part)
-    text = ", ".join(words)
-    return re.sub(r"series, (\d+)", r"series load \1", text)
 
 
 def _headline(data: PageData) -> str:

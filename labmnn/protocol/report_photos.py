@@ -89,6 +89,7 @@ def write_overlays(folder: Path, net, steps: dict, out: Path) -> list[Overlay]:
     lost joints get a red cross.
     """
     from labmnn.metrology.overlay import write_overlay
+    from labmnn.protocol.report_data import step_words
 
     refs = {d["image"]: d["joints_px"] for d in steps.values() if "joints_px" in d and "image" in d}
     made: list[Overlay] = []
@@ -109,7 +110,8 @@ def write_overlays(folder: Path, net, steps: dict, out: Path) -> list[Overlay]:
         elong = np.asarray(d.get("elongations_geo_mm", np.full(len(net.bonds), np.nan)), float)
         (out / "overlays").mkdir(parents=True, exist_ok=True)
         rel = f"overlays/{Path(d['image']).stem}_overlay.png"
-        write_overlay(out / rel, img, px, net.bonds, elong, lost, title=f"{key}: {_load_text(d)}")
+        write_overlay(out / rel, img, px, net.bonds, elong, lost, title=f"{step_words(key)}: {_load_text(d)}",
+                      scale=reduce)
         n_lost = int(lost.sum())
         made.append(Overlay(key, d["image"], rel, f"{key}: {_load_text(d)}"
                             + (f"; {n_lost} joint(s) lost (red crosses)" if n_lost else "; every joint tracked")))
