@@ -30,7 +30,7 @@ import numpy as np
 from labmnn.errors import InputError
 from labmnn.model.network import Network
 from labmnn.protocol.recorder import Session
-from labmnn.protocol.report_data import page_data
+from labmnn.protocol.report_data import page_data, step_words
 from labmnn.protocol.report_figures import FigureFile, gradient_figures, series_figures, train_figures
 from labmnn.protocol.report_html import render
 from labmnn.protocol.report_photos import write_overlays, write_thumbnails
@@ -147,7 +147,7 @@ def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
             f"<tr><th>RMS error</th><td>{v['rms_error_mm'] * 1e3:.1f} µm over {v['n_measurements']} "
             f"joint measurements in {v['n_cases']} loads</td></tr>"
             f"<tr><th>largest error</th><td>{big['mm'] * 1e3:.1f} µm at node {big['node']}, "
-            f"load {html.escape(str(big['case']))}</td></tr></table>"
+            f"load {html.escape(step_words(str(big['case'])))}</td></tr></table>"
             f"<p>Per node and load: <a href='{out.name}/validation.csv'>validation.csv</a>, "
             f"<a href='{out.name}/validation.json'>validation.json</a></p>")
     return figs, rows, ""
