@@ -14,7 +14,7 @@ import numpy as np
 MAX_SIDE = 2000   # the photo is reduced to at most this many pixels for the figure
 
 
-def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, title="") -> Path:
+def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, title="", scale=1) -> Path:
     """Draw the photo, bonds coloured by elongation (um, diverging map, colour bar), numbered joints.
 
     Parameters
@@ -30,10 +30,13 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     lost : array bool (n,), optional
         Lost joints are marked with a red cross.
     title : str
+    scale : int
+        Pixels of the full photo per pixel of ``image`` (when a reduced photo is drawn), for the crop note.
     """
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.collections import LineCollection
     from matplotlib.colors import TwoSlopeNorm
 
@@ -72,14 +75,15 @@ def write_overlay(path, image, joints_px, bonds, elongations_mm, lost=None, titl
     ax.plot(pts[ok, 0], pts[ok, 1], "o", ms=5, mfc="none", mec="yellow")
     for i in np.flatnonzero(ok):
         ax.annotate(str(i), pts[i], xytext=(6, -6), textcoords="offset points", color="yellow",
-                    fontsize=9, weight="bold")
+                    fontsize=9, weight="bold", path_effects=[patheffects.withStroke(linewidth=2.5, foreground="k")])
     bad = np.isfinite(pts).all(1) & lost
     ax.plot(pts[bad, 0], pts[bad, 1], "x", ms=10, color="red", mew=2)
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()
     if x0 or y0:
-        ax.text(0.01, 0.01, f"crop at ({x0}, {y0}) px", transform=ax.transAxes, fontsize=7, color="black")
+        ax.text(0.01, 0.01, f"crop at ({x0 * scale}, {y0 * scale}) px", transform=ax.transAxes, fontsize=7,
+                color="black")
     n_lost = int(lost.sum())
     ax.set_title((title + "  " if title else "") + (f"{n_lost} joint(s) lost" if n_lost else ""), fontsize=10)
     path = Path(path)

@@ -1,10 +1,16 @@
-"""HTML report of a session with PNG figures (matplotlib, headless).
+"""HTML report of a session: a page a physicist reads, with its figures as PNG and SVG.
 
-Gradient sessions: measured against simulated gradient per bond with error
-bars over repeats, a measured-vs-simulated scatter, and elongation maps
-(forward, adjoint, gradient; measured and model).  Load series: displacement
-against load per node, measured and model (and the fabrication branch's
-validation report when it is installed).  Training: loss per step.
+Headline figures with units and meaning; gradient sessions: measured and model
+gradient per bond with standard-error bars, parity and residual plots,
+elongation maps; load series: displacement against load and the residual per
+node and load (plus fabrication's validation report); training: loss, gradient
+error and target traces against their goals.  Every session: the loading plan,
+planned and weighed masses, photo thumbnails linking to the originals with
+their full SHA-256, the tracking overlay of each loading, warnings, timings.
+
+The values are computed in :mod:`labmnn.protocol.report_data`, drawn in
+:mod:`labmnn.protocol.report_figures` and :mod:`labmnn.protocol.report_photos`,
+and written as HTML by :mod:`labmnn.protocol.report_html`.
 
 Example
 -------
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,145 +29,15 @@ import numpy as np
 
 from labmnn.errors import InputError
 from labmnn.model.network import Network
-from labmnn.protocol.analysis import linear_elongations
 from labmnn.protocol.recorder import Session
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _draw_map(ax, net, values, title, vmax=None):
-    from matplotlib.collections import LineCollection
-
-    seg = net.nodes[net.bonds] * 1e3
-    vmax = vmax or float(np.nanmax(np.abs(values))) or 1.0
-    lc = LineCollection(seg, cmap="coolwarm", linewidths=4)
-    lc.set_array(np.asarray(values))
-    lc.set_clim(-vmax, vmax)
-    ax.add_collection(lc)
-    ax.plot(*(net.nodes * 1e3).T, "o", color="0.2", ms=3)
-    for i, (x, y) in enumerate(net.nodes * 1e3):
-        ax.annotate(str(i), (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
-    ax.plot(*(net.nodes[net.fixed_nodes] * 1e3).T, "^", color="tab:blue", ms=7)
-    ax.set_aspect("equal")
-    ax.autoscale()
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return lc
-
-
-def _gradient_figures(folder: Path, out: Path, net, steps: dict, summary: dict) -> list[tuple[str, str]]:
-    plt = _plt()
-    figs = []
-    g = np.asarray(summary["gradient_measured"])
-    sd = np.asarray(summary["gradient_measured_std"])
-    sim = np.asarray(summary["gradient_simulated"])
-    b = np.arange(len(g))
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.bar(b - 0.2, sim, 0.4, label="simulated (bar model)", color="0.6")
-    ax.bar(b + 0.2, g, 0.4, yerr=sd, capsize=2, label=f"measured (mean ± sd, {summary.get('repeats', 1)} repeats)",
-           color="tab:orange")
-    ax.set_xlabel("bond")
-    ax.set_ylabel("dL/dk  (m² per N/m)")
-    ax.set_title(f"gradient: relative error {summary['relative_error']:.2%}, cosine {summary['cosine']:.4f}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "gradient_bars.png", dpi=110)
-    plt.close(fig)
-    figs.append(("gradient_bars.png", "Measured and simulated gradient per bond"))
-
-    fig, ax = plt.subplots(figsize=(4, 4))
-    lim = float(np.max(np.abs(np.concatenate([g, sim])))) * 1.1
-    ax.errorbar(sim, g, yerr=sd, fmt="o", ms=4)
-    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_xlabel("simulated dL/dk")
-    ax.set_ylabel("measured dL/dk")
-    fig.tight_layout()
-    fig.savefig(out / "gradient_scatter.png", dpi=110)
-    plt.close(fig)
-    figs.append(("gradient_scatter.png", "Measured against simulated gradient"))
-
-    grads = sorted(k for k in steps if k.endswith("gradient") and "gradient" in steps[k])
-    if grads:
-        key = grads[-1]
-        prefix = key[: -len("gradient")]
-        fwd = [steps[k] for k in sorted(steps) if k.startswith(prefix + "forward/")]
-        adj = [steps[k] for k in sorted(steps) if k.startswith(prefix + "adjoint/")]
-        e_f = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) for d in fwd)
-        e_a = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) *
-                  d["loading"]["sign"] for d in adj)
-        F_f = np.asarray(steps[key]["forward_forces_n"])
-        F_a = np.asarray(steps[key]["adjoint_forces_n"])
-        scale = float(steps[key].get("scale", 1.0))
-        m_f = net.solve(F_f).elongations * 1e3
-        m_a = net.solve(F_a).elongations * 1e3 * scale
-        fig, axes = plt.subplots(2, 3, figsize=(11, 6))
-        for row, (ef, ea, gg, who) in enumerate(((e_f, e_a, steps[key]["gradient"], "measured"),
-                                                   (m_f, m_a, steps[key]["gradient_simulated"], "model"))):
-            vf = float(np.max(np.abs(np.concatenate([e_f, m_f]))))
-            va = float(np.max(np.abs(np.concatenate([e_a, m_a]))))
-            vg = float(np.max(np.abs(np.concatenate([steps[key]["gradient"], steps[key]["gradient_simulated"]]))))
-            for ax, vals, title, vm in ((axes[row, 0], ef, f"forward elongation (mm), {who}", vf),
-                                        (axes[row, 1], ea, f"adjoint elongation (mm, as hung), {who}", va),
-                                        (axes[row, 2], gg, f"gradient e_adj·e, {who}", vg)):
-                lc = _draw_map(ax, net, vals, title, vm)
-                fig.colorbar(lc, ax=ax, shrink=0.7)
-        fig.tight_layout()
-        fig.savefig(out / "elongation_maps.png", dpi=100)
-        plt.close(fig)
-        figs.append(("elongation_maps.png", f"Elongation maps ({prefix.rstrip('/') or 'run'}): measured (top), "
-                                            "model (bottom)"))
-    return figs
-
-
-def _series_figures(out: Path, net, summary: dict) -> list[tuple[str, str]]:
-    plt = _plt()
-    cases = summary["cases"]
-    grams = np.array([c["grams"] for c in cases])
-    meas = np.array([c["displacements_mm"] for c in cases])
-    model = np.array([c["model_displacements_mm"] for c in cases])
-    moving = np.argsort(-np.abs(model[-1]).max(axis=1))[:4]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for k, node in enumerate(moving):
-        for axis, mk in ((0, "s"), (1, "o")):
-            ax.plot(grams, meas[:, node, axis], mk, color=f"C{k}", ms=4,
-                    label=f"node {node} u{'xy'[axis]} measured")
-            order = np.argsort(grams)
-            ax.plot(grams[order], model[order, node, axis], "-", color=f"C{k}", lw=0.8)
-    ax.set_xlabel("load (g)")
-    ax.set_ylabel("displacement (mm)")
-    ax.set_title(f"load series: R² {summary['r_squared']:.4f}")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "load_series.png", dpi=110)
-    plt.close(fig)
-    return [("load_series.png", "Displacement against load: measured (markers), model (lines)")]
-
-
-def _train_figures(out: Path, summary: dict) -> list[tuple[str, str]]:
-    plt = _plt()
-    h = summary["history"]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy([x["step"] for x in h], [x["loss"] for x in h], "o-")
-    ax.set_xlabel("Adam step")
-    ax.set_ylabel("loss (measured)")
-    fig.tight_layout()
-    fig.savefig(out / "training.png", dpi=110)
-    plt.close(fig)
-    return [("training.png", "Loss per training step")]
+from labmnn.protocol.report_data import page_data, step_words
+from labmnn.protocol.report_figures import FigureFile, gradient_figures, series_figures, train_figures
+from labmnn.protocol.report_html import render
+from labmnn.protocol.report_photos import write_overlays, write_thumbnails
 
 
 def write_report(session: str | Path, results: str = "results", out: str | Path | None = None) -> Path:
-    """Write ``<session>/report/index.html`` (or ``out``) with its PNG figures.
+    """Write ``<session>/report/index.html`` (or ``out``) with its figures, thumbnails and overlays.
 
     Parameters
     ----------
@@ -172,7 +49,7 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     Returns
     -------
     Path
-        The HTML file.
+        The HTML file.  The raw photos are only read, never written.
     """
     sess = Session.open(session).lock()
     try:
@@ -188,43 +65,15 @@ def _write_report(sess: Session, results: str, out: str | Path | None) -> Path:
     steps = sess.completed_steps()
     out = Path(out) if out else folder / ("report" if results == "results" else f"report-{results}")
     out.mkdir(parents=True, exist_ok=True)
-    kind = summary.get("kind")
-    warnings: list[str] = []
-    validation_rows = ""
-    if kind in ("gradient", "train") and "gradient_measured" in summary:
-        figs = _gradient_figures(folder, out, net, steps, summary)
-    elif kind == "train":
-        figs = _train_figures(out, summary)
-        last = sorted(k for k in steps if k.endswith("/update"))
-        if last:
-            figs += _gradient_figures(folder, out, net, steps, _train_last(steps, summary))
-    elif kind == "load_series":
-        figs = _series_figures(out, net, summary)
-        series = folder / ("load_series.json" if results == "results" else f"{results}-load_series.json")
-        vfigs, vrows, warning = _validation(net, series, out / "validation")
-        figs += vfigs
-        validation_rows = vrows
-        if warning:
-            warnings.append(warning)
-    else:
-        figs = []
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
-                   for k, v in summary.items() if not isinstance(v, (list, dict)))
-    imgs = "".join(f"<figure><img src='{f}' style='max-width:100%'><figcaption>{html.escape(c)}</figcaption>"
-                   f"</figure>" for f, c in figs if f.endswith(".png"))
-    images = "".join(f"<li>{html.escape(r['path'])} <code>{r['sha256'][:16]}…</code> ({html.escape(r['role'])})</li>"
-                     for r in sess.images())
-    warn = "".join(f"<p style='color:#b00'><b>Warning:</b> {html.escape(w)}</p>" for w in warnings)
+    data = page_data(sess, summary, results)
+    figs, extra, warnings = _figures(folder, out, net, steps, summary, results)
+    data.warnings += warnings
     for w in warnings:
         print(f"labmnn: warning: {w}", file=sys.stderr)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(folder.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} th{{text-align:left;padding-right:1em}}</style>
-</head><body><h1>Session {html.escape(folder.name)}</h1>
-<p>Protocol <b>{html.escape(str(summary.get('protocol')))}</b> ({html.escape(str(kind))}), status
-<b>{html.escape(sess.status())}</b>, results <code>{html.escape(results)}</code>.</p>
-{warn}<table>{rows}</table>{validation_rows}{imgs}<h2>Raw photographs</h2><ul>{images}</ul></body></html>
-"""
-    (out / "index.html").write_text(page, encoding="utf-8")
+    thumbs = write_thumbnails(folder, data.photos, out)
+    overlays = write_overlays(folder, net, steps, out)
+    href = {p.path: _href(folder / p.path, out) for p in data.photos}
+    (out / "index.html").write_text(render(data, figs, thumbs, overlays, href, extra), encoding="utf-8")
     return out / "index.html"
 
 
@@ -256,6 +105,56 @@ def trusted_results(sess: Session, results: str) -> dict:
     return json.loads(res_path.read_text(encoding="utf-8"))
 
 
+def _href(path: Path, out: Path) -> str:
+    """A link from the report folder to ``path`` (relative when it can be)."""
+    try:
+        return Path(os.path.relpath(path, out)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.resolve().as_uri()
+
+
+def _figures(folder: Path, out: Path, net, steps: dict, summary: dict,
+             results: str) -> tuple[list[FigureFile], str, list[str]]:
+    """The figures of the session's kind, extra HTML (validation table) and warnings."""
+    kind = summary.get("kind")
+    if kind in ("gradient", "train") and "gradient_measured" in summary:
+        return gradient_figures(out, net, steps, summary), "", []
+    if kind == "train":
+        figs = train_figures(out, summary, _target_traces(folder, net, steps, summary))
+        if any(k.endswith("gradient") for k in steps):
+            figs += gradient_figures(out, net, steps, _train_last(steps, summary), "last training step")
+        return figs, "", []
+    if kind == "load_series":
+        figs = series_figures(out, net, summary)
+        series = folder / ("load_series.json" if results == "results" else f"{results}-load_series.json")
+        vfigs, vrows, warning = _validation(net, series, out / "validation")
+        return figs + vfigs, vrows, [warning] if warning else []
+    return [], "", []
+
+
+def _target_traces(folder: Path, net, steps: dict, summary: dict) -> list[tuple[int, int, float, list[float]]]:
+    """Each loss target (node, axis, goal in m) with its measured value under the forward load per step."""
+    import tomllib
+
+    try:
+        spec = tomllib.loads((folder / "protocol.toml").read_text(encoding="utf-8"))
+        targets = spec.get("loss", {}).get("targets", [])
+    except (OSError, ValueError):
+        return []
+    n_steps = len(summary.get("history", []))
+    out = []
+    for t in targets:
+        node, axis, goal = int(t["node"]), "xy".index(str(t.get("axis", "y"))), float(t["value"])
+        trace = []
+        for s in range(n_steps):
+            fwd = [d for k, d in steps.items() if k.startswith(f"t{s}/r0/forward/") and "displacements_mm" in d]
+            if not fwd:
+                break
+            trace.append(sum(float(d["displacements_mm"][node][axis]) for d in fwd) * 1e-3)
+        out.append((node, axis, goal, trace))
+    return out
+
+
 def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
     """The fabrication validation report of a load series: figures, table rows, warning.
 
@@ -270,18 +169,29 @@ def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the session report still matters
         msg = " ".join(str(exc).split()) or type(exc).__name__
         return [], "", f"validation report failed ({type(exc).__name__}): {msg}"
-    figs = [(f"{out.name}/{Path(f).name}", "Validation: " + Path(f).stem.replace("_", " "))
+    figs = [FigureFile(f"{out.name}/{Path(f).name}", "", _validation_caption(Path(f).stem))
             for f in v["files"] if f.endswith(".png")]
     big = v["largest_error"]
     rows = (f"<h2>Validation (measured vs predicted displacements)</h2><table>"
-            f"<tr><th>R²</th><td>{v['r2']:.5f}</td></tr>"
+            f"<tr><th>R²</th><td>{v['r2']:.5f}</td><td class='muted'>coefficient of determination over every "
+            "displacement component: 1 - sum(measured - predicted)² / sum(measured - mean)²</td></tr>"
             f"<tr><th>RMS error</th><td>{v['rms_error_mm'] * 1e3:.1f} µm over {v['n_measurements']} "
             f"joint measurements in {v['n_cases']} loads</td></tr>"
             f"<tr><th>largest error</th><td>{big['mm'] * 1e3:.1f} µm at node {big['node']}, "
-            f"load {html.escape(str(big['case']))}</td></tr></table>"
+            f"load {html.escape(step_words(str(big['case'])))}</td></tr></table>"
             f"<p>Per node and load: <a href='{out.name}/validation.csv'>validation.csv</a>, "
             f"<a href='{out.name}/validation.json'>validation.json</a></p>")
     return figs, rows, ""
+
+
+def _validation_caption(stem: str) -> str:
+    if stem == "parity":
+        return ("Validation parity: every measured displacement component against its prediction (mm); "
+                "see the residual map above for the µm-size differences.")
+    if stem.startswith("displacement_vs_load_"):
+        return f"Validation series {int(stem.rsplit('_', 1)[1]) + 1}: displacement against hung load, measured " \
+               "(markers) and predicted (lines)."
+    return "Validation: " + stem.replace("_", " ")
 
 
 def _train_last(steps: dict, summary: dict) -> dict:
@@ -294,8 +204,3 @@ def _train_last(steps: dict, summary: dict) -> dict:
                          np.mean([r["gradient_simulated"] for r in reps], axis=0))
     return {**{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}, "repeats": len(reps)}
 
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)

@@ -1,4 +1,4 @@
-"""``labmnn report SESSION``: HTML report with PNG figures."""
+"""``labmnn report SESSION``: the session's HTML report (figures as PNG and SVG)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="write an HTML report (PNG figures) of a session",
-                       description="Write SESSION/report/index.html with PNG figures: measured vs simulated "
-                                   "gradient per bond with error bars over repeats, elongation maps, and for "
-                                   "load series the measured vs predicted displacements (R^2, largest error).")
+    p = sub.add_parser("report", help="write an HTML report of a session (figures as PNG and SVG)",
+                       description="Write SESSION/report/index.html: headline figures with units, measured vs "
+                                   "model gradient per bond with standard-error bars, parity and residual plots, "
+                                   "elongation maps; for load series the residual per node and load; for "
+                                   "training the loss and target traces; the loading plan and weighed masses, "
+                                   "photo thumbnails (full SHA-256) and tracking overlays. Raw photos are only "
+                                   "read.")
     p.add_argument("session", help="session folder")
     p.add_argument("--results", default="results", help="results set: results (default) or a reanalysis name")
     p.add_argument("--out", default=None, help="output folder (default: SESSION/report)")
@@ -38,6 +41,9 @@ def _print_headline(results: Path, validation: Path, since: float) -> None:
         s = json.loads(results.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
+    hist = s.get("history") or []
+    if hist and "loss" in hist[0]:
+        print(f"training: loss {hist[0]['loss']:.4g} m² -> {hist[-1]['loss']:.4g} m² over {len(hist)} step(s)")
     if "relative_error" in s and "cosine" in s:
         print(f"gradient: relative error {s['relative_error']:.2%} vs model, cosine {s['cosine']:.5f}"
               + (f" over {s['repeats']} repeat(s)" if "repeats" in s else ""))
