@@ -250,6 +250,28 @@ class JointTracker:
             return self.calibration.to_plane_mm(px)
         return self._plane_fallback.apply(self._undistort(px) * [1, -1])
 
+    def predict_px(self, displacements_network_mm) -> np.ndarray:
+        """Where joints displaced by ``displacements_network_mm`` (n, 2) appear in a photo, pixels.
+
+        The model's predicted displacements (network frame, y up, mm) are turned
+        into the plane frame and mapped into distorted image pixels by inverting
+        the pixel -> plane mapping about each reference joint (two Newton steps on
+        its local Jacobian: sub-pixel over a few mm).  Pass the result as
+        ``track(image, predicted_px=...)`` so each joint's search is centred where
+        the load being hung should have taken it (DLTdv-style prediction).
+        """
+        d_net = np.asarray(displacements_network_mm, float).reshape(-1, 2)
+        target = self.reference.joints_mm + d_net @ self.plane_to_network.rotation
+        px = self.reference.joints_px.copy()
+        h = 0.5
+        for _ in range(2):
+            mm0 = self.to_plane_mm(px)
+            jx = (self.to_plane_mm(px + [h, 0.0]) - mm0) / h
+            jy = (self.to_plane_mm(px + [0.0, h]) - mm0) / h
+            J = np.stack([jx, jy], axis=-1)  # (n, 2 mm, 2 px)
+            px = px + np.linalg.solve(J, (target - mm0)[..., None])[..., 0]
+        return px
+
     @property
     def plane_source(self) -> str:
         return "calibration" if self._plane_fallback is None else "network-similarity"
@@ -381,8 +403,9 @@ class JointTracker:
         ----------
         image : path or ndarray
         predicted_px : array (n, 2), optional
-            Where the joints are expected; default: their last good positions
-            (``predict="previous"``) or the reference.
+            Where the joints are expected (e.g. :meth:`predict_px` of the model's
+            displacements under the load hung); default: their last good
+            positions (``predict="previous"``) or the reference.
         """
         img = as_grey(image)
         t0 = time.perf_counter()

@@ -333,7 +333,7 @@ class Engine:
             if self._rig_dirty:
                 self.ask(Instruction(label, "remove", "Take every weight off the network."))
             masses = [self._hang(label, stack) for stack in ld.stacks]
-            info, arr, rejected = self._tracked_photo(key, label, ref)
+            info, arr, rejected = self._tracked_photo(key, label, ref, forces_n=ld.forces(self.net.n_nodes))
             self.ask(Instruction(label, "remove", "Take the weights off the network."))
             return {"masses_g": masses, "image": info["path"], "sha256": info["sha256"],
                     "reference": ref["image"], "rejected": rejected, "loading": ld.to_dict(), **arr}
@@ -351,10 +351,13 @@ class Engine:
             if self._rig_dirty:
                 self.ask(Instruction(label, "remove", "Take every weight off the network."))
             held = [self._hang(label, stack, "Forward load: hang") for stack in ld.held]
-            base_info, base, base_rej = self._tracked_photo(key, label, ref, "base", prompt="forward load only")
+            n = self.net.n_nodes
+            base_info, base, base_rej = self._tracked_photo(key, label, ref, "base", prompt="forward load only",
+                                                            forces_n=ld.held_forces(n))
             note = ", ".join(f"{st.nominal_g:g} g on node {st.node}" for st in ld.held)
             masses = [self._hang(label, stack, f"Leave the forward weights on ({note}), add") for stack in ld.stacks]
-            info, arr, rejected = self._tracked_photo(key, label, ref, prompt="forward load plus the increment")
+            info, arr, rejected = self._tracked_photo(key, label, ref, prompt="forward load plus the increment",
+                                                      forces_n=ld.held_forces(n) + ld.forces(n))
             self.ask(Instruction(label, "remove", "Take all the weights off the network (forward and added)."))
             return {"masses_g": masses, "held_masses_g": held, "image": info["path"], "sha256": info["sha256"],
                     "base_image": base_info["path"], "base_sha256": base_info["sha256"],
@@ -373,10 +376,30 @@ class Engine:
             grams=stack.nominal_g, direction=stack.direction))
         return m
 
+    def _prediction_mm(self, forces_n) -> np.ndarray | None:
+        """The exact model's displacements (n, 2) mm under the load asked for, to centre the
+        tracker's search on (None when there is no load or the model has no equilibrium there)."""
+        if forces_n is None or not np.any(forces_n):
+            return None
+        try:
+            return self.net.solve(np.asarray(forces_n, dtype=float), mechanics="nonlinear").displacements * 1e3
+        except LabmnnError:
+            return None
+
+    def _track(self, ref: dict, path: Path, forces_n):
+        """Track one photo, with the model's prediction when the tracker takes one."""
+        tracker = self._tracker(ref)
+        pred = self._prediction_mm(forces_n) if getattr(tracker, "takes_prediction", False) else None
+        if pred is None:
+            return tracker.track(path)
+        return tracker.track(path, displacements_network_mm=pred)
+
     def _tracked_photo(self, key: str, label: str, ref: dict, part: str = "",
-                       prompt: str = "") -> tuple[dict, dict, list[str]]:
+                       prompt: str = "", forces_n=None) -> tuple[dict, dict, list[str]]:
         """Photograph the loaded network until every joint is tracked (at most ``max_retakes`` retakes).
 
+        ``forces_n`` (n, 2) N, the load asked for, centres the search on the exact
+        model's prediction (:meth:`labmnn.metrology.tracking.JointTracker.predict_px`).
         Returns the image record's fields, the tracked arrays and the rejected photos.
         """
         rejected = []
@@ -385,7 +408,7 @@ class Engine:
             self.ask(Instruction(label, "capture", f"Photo{f' ({prompt})' if prompt else ''}: "
                                  "keep clear of the network."))
             info = self.io.capture(key, role)
-            res = self._tracker(ref).track(self.session.folder / info["path"])
+            res = self._track(ref, self.session.folder / info["path"], forces_n)
             arr = track_arrays(res, self.net.n_nodes, self.net.n_bonds)
             lost = [i for i, x in enumerate(arr["lost"]) if x]
             self.emit(TrackingEvent(type="tracking", key=key, image=info["path"], lost=lost,
