@@ -85,11 +85,11 @@ def run(args) -> int:
 
     if args.search < 1:
         raise InputError("--search", "", f"must be at least 1 pixel, found {args.search}")
-    cal = Calibration.load(args.calibration)
     net = Network.open(args.network)
-    joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
     loads = parse_loads(args.predict_load, net.n_nodes)
     predicted_mm = predicted_displacements_mm(net, loads) if loads is not None else None
+    cal = Calibration.load(args.calibration)
+    joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
     out = output_file(args.output, "--output", inputs=(args.calibration, args.reference, *args.images))
     overlay_dir = out.with_name(out.stem + "_overlays")
     if not args.no_overlay:
