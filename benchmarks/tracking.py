@@ -191,7 +191,7 @@ def bench_accuracy(rig, cal, folder, cases, predict: str | None = None):
             pred = tracker.predict_px(net.solve(case_forces(net, case), mechanics=predict).displacements * 1e3)
         else:
             pred = c0
-        res = tracker.track(cur, predicted_px=pred)
+        res = tracker.track(cur, predicted_px=pred, from_model=bool(predict))
         lost += int(res.lost.sum())
         for i in np.flatnonzero(res.lost):
             print(f"  case {case}: joint {i} lost: {res.reasons[i]}")

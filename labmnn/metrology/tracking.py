@@ -312,13 +312,16 @@ class JointTracker:
             lost |= mask
         return coarse, fine, lost, reasons
 
-    def _inconsistent(self, shift, lost) -> np.ndarray:
+    def _inconsistent(self, shift, lost, expected=None) -> np.ndarray:
         """Joints whose bonds changed length by more than ``max_strain`` (implausible for the
         network), found greedily: the joint with the most such bonds is set aside, then the
-        bonds are counted again, until no implausible bond is left."""
+        bonds are counted again, until no implausible bond is left.  ``expected`` shifts (a
+        model's prediction) replace the reference as the lengths the bonds should have."""
         b = self._bonds
         c0 = self.reference.joints_px
         c1 = c0 + shift
+        if expected is not None:
+            c0 = c0 + expected
         L0 = np.linalg.norm(c0[b[:, 1]] - c0[b[:, 0]], axis=1)
         L1 = np.linalg.norm(c1[b[:, 1]] - c1[b[:, 0]], axis=1)
         implausible = ~(np.abs(L1 / L0 - 1) <= self.settings["max_strain"])
@@ -396,7 +399,7 @@ class JointTracker:
         blocked = has[:, None, :] & (dist <= self._slot_hw[:, None, :] + self.settings["margin_deg"])
         return ~blocked.any(axis=2)
 
-    def track(self, image, predicted_px=None) -> TrackResult:
+    def track(self, image, predicted_px=None, from_model: bool = False) -> TrackResult:
         """Track every joint in ``image`` (path or array).
 
         Parameters
@@ -406,6 +409,11 @@ class JointTracker:
             Where the joints are expected (e.g. :meth:`predict_px` of the model's
             displacements under the load hung); default: their last good
             positions (``predict="previous"``) or the reference.
+        from_model : bool
+            ``predicted_px`` comes from a mechanical model of the load hung: bonds
+            are then judged implausible (``max_strain``) against the predicted
+            lengths, not the reference's, so a load that really stretches bars
+            far (the whole weight set) is not taken for a mismatch.
         """
         img = as_grey(image)
         t0 = time.perf_counter()
@@ -415,14 +423,17 @@ class JointTracker:
         if img.shape != self.image_shape:
             raise InputError("IMAGE", "", f"image is {img.shape[1]}x{img.shape[0]} px, the reference "
                                           f"{self.image_shape[1]}x{self.image_shape[0]}")
+        expected = None
         if predicted_px is not None:
             pred = np.asarray(predicted_px, float) - self.reference.joints_px
+            if from_model:
+                expected = pred
         elif s["predict"] == "previous":
             pred = self._last_shift
         else:
             pred = np.zeros((n, 2))
         coarse, fine, lost, reasons = self._attempt(img, pred, s["search_px"])
-        bad = self._inconsistent(fine.shift, lost)
+        bad = self._inconsistent(fine.shift, lost, expected)
         if bad.any():
             # second chance for joints that disagree with their neighbours (a neighbour's
             # look-alike caught in a wide window): search again, near where the neighbours went
@@ -432,7 +443,7 @@ class JointTracker:
             coarse.shift[take], fine.shift[take] = c2.shift[take], f2.shift[take]
             for name in ("zncc", "inlier_fraction", "sigma_px"):
                 getattr(fine, name)[take] = getattr(f2, name)[take]
-            still = self._inconsistent(fine.shift, lost | (bad & l2))
+            still = self._inconsistent(fine.shift, lost | (bad & l2), expected)
             for i in np.flatnonzero(bad & (l2 | still)):
                 lost[i] = True
                 reasons[i] = "disagrees with its neighbours (a look-alike was matched?)"

@@ -125,7 +125,7 @@ class _PathTracker:
         """Track a photo; ``displacements_network_mm`` (n, 2), the model's prediction for the load
         hung, centres each joint's search where that load should have taken it."""
         pred = None if displacements_network_mm is None else self.tracker.predict_px(displacements_network_mm)
-        return self.tracker.track(str(image_path), predicted_px=pred)
+        return self.tracker.track(str(image_path), predicted_px=pred, from_model=pred is not None)
 
 
 def open_bench(spec, net=None, calibration: Path | None = None) -> Bench:

@@ -114,7 +114,7 @@ def run(args) -> int:
         img = read_grey(path)
         decode = time.perf_counter() - t
         try:
-            res = tracker.track(img, predicted_px=predicted_px)
+            res = tracker.track(img, predicted_px=predicted_px, from_model=predicted_px is not None)
         except InputError as exc:
             raise (_named(exc, "IMAGE", path) if exc.source == "IMAGE" else exc) from None
         entry = image_entry(path, res, decode)
