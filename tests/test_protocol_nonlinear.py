@@ -125,3 +125,13 @@ def test_combine_increments_undoes_scale_and_correction(paper):
     # one increment of about 10 g: first-order bias of a few percent, no more
     assert 0.005 < analysis.relative_error(got["elongations"], exact.adjoint.elongations) < 0.05
     assert got["size"] == pytest.approx(plan.scale * 1.004, rel=1e-6)  # heavier: a larger increment
+
+
+def test_a_pruned_copy_does_not_reuse_the_exact_models_tangent_pattern(paper):
+    net, _ = paper
+    F = np.zeros((2, 14, 2))
+    F[:, 12, 1] = -10 * G
+    net.solve(F, mechanics="nonlinear")  # caches the tangent's pattern on net
+    pruned = net.without_bonds([24])
+    u = pruned.solve(F, mechanics="nonlinear").displacements
+    assert u.shape == (2, 14, 2) and np.all(np.isfinite(u))
