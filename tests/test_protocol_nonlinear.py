@@ -135,3 +135,31 @@ def test_a_pruned_copy_does_not_reuse_the_exact_models_tangent_pattern(paper):
     pruned = net.without_bonds([24])
     u = pruned.solve(F, mechanics="nonlinear").displacements
     assert u.shape == (2, 14, 2) and np.all(np.isfinite(u))
+
+
+@pytest.mark.slow
+def test_gradient_nonlinear_on_the_simulated_rig(tmp_path):
+    pytest.importorskip("hardware_sim.rig")
+    import json
+
+    from labmnn.cli.sim.bench import open_sim_bench
+    from labmnn.protocol.runner import start_run
+
+    engine = start_run(NONLINEAR, out=tmp_path / "s", sim=True, auto=True, repeats=1, mechanics="nonlinear",
+                       sim_bench=open_sim_bench)
+    try:
+        out = engine.run()
+    finally:
+        engine.bench.close()
+    assert out["status"] == "success"
+    s = out["summary"]
+    assert s["mechanics"] == "nonlinear" and s["relative_error"] < 0.04 and s["cosine"] > 0.999
+    assert s["relative_error_linear_model"] > 0.05  # the linear model's gradient is not what was measured
+    texts = [r["text"] for r in engine.session.records if r.get("name") == "instruction"]
+    assert any(t.startswith("Leave the forward weights on") for t in texts)
+    results = json.loads((engine.session.folder / "results.json").read_text())
+    assert results["mechanics"] == "nonlinear"
+    cases = json.loads((engine.session.folder / "load_series.json").read_text())["cases"]
+    # every increment photo is a load case with the forward load in it, and so is its forward-only photo
+    inc = [c for c in cases if "increment" in c["label"] and not c["label"].endswith("/base")]
+    assert inc and all(c["forces_n"][12][1] < -0.19 and c["forces_n"][13][1] < 0 for c in inc)
