@@ -25,8 +25,8 @@ from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, metrology_tracker_factory, track_arrays
 from labmnn.protocol.engine import Engine
 from labmnn.protocol.events import EngineEvent, RunOutcome
-from labmnn.protocol.recorder import ReadOnlySession, Session
 from labmnn.protocol.planner import Loading
+from labmnn.protocol.recorder import ReadOnlySession, Session
 from labmnn.protocol.results import _loading_steps, applied_forces
 from labmnn.protocol.spec import load_protocol
 
