@@ -122,8 +122,8 @@ def test_combine_increments_undoes_scale_and_correction(paper):
     got = analysis.combine_increments(net, plan, steps)
     np.testing.assert_allclose(got["forces"], -np.asarray(dLdu), rtol=1e-9, atol=1e-15)
     exact = net.gradient(F, loss, mechanics="nonlinear", return_details=True)
-    # one increment of about 10 g: first-order bias of a few percent, no more
-    assert 0.005 < analysis.relative_error(got["elongations"], exact.adjoint.elongations) < 0.05
+    # one increment of 20 g on top of 20 g: a first-order bias of several percent, no more
+    assert 0.005 < analysis.relative_error(got["elongations"], exact.adjoint.elongations) < 0.1
     assert got["size"] == pytest.approx(plan.scale * 1.004, rel=1e-6)  # heavier: a larger increment
 
 
