@@ -163,3 +163,8 @@ def test_gradient_nonlinear_on_the_simulated_rig(tmp_path):
     # every increment photo is a load case with the forward load in it, and so is its forward-only photo
     inc = [c for c in cases if "increment" in c["label"] and not c["label"].endswith("/base")]
     assert inc and all(c["forces_n"][12][1] < -0.19 and c["forces_n"][13][1] < 0 for c in inc)
+    # the session report draws the exact model beside the measurement
+    from labmnn.cli import main
+
+    assert main(["report", str(engine.session.folder)]) == 0
+    assert (engine.session.folder / "report" / "elongation_maps.png").stat().st_size > 1000

@@ -63,8 +63,10 @@ def _gradient_figures(folder: Path, out: Path, net, steps: dict, summary: dict) 
     sd = np.asarray(summary["gradient_measured_std"])
     sim = np.asarray(summary["gradient_simulated"])
     b = np.arange(len(g))
+    nonlinear = summary.get("mechanics") == "nonlinear"
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.bar(b - 0.2, sim, 0.4, label="simulated (bar model)", color="0.6")
+    ax.bar(b - 0.2, sim, 0.4, label="simulated (exact large-rotation model)" if nonlinear else
+           "simulated (bar model)", color="0.6")
     ax.bar(b + 0.2, g, 0.4, yerr=sd, capsize=2, label=f"measured (mean ± sd, {summary.get('repeats', 1)} repeats)",
            color="tab:orange")
     ax.set_xlabel("bond")
@@ -95,14 +97,17 @@ def _gradient_figures(folder: Path, out: Path, net, steps: dict, summary: dict) 
         prefix = key[: -len("gradient")]
         fwd = [steps[k] for k in sorted(steps) if k.startswith(prefix + "forward/")]
         adj = [steps[k] for k in sorted(steps) if k.startswith(prefix + "adjoint/")]
-        e_f = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) for d in fwd)
-        e_a = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) *
-                  d["loading"]["sign"] for d in adj)
         F_f = np.asarray(steps[key]["forward_forces_n"])
         F_a = np.asarray(steps[key]["adjoint_forces_n"])
         scale = float(steps[key].get("scale", 1.0))
-        m_f = net.solve(F_f).elongations * 1e3
-        m_a = net.solve(F_a).elongations * 1e3 * scale
+        if nonlinear:
+            e_f, e_a, m_f, m_a = _nonlinear_maps(net, steps, prefix, F_f, F_a * scale)
+        else:
+            e_f = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) for d in fwd)
+            e_a = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) *
+                      d["loading"]["sign"] for d in adj)
+            m_f = net.solve(F_f).elongations * 1e3
+            m_a = net.solve(F_a).elongations * 1e3 * scale
         fig, axes = plt.subplots(2, 3, figsize=(11, 6))
         for row, (ef, ea, gg, who) in enumerate(((e_f, e_a, steps[key]["gradient"], "measured"),
                                                    (m_f, m_a, steps[key]["gradient_simulated"], "model"))):
@@ -120,6 +125,26 @@ def _gradient_figures(folder: Path, out: Path, net, steps: dict, summary: dict) 
         figs.append(("elongation_maps.png", f"Elongation maps ({prefix.rstrip('/') or 'run'}): measured (top), "
                                             "model (bottom)"))
     return figs
+
+
+def _nonlinear_maps(net, steps: dict, prefix: str, F_f: np.ndarray, F_a_hung: np.ndarray):
+    """``mechanics = "nonlinear"``: forward geometric elongations and the increments' elongations
+    along the deformed bars (mm, as hung), measured and from the exact model's tangent."""
+    from labmnn.model.nonlinear import NonlinearStatics
+    from labmnn.protocol.analysis import geometric_elongations, incremental_elongations
+
+    fwd = steps[prefix + "forward/0"]
+    e_f = geometric_elongations(net, np.asarray(fwd["displacements_mm"]) * 1e-3) * 1e3
+    e_a = np.zeros(net.n_bonds)
+    for k in sorted(steps):
+        if k.startswith(prefix + "increment/"):
+            d = steps[k]
+            e_a = e_a + d["loading"]["sign"] * 1e3 * incremental_elongations(
+                net, np.asarray(d["base_displacements_mm"]) * 1e-3, np.asarray(d["displacements_mm"]) * 1e-3)
+    statics = NonlinearStatics(net, net.stiffness)
+    _, state = statics.solve(F_f[None])
+    m_a = statics.elongations_along(state, statics.adjoint(state, F_a_hung[None]))[0] * 1e3
+    return e_f, e_a, state.stretch[0] * 1e3, m_a
 
 
 def _series_figures(out: Path, net, summary: dict) -> list[tuple[str, str]]:
