@@ -43,7 +43,7 @@ WIDENED = "no: ran with width bounds widened to 1.0-3.0 mm"
 NOT_LIKE_FOR_LIKE = {
     "3b": WIDENED, "3": WIDENED, "5b": WIDENED,
     "5c": "no: starts from 5b's network (width bounds widened to 1.0-3.0 mm)",
-    "5e": f"no: labmnn pruned bond {DAMAGE_BOND}, chosen by its own prune study (the paper's bond is not given)",
+    "5e": f"no: labmnn pruned bond {DAMAGE_BOND}, a bond of its own choosing (its prune study), not the paper's",
 }
 NO_EQUILIBRIUM = "no equilibrium"
 
