@@ -251,6 +251,28 @@ class JointTracker:
             return self.calibration.to_plane_mm(px)
         return self._plane_fallback.apply(self._undistort(px) * [1, -1])
 
+    def predict_px(self, displacements_network_mm) -> np.ndarray:
+        """Where joints displaced by ``displacements_network_mm`` (n, 2) appear in a photo, pixels.
+
+        The model's predicted displacements (network frame, y up, mm) are turned
+        into the plane frame and mapped into distorted image pixels by inverting
+        the pixel -> plane mapping about each reference joint (two Newton steps on
+        its local Jacobian: sub-pixel over a few mm).  Pass the result as
+        ``track(image, predicted_px=...)`` so each joint's search is centred where
+        the load being hung should have taken it (DLTdv-style prediction).
+        """
+        d_net = np.asarray(displacements_network_mm, float).reshape(-1, 2)
+        target = self.reference.joints_mm + d_net @ self.plane_to_network.rotation
+        px = self.reference.joints_px.copy()
+        h = 0.5
+        for _ in range(2):
+            mm0 = self.to_plane_mm(px)
+            jx = (self.to_plane_mm(px + [h, 0.0]) - mm0) / h
+            jy = (self.to_plane_mm(px + [0.0, h]) - mm0) / h
+            J = np.stack([jx, jy], axis=-1)  # (n, 2 mm, 2 px)
+            px = px + np.linalg.solve(J, (target - mm0)[..., None])[..., 0]
+        return px
+
     @property
     def plane_source(self) -> str:
         return "calibration" if self._plane_fallback is None else "network-similarity"
@@ -291,13 +313,16 @@ class JointTracker:
             lost |= mask
         return coarse, fine, lost, reasons
 
-    def _inconsistent(self, shift, lost) -> np.ndarray:
+    def _inconsistent(self, shift, lost, expected=None) -> np.ndarray:
         """Joints whose bonds changed length by more than ``max_strain`` (implausible for the
         network), found greedily: the joint with the most such bonds is set aside, then the
-        bonds are counted again, until no implausible bond is left."""
+        bonds are counted again, until no implausible bond is left.  ``expected`` shifts (a
+        model's prediction) replace the reference as the lengths the bonds should have."""
         b = self._bonds
         c0 = self.reference.joints_px
         c1 = c0 + shift
+        if expected is not None:
+            c0 = c0 + expected
         L0 = np.linalg.norm(c0[b[:, 1]] - c0[b[:, 0]], axis=1)
         L1 = np.linalg.norm(c1[b[:, 1]] - c1[b[:, 0]], axis=1)
         implausible = ~(np.abs(L1 / L0 - 1) <= self.settings["max_strain"])
@@ -375,15 +400,21 @@ class JointTracker:
         blocked = has[:, None, :] & (dist <= self._slot_hw[:, None, :] + self.settings["margin_deg"])
         return ~blocked.any(axis=2)
 
-    def track(self, image, predicted_px=None) -> TrackResult:
+    def track(self, image, predicted_px=None, from_model: bool = False) -> TrackResult:
         """Track every joint in ``image`` (path or array).
 
         Parameters
         ----------
         image : path or ndarray
         predicted_px : array (n, 2), optional
-            Where the joints are expected; default: their last good positions
-            (``predict="previous"``) or the reference.
+            Where the joints are expected (e.g. :meth:`predict_px` of the model's
+            displacements under the load hung); default: their last good
+            positions (``predict="previous"``) or the reference.
+        from_model : bool
+            ``predicted_px`` comes from a mechanical model of the load hung: bonds
+            are then judged implausible (``max_strain``) against the predicted
+            lengths, not the reference's, so a load that really stretches bars
+            far (the whole weight set) is not taken for a mismatch.
         """
         img = as_grey(image)
         t0 = time.perf_counter()
@@ -393,14 +424,17 @@ class JointTracker:
         if img.shape != self.image_shape:
             raise InputError("IMAGE", "", f"image is {img.shape[1]}x{img.shape[0]} px, the reference "
                                           f"{self.image_shape[1]}x{self.image_shape[0]}")
+        expected = None
         if predicted_px is not None:
             pred = np.asarray(predicted_px, float) - self.reference.joints_px
+            if from_model:
+                expected = pred
         elif s["predict"] == "previous":
             pred = self._last_shift
         else:
             pred = np.zeros((n, 2))
         coarse, fine, lost, reasons = self._attempt(img, pred, s["search_px"])
-        bad = self._inconsistent(fine.shift, lost)
+        bad = self._inconsistent(fine.shift, lost, expected)
         if bad.any():
             # second chance for joints that disagree with their neighbours (a neighbour's
             # look-alike caught in a wide window): search again, near where the neighbours went
@@ -410,7 +444,7 @@ class JointTracker:
             coarse.shift[take], fine.shift[take] = c2.shift[take], f2.shift[take]
             for name in ("zncc", "inlier_fraction", "sigma_px"):
                 getattr(fine, name)[take] = getattr(f2, name)[take]
-            still = self._inconsistent(fine.shift, lost | (bad & l2))
+            still = self._inconsistent(fine.shift, lost | (bad & l2), expected)
             for i in np.flatnonzero(bad & (l2 | still)):
                 lost[i] = True
                 reasons[i] = "disagrees with its neighbours (a look-alike was matched?)"

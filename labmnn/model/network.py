@@ -233,6 +233,8 @@ class Network:
         new._geometry()
         new._equilibrium = None
         new._solver_cache = {}
+        for cache in ("_tangent_patterns", "_tangent_cache"):  # the exact model's, per topology
+            new.__dict__.pop(cache, None)
         return new
 
     # --------------------------------------------------------------- geometry

@@ -35,6 +35,56 @@ def geometric_elongations(net, displacements_m: np.ndarray) -> np.ndarray:
     return np.hypot(d[..., 0], d[..., 1]) - net.lengths
 
 
+def deformed_directions(net, displacements_m: np.ndarray) -> np.ndarray:
+    """Unit directions (..., m, 2) of the bonds at the displaced joints."""
+    x = net.nodes + np.asarray(displacements_m, dtype=float)
+    d = x[..., net.bonds[:, 1], :] - x[..., net.bonds[:, 0], :]
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def incremental_elongations(net, base_m: np.ndarray, loaded_m: np.ndarray) -> np.ndarray:
+    """Elongation change along each *deformed* bar between two states, (m,).
+
+    ``base_m`` are the displacements (n, 2) under the held forward load,
+    ``loaded_m`` those with an increment added on top:
+    ``n_b(u_base) . (du_j - du_i)`` with ``du = loaded - base``, the first-order
+    length change of bar b about the forward equilibrium (the tangent's
+    elongations, as in :mod:`labmnn.model.nonlinear`).
+    """
+    du = np.asarray(loaded_m, dtype=float) - np.asarray(base_m, dtype=float)
+    n = deformed_directions(net, base_m)
+    return np.sum((du[..., net.bonds[:, 1], :] - du[..., net.bonds[:, 0], :]) * n, axis=-1)
+
+
+def combine_increments(net, plan, steps: list[dict]) -> dict:
+    """Sum recorded increments of a plan (each against its own forward-only photo) per unit target.
+
+    Returns
+    -------
+    dict
+        ``elongations`` (m,) along the deformed bars, ``displacements`` (n, 2) m
+        (increment), ``forces`` (n, 2) N the increments stand for, ``size`` the
+        applied increment relative to the target (``plan.scale`` over the mean
+        correction: what the first-order bias grows with).
+    """
+    grams = [s["masses_g"] for s in steps]
+    es, dus = [], []
+    for s in steps:
+        base = np.asarray(s["base_displacements_mm"], dtype=float) * 1e-3
+        loaded = np.asarray(s["displacements_mm"], dtype=float) * 1e-3
+        es.append(incremental_elongations(net, base, loaded))
+        dus.append(loaded - base)
+    corr = [ld.correction(net.n_nodes, g) for ld, g in zip(plan.loadings, grams)]
+    return {"elongations": plan.combine(es, grams), "displacements": plan.combine(dus, grams),
+            "forces": plan.effective_forces(grams), "size": plan.scale / float(np.mean(corr))}
+
+
+def extrapolate_increments(r1: np.ndarray, s1: float, r2: np.ndarray, s2: float) -> np.ndarray:
+    """Remove the bias that grows linearly with the increment size: r(s) = r0 + a s gives
+    r0 = (s2 r1 - s1 r2) / (s2 - s1)."""
+    return (s2 * np.asarray(r1, dtype=float) - s1 * np.asarray(r2, dtype=float)) / (s2 - s1)
+
+
 def nonlinearity(e_linear: np.ndarray, e_geometric: np.ndarray) -> float:
     """RMS(e_geo - e_lin) / RMS(e_lin): how far the bars are from the linear model."""
     e_linear = np.asarray(e_linear, dtype=float)

@@ -121,12 +121,17 @@ def metrology_tracker_factory(calibration_path: Path | None, joints_px=None):
 
 
 class _PathTracker:
+    takes_prediction = True  # track(path, displacements_network_mm=...) centres the search on a prediction
+
     def __init__(self, tracker):
         self.tracker = tracker
         self.reference = tracker.reference
 
-    def track(self, image_path: Path):
-        return self.tracker.track(str(image_path))
+    def track(self, image_path: Path, displacements_network_mm=None):
+        """Track a photo; ``displacements_network_mm`` (n, 2), the model's prediction for the load
+        hung, centres each joint's search where that load should have taken it."""
+        pred = None if displacements_network_mm is None else self.tracker.predict_px(displacements_network_mm)
+        return self.tracker.track(str(image_path), predicted_px=pred, from_model=pred is not None)
 
 
 def open_bench(spec, net=None, calibration: Path | None = None) -> Bench:

@@ -195,6 +195,8 @@ class Engine:
             return spec.repeats * (1 + sum(1 for g in spec.series.grams if g > 0))
         levels = 2 if spec.linearize == "two_level" else 1
         per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
+        if spec.mechanics == "nonlinear":  # reference, forward (held), plan, increments, gradient
+            per = 1 + 1 + 1 + spec.adjoint.increments + 1
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
             assert spec.train is not None, "load_protocol gives every train protocol its [train] section"
             return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
@@ -335,32 +337,82 @@ class Engine:
             if self._rig_dirty:
                 self.ask(Instruction(label, "remove", "Take every weight off the network."))
             masses = [self._hang(label, stack) for stack in ld.stacks]
-            info, arr, rejected = self._tracked_photo(key, label, ref)
+            info, arr, rejected = self._tracked_photo(key, label, ref, forces_n=ld.forces(self.net.n_nodes))
             self.ask(Instruction(label, "remove", "Take the weights off the network."))
             return {"masses_g": masses, "image": info["path"], "sha256": info["sha256"],
                     "reference": ref["image"], "rejected": rejected, "loading": ld.to_dict(), **arr}
 
         return self.step(key, label, do)
 
-    def _hang(self, label: str, stack) -> float:
+    def increment_step(self, key: str, label: str, ld, ref: dict) -> dict:
+        """Checkpointed (``mechanics = "nonlinear"``): hang the held (forward) stacks and photograph
+        them, then leave them on and ADD the increment's stacks and photograph again, clear.
+
+        The pair of photos is taken back to back, so the increment's displacements are their
+        difference at the same forward state (a resumed step redoes both).
+        """
+        def do():
+            if self._rig_dirty:
+                self.ask(Instruction(label, "remove", "Take every weight off the network."))
+            held = [self._hang(label, stack, "Forward load: hang") for stack in ld.held]
+            n = self.net.n_nodes
+            base_info, base, base_rej = self._tracked_photo(key, label, ref, "base", prompt="forward load only",
+                                                            forces_n=ld.held_forces(n))
+            note = ", ".join(f"{st.nominal_g:g} g on node {st.node}" for st in ld.held)
+            masses = [self._hang(label, stack, f"Leave the forward weights on ({note}), add") for stack in ld.stacks]
+            info, arr, rejected = self._tracked_photo(key, label, ref, prompt="forward load plus the increment",
+                                                      forces_n=ld.held_forces(n) + ld.forces(n))
+            self.ask(Instruction(label, "remove", "Take all the weights off the network (forward and added)."))
+            return {"masses_g": masses, "held_masses_g": held, "image": info["path"], "sha256": info["sha256"],
+                    "base_image": base_info["path"], "base_sha256": base_info["sha256"],
+                    "reference": ref["image"], "rejected": base_rej + rejected, "loading": ld.to_dict(), **arr,
+                    "base_displacements_mm": base["displacements_mm"],
+                    "base_elongations_geo_mm": base["elongations_geo_mm"], "base_lost": base["lost"]}
+
+        return self.step(key, label, do)
+
+    def _hang(self, label: str, stack, verb: str = "Hang") -> float:
         """Weigh one stack, then have it hung; its weighed mass, g."""
         m = self.io.weigh(label, stack)
         self.ask(Instruction(
-            label, "hang", f"Hang the {stack.nominal_g:g} g stack (weighed {m:.3f} g) on node "
+            label, "hang", f"{verb} the {stack.nominal_g:g} g stack (weighed {m:.3f} g) on node "
             f"{stack.node}, pulling {direction_name(stack.direction)}.", node=stack.node,
             grams=stack.nominal_g, direction=stack.direction))
         return m
 
-    def _tracked_photo(self, key: str, label: str, ref: dict) -> tuple[dict, dict, list[str]]:
+    def _prediction_mm(self, forces_n) -> np.ndarray | None:
+        """The exact model's displacements (n, 2) mm under the load asked for, to centre the
+        tracker's search on (None when there is no load or the model has no equilibrium there)."""
+        if forces_n is None or not np.any(forces_n):
+            return None
+        try:
+            return self.net.solve(np.asarray(forces_n, dtype=float), mechanics="nonlinear").displacements * 1e3
+        except LabmnnError:
+            return None
+
+    def _track(self, ref: dict, path: Path, forces_n):
+        """Track one photo, with the model's prediction when the tracker takes one."""
+        tracker = self._tracker(ref)
+        pred = self._prediction_mm(forces_n) if getattr(tracker, "takes_prediction", False) else None
+        if pred is None:
+            return tracker.track(path)
+        return tracker.track(path, displacements_network_mm=pred)
+
+    def _tracked_photo(self, key: str, label: str, ref: dict, part: str = "",
+                       prompt: str = "", forces_n=None) -> tuple[dict, dict, list[str]]:
         """Photograph the loaded network until every joint is tracked (at most ``max_retakes`` retakes).
 
+        ``forces_n`` (n, 2) N, the load asked for, centres the search on the exact
+        model's prediction (:meth:`labmnn.metrology.tracking.JointTracker.predict_px`).
         Returns the image record's fields, the tracked arrays and the rejected photos.
         """
         rejected: list[str] = []
+        role = key.replace("/", "_") + (f"_{part}" if part else "")
         for attempt in range(self.spec.max_retakes + 1):
-            self.ask(Instruction(label, "capture", "Photo: keep clear of the network."))
-            info = self.io.capture(key, f"{key.replace('/', '_')}")
-            res = self._tracker(ref).track(self.session.folder / info["path"])
+            self.ask(Instruction(label, "capture", f"Photo{f' ({prompt})' if prompt else ''}: "
+                                 "keep clear of the network."))
+            info = self.io.capture(key, role)
+            res = self._track(ref, self.session.folder / info["path"], forces_n)
             arr = track_arrays(res, self.net.n_nodes, self.net.n_bonds)
             lost = [i for i, x in enumerate(arr["lost"]) if x]
             self.emit(TrackingEvent(type="tracking", key=key, image=info["path"], lost=lost,

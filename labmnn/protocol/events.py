@@ -426,6 +426,25 @@ class LoadingData(TypedDict):
     lost: list[bool]
 
 
+class IncrementData(LoadingData):
+    """``data`` of an adjoint increment step (``mechanics = "nonlinear"``).
+
+    The :class:`LoadingData` fields describe the photo with the increment
+    added to the forward load (``masses_g`` the increment's stacks, ``loading``
+    with its ``held`` forward stacks); besides them: ``held_masses_g`` (the
+    re-hung forward stacks, weighed), ``base_image``, ``base_sha256``,
+    ``base_displacements_mm`` ((n, 2)), ``base_elongations_geo_mm`` ((m,)) and
+    ``base_lost`` ((n,) bool) of the forward-only photo taken just before.
+    """
+
+    held_masses_g: list[float]
+    base_image: str
+    base_sha256: str
+    base_displacements_mm: list[list[float]]
+    base_elongations_geo_mm: list[float]
+    base_lost: list[bool]
+
+
 # ---------------------------------------------------------------- outcome
 @dataclass
 class RunOutcome:

@@ -15,7 +15,14 @@ import numpy as np
 from labmnn.protocol import analysis
 from labmnn.protocol.events import GradientEvent, PlanEvent, TrainEvent
 from labmnn.protocol.operator import Instruction
-from labmnn.protocol.planner import LoadingPlan, adjoint_plan, forward_plan, series_plan
+from labmnn.protocol.planner import (
+    LoadingPlan,
+    adjoint_plan,
+    forward_plan,
+    held_forward,
+    increment_plan,
+    series_plan,
+)
 from labmnn.protocol.recorder import write_durable
 
 
@@ -41,10 +48,14 @@ def _extrapolate(half: dict, full: dict) -> dict:
 def measure_gradient(eng, prefix: str, tag: str) -> dict:
     """One repeat: reference, forward, adjoint plan, adjoint, gradient.
 
+    With ``mechanics = "nonlinear"`` see :func:`measure_gradient_nonlinear`.
+
     With ``linearize = "two_level"`` every load is also applied at half its level
     and the linear response is extrapolated (``_extrapolate``), removing the bars'
     quadratic (large-rotation) response from both elongations.
     """
+    if eng.spec.mechanics == "nonlinear":
+        return measure_gradient_nonlinear(eng, prefix, tag)
     net, loss = eng.net, eng.loss
     two = eng.spec.linearize == "two_level"
     ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
@@ -98,15 +109,95 @@ def measure_gradient(eng, prefix: str, tag: str) -> dict:
     return data
 
 
+def measure_gradient_nonlinear(eng, prefix: str, tag: str) -> dict:
+    """One repeat of the exact gradient (``mechanics = "nonlinear"``).
+
+    The forward load is hung whole and photographed (its displacements give the
+    loss, dL/du, the deformed bar directions and the geometric elongations
+    l - L).  The adjoint force is then applied as a small increment ADDED to the
+    re-hung forward load, photographed against a forward-only photo taken just
+    before; the change of length along each deformed bar per unit of adjoint
+    force is e_adj, and dL/dk = e_adj (l - L).  With ``[adjoint] increments = 2``
+    the increment is applied at two sizes and the bias that grows with its size
+    is extrapolated away (:func:`~labmnn.protocol.analysis.extrapolate_increments`).
+    """
+    net, loss, spec = eng.net, eng.loss, eng.spec
+    two = spec.adjoint.increments == 2
+    ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
+    plan_f = held_forward(spec, net.n_nodes)
+    ld_f = plan_f.loadings[0]
+    fstep = eng.loading_step(f"{prefix}forward/0", f"{tag}: forward loading", ld_f, ref)
+    u_fwd = np.asarray(fstep["displacements_mm"], dtype=float) * 1e-3
+    F_fwd = ld_f.forces(net.n_nodes, fstep["masses_g"])  # as hung (weighed), not rescaled
+    e_fwd = analysis.geometric_elongations(net, u_fwd)
+    value, dLdu = loss(u_fwd)
+
+    def make_plan():
+        plan = increment_plan(spec, net, -dLdu, ld_f, F_fwd)
+        eng.emit(PlanEvent(type="plan", role="adjoint increment", lines=plan.describe(),
+                           predicted_error=plan.predicted_error))
+        if plan.predicted_error > spec.adjoint.max_predicted_error:
+            eng.warn(f"adjoint plan: predicted gradient error {plan.predicted_error:.1%} from rounding")
+        rec = {"plan": plan.to_dict(), "loss": float(value), "adjoint_force_n": (-dLdu).tolist()}
+        if two:
+            rec["plan_half"] = increment_plan(spec, net, -dLdu, ld_f, F_fwd, scale=plan.scale / 2).to_dict()
+        return rec
+
+    plan_rec = eng.step(f"{prefix}adjoint-plan", f"{tag}: adjoint plan", make_plan)
+    plan_a = LoadingPlan.from_dict(plan_rec["plan"])
+
+    def increments(role: str, plan: LoadingPlan) -> dict:
+        steps = [eng.increment_step(f"{prefix}{role}/{ld.index}", f"{tag}: {role} {ld.index + 1}"
+                                    f"/{len(plan.loadings)}", ld, ref) for ld in plan.loadings]
+        return analysis.combine_increments(net, plan, steps)
+
+    full = increments("increment", plan_a)
+    half = increments("increment-half", LoadingPlan.from_dict(plan_rec["plan_half"])) if two else None
+
+    def assemble():
+        e_adj = full["elongations"]
+        if half is not None:
+            e_adj = analysis.extrapolate_increments(full["elongations"], full["size"],
+                                                    half["elongations"], half["size"])
+        g = e_adj * e_fwd
+        g_sim = net.gradient(F_fwd, loss, mechanics="nonlinear")
+        g_lin = net.gradient(F_fwd, loss)
+        out = {
+            "loss": float(value), "gradient": g, "gradient_simulated": g_sim, "gradient_geometric": g,
+            "gradient_single_level": full["elongations"] * e_fwd,
+            "gradient_linear_model": g_lin, "relative_error_linear_model": analysis.relative_error(g, g_lin),
+            "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
+            "nonlinearity_forward": analysis.nonlinearity(analysis.linear_elongations(net, u_fwd), e_fwd),
+            "nonlinearity_adjoint": analysis.nonlinearity(
+                analysis.linear_elongations(net, full["displacements"]), full["elongations"]),
+            "scale": plan_a.scale, "predicted_error": plan_a.predicted_error, "increment_size": full["size"],
+            "forward_forces_n": F_fwd, "adjoint_forces_n": full["forces"], "mechanics": "nonlinear",
+        }
+        if half is not None:
+            out["gradient_half_increment"] = half["elongations"] * e_fwd
+            out["increment_size_half"] = half["size"]
+        return out
+
+    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
+    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
+                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+                           cosine=data["cosine"]))
+    return data
+
+
 def run_gradient(eng) -> dict:
     """``kind = "gradient"``: the gradient measured ``repeats`` times, and its summary."""
     R = eng.spec.repeats
     reps = [measure_gradient(eng, f"r{r}/", f"repeat {r + 1}/{R}") for r in range(R)]
-    return summarise(reps)
+    return summarise(reps, eng.spec.mechanics)
 
 
-def summarise(reps: list[dict]) -> dict:
-    """Mean, spread and accuracy of the repeats' gradients (JSON-ready)."""
+def summarise(reps: list[dict], mechanics: str = "linear") -> dict:
+    """Mean, spread and accuracy of the repeats' gradients (JSON-ready).
+
+    ``mechanics`` is recorded; the model gradient compared with is the exact
+    model's when it is ``"nonlinear"`` (each repeat's ``gradient_simulated``).
+    """
     g = np.array([r["gradient"] for r in reps])
     sim = np.array([r["gradient_simulated"] for r in reps])
     out = analysis.gradient_summary(g, sim.mean(axis=0))
@@ -125,6 +216,15 @@ def summarise(reps: list[dict]) -> dict:
     out["relative_error_single_level"] = analysis.relative_error(single, out["gradient_simulated"])
     out["load_nonlinearity_forward"] = float(np.mean([r.get("load_nonlinearity_forward", 0.0) for r in reps]))
     out["load_nonlinearity_adjoint"] = float(np.mean([r.get("load_nonlinearity_adjoint", 0.0) for r in reps]))
+    out["mechanics"] = mechanics
+    if mechanics == "nonlinear":
+        lin = np.mean([r["gradient_linear_model"] for r in reps], axis=0)
+        out["gradient_linear_model"] = lin
+        out["relative_error_linear_model"] = analysis.relative_error(out["gradient_measured"], lin)
+        out["increment_size"] = float(np.mean([r["increment_size"] for r in reps]))
+        if all("gradient_half_increment" in r for r in reps):
+            half = np.mean([r["gradient_half_increment"] for r in reps], axis=0)
+            out["relative_error_half_increment"] = analysis.relative_error(half, out["gradient_simulated"])
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
 
@@ -174,7 +274,7 @@ def run_train(eng) -> dict:
             eng.bench.install_network(net)
         reps = [measure_gradient(eng, f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
                 for r in range(spec.repeats)]
-        summ = summarise(reps)
+        summ = summarise(reps, spec.mechanics)
 
         def update():
             g_k = np.asarray(summ["gradient_measured"])

@@ -156,11 +156,17 @@ class Loading:
 
     ``sign`` is -1 when the stacks pull opposite to the wanted force: the
     measured elongations (and displacements) then enter negated.
+
+    ``held`` are stacks already hanging that stay on while ``stacks`` are added
+    (``mechanics = "nonlinear"``: the forward load under an adjoint increment);
+    the loading stands for the increment ``stacks`` alone, measured against a
+    photo taken with only ``held`` on.
     """
 
     index: int
     sign: int
     stacks: list[Stack]
+    held: list[Stack] = field(default_factory=list)
 
     def forces(self, n_nodes: int, grams=None) -> np.ndarray:
         """Force (n, 2) N the stacks apply (nominal masses, or ``grams`` per stack)."""
@@ -183,12 +189,24 @@ class Loading:
         aa = float(np.sum(A * A))
         return float(np.sum(A * self.intended(n_nodes)) / aa) if aa > 0 else 0.0
 
+    def held_forces(self, n_nodes: int, grams=None) -> np.ndarray:
+        """Force (n, 2) N of the ``held`` stacks (nominal masses, or ``grams`` per held stack)."""
+        g = [s.nominal_g for s in self.held] if grams is None else list(grams)
+        F = np.zeros((n_nodes, 2))
+        for s, m in zip(self.held, g):
+            F[s.node] += np.asarray(s.direction) * m * 1e-3 * GRAVITY
+        return F
+
     def to_dict(self) -> dict:
-        return {"index": self.index, "sign": self.sign, "stacks": [s.to_dict() for s in self.stacks]}
+        d = {"index": self.index, "sign": self.sign, "stacks": [s.to_dict() for s in self.stacks]}
+        if self.held:
+            d["held"] = [s.to_dict() for s in self.held]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Loading:
-        return cls(int(d["index"]), int(d["sign"]), [Stack.from_dict(s) for s in d["stacks"]])
+        return cls(int(d["index"]), int(d["sign"]), [Stack.from_dict(s) for s in d["stacks"]],
+                   [Stack.from_dict(s) for s in d.get("held", [])])
 
 
 @dataclass
@@ -254,7 +272,11 @@ class LoadingPlan:
         for ld in self.loadings:
             note = " (elongations negated)" if ld.sign < 0 else ""
             lines.append(f"  loading {ld.index + 1}{note}:")
-            lines += [f"    {s.describe()}" for s in ld.stacks]
+            if ld.held:
+                lines += [f"    kept on: {s.describe()}" for s in ld.held]
+                lines += [f"    added on top: {s.describe()}" for s in ld.stacks]
+            else:
+                lines += [f"    {s.describe()}" for s in ld.stacks]
         if np.any(self.dropped_n):
             nodes = sorted({int(i) for i in np.flatnonzero(np.abs(self.dropped_n).sum(axis=1) > 0)})
             lines.append(f"  not applied (no pull direction or below the smallest piece) at nodes {nodes}")
@@ -303,8 +325,21 @@ def decompose(target_n: np.ndarray, rig: RigLimits) -> tuple[list[_Component], n
 
 
 def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLimits,
-          n_nodes: int, role: str) -> tuple[list[Loading], np.ndarray]:
-    """Round and pack scaled components into loadings (largest first)."""
+          n_nodes: int, role: str, held: list[Stack] | None = None) -> tuple[list[Loading], np.ndarray]:
+    """Round and pack scaled components into loadings (largest first).
+
+    ``held`` stacks hang already and stay on in every loading: their pieces are not
+    in the box, and they count towards the per-node and total limits.
+    """
+    held = list(held or [])
+    hung: dict[int, float] = {}
+    for st in held:
+        hung[st.node] = hung.get(st.node, 0.0) + st.nominal_g
+    hung_total = sum(hung.values())
+    if held:
+        used = [sum(st.pieces.get(s, 0) for st in held) for s in weights.sizes_g]
+        weights = WeightSet(weights.sizes_g, tuple(max(0, c - u) for c, u in zip(weights.counts, used)))
+        rig = RigLimits(rig.max_per_node_g, rig.max_total_g - hung_total, rig.default_directions, rig.directions)
     loadings: list[Loading] = []
     stock: list[list[int]] = []
     totals: list[float] = []
@@ -313,8 +348,10 @@ def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLim
     for c in sorted(comps, key=lambda c: -c.grams):
         g = c.grams * scale
         where = f"{role} loading: node {c.node} needs {g:.3g} g pulling {direction_name(c.direction)}"
-        if g > rig.max_per_node_g * (1 + 1e-9):
-            raise PlanError(f"{where}, above the rig's limit of {rig.max_per_node_g:g} g per node "
+        on = hung.get(c.node, 0.0)
+        if g + on > rig.max_per_node_g * (1 + 1e-9):
+            extra = f" on top of the {on:g} g kept on it" if on else ""
+            raise PlanError(f"{where}{extra}, above the rig's limit of {rig.max_per_node_g:g} g per node "
                             f"(weight set: {weights.describe()}); lower the load or use [adjoint] scale = \"auto\"")
         _, best_all = weights.best_combination(g)
         if g - best_all > smallest / 2 + 1e-9:
@@ -335,7 +372,7 @@ def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLim
         if not placed:
             if best_all > rig.max_total_g * (1 + 1e-9):
                 raise PlanError(f"{where}, above the rig's total limit of {rig.max_total_g:g} g")
-            loadings.append(Loading(len(loadings), c.sign, []))
+            loadings.append(Loading(len(loadings), c.sign, [], [Stack(**vars(h)) for h in held]))
             stock.append(list(weights.counts))
             totals.append(0.0)
             k = len(loadings) - 1
@@ -349,7 +386,8 @@ def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLim
 
 def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale: str | float = 1.0,
                  max_g: float | None = None, min_g: float = 0.0, role: str = "adjoint",
-                 error_fn: Callable[[np.ndarray], float] | None = None) -> LoadingPlan:
+                 error_fn: Callable[[np.ndarray], float] | None = None,
+                 held: list[Stack] | None = None) -> LoadingPlan:
     """Plan how to apply ``target_n`` with the weight set.
 
     Parameters
@@ -369,6 +407,10 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
     error_fn : callable, optional
         ``error_fn(effective_forces) -> relative gradient error``; default the
         relative force error.
+    held : list of Stack, optional
+        Stacks that hang already and stay on (the forward load under a nonlinear
+        adjoint increment): every loading adds its stacks to them, with the pieces
+        that are left and within the limits that are left.
 
     Returns
     -------
@@ -399,7 +441,7 @@ def plan_loading(target_n: np.ndarray, weights: WeightSet, rig: RigLimits, scale
         return float(np.linalg.norm(eff - target_n) / norm)
 
     def build(s: float) -> LoadingPlan:
-        loadings, dropped = _pack(comps, s, weights, rig, len(target_n), role)
+        loadings, dropped = _pack(comps, s, weights, rig, len(target_n), role, held)
         plan = LoadingPlan(role, target_n, s, loadings, dropped + left * s)
         plan.predicted_error = error_of(plan)
         return plan
@@ -465,6 +507,60 @@ def adjoint_plan(spec: ProtocolSpec, net: Network, F_adj: np.ndarray, e_forward:
                         max_g=a.max_g, min_g=a.min_g, role="adjoint", error_fn=gradient_error)
 
 
+def held_forward(spec: ProtocolSpec, n_nodes: int) -> LoadingPlan:
+    """``mechanics = "nonlinear"``: the forward load as one loading that can stay hung.
+
+    The exact gradient is measured at the forward equilibrium, so the whole
+    forward load must hang at once, pulling the way it is wanted.
+
+    Raises
+    ------
+    PlanError
+        If the forward load needs more than one loading or a reversed one.
+    """
+    plan = forward_plan(spec, n_nodes)
+    if len(plan.loadings) != 1 or plan.loadings[0].sign < 0 or np.any(plan.dropped_n):
+        raise PlanError("forward loading: mechanics = \"nonlinear\" needs the whole forward load hung at once "
+                        "along its own directions, but it takes "
+                        f"{len(plan.loadings)} loading(s) with this weight set and rig; lower the load or "
+                        "raise [rig] max_total_g")
+    return plan
+
+
+def increment_plan(spec: ProtocolSpec, net: Network, F_adj: np.ndarray, forward: Loading,
+                   forces_forward: np.ndarray, scale: float | None = None) -> LoadingPlan:
+    """``mechanics = "nonlinear"``: the adjoint force as increments ADDED to the hung forward load.
+
+    Every loading keeps ``forward``'s stacks on (``Loading.held``) and adds its
+    own; the pieces and limits left by the forward stacks bound the increment.
+    The size follows ``[adjoint]`` (``scale = "auto"``: the largest added stack
+    between ``min_g`` and ``max_g``).  The predicted error is the rounding error
+    on the exact gradient: the tangent stiffness at the forward equilibrium of
+    ``forces_forward`` (n, 2) N maps the applied increment to elongations along
+    the deformed bars.
+    """
+    from labmnn.model.nonlinear import NonlinearStatics
+
+    statics = NonlinearStatics(net, net.stiffness)
+    U, state = statics.solve(np.asarray(forces_forward, dtype=float)[None])
+    l_minus_L = state.stretch[0]
+
+    def exact(F):
+        v = statics.adjoint(state, np.asarray(F, dtype=float)[None])
+        return statics.elongations_along(state, v)[0] * l_minus_L
+
+    g_ideal = exact(F_adj)
+    norm = float(np.linalg.norm(g_ideal)) or 1.0
+
+    def gradient_error(F_eff):
+        return float(np.linalg.norm(exact(F_eff) - g_ideal) / norm)
+
+    a = spec.adjoint
+    return plan_loading(F_adj, spec.weights, spec.rig, scale=a.scale if scale is None else scale,
+                        max_g=a.max_g, min_g=a.min_g, role="adjoint increment", error_fn=gradient_error,
+                        held=forward.stacks)
+
+
 def unapplied(plan: LoadingPlan, rig: RigLimits) -> str:
     """Forces no pull direction of ``rig`` can apply, as text ("" if none); remainders
     below the smallest piece are not counted."""
@@ -508,6 +604,8 @@ def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     """
     if spec.kind == "load_series":
         return _preflight_series(spec, net)
+    if spec.mechanics == "nonlinear":
+        return _preflight_nonlinear(spec, net, loss)
     plan_f = forward_plan(spec, net.n_nodes)
     lines = list(plan_f.describe())
     two = spec.linearize == "two_level"
@@ -522,6 +620,25 @@ def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     except PlanError as exc:
         raise PlanError(f"before anything is hung: {exc}") from None
     lines += ["predicted from the model:"] + plan_a.describe()
+    _check_adjoint(plan_a, spec)
+    return Preflight(lines, plan_a.predicted_error, plan_a)
+
+
+def _preflight_nonlinear(spec: ProtocolSpec, net: Network, loss) -> Preflight:
+    """The forward load held, the adjoint increments on top, predicted with the exact model."""
+    try:
+        plan_f = held_forward(spec, net.n_nodes)
+        F = plan_f.effective_forces()
+        u = net.solve(F, mechanics="nonlinear").displacements
+        _, dLdu = loss(u)
+        plan_a = increment_plan(spec, net, -dLdu, plan_f.loadings[0], F)
+        lines = list(plan_f.describe()) + ["predicted from the exact model (kept on: the forward load):"]
+        lines += plan_a.describe()
+        if spec.adjoint.increments == 2:
+            half = increment_plan(spec, net, -dLdu, plan_f.loadings[0], F, scale=plan_a.scale / 2)
+            lines += half.describe()
+    except PlanError as exc:
+        raise PlanError(f"before anything is hung: {exc}") from None
     _check_adjoint(plan_a, spec)
     return Preflight(lines, plan_a.predicted_error, plan_a)
 

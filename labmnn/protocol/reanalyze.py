@@ -20,16 +20,29 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from labmnn.errors import InputError
+from labmnn.errors import InputError, LabmnnError
 from labmnn.model.network import Network
 from labmnn.protocol.bench import Bench, Tracker, metrology_tracker_factory, track_arrays
 from labmnn.protocol.engine import Engine
 from labmnn.protocol.events import EngineEvent, RunOutcome
 from labmnn.protocol.integrity import check_results_name, require_photos
+from labmnn.protocol.planner import Loading
 from labmnn.protocol.recorder import ReadOnlySession, Session
-from labmnn.protocol.results import _loading_steps
+from labmnn.protocol.results import _loading_steps, applied_forces
 from labmnn.protocol.runner import use_session_joints
 from labmnn.protocol.spec import load_protocol
+
+
+def _track(tracker, path: Path, net, forces_n):
+    """Track a photo, centring the search on the exact model's prediction for the load that hung
+    when the tracker takes one (as the engine did)."""
+    if not getattr(tracker, "takes_prediction", False):
+        return tracker.track(path)
+    try:
+        u = net.solve(forces_n, mechanics="nonlinear").displacements * 1e3
+    except LabmnnError:
+        return tracker.track(path)
+    return tracker.track(path, displacements_network_mm=u)
 
 
 class _NoDevice:
@@ -103,8 +116,14 @@ def _reanalyze(owner: Session, make_tracker, tracking, calibration, name, listen
             trackers.clear()
             joints = next((r.get("joints_px") for r in steps.values() if r.get("image") == ref), None)
             trackers[ref] = make_tracker(folder / ref, net, dict(spec.tracking), joints)
-        res = trackers[ref].track(folder / d["image"])
+        tracker = trackers[ref]
+        res = _track(tracker, folder / d["image"], net, applied_forces(net, d))
         kept[key] = {**d, **track_arrays(res, net.n_nodes, net.n_bonds)}
+        if "base_image" in d:  # an adjoint increment's forward-only photo (mechanics = "nonlinear")
+            held = Loading.from_dict(d["loading"]).held_forces(net.n_nodes, d.get("held_masses_g"))
+            base = track_arrays(_track(tracker, folder / d["base_image"], net, held), net.n_nodes, net.n_bonds)
+            kept[key].update(base_displacements_mm=base["displacements_mm"],
+                             base_elongations_geo_mm=base["elongations_geo_mm"], base_lost=base["lost"])
     # derived steps are recomputed from the re-tracked loadings
     derived = [k for k in kept if k.endswith("/gradient")]
     for k in derived:

@@ -109,7 +109,9 @@ def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = ""
     figs = []
     err_word = (f"mean ± standard error of {n} repeats" if n > 1 else "one repeat: no error bar")
     fig, ax = plt.subplots(figsize=(10, 3.8))
-    ax.bar(b - 0.2, sim / f, 0.4, label="model (bar model, exact)", color="0.6")
+    model = ("exact large-rotation model" if summary.get("mechanics") == "nonlinear" else
+             "linear bar model, exact gradient")
+    ax.bar(b - 0.2, sim / f, 0.4, label=f"model ({model})", color="0.6")
     ax.bar(b + 0.2, g / f, 0.4, yerr=se / f, capsize=2, label=f"measured ({err_word})", color="tab:orange")
     ax.set_xlabel("bond")
     ax.set_xticks(b)
@@ -154,26 +156,50 @@ def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = ""
     fig.tight_layout()
     figs.append(save(fig, out, "gradient_residual", "Residual: measured minus model gradient per bond (same "
                                                     "error bars as above)."))
-    figs += _maps(out, net, steps)
+    figs += _maps(out, net, steps, summary.get("mechanics") == "nonlinear")
     return figs
 
 
-def _maps(out: Path, net, steps: dict) -> list[FigureFile]:
+def _nonlinear_maps(net, steps: dict, prefix: str, F_f: np.ndarray, F_a_hung: np.ndarray):
+    """``mechanics = "nonlinear"``: forward geometric elongations and the increments' elongations along
+    the deformed bars (m, as hung), measured and from the exact model's tangent."""
+    from labmnn.model.nonlinear import NonlinearStatics
+    from labmnn.protocol.analysis import geometric_elongations, incremental_elongations
+
+    fwd = steps[prefix + "forward/0"]
+    e_f = geometric_elongations(net, np.asarray(fwd["displacements_mm"]) * 1e-3)
+    e_a = np.zeros(net.n_bonds)
+    for k in sorted(steps):
+        if k.startswith(prefix + "increment/"):
+            d = steps[k]
+            e_a = e_a + d["loading"]["sign"] * incremental_elongations(
+                net, np.asarray(d["base_displacements_mm"]) * 1e-3, np.asarray(d["displacements_mm"]) * 1e-3)
+    statics = NonlinearStatics(net, net.stiffness)
+    _, state = statics.solve(F_f[None])
+    m_a = statics.elongations_along(state, statics.adjoint(state, F_a_hung[None]))[0]
+    return e_f, e_a, state.stretch[0], m_a
+
+
+def _maps(out: Path, net, steps: dict, nonlinear: bool = False) -> list[FigureFile]:
     plt = plt_()
     grads = sorted(k for k in steps if k.endswith("gradient") and "gradient" in steps[k])
     if not grads:
         return []
     key = grads[-1]
     prefix = key[: -len("gradient")]
-    fwd = [steps[k] for k in sorted(steps) if k.startswith(prefix + "forward/")]
-    adj = [steps[k] for k in sorted(steps) if k.startswith(prefix + "adjoint/")]
-    e_f = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) for d in fwd) * 1e3
-    e_a = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) * d["loading"]["sign"] for d in adj) * 1e3
     F_f = np.asarray(steps[key]["forward_forces_n"])
     F_a = np.asarray(steps[key]["adjoint_forces_n"])
     scale = float(steps[key].get("scale", 1.0))
-    m_f = net.solve(F_f).elongations * 1e6
-    m_a = net.solve(F_a).elongations * 1e6 * scale
+    if nonlinear:
+        e_f, e_a, m_f, m_a = (x * 1e6 for x in _nonlinear_maps(net, steps, prefix, F_f, F_a * scale))
+    else:
+        fwd = [steps[k] for k in sorted(steps) if k.startswith(prefix + "forward/")]
+        adj = [steps[k] for k in sorted(steps) if k.startswith(prefix + "adjoint/")]
+        e_f = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) for d in fwd) * 1e3
+        e_a = sum(linear_elongations(net, np.asarray(d["displacements_mm"])) * d["loading"]["sign"]
+                  for d in adj) * 1e3
+        m_f = net.solve(F_f).elongations * 1e6
+        m_a = net.solve(F_a).elongations * 1e6 * scale
     g_meas = np.asarray(steps[key]["gradient"])
     g_sim = np.asarray(steps[key]["gradient_simulated"])
     fig, axes = plt.subplots(2, 3, figsize=(14, 6.6))

@@ -26,14 +26,29 @@ def _loading_steps(steps: dict) -> list[tuple[str, dict]]:
     return [(k, d) for k, d in steps.items() if "masses_g" in d and "loading" in d]
 
 
+def applied_forces(net, d: dict) -> np.ndarray:
+    """Everything hanging in a recorded loading (weighed masses), (n, 2) N: its stacks plus
+    the ``held`` forward stacks an adjoint increment is added to."""
+    ld = Loading.from_dict(d["loading"])
+    F = ld.forces(net.n_nodes, d["masses_g"])
+    if ld.held:
+        F = F + ld.held_forces(net.n_nodes, d.get("held_masses_g"))
+    return F
+
+
 def load_cases(net, steps: dict) -> list[dict]:
-    """One case per recorded loading: the applied (weighed) forces and the measured displacements."""
+    """One case per recorded loading: the applied (weighed) forces and the measured displacements
+    (an adjoint increment adds a second case: its forward-only photo)."""
     cases = []
     for key, d in _loading_steps(steps):
         ld = Loading.from_dict(d["loading"])
-        F = ld.forces(net.n_nodes, d["masses_g"])
-        cases.append({"label": key, "forces_n": F.tolist(), "displacements_mm": d["displacements_mm"],
-                      "valid": [not x for x in d["lost"]]})
+        if ld.held and "base_displacements_mm" in d:
+            Fb = ld.held_forces(net.n_nodes, d.get("held_masses_g"))
+            cases.append({"label": f"{key}/base", "forces_n": Fb.tolist(),
+                          "displacements_mm": d["base_displacements_mm"],
+                          "valid": [not x for x in d.get("base_lost", d["lost"])]})
+        cases.append({"label": key, "forces_n": applied_forces(net, d).tolist(),
+                      "displacements_mm": d["displacements_mm"], "valid": [not x for x in d["lost"]]})
     return cases
 
 
@@ -156,9 +171,8 @@ def write_h5(path: Path, net, spec, steps: dict, summary: dict, meta: dict) -> N
             _h5_write(st, key.replace("/", "."), data)
             d = data
             if "masses_g" in d and "loading" in d:  # model prediction beside each measured loading
-                ld = Loading.from_dict(d["loading"])
-                F = ld.forces(net.n_nodes, d["masses_g"])
-                model = net.solve(F)
+                F = applied_forces(net, d)
+                model = net.solve(F, mechanics=getattr(spec, "mechanics", "linear"))
                 grp = st[key.replace("/", ".")]
                 _dataset(grp, "forces_n", F)
                 _dataset(grp, "positions_m", net.nodes + np.asarray(d["displacements_mm"]) * 1e-3)

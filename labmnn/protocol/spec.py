@@ -33,7 +33,7 @@ FORMAT = "labmnn-protocol/1"
 KINDS = ("gradient", "load_series", "train")
 NAMED_DIRECTIONS = {"down": (0.0, -1.0), "up": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 SECTIONS = {
-    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes", "linearize"},
+    "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes", "linearize", "mechanics"},
     "network": {"file"},
     "calibration": {"file"},
     "camera": {"iso", "aperture", "shutter_speed", "image_format", "capture_target"},
@@ -42,7 +42,7 @@ SECTIONS = {
     "rig": {"max_per_node_g", "max_total_g", "directions"},
     "forward": None,  # array of tables, checked per entry
     "loss": None,  # checked by labmnn.model.losses.from_spec
-    "adjoint": {"scale", "max_g", "min_g", "max_predicted_error"},
+    "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
     "series": {"node", "grams", "direction"},
     "train": {"steps", "learning_rate", "output"},
@@ -70,6 +70,7 @@ class AdjointSettings:
     max_g: float = 10.0
     min_g: float = 2.0
     max_predicted_error: float = 0.05
+    increments: int = 2  # mechanics = "nonlinear": increment sizes (2: at full and half size, extrapolated)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class ProtocolSpec:
     tracking: dict[str, Any] = field(default_factory=dict)
     series: SeriesSettings | None = None
     train: TrainSettings | None = None
+    mechanics: str = "linear"  # "nonlinear": adjoint increments on top of the hung forward load
 
     def overrides(self) -> dict:
         """Settings a run may change from the file (kept in the session's start record)."""
@@ -266,7 +268,10 @@ def _adjoint(src, t) -> AdjointSettings:
     if min_g > max_g:
         _fail(src, "adjoint.min_g", f"{min_g:g} is above adjoint.max_g {max_g:g}")
     tol = _num(src, "adjoint.max_predicted_error", t.get("max_predicted_error", 0.05), positive=True)
-    return AdjointSettings(scale, max_g, min_g, tol)
+    inc = t.get("increments", 2)
+    if isinstance(inc, bool) or inc not in (1, 2):
+        _fail(src, "adjoint.increments", f"must be 1 or 2, found {inc!r}")
+    return AdjointSettings(scale, max_g, min_g, tol, int(inc))
 
 
 def _tracker_keys() -> set[str] | None:
@@ -302,6 +307,15 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     linearize = head.get("linearize", "none")
     if linearize not in ("none", "two_level"):
         _fail(src, "protocol.linearize", f"must be \"none\" or \"two_level\", found {linearize!r}")
+    mechanics = head.get("mechanics", "linear")
+    if mechanics not in ("linear", "nonlinear"):
+        _fail(src, "protocol.mechanics", f"must be \"linear\" or \"nonlinear\", found {mechanics!r}")
+    if mechanics == "nonlinear" and linearize != "none":
+        _fail(src, "protocol.linearize", f"must be \"none\" with mechanics = \"nonlinear\" (the forward load "
+              f"is measured as hung; [adjoint] increments extrapolates the adjoint), found {linearize!r}")
+    if mechanics == "nonlinear" and kind == "load_series":
+        _fail(src, "protocol.mechanics", "\"nonlinear\" applies to gradient and train protocols, "
+              "not to a load_series")
 
     net_t = _table(src, data, "network")
     _check_keys(src, "network", net_t, SECTIONS["network"])
@@ -380,7 +394,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         path=path, text=text, name=name, kind=kind, description=desc, repeats=repeats,
         max_retakes=retakes, linearize=linearize, network=network, calibration=calibration, camera=camera,
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
-        adjoint=adjoint, tracking=dict(tracking), series=series, train=train,
+        adjoint=adjoint, tracking=dict(tracking), series=series, train=train, mechanics=mechanics,
     )
 
 

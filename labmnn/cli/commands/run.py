@@ -16,8 +16,9 @@ def register(sub) -> None:
     p.add_argument("--auto", action="store_true", help="let the simulated operator act (needs --sim)")
     p.add_argument("--out", default="sessions", help="folder for session folders (default: sessions)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated rig (default 0)")
-    p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
-                   help="simulated rig: bar model (default) or exact large-rotation bars")
+    p.add_argument("--mechanics", choices=("linear", "nonlinear"), default=None,
+                   help="simulated rig: bar model or exact large-rotation bars (default: the bar model, "
+                        "or exact bars for a protocol with mechanics = \"nonlinear\")")
     p.add_argument("--linearize", choices=("none", "two_level"), default=None,
                    help="override the protocol: also load at half level and extrapolate the linear part")
     p.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
@@ -36,9 +37,14 @@ def run(args) -> int:
 
     refuse_session_path(args.out, "--out")
     protocol = find_protocol(args.protocol)
+    mechanics = args.mechanics
+    if mechanics is None:  # a protocol measuring the exact gradient runs on a rig with exact bars
+        from labmnn.protocol.spec import load_protocol
+
+        mechanics = "nonlinear" if load_protocol(protocol).mechanics == "nonlinear" else "linear"
     engine = start_run(protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
-                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
+                       mechanics=mechanics, linearize=args.linearize, repeats=args.repeats,
                        stiffness_error=args.stiffness_error, print_seed=args.print_seed)
     print(f"session: {engine.session.folder}", flush=True)
     outcome = run_to_end(engine)

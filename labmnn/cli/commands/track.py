@@ -24,10 +24,46 @@ def register(sub) -> None:
     p.add_argument("--joints", metavar="CSV", help="rough joint pixels in REF (node,x,y); default: found automatically")
     p.add_argument("--search", type=int, default=60, metavar="PX", help="how far a joint may move between photos, "
                                                                         "pixels (search half-window; default 60)")
+    p.add_argument("--predict-load", action="append", default=[], metavar="NODE:G",
+                   help="the load hung in the IMAGEs (grams pulling down on a node; repeat for several "
+                        "nodes): each joint's search is centred on the exact model's predicted position, "
+                        "so large loads do not carry joints out of the search window")
     p.add_argument("-o", "--output", default="result.json",
                    help="result file to write (default result.json; overlays go in <name>_overlays/)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.set_defaults(func=run)
+
+
+def parse_loads(items: list[str], n_nodes: int):
+    """``NODE:G`` entries -> forces (n, 2) N pulling down, or None when there are none."""
+    import numpy as np
+
+    from labmnn.model.network import GRAVITY
+
+    if not items:
+        return None
+    F = np.zeros((n_nodes, 2))
+    for item in items:
+        node, sep, grams = item.partition(":")
+        try:
+            k, g = int(node), float(grams)
+        except ValueError:
+            raise InputError("--predict-load", "", f"must be NODE:GRAMS (e.g. 12:30), found {item!r}") from None
+        if not sep or not 0 <= k < n_nodes or not np.isfinite(g) or g < 0:
+            raise InputError("--predict-load", "", f"must be NODE:GRAMS with a node 0..{n_nodes - 1} and "
+                             f"grams >= 0, found {item!r}")
+        F[k, 1] -= g * 1e-3 * GRAVITY
+    return F
+
+
+def predicted_displacements_mm(net, forces):
+    """The exact model's displacements (n, 2) mm under ``forces`` (one-line error if it has none)."""
+    from labmnn.errors import LabmnnError
+
+    try:
+        return net.solve(forces, mechanics="nonlinear").displacements * 1e3
+    except LabmnnError as exc:
+        raise InputError("--predict-load", "", f"the model has no equilibrium under this load ({exc})") from None
 
 
 def _named(exc: InputError, option: str, path) -> InputError:
@@ -49,8 +85,10 @@ def run(args) -> int:
 
     if args.search < 1:
         raise InputError("--search", "", f"must be at least 1 pixel, found {args.search}")
-    cal = Calibration.load(args.calibration)
     net = Network.open(args.network)
+    loads = parse_loads(args.predict_load, net.n_nodes)
+    predicted_mm = predicted_displacements_mm(net, loads) if loads is not None else None
+    cal = Calibration.load(args.calibration)
     joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
     out = output_file(args.output, "--output", inputs=(args.calibration, args.reference, *args.images))
     overlay_dir = out.with_name(out.stem + "_overlays")
@@ -67,6 +105,7 @@ def run(args) -> int:
         tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
     except InputError as exc:
         raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
+    predicted_px = tracker.predict_px(predicted_mm) if predicted_mm is not None else None
     print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
           f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
     images, incomplete = [], []
@@ -75,7 +114,7 @@ def run(args) -> int:
         img = read_grey(path)
         decode = time.perf_counter() - t
         try:
-            res = tracker.track(img)
+            res = tracker.track(img, predicted_px=predicted_px, from_model=predicted_px is not None)
         except InputError as exc:
             raise (_named(exc, "IMAGE", path) if exc.source == "IMAGE" else exc) from None
         entry = image_entry(path, res, decode)
