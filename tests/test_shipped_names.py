@@ -35,7 +35,7 @@ def test_an_unknown_protocol_lists_the_shipped_names(spec, tmp_path, monkeypatch
         find_protocol(spec)
     msg = exc.value.one_line()
     assert msg.startswith(f"{spec}: no such protocol file (shipped protocols: ")
-    assert "gradient, train, validate" in msg
+    assert "gradient, gradient-nonlinear, train, validate" in msg
 
 
 def test_a_folder_that_is_no_shipped_name_says_so(tmp_path, monkeypatch):
@@ -49,7 +49,7 @@ def test_run_and_gui_name_the_shipped_protocols(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "gradiant", "--sim", "--auto"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "labmnn: error: gradiant: no such protocol file (shipped protocols: gradient, train, validate)"
+    assert err == "labmnn: error: gradiant: no such protocol file (shipped protocols: gradient, gradient-nonlinear, train, validate)"
     assert not (tmp_path / "sessions").exists()
     pytest.importorskip("PySide6")
     pytest.importorskip("pyqtgraph")
