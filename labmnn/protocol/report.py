@@ -122,7 +122,7 @@ def _gradient_figures(folder: Path, out: Path, net, steps: dict, summary: dict) 
     return figs
 
 
-def _series_figures(out: Path, net, summary: dict) -> list[tuple[str, str]]:
+def _series_figures(out: Path, net, summary: dict, r2: float | None = None) -> list[tuple[str, str]]:
     plt = _plt()
     cases = summary["cases"]
     grams = np.array([c["grams"] for c in cases])
@@ -138,7 +138,7 @@ def _series_figures(out: Path, net, summary: dict) -> list[tuple[str, str]]:
             ax.plot(grams[order], model[order, node, axis], "-", color=f"C{k}", lw=0.8)
     ax.set_xlabel("load (g)")
     ax.set_ylabel("displacement (mm)")
-    ax.set_title(f"load series: R² {summary['r_squared']:.4f}")
+    ax.set_title(f"load series: R² {summary['r_squared'] if r2 is None else r2:.5f}")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "load_series.png", dpi=110)
@@ -196,10 +196,11 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
         if last:
             figs += _gradient_figures(folder, out, net, steps, _train_last(steps, summary))
     elif kind == "load_series":
-        figs = _series_figures(out, net, summary)
-        series = folder / ("load_series.json" if results == "results" else f"{results}-load_series.json")
-        vfigs, vrows, warning = _validation(net, series, out / "validation")
-        figs += vfigs
+        # one R^2: the figures of the load cases the run reported (labmnn.fabrication.validation)
+        vfigs, vrows, warning, r2 = _validation(net, summary["cases"], out / "validation", str(res_path))
+        if r2 is not None:
+            summary = {**summary, **r2}
+        figs = _series_figures(out, net, summary) + vfigs
         validation_rows = vrows
         if warning:
             warnings.append(warning)
@@ -225,7 +226,7 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     return out / "index.html"
 
 
-def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
+def _validation(net, cases: list, out: Path, source: str) -> tuple[list, str, str, dict | None]:
     """The fabrication validation report of a load series: figures, table rows, warning.
 
     A failure is not hidden: it comes back as a one-line warning (shown in the
@@ -234,11 +235,10 @@ def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
     try:
         from labmnn.fabrication.validation import validation_report
 
-        cases = json.loads(series.read_text(encoding="utf-8"))["cases"]
-        v = validation_report(net, cases, out, source=str(series))
+        v = validation_report(net, cases, out, source=source)
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the session report still matters
         msg = " ".join(str(exc).split()) or type(exc).__name__
-        return [], "", f"validation report failed ({type(exc).__name__}): {msg}"
+        return [], "", f"validation report failed ({type(exc).__name__}): {msg}", None
     figs = [(f"{out.name}/{Path(f).name}", "Validation: " + Path(f).stem.replace("_", " "))
             for f in v["files"] if f.endswith(".png")]
     big = v["largest_error"]
@@ -250,7 +250,8 @@ def _validation(net, series: Path, out: Path) -> tuple[list, str, str]:
             f"load {html.escape(str(big['case']))}</td></tr></table>"
             f"<p>Per node and load: <a href='{out.name}/validation.csv'>validation.csv</a>, "
             f"<a href='{out.name}/validation.json'>validation.json</a></p>")
-    return figs, rows, ""
+    figures = {"r_squared": v["r2"], "rms_error_mm": v["rms_error_mm"], "largest_error_mm": big["mm"]}
+    return figs, rows, "", figures
 
 
 def _train_last(steps: dict, summary: dict) -> dict:

@@ -73,9 +73,7 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
             raise InputError("--linearize", "", f"must be none or two_level, found {linearize!r}")
         spec.linearize = linearize
     net = Network.open(spec.network)
-    spec.check_nodes(net.n_nodes)
-    if spec.loss is not None:
-        spec.build_loss(net.n_nodes)
+    spec.check_network(net)
     if stiffness_error and not sim and bench is None:
         raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
     if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session
