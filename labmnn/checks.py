@@ -172,5 +172,7 @@ WEIGHT_COUNT = 100  # weights of one size on the bench
 REPEATS = 1000
 RETAKES = 100
 TRAIN_STEPS = 10_000
+EPOCHS = 1_000_000  # training epochs of a task file
+SAMPLES = 1_000_000  # samples of a generated data set, batch size
 FORCE_N = 1e3  # |force| of one load, newtons
 PIXELS = 1e6  # |x|, |y| of a joint in a photo, pixels

@@ -35,6 +35,19 @@ def _named(exc: InputError, option: str, path) -> InputError:
     return InputError(f"{option} {path}", exc.key, exc.message)
 
 
+def _grouped(reasons: dict) -> dict[str, list[int]]:
+    """``{node: reason}`` as ``{reason: [nodes]}`` (empty reasons left out)."""
+    out: dict[str, list[int]] = {}
+    for node, why in reasons.items():
+        if why:
+            out.setdefault(why, []).append(int(node))
+    return {why: sorted(nodes) for why, nodes in out.items()}
+
+
+def _nodes(nodes: list[int]) -> str:
+    return ", ".join(map(str, nodes))
+
+
 EXIT_JOINTS_LOST = 3  # results written, but some joints could not be tracked
 
 
@@ -69,6 +82,10 @@ def run(args) -> int:
         raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
     print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
           f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
+    for why, nodes in _grouped(tracker.suspects).items():
+        off = [f"{k} ({tracker.suspect_mm[k]:.2f} mm)" if k in tracker.suspect_mm else str(k) for k in nodes]
+        print(f"labmnn: warning: reference joint{'s' if len(nodes) > 1 else ''} {', '.join(off)} "
+              f"suspect: {why}; not written as data", file=sys.stderr)
     images, incomplete = [], []
     for path in args.images:
         t = time.perf_counter()
@@ -86,7 +103,8 @@ def run(args) -> int:
         images.append(entry)
         if res.lost.any():
             incomplete.append((Path(path).name, int(res.lost.sum())))
-        lost = ", ".join(f"{i} ({r})" for i, r in enumerate(res.reasons) if r)
+        lost = ", ".join(f"{_nodes(nodes)} ({why})" for why, nodes in
+                         _grouped(dict(enumerate(res.reasons))).items())
         print(f"{Path(path).name}: {net.n_nodes - int(res.lost.sum())}/{net.n_nodes} joints tracked in "
               f"{res.seconds:.3f} s (decode {decode:.3f} s)" + (f"; lost: {lost}" if lost else ""))
     result = tracking_result(tracker, args.network, args.calibration, args.reference, images)
@@ -97,6 +115,8 @@ def run(args) -> int:
         # not take them for a complete measurement: warn and exit 3.
         worst = ", ".join(f"{name} ({k}/{net.n_nodes} lost)" for name, k in incomplete[:5])
         hint = " (lens cap? lights off? wrong reference?)" if any(k == net.n_nodes for _, k in incomplete) else ""
+        if tracker.suspects:
+            hint = f" ({len(tracker.suspects)} suspect in the reference: check joints.csv and the calibration)"
         print(f"labmnn: warning: joints lost in {len(incomplete)} of {len(images)} image(s): {worst}{hint}; "
               f"see the \"lost\" and \"confidence\" fields of {out}", file=sys.stderr)
         return EXIT_JOINTS_LOST
