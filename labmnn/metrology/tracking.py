@@ -209,6 +209,13 @@ class JointTracker:
         rough = np.asarray(joints_px, float)
         if rough.shape != (network.n_nodes, 2):
             raise InputError("joints", "", f"expected {network.n_nodes} joints (x, y), got shape {rough.shape}")
+        h, w = ref.shape[:2]
+        outside = np.flatnonzero(~(np.isfinite(rough).all(axis=1) & (rough[:, 0] >= 0) & (rough[:, 0] < w)
+                                   & (rough[:, 1] >= 0) & (rough[:, 1] < h)))
+        if outside.size:
+            i = int(outside[0])
+            raise InputError("joints", f"node {i}", f"({rough[i, 0]:g}, {rough[i, 1]:g}) px is outside the "
+                                                    f"{w}x{h} px reference photo (a lost decimal point?)")
         fit = fit_discs(ref, rough)
         moved = np.linalg.norm(fit.centres - rough, axis=1)
         bad = np.flatnonzero(~fit.ok | (moved > 0.8 * np.nan_to_num(fit.radii, nan=1e9)))

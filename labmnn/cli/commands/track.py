@@ -79,6 +79,8 @@ def run(args) -> int:
     try:
         tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
     except InputError as exc:
+        if exc.source == "joints" and args.joints:
+            raise _named(exc, "--joints", args.joints) from None
         raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
     print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
           f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
