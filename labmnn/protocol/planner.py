@@ -315,7 +315,8 @@ def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLim
         where = f"{role} loading: node {c.node} needs {g:.3g} g pulling {direction_name(c.direction)}"
         if g > rig.max_per_node_g * (1 + 1e-9):
             raise PlanError(f"{where}, above the rig's limit of {rig.max_per_node_g:g} g per node "
-                            f"(weight set: {weights.describe()}); lower the load or use [adjoint] scale = \"auto\"")
+                            f"(weight set: {weights.describe()}); lower the load"
+                            + (" or use [adjoint] scale = \"auto\"" if role == "adjoint" else ""))
         _, best_all = weights.best_combination(g)
         if g - best_all > smallest / 2 + 1e-9:
             raise PlanError(f"{where} but the whole weight set ({weights.describe()}, {weights.total_g:g} g) "

@@ -178,7 +178,12 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     folder = sess.folder
     res_path = folder / f"{results}.json"
     if not res_path.exists():
-        raise InputError(str(folder), "", f"has no {results}.json (status {sess.status()}): finish it with "
+        status = sess.status()
+        if results != "results" or status == "success":
+            have = sorted(p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.h5").exists())
+            raise InputError("--results", "", f"{results!r}: {folder} has no {results}.json (results it has: "
+                             f"{', '.join(have) or 'none'})")
+        raise InputError(str(folder), "", f"has no {results}.json (status {status}): finish it with "
                          f"`labmnn resume {folder}` first")
     summary = json.loads(res_path.read_text())
     net = Network.load(folder / "network.json")

@@ -100,6 +100,9 @@ def resume_run(session: str | Path, sim: bool | None = None, auto: bool | None =
     if sess.status() == "success":
         raise InputError(str(session), "", "is already complete (status success); nothing to resume")
     start = sess.start_record()
+    if not start:
+        raise InputError(str(sess.folder / "log.jsonl"), "", "holds no start record (the run stopped before "
+                         "its first record was written): nothing to resume; start again with `labmnn run`")
     bench_info = start.get("bench", {}) or {}
     sim = bool(bench_info.get("sim", False)) if sim is None else sim
     auto = bool(bench_info.get("auto", False)) if auto is None else auto

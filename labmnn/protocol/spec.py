@@ -178,10 +178,19 @@ class ProtocolSpec:
                                      f"node {node} is fixed to the frame: it never moves, so it cannot be a target")
 
     def check_network(self, net) -> None:
-        """:meth:`check_nodes` and :meth:`build_loss` against a :class:`~labmnn.model.network.Network`."""
+        """Everything that can be checked before a session starts, against the network:
+        :meth:`check_nodes`, :meth:`build_loss`, and the loadings planned from the model
+        (a load the weight set or the rig cannot hang is refused here, naming the file,
+        instead of in a session that then fails)."""
+        from labmnn.protocol.planner import PlanError, preflight
+
         self.check_nodes(net.n_nodes, net.fixed_nodes)
-        if self.loss is not None:
-            self.build_loss(net.n_nodes)
+        loss = self.build_loss(net.n_nodes) if self.loss is not None else None
+        net.check_rigid()
+        try:
+            preflight(self, net, loss)
+        except PlanError as exc:
+            raise InputError(str(self.path), "", str(exc)) from None
 
     def build_loss(self, n_nodes: int):
         """The loss object of ``[loss]`` (checked against the node count)."""

@@ -20,6 +20,11 @@ def run(args) -> int:
 
     from labmnn.protocol.sessions import list_sessions
 
+    from labmnn.errors import InputError
+
+    if args.root and not Path(args.root).is_dir():
+        raise InputError(args.root, "", "no such folder" if not Path(args.root).exists() else
+                         "is not a folder (give the folder that holds session folders)")
     roots = [args.root] if args.root else [r for r in ("sessions", "labmnn-demo/sessions") if Path(r).is_dir()]
     infos = [i for root in roots for i in list_sessions(root)]
     args.root = args.root or "sessions"
