@@ -32,9 +32,9 @@ import numpy as np
 
 from labmnn.errors import InputError
 from labmnn.metrology.images import as_grey
-from labmnn.text_files import read_text
 
 FORMAT = "labmnn-calibration/1"
+MAX_BYTES = 16 * 2**20  # a calibration file is a few kB
 DETECT_MAX_SIDE = 2400      # larger photos are searched on a reduced copy, refined at full size
 OUTLIER_FACTOR = 2.5        # an image is flagged when its RMS exceeds this times the median
 
@@ -162,9 +162,15 @@ class Calibration:
         if not path.exists():
             raise InputError(str(path), "", "calibration file not found")
         try:
-            d = json.loads(read_text(path, "calibration file"))
-        except json.JSONDecodeError as exc:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                raise InputError(str(path), "", f"is larger than {MAX_BYTES // 2**20} MiB: not a calibration file")
+            d = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(str(path), "", f"not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise InputError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
         except (RecursionError, ValueError) as exc:
             raise InputError(str(path), "", f"not a usable JSON file ({type(exc).__name__})") from None
         if not isinstance(d, dict):

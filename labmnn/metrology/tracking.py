@@ -240,6 +240,13 @@ class JointTracker:
         self.plane_to_network = fit_procrustes(joints_mm, nodes_mm)
         self.scale_check = fit_procrustes(joints_mm, nodes_mm, with_scale=True).scale
         self.suspects = self._plane_suspects(joints_mm, nodes_mm)
+        if self.suspects and len(self.suspects) < len(nodes_mm):  # fit again without them
+            keep = np.array([i not in self.suspects for i in range(len(nodes_mm))])
+            if self._plane_fallback is not None:
+                self._plane_fallback = fit_procrustes(und[keep] * [1, -1], nodes_mm[keep], with_scale=True)
+                joints_mm = self.to_plane_mm(fit.centres)
+                self.reference = Reference(fit.centres.copy(), joints_mm, fit.radii.copy(), fit.rms_px.copy())
+            self.plane_to_network = fit_procrustes(joints_mm[keep], nodes_mm[keep])
         bonds = np.asarray(network.bonds, int)
         self._bonds = bonds
         self._bar_geometry(fit)
@@ -252,18 +259,21 @@ class JointTracker:
         """Joints whose reference position contradicts the network's shape: ``{node: reason}``.
 
         The reference joints, mapped to the sample plane, must be the network's nodes
-        rigidly moved.  A scale check far from 1 (a wrong calibration) makes every joint
-        suspect; otherwise the joint furthest from the rigid fit is dropped and the fit
-        repeated until every residual is below ``plane_residual_max_mm`` (a swapped or
-        mistyped row of joints.csv).  The fit without the suspects is kept.
+        rigidly moved (moved and scaled when the plane's scale comes from these joints,
+        without a calibrated plane).  The joint furthest from the fit is dropped and the
+        fit repeated until every residual is below ``plane_residual_max_mm`` (a swapped
+        or mistyped row of joints.csv); without a consistent majority, or with a scale
+        check of the calibrated plane off by more than ``scale_check_max`` (a wrong
+        calibration), every joint is suspect.
         """
         s = self.settings
         n = len(nodes_mm)
         self.suspect_mm: dict[int, float] = {}
         keep = np.ones(n, dtype=bool)
         out: dict[int, str] = {}
+        similar = self._plane_fallback is not None  # the plane's scale itself came from these joints
         while True:
-            fit = fit_procrustes(joints_mm[keep], nodes_mm[keep])
+            fit = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=similar)
             resid = np.linalg.norm(fit.apply(joints_mm) - nodes_mm, axis=1)
             worst = int(np.argmax(np.where(keep, resid, -1.0)))
             if resid[worst] <= s["plane_residual_max_mm"]:
@@ -271,6 +281,10 @@ class JointTracker:
             if keep.sum() <= max(3, n // 2):  # no consistent majority: the mapping itself is wrong
                 why = (f"the reference joints do not match the network's shape (plane fit RMS "
                        f"{self.plane_to_network.rms:.3g} mm, scale check {self.scale_check:.4g})")
+                if not similar and abs(self.scale_check - 1.0) > s["scale_check_max"]:
+                    why = (f"plane-to-network scale check {self.scale_check:.4g} (1 expected; plane fit RMS "
+                           f"{self.plane_to_network.rms:.3g} mm): the calibration (distortion, plane) does "
+                           "not fit this network")
                 self.suspect_mm = {}
                 return dict.fromkeys(range(n), why)
             keep[worst] = False
@@ -278,13 +292,11 @@ class JointTracker:
                           f"{s['plane_residual_max_mm']:g} mm (a wrong or swapped row of joints.csv?)")
             self.suspect_mm[worst] = float(resid[worst])
         scale = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=True).scale
-        if not np.isfinite(scale) or abs(scale - 1.0) > s["scale_check_max"]:
+        if not similar and (not np.isfinite(scale) or abs(scale - 1.0) > s["scale_check_max"]):
             why = (f"plane-to-network scale check {scale:.4g} (1 expected): the calibration "
                    "(distortion, plane) does not fit this network")
             self.suspect_mm = {}
             return dict.fromkeys(range(n), why)
-        if out:
-            self.plane_to_network = fit
         return out
 
     # ------------------------------------------------------------ mappings

@@ -201,8 +201,9 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
         if last:
             figs += _gradient_figures(folder, out, net, steps, _train_last(steps, summary))
     elif kind == "load_series":
-        # one R^2: the figures of the load cases the run reported (labmnn.fabrication.validation)
-        vfigs, vrows, warning, r2 = _validation(net, summary["cases"], out / "validation", str(res_path))
+        # one R^2: run, report and validate-report all use labmnn.fabrication.validation
+        series = folder / ("load_series.json" if results == "results" else f"{results}-load_series.json")
+        vfigs, vrows, warning, r2 = _validation(net, series, out / "validation")
         if r2 is not None:
             summary = {**summary, **r2}
         figs = _series_figures(out, net, summary) + vfigs
@@ -231,7 +232,7 @@ def write_report(session: str | Path, results: str = "results", out: str | Path 
     return out / "index.html"
 
 
-def _validation(net, cases: list, out: Path, source: str) -> tuple[list, str, str, dict | None]:
+def _validation(net, series: Path, out: Path) -> tuple[list, str, str, dict | None]:
     """The fabrication validation report of a load series: figures, table rows, warning.
 
     A failure is not hidden: it comes back as a one-line warning (shown in the
@@ -240,7 +241,8 @@ def _validation(net, cases: list, out: Path, source: str) -> tuple[list, str, st
     try:
         from labmnn.fabrication.validation import validation_report
 
-        v = validation_report(net, cases, out, source=source)
+        cases = json.loads(series.read_text(encoding="utf-8"))["cases"]
+        v = validation_report(net, cases, out, source=str(series))
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the session report still matters
         msg = " ".join(str(exc).split()) or type(exc).__name__
         return [], "", f"validation report failed ({type(exc).__name__}): {msg}", None
