@@ -117,6 +117,20 @@ def get(src: str, data: dict, section: str, key: str, kind, default=None, requir
     return v
 
 
+def holds_bool(v: Any, limit: int = 1_000_000) -> bool:
+    """Whether ``v`` or any list inside it holds a ``True``/``False`` (which numpy would
+    silently take for 1/0); looks at no more than ``limit`` items."""
+    stack, seen = [v], 0
+    while stack and seen < limit:
+        x = stack.pop()
+        seen += 1
+        if isinstance(x, bool):
+            return True
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+    return False
+
+
 def bounded(src: str, key: str, v: Any, lo: float, hi: float, unit: str = "",
             integer_only: bool = False) -> float:
     """A finite number with ``lo <= v <= hi`` (an integer when ``integer_only``).
@@ -175,4 +189,6 @@ TRAIN_STEPS = 10_000
 EPOCHS = 1_000_000  # training epochs of a task file
 SAMPLES = 1_000_000  # samples of a generated data set, batch size
 FORCE_N = 1e3  # |force| of one load, newtons
+FEATURE = 1e6  # |x| of one feature of a data set
+TARGET_M = 1.0  # |target displacement| of a loss, metres
 PIXELS = 1e6  # |x|, |y| of a joint in a photo, pixels

@@ -27,7 +27,6 @@ from typing import Any
 
 from labmnn.errors import InputError
 
-
 MAX_TEXT_BYTES = 64 * 2**20  # no user text file (network, protocol, task, joints) is near this
 
 

@@ -175,7 +175,7 @@ class MTSICSBalance:
 
     def _ask(self, command: str, answer: str, wait_s: float) -> Reply:
         with self._exchange:
-            for attempt in range(MAX_ASKS):
+            for _ in range(MAX_ASKS):
                 reply, extra = self._ask_locked(command, answer, wait_s)
                 if not extra:
                     return reply

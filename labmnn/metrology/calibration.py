@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from labmnn import checks
 from labmnn.errors import InputError
 from labmnn.metrology.images import as_grey
 
@@ -193,6 +194,11 @@ class Calibration:
                 raise InputError(source, key, f"expected finite {shape} numbers, got {d[key]!r}")
             return a
 
+        for key in ("camera_matrix", "dist_coeffs", "image_size", "plane_homography", "rms_px"):
+            if checks.holds_bool(d.get(key)):
+                raise InputError(source, key, f"must hold numbers, found {str(d.get(key))[:80]}")
+        if "rms_px" in d and not (isinstance(d["rms_px"], (int, float)) and d["rms_px"] >= 0):
+            raise InputError(source, "rms_px", f"must be a number >= 0, found {d['rms_px']!r}")
         K = matrix("camera_matrix", (3, 3))
         if not (1.0 <= K[0, 0] <= 1e7 and 1.0 <= K[1, 1] <= 1e7 and abs(K[0, 1]) <= 1e7
                 and np.all(np.abs(K[:2, 2]) <= 1e7) and np.allclose(K[2], [0, 0, 1])):

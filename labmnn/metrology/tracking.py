@@ -247,6 +247,7 @@ class JointTracker:
                 joints_mm = self.to_plane_mm(fit.centres)
                 self.reference = Reference(fit.centres.copy(), joints_mm, fit.radii.copy(), fit.rms_px.copy())
             self.plane_to_network = fit_procrustes(joints_mm[keep], nodes_mm[keep])
+            self.scale_check = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=True).scale
         bonds = np.asarray(network.bonds, int)
         self._bonds = bonds
         self._bar_geometry(fit)

@@ -411,7 +411,8 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _fail(src, "series.grams", f"must list at least two masses, found {grams!r}")
         series = SeriesSettings(
             _int(src, "series.node", s["node"]),
-            tuple(_grams(src, f"series.grams[{i}]", g) for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
+            tuple(_grams(src, f"series.grams[{i}]", g)
+                  for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
             parse_direction(src, "series.direction", s.get("direction", "down")),
         )
     train = None
@@ -458,4 +459,6 @@ def load_protocol(path: str | Path) -> ProtocolSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(str(path), "", f"is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(str(path), "", "is not a usable TOML file (nested too deeply)") from None
     return parse_protocol(data, path, text)

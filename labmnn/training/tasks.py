@@ -379,7 +379,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         b = t["bounds_mm"]
         if (not isinstance(b, list) or len(b) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
-                or not 0 < b[0] < b[1] or not np.isfinite(b[1])):
+                or not 0 < b[0] < b[1] or not np.isfinite(b[1])
+                or not checks.WIDTH_MM[0] <= b[0] < b[1] <= checks.WIDTH_MM[1]):
             raise InputError(src, "widths.bounds_mm", f"must be [lo, hi] with 0 < lo < hi, found {b!r}")
         bounds = np.asarray(b, dtype=float) * 1e-3
     elif network.width_bounds is not None:
@@ -404,7 +405,7 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
     if kind == "fixed":
         feats = t.get("features", [1.0])
         if not isinstance(feats, list) or not feats or len(feats) > checks.MAX_NODES or not all(
-                checks.is_number(v) and np.isfinite(v) for v in feats):
+                checks.is_number(v) and np.isfinite(v) and abs(v) <= checks.FEATURE for v in feats):
             raise InputError(src, "dataset.features", f"must be a list of finite numbers, found {feats!r}")
         if loss_spec.get("kind") == "cross_entropy":
             label = loss_spec.get("label", 0)

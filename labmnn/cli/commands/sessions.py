@@ -18,9 +18,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from labmnn.protocol.sessions import list_sessions
-
     from labmnn.errors import InputError
+    from labmnn.protocol.sessions import list_sessions
 
     if args.root and not Path(args.root).is_dir():
         raise InputError(args.root, "", "no such folder" if not Path(args.root).exists() else

@@ -65,7 +65,8 @@ def run(args) -> int:
     cal = Calibration.load(args.calibration)
     net = Network.open(args.network)
     joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
-    out = output_file(args.output, "--output", suffixes=(".json",), inputs=(args.calibration, args.reference, *args.images))
+    out = output_file(args.output, "--output", suffixes=(".json",),
+                      inputs=(args.calibration, args.reference, *args.images))
     overlay_dir = out.with_name(out.stem + "_overlays")
     if not args.no_overlay:
         output_dir(overlay_dir, "--output (overlay folder)")
