@@ -178,8 +178,8 @@ def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float |
         elif rc == 0:
             row.ok += 1
             e = relative_error(folder)
-            if e is not None and reference is not None:
-                errors.append(abs(e - reference))
+            if e is not None:
+                errors.append(e)
         elif "internal error" in err:
             row.internal += 1
             row.notes.append(err.strip().splitlines()[-1][:80])
@@ -187,7 +187,9 @@ def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float |
             row.clean += 1
             row.notes.append(err.strip().splitlines()[-1][:80] if err.strip() else f"exit {rc}")
     if errors:
-        row.notes.insert(0, f"resumed relative error within {max(errors) * 100:.3f} points of an uninterrupted run")
+        ref = "?" if reference is None else f"{reference * 100:.2f}%"
+        row.notes.insert(0, f"gradient relative error after resume {min(errors) * 100:.2f}-{max(errors) * 100:.2f}% "
+                            f"(uninterrupted {ref})")
     return row
 
 
