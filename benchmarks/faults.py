@@ -308,7 +308,7 @@ def damaged_photos(work: Path, done: Path) -> Row:
                 row.cases -= 1  # no such command on this version
             else:
                 row.nonsense += 1
-                row.notes.append(f"{cmd} on a {damage}d photo: exit {rc}")
+                row.notes.append(f"{cmd} on a {damage.rstrip('e')}ed photo: exit {rc}")
     return row
 
 

@@ -62,6 +62,11 @@ def series_figures(network: Network, cases, source: str = "load series") -> dict
     :func:`validate` (valid measurements on free nodes; the largest error is the largest
     displacement error of one joint).
     """
+    cases = as_load_cases(cases, source)
+    F, U, V = stack_cases(cases, network.n_nodes, source)
+    if not (V & ~np.isin(np.arange(network.n_nodes), network.fixed_nodes)).any():
+        nan = float("nan")  # every joint lost: nothing to compare (the session still ends)
+        return {"r_squared": nan, "rms_error_mm": nan, "largest_error_mm": nan}
     v = validate(network, cases, source)
     s, n = v.largest
     return {"r_squared": v.r2, "rms_error_mm": v.rms_error_m * 1e3, "largest_error_mm": float(v.error[s, n]) * 1e3}
