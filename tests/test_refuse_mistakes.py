@@ -252,3 +252,28 @@ def test_sim_photos_without_boards_suggests_no_track_without_calibration(tmp_pat
                  "--height", "400"]) == 0
     out = capsys.readouterr().out
     assert "labmnn track --network" not in out and "needs a calibration" in out
+
+
+def _bare_session(folder: Path, records: list[dict]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "raw").mkdir()
+    (folder / "protocol.toml").write_text((ROOT / "protocols" / "gradient.toml").read_text())
+    NET.save(folder / "network.json")
+    (folder / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_resume_of_an_empty_log_says_so(tmp_path, capsys):
+    folder = _bare_session(tmp_path / "s", [])
+    assert main(["resume", str(folder)]) == 2
+    err = _error(capsys)
+    assert "no start record" in err and "balance" not in err
+
+
+def test_report_with_unknown_results_names_the_option_not_resume(tmp_path, capsys):
+    folder = _bare_session(tmp_path / "s", [
+        {"seq": 1, "time": 0.0, "kind": "start", "protocol": "p", "protocol_kind": "gradient"},
+        {"seq": 2, "time": 1.0, "kind": "stop", "status": "success"}])
+    assert main(["report", str(folder), "--results", "nosuch"]) == 2
+    err = _error(capsys)
+    assert "--results" in err and "nosuch" in err and "resume" not in err
