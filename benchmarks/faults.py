@@ -183,6 +183,9 @@ def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float |
         elif "internal error" in err:
             row.internal += 1
             row.notes.append(err.strip().splitlines()[-1][:80])
+        elif "already complete" in err:
+            row.ok += 1  # the run had finished before the kill
+            row.notes.append("finished before the kill")
         else:
             row.clean += 1
             row.notes.append(err.strip().splitlines()[-1][:80] if err.strip() else f"exit {rc}")
@@ -670,14 +673,14 @@ def balance_faults(reps: int) -> Row:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small counts (a few minutes)")
-    ap.add_argument("--kills", type=int, help="kill -9 moments (default 6, quick 2)")
+    ap.add_argument("--kills", type=int, help="kill -9 moments (default 10, quick 2)")
     ap.add_argument("--fuzz", type=int, help="fuzz cases (default 560, quick 80)")
     ap.add_argument("--reps", type=int, help="repeats of each balance fault (default 5, quick 2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="kill,concurrent,disk,photos,fuzz,balance", help="parts to run")
     ap.add_argument("--work", help="folder for the sessions (default: a temporary folder, removed)")
     args = ap.parse_args(argv)
-    kills = args.kills if args.kills is not None else (2 if args.quick else 6)
+    kills = args.kills if args.kills is not None else (2 if args.quick else 10)
     n_fuzz = args.fuzz if args.fuzz is not None else (80 if args.quick else 560)
     reps = args.reps if args.reps is not None else (2 if args.quick else 5)
     parts = set(args.only.split(","))
