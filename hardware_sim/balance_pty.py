@@ -36,7 +36,10 @@ import numpy as np
 
 from labmnn.instruments.mtsics import format_weight
 
-FAULTS = ("silence", "garbage", "ES", "ET", "EL", "busy", "overload", "underload", "close")
+FAULTS = ("silence", "garbage", "ES", "ET", "EL", "busy", "overload", "underload", "close",
+          "extra", "late", "trickle")
+DELIVERY_FAULTS = ("extra", "late", "trickle")  # the right reply, delivered wrongly
+STRAY_LINE = b"S S      99.99 g\r\n"
 WEIGHT_COMMANDS = ("S", "SI")
 GARBAGE = b"\x87\xf3S\x9e\x00\x1b\xfe?\xc1\r\n"
 MAX_COMMAND_BYTES = 64
@@ -82,6 +85,8 @@ class SimBalanceServer:
         self.noise_g = self.readability_g / 10 if noise_g is None else float(noise_g)
         self.serial_number = serial_number
         self.commands: list[str] = []
+        self.late_s = 1.0
+        self.trickle_s = 0.01
         self.port: str | None = None
         self._rng = np.random.default_rng(seed)
         self._decimals = max(0, -int(math.floor(math.log10(self.readability_g) + 1e-9)))
@@ -139,7 +144,10 @@ class SimBalanceServer:
             ``"silence"`` (no reply: the driver times out), ``"garbage"`` (random
             bytes), ``"ES"``, ``"ET"``, ``"EL"`` (error replies), ``"busy"``
             (``<cmd> I``), ``"overload"`` / ``"underload"`` (``S +`` / ``S -`` to
-            weight commands), ``"close"`` (the port vanishes when a command arrives).
+            weight commands), ``"close"`` (the port vanishes when a command arrives),
+            ``"extra"`` (a stray weight line ``S S 99.99 g`` before the right reply),
+            ``"late"`` (the right reply, :attr:`late_s` seconds late), ``"trickle"``
+            (the right reply one byte at a time, :attr:`trickle_s` apart).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
@@ -281,11 +289,24 @@ class SimBalanceServer:
         if self._peek_fault() == "close":
             self.close_port()
             return
+        delivery = self._take_fault(command) if self._peek_fault() in DELIVERY_FAULTS else None
         try:
             reply = self._reply_to(command)
         except Exception:  # a failing mass_fn: the cell cannot weigh, say so as a balance does
             reply = b"EL\r\n"
-        if reply is not None:
+        if reply is None:
+            return
+        if delivery == "extra":
+            self._write(STRAY_LINE + reply)
+        elif delivery == "late":
+            timer = threading.Timer(self.late_s, self._write, (reply,))
+            timer.daemon = True
+            timer.start()
+        elif delivery == "trickle":
+            for k in range(len(reply)):
+                self._write(reply[k:k + 1])
+                time.sleep(self.trickle_s)
+        else:
             self._write(reply)
 
     def _peek_fault(self) -> str | None:

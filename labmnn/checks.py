@@ -115,3 +115,80 @@ def get(src: str, data: dict, section: str, key: str, kind, default=None, requir
     if not isinstance(v, kind):
         fail(src, full, f"must be a {getattr(kind, '__name__', kind)}, found {v!r}")
     return v
+
+
+def holds_bool(v: Any, limit: int = 1_000_000) -> bool:
+    """Whether ``v`` or any list inside it holds a ``True``/``False`` (which numpy would
+    silently take for 1/0); looks at no more than ``limit`` items."""
+    stack, seen = [v], 0
+    while stack and seen < limit:
+        x = stack.pop()
+        seen += 1
+        if isinstance(x, bool):
+            return True
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+    return False
+
+
+def bounded(src: str, key: str, v: Any, lo: float, hi: float, unit: str = "",
+            integer_only: bool = False) -> float:
+    """A finite number with ``lo <= v <= hi`` (an integer when ``integer_only``).
+
+    The bounds are the sanity limits of a field: a value outside them is a typo
+    (a lost decimal point, an extra zero) that would otherwise be measured, or
+    would make the program hang or run out of memory.
+
+    >>> bounded("p.toml", "protocol.repeats", 3, 1, 1000, integer_only=True)
+    3
+    >>> bounded("p.toml", "weights.sizes_g[0]", 1e308, 1e-3, 1e4, "g")
+    Traceback (most recent call last):
+    ...
+    labmnn.errors.InputError: p.toml: weights.sizes_g[0]: must be between 0.001 and 10000 g, found 1e+308
+    """
+    u = f" {unit}" if unit else ""
+    if integer_only:
+        if isinstance(v, bool) or not isinstance(v, int):
+            fail(src, key, f"must be an integer between {lo:g} and {hi:g}{u}, found {v!r}"[:200])
+    elif not is_number(v) or not math.isfinite(v):
+        fail(src, key, f"must be a finite number, found {v!r}"[:200])
+    if not lo <= v <= hi:
+        if lo > 0 and v <= 0:
+            fail(src, key, f"must be positive (between {lo:g} and {hi:g}{u}), found {v!r}")
+        shown = f"{v:g}" if isinstance(v, float) or abs(v) >= 10**15 else repr(v)
+        fail(src, key, f"must be between {lo:g} and {hi:g}{u}, found {shown}")
+    return int(v) if integer_only else float(v)
+
+
+def count(src: str, key: str, v: Any, lo: int, hi: int) -> int:
+    """An integer count ``lo <= v <= hi`` (see :func:`bounded`)."""
+    return int(bounded(src, key, v, lo, hi, integer_only=True))
+
+
+def length(src: str, key: str, seq: Any, hi: int, lo: int = 0) -> list:
+    """A list of at most ``hi`` (and at least ``lo``) entries."""
+    listed(src, key, seq)
+    if not lo <= len(seq) <= hi:
+        fail(src, key, f"must list between {lo} and {hi} entries, found {len(seq)}")
+    return seq
+
+
+# Sanity limits (see docs/cli-errors.md): what no bench or network reaches.
+MAX_NODES = 10_000  # nodes of a network file
+MAX_BONDS = 50_000
+COORD_MM = 1e5  # |x|, |y| of a node, mm (100 m)
+WIDTH_MM = (1e-3, 1e3)  # bond width, mm
+THICKNESS_MM = (1e-3, 1e3)
+MODULUS_PA = (1e3, 1e13)
+STIFFNESS_N_PER_M = (1e-9, 1e12)
+MASS_G = (1e-3, 1e4)  # one calibrated weight on the bench, grams
+WEIGHT_COUNT = 100  # weights of one size on the bench
+REPEATS = 1000
+RETAKES = 100
+TRAIN_STEPS = 10_000
+EPOCHS = 1_000_000  # training epochs of a task file
+SAMPLES = 1_000_000  # samples of a generated data set, batch size
+FORCE_N = 1e3  # |force| of one load, newtons
+FEATURE = 1e6  # |x| of one feature of a data set
+TARGET_M = 1.0  # |target displacement| of a loss, metres
+PIXELS = 1e6  # |x|, |y| of a joint in a photo, pixels

@@ -27,19 +27,29 @@ from typing import Any
 
 from labmnn.errors import InputError
 
+MAX_TEXT_BYTES = 64 * 2**20  # no user text file (network, protocol, task, joints) is near this
 
-def read_text(path: str | Path, what: str = "file") -> str:
-    """The text of ``path``; a missing or unreadable file raises a one-line :class:`InputError`.
+
+def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The text of ``path``; a missing, unreadable or oversized file raises a one-line
+    :class:`InputError`.
 
     Parameters
     ----------
     path : str or Path
     what : str
         What the file should be, for the message (``"no such protocol file"``).
+    max_bytes : int
+        At most this many bytes are read: a larger file (or an endless one such as
+        ``/dev/zero``) is refused instead of filling the memory.
     """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InputError(str(path), "", f"is larger than {max_bytes // 2**20} MiB: not a {what}")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise InputError(str(path), "", f"no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -44,6 +44,17 @@ class ExpectedSerial:
         out, self.pending = self.pending[:cut], self.pending[cut:]
         return out
 
+    @property
+    def in_waiting(self) -> int:
+        return len(self.pending)
+
+    def read(self, size: int = 1) -> bytes:
+        if self.raise_on_read is not None:
+            exc, self.raise_on_read = self.raise_on_read, None
+            raise exc
+        out, self.pending = self.pending[:size], self.pending[size:]
+        return out
+
     def reset_input_buffer(self) -> None:
         self.pending = b""
 

@@ -49,7 +49,8 @@ def test_run_and_gui_name_the_shipped_protocols(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "gradiant", "--sim", "--auto"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "labmnn: error: gradiant: no such protocol file (shipped protocols: gradient, gradient-nonlinear, train, validate)"
+    assert err == ("labmnn: error: gradiant: no such protocol file (shipped protocols: gradient, "
+                   "gradient-nonlinear, train, validate)")
     assert not (tmp_path / "sessions").exists()
     pytest.importorskip("PySide6")
     pytest.importorskip("pyqtgraph")

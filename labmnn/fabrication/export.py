@@ -116,6 +116,10 @@ def outline(net, settings: PrintSettings | None = None):
     if r <= 0 or neck < 0 or not 0 < s.neck_ratio <= 1:
         raise InputError("export settings", "", f"need joint radius > 0, neck >= 0 and 0 < neck ratio <= 1, "
                          f"found {r}, {neck}, {s.neck_ratio}")
+    if s.neck_length_mm is not None and 2 * (r + neck) >= lengths.min():
+        raise InputError("--neck-length", "", f"{neck:g} mm: with joint discs of radius {r:.2f} mm no neck fits "
+                                              f"on the shortest bond ({lengths.min():.2f} mm); keep it below "
+                                              f"{max(lengths.min() / 2 - r, 0):.2f} mm")
     a, b = nodes[net.bonds[:, 0]], nodes[net.bonds[:, 1]]
     u = (b - a) / lengths[:, None]
     quad = max(2, s.segments // 4)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labmnn import checks
 from labmnn.errors import InputError
 
 FILE_NAME = "load_series.json"
@@ -79,7 +80,12 @@ class LoadSeries:
     extra: dict = field(default_factory=dict)
 
 
+LIMITS = {"forces_n": 1e3, "displacements_mm": 1e5}  # |value| a bench never reaches
+
+
 def _node_array(src: str, key: str, raw, n: int | None, dtype=float) -> np.ndarray:
+    if dtype is float and checks.holds_bool(raw):
+        raise InputError(src, key, f"must be a list of numbers, found {str(raw)[:80]}")
     try:
         arr = np.asarray(raw, dtype=dtype)
     except (TypeError, ValueError):
@@ -91,6 +97,10 @@ def _node_array(src: str, key: str, raw, n: int | None, dtype=float) -> np.ndarr
     if dtype is float and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(src, f"{key}[{bad[0]}]", f"must be finite, found {arr[tuple(bad)]!r}")
+    limit = next((v for k, v in LIMITS.items() if key.endswith(k)), None)
+    if dtype is float and limit is not None and np.abs(arr).max(initial=0.0) > limit:
+        bad = np.argwhere(np.abs(arr) > limit)[0]
+        raise InputError(src, f"{key}[{bad[0]}]", f"must be within +-{limit:g}, found {arr[tuple(bad)]:g}")
     return arr
 
 
@@ -168,6 +178,8 @@ def read_load_series(path: str | Path) -> LoadSeries:
         raise InputError(str(p), "", "is not a text (JSON) file") from None
     except json.JSONDecodeError as exc:
         raise InputError(str(p), "", f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except (RecursionError, ValueError):
+        raise InputError(str(p), "", "is not a usable JSON file (nested too deeply or numbers too long)") from None
     return parse_load_series(data, str(p), p.parent)
 
 

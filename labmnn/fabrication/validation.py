@@ -40,10 +40,36 @@ MAX_SERIES_PLOTS = 12
 COLORS = ("#e8891d", "#2f6db5", "#3a9b4a", "#b53a3a", "#7b4fb5", "#5d5d5d")
 
 
-def _r2(measured: np.ndarray, predicted: np.ndarray) -> float:
+def r_squared(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """The coefficient of determination of ``predicted`` for ``measured`` (the one R^2 of labmnn).
+
+    ``1 - sum((m - p)^2) / sum((m - mean(m))^2)`` over every value given (the caller
+    passes only valid measurements on free nodes); NaN when the measurements do not vary.
+    """
+    measured, predicted = np.asarray(measured, float).ravel(), np.asarray(predicted, float).ravel()
     ss_res = np.sum((measured - predicted) ** 2)
     ss_tot = np.sum((measured - measured.mean()) ** 2)
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+
+
+_r2 = r_squared
+
+
+def series_figures(network: Network, cases, source: str = "load series") -> dict:
+    """The figures of a load series: ``r_squared``, ``rms_error_mm`` and ``largest_error_mm``.
+
+    One definition for ``run``, ``report`` and ``validate-report``: they are those of
+    :func:`validate` (valid measurements on free nodes; the largest error is the largest
+    displacement error of one joint).
+    """
+    cases = as_load_cases(cases, source)
+    F, U, V = stack_cases(cases, network.n_nodes, source)
+    if not (V & ~np.isin(np.arange(network.n_nodes), network.fixed_nodes)).any():
+        nan = float("nan")  # every joint lost: nothing to compare (the session still ends)
+        return {"r_squared": nan, "rms_error_mm": nan, "largest_error_mm": nan}
+    v = validate(network, cases, source)
+    s, n = v.largest
+    return {"r_squared": v.r2, "rms_error_mm": v.rms_error_m * 1e3, "largest_error_mm": float(v.error[s, n]) * 1e3}
 
 
 def load_series_groups(F: np.ndarray) -> list[np.ndarray]:

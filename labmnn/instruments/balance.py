@@ -1,8 +1,11 @@
 """MT-SICS serial balance driver (Mettler Toledo level 0/1, and the many
 balances that speak it).
 
-One command at a time: the driver empties the input buffer, writes the command
-with CR LF, and reads exactly one reply line, bounded in time.  Every failure
+One command at a time: the driver drains stale input (after a timeout it waits
+for a late reply to pass), writes the command with CR LF, and reads one reply
+line, bounded in time.  The reply must echo the command's id, carry a unit, and
+be the only line: a second line right behind it (a stray or late reply) makes
+the reading ambiguous, so the driver drains and asks again (a few times).  Every failure
 (no reply, garbled bytes, an error reply, a port that vanishes) becomes a
 :class:`~labmnn.errors.DeviceError` whose message says what to check; nothing
 waits forever.
@@ -26,6 +29,9 @@ from labmnn.instruments.mtsics import TERMINATOR, Reply, parse_reply
 
 MAX_LINE_BYTES = 128
 BUSY_PAUSE_S = 0.05
+MAX_ASKS = 3  # a command is sent at most this often when its reply is ambiguous
+MAX_DRAIN_BYTES = 4096  # a device that never stops sending is a fault, not stale input
+DRAIN_QUIET_S = (0.5, 2.0)  # after a timeout: quiet this long (the timeout, within these) before a command
 STABLE_COMMANDS = ("S", "Z", "T")  # the balance replies once the weight is stable
 
 
@@ -73,6 +79,7 @@ class MTSICSBalance:
         self._factory = serial_factory or open_serial_port
         self._serial = None
         self._exchange = threading.Lock()  # one command/reply at a time, whoever calls
+        self._dirty = False  # a reply may still be on its way (after a timeout or a stray line)
 
     # -- connection ------------------------------------------------------------------
     def connect(self) -> None:
@@ -168,22 +175,56 @@ class MTSICSBalance:
 
     def _ask(self, command: str, answer: str, wait_s: float) -> Reply:
         with self._exchange:
-            return self._ask_locked(command, answer, wait_s)
+            for _ in range(MAX_ASKS):
+                reply, extra = self._ask_locked(command, answer, wait_s)
+                if not extra:
+                    return reply
+                self._dirty = True
+            raise DeviceError(f"balance sent more than one line in reply to {command!r} "
+                              f"{MAX_ASKS} times (last extra bytes {extra[:40]!r}): is it in "
+                              "continuous (auto-print) mode, or does another program use the port?")
 
-    def _ask_locked(self, command: str, answer: str, wait_s: float) -> Reply:
+    def _drain(self, ser) -> None:
+        """Throw away input waiting on the port; after a timeout or a stray line, also wait
+        until it has stayed quiet for the reply timeout (bounded by :data:`DRAIN_QUIET_S`),
+        so that a late reply passes before the next command."""
+        ser.reset_input_buffer()
+        if not self._dirty:
+            return
+        ser.timeout = min(max(DRAIN_QUIET_S[0], self.timeout), DRAIN_QUIET_S[1])
+        drained = 0
+        while drained < MAX_DRAIN_BYTES:
+            chunk = ser.read(MAX_LINE_BYTES)
+            if not chunk:
+                break
+            drained += len(chunk)
+        else:
+            raise DeviceError(f"balance on {self.port} keeps sending without being asked: set its "
+                              "interface to MT-SICS / host mode (no continuous output)")
+        self._dirty = False
+
+    def _ask_locked(self, command: str, answer: str, wait_s: float) -> tuple[Reply, bytes]:
+        """One exchange: the reply, and any bytes that followed it at once (non-empty:
+        the reply may not belong to this command)."""
         if self._serial is None:
             self.connect()
         ser = self._serial
         assert ser is not None  # connect() opened it or raised
         try:
-            ser.reset_input_buffer()  # a late reply to an earlier command must not be read now
+            self._drain(ser)  # a late reply to an earlier command must not be read now
             ser.write(command.encode("ascii") + TERMINATOR)
             ser.timeout = wait_s
             raw = ser.read_until(TERMINATOR, MAX_LINE_BYTES)
+            extra = b""
+            if raw.endswith(TERMINATOR) and getattr(ser, "in_waiting", 0):
+                ser.timeout = 0
+                extra = ser.read(MAX_LINE_BYTES)
         except (OSError, ValueError) as exc:  # SerialException, EIO, closed fd
             self.close()
             raise DeviceError(f"balance port {self.port} stopped working ({_reason(exc)}): it was "
                               "unplugged or closed; reconnect the cable and try again") from None
+        if not raw or not raw.endswith(TERMINATOR):
+            self._dirty = True  # the reply may still come: drain it before the next command
         if not raw:
             why = ("; it answers only once the weight is stable: shield the pan from draughts "
                    "and vibration, or allow more time (--timeout)") if command in STABLE_COMMANDS else ""
@@ -197,10 +238,10 @@ class MTSICSBalance:
         if reply.command != answer:
             raise DeviceError(f"balance answered {command!r} with {raw.strip()!r}: the reply does "
                               "not belong to the command (another program on the port?)")
-        return reply
+        return reply, extra
 
 
-GRAMS_PER_UNIT = {"g": 1.0, "": 1.0, "mg": 1e-3, "kg": 1e3}
+GRAMS_PER_UNIT = {"g": 1.0, "mg": 1e-3, "kg": 1e3}
 
 
 def _weight(reply: Reply) -> float:

@@ -30,10 +30,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from labmnn import checks
 from labmnn.errors import InputError
 from labmnn.metrology.images import as_grey
 
 FORMAT = "labmnn-calibration/1"
+MAX_BYTES = 16 * 2**20  # a calibration file is a few kB
 DETECT_MAX_SIDE = 2400      # larger photos are searched on a reduced copy, refined at full size
 OUTLIER_FACTOR = 2.5        # an image is flagged when its RMS exceeds this times the median
 
@@ -158,14 +160,20 @@ class Calibration:
     def load(cls, path: str | Path) -> Calibration:
         """Read a ``calibration.json``; bad content raises :class:`InputError` naming the field."""
         path = Path(path)
+        if not path.exists():
+            raise InputError(str(path), "", "calibration file not found")
         try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(str(path), "", "calibration file not found") from None
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                raise InputError(str(path), "", f"is larger than {MAX_BYTES // 2**20} MiB: not a calibration file")
+            d = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(str(path), "", f"not valid JSON ({exc})") from None
         except OSError as exc:
             raise InputError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
+        except (RecursionError, ValueError) as exc:
+            raise InputError(str(path), "", f"not a usable JSON file ({type(exc).__name__})") from None
         if not isinstance(d, dict):
             raise InputError(str(path), "", f"must hold a JSON object, found {type(d).__name__}")
         if d.get("format", FORMAT) != FORMAT:
@@ -186,15 +194,26 @@ class Calibration:
                 raise InputError(source, key, f"expected finite {shape} numbers, got {d[key]!r}")
             return a
 
+        for key in ("camera_matrix", "dist_coeffs", "image_size", "plane_homography", "rms_px"):
+            if checks.holds_bool(d.get(key)):
+                raise InputError(source, key, f"must hold numbers, found {str(d.get(key))[:80]}")
+        if "rms_px" in d and not (isinstance(d["rms_px"], (int, float)) and d["rms_px"] >= 0):
+            raise InputError(source, "rms_px", f"must be a number >= 0, found {d['rms_px']!r}")
         K = matrix("camera_matrix", (3, 3))
+        if not (1.0 <= K[0, 0] <= 1e7 and 1.0 <= K[1, 1] <= 1e7 and abs(K[0, 1]) <= 1e7
+                and np.all(np.abs(K[:2, 2]) <= 1e7) and np.allclose(K[2], [0, 0, 1])):
+            raise InputError(source, "camera_matrix", "must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with focal "
+                                                      f"lengths 1..1e7 px, got {d['camera_matrix']!r}"[:300])
         D = matrix("dist_coeffs", None).ravel()
         if D.size not in (4, 5, 8, 12, 14):
             raise InputError(source, "dist_coeffs", f"expected 4, 5, 8, 12 or 14 coefficients, got {D.size}")
+        if np.any(np.abs(D) > 1e6):
+            raise InputError(source, "dist_coeffs", f"must be numbers within +-1e6, got {D.tolist()!r}"[:300])
         size = matrix("image_size", (2,))
-        if not np.all(size >= 1):
+        if not np.all((size >= 1) & (size <= 1e6) & (size == np.round(size))):
             raise InputError(source, "image_size", f"expected [width, height] in pixels, got {d['image_size']!r}")
         H = matrix("plane_homography", (3, 3)) if d.get("plane_homography") is not None else None
-        if H is not None and not abs(np.linalg.det(H)) > 0:
+        if H is not None and not (abs(np.linalg.det(H)) > 0 and np.linalg.cond(H) < 1e15):
             raise InputError(source, "plane_homography", "is singular (determinant 0): calibrate again with --plane")
         board = d.get("board")
         if board is not None:

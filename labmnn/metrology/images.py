@@ -16,6 +16,7 @@ import numpy as np
 
 from labmnn.errors import InputError
 
+MAX_PIXELS = 250_000_000  # larger than any camera photo; above this a header is corrupt or hostile
 RAW_SUFFIXES = {".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw"}
 
 
@@ -51,12 +52,45 @@ def read_grey(path: str | Path) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and _jpeg_truncated(data):
         raise InputError(str(path), "", "is a truncated JPEG (it stops before its end marker): "
                                         "download it from the camera again")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise InputError(str(path), "", f"claims {size[0]}x{size[1]} px in its header, more than any camera "
+                                        f"photo ({MAX_PIXELS / 1e6:.0f} megapixels at most): a corrupt file?")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error as exc:
+        reason = str(exc).strip().splitlines()[-1][:120]
+        raise InputError(str(path), "", f"not a readable image ({reason})") from None
+    except MemoryError:
+        raise InputError(str(path), "", "is too large to decode in the memory available") from None
     if img is None:
         raise InputError(str(path), "", "not a readable image (JPEG, PNG, TIFF or camera RAW)")
     if img.dtype == np.uint16:
         return img.astype(np.float32) * np.float32(255.0 / 65535.0)
     return img.astype(np.float32)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) an image file's header claims, read without decoding the pixels
+    (Pillow's lazy open); None when the header cannot be read that way."""
+    try:
+        import io
+        import warnings
+
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return None
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.MAX_IMAGE_PIXELS = None  # only the header is read: no bomb to defuse here
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Exception:  # noqa: BLE001 - any header Pillow cannot read: leave it to OpenCV
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _jpeg_truncated(data: bytes) -> bool:

@@ -46,12 +46,15 @@ DEFAULTS = dict(
     predict="previous",  # "previous" (last good position) or "reference"
     max_strain=0.2,      # a bond changing length by more than this is implausible: its joint is suspect
     sigma_max_px=0.05,   # noise-propagated uncertainty above this: lost (too little edge seen)
+    plane_residual_max_mm=1.0,  # a reference joint further than this from the network's shape: suspect
+    scale_check_max=0.1,  # |plane-to-network scale - 1| above this: every joint suspect (bad calibration)
 )
 
 # Allowed range of each numeric setting: (low, high), both inclusive.
 _RANGES = dict(search_px=(1, 10_000), margin_deg=(0.0, 90.0), zncc_min=(0.0, 1.0),
                inliers_min=(0.0, 1.0), coarse_min=(0.0, 1.0), wander_px=(0.0, 10_000.0),
-               max_strain=(0.0, 10.0), sigma_max_px=(0.0, 100.0))
+               max_strain=(0.0, 10.0), sigma_max_px=(0.0, 100.0), plane_residual_max_mm=(0.0, 1e3),
+               scale_check_max=(0.0, 10.0))
 _PREDICT = ("previous", "reference")
 
 
@@ -206,6 +209,13 @@ class JointTracker:
         rough = np.asarray(joints_px, float)
         if rough.shape != (network.n_nodes, 2):
             raise InputError("joints", "", f"expected {network.n_nodes} joints (x, y), got shape {rough.shape}")
+        h, w = ref.shape[:2]
+        outside = np.flatnonzero(~(np.isfinite(rough).all(axis=1) & (rough[:, 0] >= 0) & (rough[:, 0] < w)
+                                   & (rough[:, 1] >= 0) & (rough[:, 1] < h)))
+        if outside.size:
+            i = int(outside[0])
+            raise InputError("joints", f"node {i}", f"({rough[i, 0]:g}, {rough[i, 1]:g}) px is outside the "
+                                                    f"{w}x{h} px reference photo (a lost decimal point?)")
         fit = fit_discs(ref, rough)
         moved = np.linalg.norm(fit.centres - rough, axis=1)
         bad = np.flatnonzero(~fit.ok | (moved > 0.8 * np.nan_to_num(fit.radii, nan=1e9)))
@@ -229,6 +239,15 @@ class JointTracker:
         self.reference = Reference(fit.centres.copy(), joints_mm, fit.radii.copy(), fit.rms_px.copy())
         self.plane_to_network = fit_procrustes(joints_mm, nodes_mm)
         self.scale_check = fit_procrustes(joints_mm, nodes_mm, with_scale=True).scale
+        self.suspects = self._plane_suspects(joints_mm, nodes_mm)
+        if self.suspects and len(self.suspects) < len(nodes_mm):  # fit again without them
+            keep = np.array([i not in self.suspects for i in range(len(nodes_mm))])
+            if self._plane_fallback is not None:
+                self._plane_fallback = fit_procrustes(und[keep] * [1, -1], nodes_mm[keep], with_scale=True)
+                joints_mm = self.to_plane_mm(fit.centres)
+                self.reference = Reference(fit.centres.copy(), joints_mm, fit.radii.copy(), fit.rms_px.copy())
+            self.plane_to_network = fit_procrustes(joints_mm[keep], nodes_mm[keep])
+            self.scale_check = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=True).scale
         bonds = np.asarray(network.bonds, int)
         self._bonds = bonds
         self._bar_geometry(fit)
@@ -236,6 +255,50 @@ class JointTracker:
         self._retry_px = int(max(4, 0.3 * np.min(bond_px)))
         self._ref_lengths = np.linalg.norm(joints_mm[bonds[:, 1]] - joints_mm[bonds[:, 0]], axis=1)
         self._last_shift = np.zeros_like(fit.centres)
+
+    def _plane_suspects(self, joints_mm, nodes_mm) -> dict[int, str]:
+        """Joints whose reference position contradicts the network's shape: ``{node: reason}``.
+
+        The reference joints, mapped to the sample plane, must be the network's nodes
+        rigidly moved (moved and scaled when the plane's scale comes from these joints,
+        without a calibrated plane).  The joint furthest from the fit is dropped and the
+        fit repeated until every residual is below ``plane_residual_max_mm`` (a swapped
+        or mistyped row of joints.csv); without a consistent majority, or with a scale
+        check of the calibrated plane off by more than ``scale_check_max`` (a wrong
+        calibration), every joint is suspect.
+        """
+        s = self.settings
+        n = len(nodes_mm)
+        self.suspect_mm: dict[int, float] = {}
+        keep = np.ones(n, dtype=bool)
+        out: dict[int, str] = {}
+        similar = self._plane_fallback is not None  # the plane's scale itself came from these joints
+        while True:
+            fit = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=similar)
+            resid = np.linalg.norm(fit.apply(joints_mm) - nodes_mm, axis=1)
+            worst = int(np.argmax(np.where(keep, resid, -1.0)))
+            if resid[worst] <= s["plane_residual_max_mm"]:
+                break
+            if keep.sum() <= max(3, n // 2):  # no consistent majority: the mapping itself is wrong
+                why = (f"the reference joints do not match the network's shape (plane fit RMS "
+                       f"{self.plane_to_network.rms:.3g} mm, scale check {self.scale_check:.4g})")
+                if not similar and abs(self.scale_check - 1.0) > s["scale_check_max"]:
+                    why = (f"plane-to-network scale check {self.scale_check:.4g} (1 expected; plane fit RMS "
+                           f"{self.plane_to_network.rms:.3g} mm): the calibration (distortion, plane) does "
+                           "not fit this network")
+                self.suspect_mm = {}
+                return dict.fromkeys(range(n), why)
+            keep[worst] = False
+            out[worst] = (f"off the network's shape in the reference by more than "
+                          f"{s['plane_residual_max_mm']:g} mm (a wrong or swapped row of joints.csv?)")
+            self.suspect_mm[worst] = float(resid[worst])
+        scale = fit_procrustes(joints_mm[keep], nodes_mm[keep], with_scale=True).scale
+        if not similar and (not np.isfinite(scale) or abs(scale - 1.0) > s["scale_check_max"]):
+            why = (f"plane-to-network scale check {scale:.4g} (1 expected): the calibration "
+                   "(distortion, plane) does not fit this network")
+            self.suspect_mm = {}
+            return dict.fromkeys(range(n), why)
+        return out
 
     # ------------------------------------------------------------ mappings
     def _undistort(self, px):
@@ -448,6 +511,9 @@ class JointTracker:
             for i in np.flatnonzero(bad & (l2 | still)):
                 lost[i] = True
                 reasons[i] = "disagrees with its neighbours (a look-alike was matched?)"
+        for j, why in self.suspects.items():
+            lost[j] = True
+            reasons[j] = why
         conf_match = np.clip((fine.zncc - s["zncc_min"]) / (1 - s["zncc_min"]), 0, 1)
         conf_cover = np.clip((fine.inlier_fraction - s["inliers_min"]) / (1.0 - s["inliers_min"]), 0, 1)
         confidence = np.where(lost, 0.0, np.sqrt(conf_match) * conf_cover)

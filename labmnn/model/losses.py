@@ -195,6 +195,7 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
             v = tgt["value"]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise InputError(source, f"{key}.value", f"must be a finite number (metres), found {v!r}")
+            checks.bounded(source, f"{key}.value", v, -checks.TARGET_M, checks.TARGET_M, "m")
             values.append(float(v))
         return MSELoss(np.asarray(nodes), np.asarray(axes), np.asarray(values))
 

@@ -30,14 +30,24 @@ def read_json(path: str | Path) -> dict:
     """Read a JSON object from ``path`` or raise a one-line :class:`InputError`."""
     path = Path(path)
     text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise InputError(str(path), "", f"is not valid JSON ({where}: {exc.msg})") from None
+    data = decode_json(text, str(path))
     if not isinstance(data, dict):
         raise InputError(str(path), "", f"must hold a JSON object, found {type(data).__name__}")
     return data
+
+
+def decode_json(text: str, src: str):
+    """``json.loads(text)``, any failure (bad syntax, absurd nesting, numbers too long to
+    convert) a one-line :class:`InputError` naming ``src``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(src, "", f"is not valid JSON ({where}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(src, "", "is not a usable JSON file (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise InputError(src, "", f"is not a usable JSON file ({str(exc)[:120]})") from None
 
 
 def parse_network_dict(data: dict, src: str = "<network>") -> dict:
@@ -79,16 +89,19 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
     nodes_raw = checks.listed(src, "nodes_mm", data["nodes_mm"])
     if len(nodes_raw) < 2:
         raise InputError(src, "nodes_mm", f"needs at least 2 nodes, found {len(nodes_raw)}")
+    checks.length(src, "nodes_mm", nodes_raw, checks.MAX_NODES)
     nodes = np.empty((len(nodes_raw), 2))
     for i, p in enumerate(nodes_raw):
         if not isinstance(p, list) or len(p) != 2:
             raise InputError(src, f"nodes_mm[{i}]", f"must be [x, y], found {p!r}")
-        nodes[i] = [checks.number(src, f"nodes_mm[{i}]", v) for v in p]
+        nodes[i] = [checks.bounded(src, f"nodes_mm[{i}]", v, -checks.COORD_MM, checks.COORD_MM, "mm")
+                    for v in p]
     n = len(nodes)
 
     bonds_raw = checks.listed(src, "bonds", data["bonds"])
     if not bonds_raw:
         raise InputError(src, "bonds", "is empty: a network needs at least one bond")
+    checks.length(src, "bonds", bonds_raw, checks.MAX_BONDS)
     bonds = np.empty((len(bonds_raw), 2), dtype=np.int64)
     seen: dict[tuple[int, int], int] = {}
     for b, pair in enumerate(bonds_raw):
@@ -101,8 +114,8 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
         if (min(i, j), max(i, j)) in seen:
             raise InputError(src, key, f"[{i}, {j}] duplicates bonds[{seen[(min(i, j), max(i, j))]}]")
         seen[(min(i, j), max(i, j))] = b
-        if np.hypot(*(nodes[j] - nodes[i])) <= 0:
-            raise InputError(src, key, f"[{i}, {j}] has zero length (both nodes at {nodes[i].tolist()} mm)")
+        if np.hypot(*(nodes[j] - nodes[i])) <= 1e-6:
+            raise InputError(src, key, f"[{i}, {j}] has (almost) zero length (both nodes at {nodes[i].tolist()} mm)")
         bonds[b] = (i, j)
     m = len(bonds)
 
@@ -110,19 +123,19 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
     if isinstance(w, list):
         if len(w) != m:
             raise InputError(src, "width_mm", f"has {len(w)} entries but there are {m} bonds")
-        width = np.array([checks.number(src, f"width_mm[{b}]", v, positive=True) for b, v in enumerate(w)])
+        width = np.array([checks.bounded(src, f"width_mm[{b}]", v, *checks.WIDTH_MM, "mm") for b, v in enumerate(w)])
     else:
-        width = np.full(m, checks.number(src, "width_mm", w, positive=True))
-    thickness = checks.number(src, "thickness_mm", data["thickness_mm"], positive=True)
-    modulus = checks.number(src, "youngs_modulus_pa", data["youngs_modulus_pa"], positive=True)
+        width = np.full(m, checks.bounded(src, "width_mm", w, *checks.WIDTH_MM, "mm"))
+    thickness = checks.bounded(src, "thickness_mm", data["thickness_mm"], *checks.THICKNESS_MM, "mm")
+    modulus = checks.bounded(src, "youngs_modulus_pa", data["youngs_modulus_pa"], *checks.MODULUS_PA, "Pa")
 
     bounds = None
     if data.get("width_bounds_mm") is not None:
         braw = data["width_bounds_mm"]
         if not isinstance(braw, list) or len(braw) != 2:
             raise InputError(src, "width_bounds_mm", f"must be [lo, hi], found {braw!r}")
-        lo = checks.number(src, "width_bounds_mm[0]", braw[0], positive=True)
-        hi = checks.number(src, "width_bounds_mm[1]", braw[1], positive=True)
+        lo = checks.bounded(src, "width_bounds_mm[0]", braw[0], *checks.WIDTH_MM, "mm")
+        hi = checks.bounded(src, "width_bounds_mm[1]", braw[1], *checks.WIDTH_MM, "mm")
         if lo > hi:
             raise InputError(src, "width_bounds_mm", f"lo {lo} is above hi {hi}")
         tol = 1e-9 * hi
@@ -145,7 +158,8 @@ def parse_network_dict(data: dict, src: str = "<network>") -> dict:
         s = checks.listed(src, "stiffness_n_per_m", data["stiffness_n_per_m"])
         if len(s) != m:
             raise InputError(src, "stiffness_n_per_m", f"has {len(s)} entries but there are {m} bonds")
-        stiffness = np.array([checks.number(src, f"stiffness_n_per_m[{b}]", v, positive=True) for b, v in enumerate(s)])
+        stiffness = np.array([checks.bounded(src, f"stiffness_n_per_m[{b}]", v, *checks.STIFFNESS_N_PER_M, "N/m")
+                              for b, v in enumerate(s)])
 
     extra = {k: v for k, v in data.items() if k not in KNOWN_KEYS}
     return {

@@ -249,15 +249,11 @@ def run_series(eng) -> dict:
                           "displacements_mm": resp["displacements"] * 1e3, "valid": valid,
                           "model_displacements_mm": model.displacements * 1e3, "grams": grams,
                           "repeat": r})
-    meas = np.array([c["displacements_mm"] for c in cases])
-    model = np.array([c["model_displacements_mm"] for c in cases])
-    err = meas - model
-    ss_res = float(np.sum(err ** 2))
-    ss_tot = float(np.sum((model - model.mean(axis=0)) ** 2)) or 1.0
-    return {"cases": [{k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
-                      for c in cases],
-            "r_squared": 1.0 - ss_res / ss_tot, "largest_error_mm": float(np.abs(err).max()),
-            "rms_error_mm": float(np.sqrt(np.mean(err ** 2)))}
+    from labmnn.fabrication.validation import series_figures
+
+    cases = [{k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+             for c in cases]
+    return {"cases": cases, **series_figures(eng.net, cases, str(spec.path))}
 
 
 def run_train(eng) -> dict:

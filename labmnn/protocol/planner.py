@@ -352,7 +352,8 @@ def _pack(comps: list[_Component], scale: float, weights: WeightSet, rig: RigLim
         if g + on > rig.max_per_node_g * (1 + 1e-9):
             extra = f" on top of the {on:g} g kept on it" if on else ""
             raise PlanError(f"{where}{extra}, above the rig's limit of {rig.max_per_node_g:g} g per node "
-                            f"(weight set: {weights.describe()}); lower the load or use [adjoint] scale = \"auto\"")
+                            f"(weight set: {weights.describe()}); lower the load"
+                            + (" or use [adjoint] scale = \"auto\"" if role == "adjoint" else ""))
         _, best_all = weights.best_combination(g)
         if g - best_all > smallest / 2 + 1e-9:
             raise PlanError(f"{where} but the whole weight set ({weights.describe()}, {weights.total_g:g} g) "

@@ -92,9 +92,12 @@ def trusted_results(sess: Session, results: str) -> dict:
     res_path = folder / f"{results}.json"
     status = sess.status()
     if not res_path.exists() and not (results == "results" and status == "success"):
-        advice = (f"finish it with `labmnn resume {folder}` first" if status != "success" and results == "results"
-                  else "`labmnn sessions` and the folder's *.json files name the results sets")
-        raise InputError(str(folder), "", f"has no {results}.json (status {status}): {advice}")
+        if results != "results" or status == "success":
+            have = sorted(q.stem for q in folder.glob("*.json") if (folder / f"{q.stem}.h5").exists())
+            raise InputError("--results", "", f"{results!r}: {folder} has no {results}.json (results it has: "
+                             f"{', '.join(have) or 'none'})")
+        raise InputError(str(folder), "", f"has no {results}.json (status {status}): finish it with "
+                         f"`labmnn resume {folder}` first")
     require_photos(folder, sess.records, "report")
     why = results_damage(folder, results)
     if why and results != "results":

@@ -75,9 +75,7 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
             raise InputError("--linearize", "", f"must be none or two_level, found {linearize!r}")
         spec.linearize = linearize
     net = Network.open(spec.network)
-    spec.check_nodes(net.n_nodes)
-    if spec.loss is not None:
-        spec.build_loss(net.n_nodes)
+    spec.check_network(net)
     if stiffness_error and not sim and bench is None:
         raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
     if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session
@@ -118,6 +116,9 @@ def _resume(sess: Session, sim, auto, operator, listener, bench, sim_bench) -> E
                          "start a new run with `labmnn run`")
     require_photos(sess.folder, sess.records, "resume")
     start = sess.start_record()
+    if not start:
+        raise InputError(str(sess.folder / "log.jsonl"), "", "holds no start record (the run stopped before "
+                         "its first record was written): nothing to resume; start again with `labmnn run`")
     bench_info = start.get("bench", {}) or {}
     sim = bool(bench_info.get("sim", False)) if sim is None else sim
     auto = bool(bench_info.get("auto", False)) if auto is None else auto

@@ -139,8 +139,18 @@ class ProtocolSpec:
             F[load.node] += load.force_n
         return F
 
-    def check_nodes(self, n_nodes: int) -> None:
-        """Check every node number against the network (raises :class:`InputError`)."""
+    def check_nodes(self, n_nodes: int, fixed_nodes=()) -> None:
+        """Check every node number against the network (raises :class:`InputError`).
+
+        Parameters
+        ----------
+        n_nodes : int
+            The network's node count.
+        fixed_nodes : sequence of int, optional
+            The network's fixed nodes: a forward load, a load series or a loss target
+            there is refused (a load on the frame moves nothing, a fixed node never
+            moves, so the measurement could only give ``inf`` or ``nan``).
+        """
         src = str(self.path)
         self.forward_forces(n_nodes)
         nodes = [(f"rig.directions.{k}", k) for k in self.rig.directions]
@@ -149,6 +159,40 @@ class ProtocolSpec:
         for key, node in nodes:
             if node >= n_nodes:
                 raise InputError(src, key, f"node {node} is out of range (the network has {n_nodes} nodes)")
+        fixed = {int(v) for v in fixed_nodes}
+        if not fixed:
+            return
+        for i, load in enumerate(self.forward):
+            if load.node in fixed:
+                raise InputError(src, f"forward[{i}].node",
+                                 f"node {load.node} is fixed to the frame: a load there moves nothing")
+        if self.series is not None and self.series.node in fixed:
+            raise InputError(src, "series.node",
+                             f"node {self.series.node} is fixed to the frame: a load there moves nothing")
+        if self.loss is not None:
+            loss = self.build_loss(n_nodes)
+            outs = getattr(loss, "nodes", None)
+            outs = getattr(loss, "outputs_nodes", None) if outs is None else outs
+            key = "loss.targets" if hasattr(loss, "nodes") else "loss.outputs"
+            for k, node in enumerate(np.asarray(outs if outs is not None else []).tolist()):
+                if node in fixed:
+                    raise InputError(src, f"{key}[{k}]",
+                                     f"node {node} is fixed to the frame: it never moves, so it cannot be a target")
+
+    def check_network(self, net) -> None:
+        """Everything that can be checked before a session starts, against the network:
+        :meth:`check_nodes`, :meth:`build_loss`, and the loadings planned from the model
+        (a load the weight set or the rig cannot hang is refused here, naming the file,
+        instead of in a session that then fails)."""
+        from labmnn.protocol.planner import PlanError, preflight
+
+        self.check_nodes(net.n_nodes, net.fixed_nodes)
+        loss = self.build_loss(net.n_nodes) if self.loss is not None else None
+        net.check_rigid()
+        try:
+            preflight(self, net, loss)
+        except PlanError as exc:
+            raise InputError(str(self.path), "", str(exc)) from None
 
     def build_loss(self, n_nodes: int):
         """The loss object of ``[loss]`` (checked against the node count)."""
@@ -165,6 +209,14 @@ _fail, _num, _str, _table = checks.fail, checks.number, checks.string, checks.ta
 
 def _int(src, key, v, minimum=0) -> int:
     return checks.integer(src, key, v, minimum)
+
+
+def _grams(src, key, v) -> float:
+    """A load in grams: zero, or a mass the bench can hang (:data:`checks.MASS_G`)."""
+    g = _num(src, key, v, nonneg=True)
+    if g != 0:
+        checks.bounded(src, key, g, *checks.MASS_G, "g")
+    return g
 
 
 def parse_direction(src: str, key: str, v: Any) -> tuple[float, float]:
@@ -209,14 +261,14 @@ def _forward(src, raw) -> tuple[ForwardLoad, ...]:
             _fail(src, key, "needs exactly one of grams (with direction) or force_n = [fx, fy]")
         f: tuple[float, ...]
         if "grams" in entry:
-            g = _num(src, f"{key}.grams", entry["grams"], nonneg=True)
+            g = _grams(src, f"{key}.grams", entry["grams"])
             d = parse_direction(src, f"{key}.direction", entry.get("direction", "down"))
             f = (d[0] * g * 1e-3 * GRAVITY, d[1] * g * 1e-3 * GRAVITY)
         else:
             v = entry["force_n"]
             if not isinstance(v, list) or len(v) != 2:
                 _fail(src, f"{key}.force_n", f"must be [fx, fy] in newtons, found {v!r}")
-            f = tuple(_num(src, f"{key}.force_n", x) for x in v)
+            f = tuple(checks.bounded(src, f"{key}.force_n", x, -checks.FORCE_N, checks.FORCE_N, "N") for x in v)
         loads.append(ForwardLoad(node, (float(f[0]), float(f[1]))))
     return tuple(loads)
 
@@ -228,8 +280,9 @@ def _weights(src, t) -> WeightSet:
         _fail(src, "weights.sizes_g", f"must be a non-empty list of grams, found {sizes!r}")
     if not isinstance(counts, list) or len(counts) != len(sizes):
         _fail(src, "weights.counts", f"must list one count per size ({len(sizes)}), found {counts!r}")
-    s = [_num(src, f"weights.sizes_g[{i}]", v, positive=True) for i, v in enumerate(sizes)]
-    c = [_int(src, f"weights.counts[{i}]", v) for i, v in enumerate(counts)]
+    checks.length(src, "weights.sizes_g", sizes, 50)
+    s = [checks.bounded(src, f"weights.sizes_g[{i}]", v, *checks.MASS_G, "g") for i, v in enumerate(sizes)]
+    c = [checks.count(src, f"weights.counts[{i}]", v, 0, checks.WEIGHT_COUNT) for i, v in enumerate(counts)]
     if len(set(s)) != len(s):
         _fail(src, "weights.sizes_g", f"lists a size twice: {sizes!r}")
     return WeightSet(tuple(s), tuple(c))
@@ -237,8 +290,8 @@ def _weights(src, t) -> WeightSet:
 
 def _rig(src, t) -> RigLimits:
     _check_keys(src, "rig", t, SECTIONS["rig"])
-    per_node = _num(src, "rig.max_per_node_g", t.get("max_per_node_g", 20), positive=True)
-    total = _num(src, "rig.max_total_g", t.get("max_total_g", 40), positive=True)
+    per_node = checks.bounded(src, "rig.max_per_node_g", t.get("max_per_node_g", 20), *checks.MASS_G, "g")
+    total = checks.bounded(src, "rig.max_total_g", t.get("max_total_g", 40), *checks.MASS_G, "g")
     raw = t.get("directions", {})
     if not isinstance(raw, dict):
         _fail(src, "rig.directions", f"must be a table of node = [directions], found {raw!r}")
@@ -262,9 +315,9 @@ def _adjoint(src, t) -> AdjointSettings:
     _check_keys(src, "adjoint", t, SECTIONS["adjoint"])
     scale = t.get("scale", "auto")
     if scale != "auto":
-        scale = _num(src, "adjoint.scale", scale, positive=True)
-    max_g = _num(src, "adjoint.max_g", t.get("max_g", 10.0), positive=True)
-    min_g = _num(src, "adjoint.min_g", t.get("min_g", min(2.0, max_g)), positive=True)
+        scale = checks.bounded(src, "adjoint.scale", scale, 1e-6, 1e6)
+    max_g = checks.bounded(src, "adjoint.max_g", t.get("max_g", 10.0), *checks.MASS_G, "g")
+    min_g = checks.bounded(src, "adjoint.min_g", t.get("min_g", min(2.0, max_g)), *checks.MASS_G, "g")
     if min_g > max_g:
         _fail(src, "adjoint.min_g", f"{min_g:g} is above adjoint.max_g {max_g:g}")
     tol = _num(src, "adjoint.max_predicted_error", t.get("max_predicted_error", 0.05), positive=True)
@@ -302,8 +355,8 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     desc = head.get("description", "")
     if not isinstance(desc, str):
         _fail(src, "protocol.description", f"must be a string, found {desc!r}")
-    repeats = _int(src, "protocol.repeats", head.get("repeats", 3), minimum=1)
-    retakes = _int(src, "protocol.max_retakes", head.get("max_retakes", 3), minimum=0)
+    repeats = checks.count(src, "protocol.repeats", head.get("repeats", 3), 1, checks.REPEATS)
+    retakes = checks.count(src, "protocol.max_retakes", head.get("max_retakes", 3), 0, checks.RETAKES)
     linearize = head.get("linearize", "none")
     if linearize not in ("none", "two_level"):
         _fail(src, "protocol.linearize", f"must be \"none\" or \"two_level\", found {linearize!r}")
@@ -336,10 +389,10 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     _check_keys(src, "balance", bal, SECTIONS["balance"])
     balance = dict(bal)
     if "baud" in balance:
-        balance["baud"] = _int(src, "balance.baud", balance["baud"], minimum=1)
+        balance["baud"] = checks.count(src, "balance.baud", balance["baud"], 1, 10_000_000)
     for k in ("timeout", "settle_timeout"):
         if k in balance:
-            balance[k] = _num(src, f"balance.{k}", balance[k], positive=True)
+            balance[k] = checks.bounded(src, f"balance.{k}", balance[k], 1e-3, 3600.0, "s")
 
     w = _table(src, data, "weights")
     _check_keys(src, "weights", w, SECTIONS["weights"])
@@ -373,7 +426,8 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _fail(src, "series.grams", f"must list at least two masses, found {grams!r}")
         series = SeriesSettings(
             _int(src, "series.node", s["node"]),
-            tuple(_num(src, f"series.grams[{i}]", g, nonneg=True) for i, g in enumerate(grams)),
+            tuple(_grams(src, f"series.grams[{i}]", g)
+                  for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
             parse_direction(src, "series.direction", s.get("direction", "down")),
         )
     train = None
@@ -381,8 +435,8 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         t = _table(src, data, "train")
         _check_keys(src, "train", t, SECTIONS["train"])
         train = TrainSettings(
-            _int(src, "train.steps", t.get("steps", 3), minimum=1),
-            _num(src, "train.learning_rate", t.get("learning_rate", 0.05), positive=True),
+            checks.count(src, "train.steps", t.get("steps", 3), 1, checks.TRAIN_STEPS),
+            checks.bounded(src, "train.learning_rate", t.get("learning_rate", 0.05), 1e-9, 1e3, "mm"),
             _str(src, "train.output", t.get("output", "trained.json")),
         )
     if kind in ("gradient", "train"):
@@ -420,4 +474,6 @@ def load_protocol(path: str | Path) -> ProtocolSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(str(path), "", f"is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(str(path), "", "is not a usable TOML file (nested too deeply)") from None
     return parse_protocol(data, path, text)

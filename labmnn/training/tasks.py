@@ -28,6 +28,7 @@ from labmnn.errors import InputError
 from labmnn.model import losses
 from labmnn.model.network import Network
 from labmnn.resources import tasks_dir
+from labmnn.text_files import read_text
 from labmnn.training import datasets
 
 FORMAT = "labmnn-task/1"
@@ -277,11 +278,11 @@ def load_task(spec: str | Path) -> Task:
     path = find_task(spec)
     src = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(path, "task file"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(src, "", f"is not valid TOML ({exc})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(src, "", f"cannot be read ({exc})") from None
+    except RecursionError:
+        raise InputError(src, "", "is not a usable TOML file (nested too deeply)") from None
     return parse_task(raw, src, base_dir=path.parent)
 
 
@@ -316,7 +317,7 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         nodes=_nodes(src, "inputs.nodes", t.get("nodes"), n),
         axis=checks.axis(src, "inputs.axis", t.get("axis", "y")),
         scaling=checks.get(src, t, "inputs", "scaling", str, default="none"),
-        force_n=checks.get(src, t, "inputs", "force_n", float, default=1.0),
+        force_n=checks.bounded(src, "inputs.force_n", t.get("force_n", 1.0), -checks.FORCE_N, checks.FORCE_N, "N"),
         floor=checks.get(src, t, "inputs", "floor", float, default=0.0),
         gain_bounds=_pair(src, t, "inputs", "learn_gain"),
         preload_bounds=_pair(src, t, "inputs", "learn_preload"),
@@ -375,9 +376,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         lr=checks.positive(src, "optimizer.lr", checks.get(src, t, "optimizer", "lr", float, default=0.005)),
         betas=(float(betas[0]), float(betas[1])),
         eps=checks.positive(src, "optimizer.eps", checks.get(src, t, "optimizer", "eps", float, default=1e-8)),
-        epochs=checks.positive(src, "optimizer.epochs", checks.get(src, t, "optimizer", "epochs", int, default=100)),
-        batch_size=checks.positive(src, "optimizer.batch_size",
-                                   checks.get(src, t, "optimizer", "batch_size", int, default=16)),
+        epochs=checks.count(src, "optimizer.epochs", t.get("epochs", 100), 1, checks.EPOCHS),
+        batch_size=checks.count(src, "optimizer.batch_size", t.get("batch_size", 16), 1, checks.SAMPLES),
     )
 
     # [widths]
@@ -386,7 +386,8 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         b = t["bounds_mm"]
         if (not isinstance(b, list) or len(b) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
-                or not 0 < b[0] < b[1] or not np.isfinite(b[1])):
+                or not 0 < b[0] < b[1] or not np.isfinite(b[1])
+                or not checks.WIDTH_MM[0] <= b[0] < b[1] <= checks.WIDTH_MM[1]):
             raise InputError(src, "widths.bounds_mm", f"must be [lo, hi] with 0 < lo < hi, found {b!r}")
         bounds = np.asarray(b, dtype=float) * 1e-3
     elif network.width_bounds is not None:
@@ -411,8 +412,8 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
         return datasets.iris(base_dir / rel if rel else datasets.IRIS_CSV)
     if kind == "fixed":
         feats = t.get("features", [1.0])
-        if not isinstance(feats, list) or not feats or not all(
-                checks.is_number(v) and np.isfinite(v) for v in feats):
+        if not isinstance(feats, list) or not feats or len(feats) > checks.MAX_NODES or not all(
+                checks.is_number(v) and np.isfinite(v) and abs(v) <= checks.FEATURE for v in feats):
             raise InputError(src, "dataset.features", f"must be a list of finite numbers, found {feats!r}")
         if loss_spec.get("kind") == "cross_entropy":
             label = loss_spec.get("label", 0)
@@ -424,8 +425,7 @@ def _parse_dataset(src: str, t: dict, loss_spec: dict, n: int, base_dir: Path) -
             return datasets.fixed(feats, targets=mse.values, nodes=mse.nodes, axes=mse.axes)
         return datasets.fixed(feats)
     if kind == "linear":
-        n_samples = checks.positive(src, "dataset.n_samples",
-                                    checks.get(src, t, "dataset", "n_samples", int, default=100))
+        n_samples = checks.count(src, "dataset.n_samples", t.get("n_samples", 100), 1, checks.SAMPLES)
         rng = t.get("force_range_n", [-0.196, 0.196])
         if (not isinstance(rng, list) or len(rng) != 2
                 or not all(checks.is_number(v) and np.isfinite(v) for v in rng)

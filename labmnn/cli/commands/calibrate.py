@@ -34,7 +34,7 @@ def run(args) -> int:
     for path in [*args.images, *([args.plane] if args.plane else [])]:
         if not Path(path).is_file():  # before the slow corner search, not after it
             raise InputError("--plane" if path == args.plane else "IMAGE", "", f"{path}: image file not found")
-    output_file(args.output, "--output", inputs=tuple(args.images) + (args.plane,))
+    output_file(args.output, "--output", suffixes=(".json",), inputs=tuple(args.images) + (args.plane,))
     cal = calibrate(args.images, board, plane_image=args.plane,
                     progress=lambda name, ok: print(f"  {name}: {'board found' if ok else 'board NOT found'}"))
     cal.save(args.output)

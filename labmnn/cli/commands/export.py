@@ -54,6 +54,11 @@ def run(args) -> int:
     if args.joint_radius is not None and args.joint_radius >= shortest / 2:
         raise InputError("--joint-radius", "", f"{args.joint_radius:g} mm: the discs would merge along the "
                                                f"shortest bond ({shortest:.2f} mm); keep it below {shortest / 2:.2f}")
+    radius = args.joint_radius if args.joint_radius is not None else 0.75 * float(net.width.max() * 1e3)
+    if args.neck_length is not None and 2 * (radius + args.neck_length) >= shortest:
+        raise InputError("--neck-length", "", f"{args.neck_length:g} mm: with joint discs of radius {radius:.2f} mm "
+                                              f"no neck fits on the shortest bond ({shortest:.2f} mm); keep it "
+                                              f"below {max(shortest / 2 - radius, 0):.2f} mm")
     s = PrintSettings(joint_radius_mm=args.joint_radius, neck_length_mm=args.neck_length,
                       tab_direction=args.tab_direction, tab_width_mm=args.tab_width,
                       tab_length_mm=args.tab_length, tab_hole_mm=args.hole)

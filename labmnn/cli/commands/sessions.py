@@ -18,8 +18,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from labmnn.errors import InputError
     from labmnn.protocol.sessions import list_sessions
 
+    if args.root and not Path(args.root).is_dir():
+        raise InputError(args.root, "", "no such folder" if not Path(args.root).exists() else
+                         "is not a folder (give the folder that holds session folders)")
     roots = [args.root] if args.root else [r for r in ("sessions", "labmnn-demo/sessions") if Path(r).is_dir()]
     infos = [i for root in roots for i in list_sessions(root)]
     args.root = args.root or "sessions"

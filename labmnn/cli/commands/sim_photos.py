@@ -135,7 +135,10 @@ def _next_steps(out: Path, truth: dict, board, args) -> None:
         plane_arg = f" --plane {out / plane[0]}" if plane else ""
         print(f"next: labmnn calibrate --board {board.cols}x{board.rows} --square {board.square_mm:g}"
               f"{plane_arg} {out / 'calibration'}/*.jpg -o {out / 'calibration.json'}")
-    if len(net) > 1:
-        cal = f"--calibration {out / 'calibration.json'} " if args.boards else ""
+    if len(net) > 1 and not args.boards:
+        print("next: `labmnn track` needs a calibration: photograph the board too "
+              "(--boards 8 --plane-board), then calibrate and track")
+    elif len(net) > 1:
+        cal = f"--calibration {out / 'calibration.json'} "
         print(f"      labmnn track {cal}--network {args.network} --reference {out / net[0]} "
               f"{' '.join(str(out / n) for n in net[1:])} -o {out / 'result.json'}")

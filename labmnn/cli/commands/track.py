@@ -71,6 +71,19 @@ def _named(exc: InputError, option: str, path) -> InputError:
     return InputError(f"{option} {path}", exc.key, exc.message)
 
 
+def _grouped(reasons: dict) -> dict[str, list[int]]:
+    """``{node: reason}`` as ``{reason: [nodes]}`` (empty reasons left out)."""
+    out: dict[str, list[int]] = {}
+    for node, why in reasons.items():
+        if why:
+            out.setdefault(why, []).append(int(node))
+    return {why: sorted(nodes) for why, nodes in out.items()}
+
+
+def _nodes(nodes: list[int]) -> str:
+    return ", ".join(map(str, nodes))
+
+
 EXIT_JOINTS_LOST = 3  # results written, but some joints could not be tracked
 
 
@@ -90,7 +103,8 @@ def run(args) -> int:
     predicted_mm = predicted_displacements_mm(net, loads) if loads is not None else None
     cal = Calibration.load(args.calibration)
     joints = read_joints_csv(args.joints, net.n_nodes) if args.joints else None
-    out = output_file(args.output, "--output", inputs=(args.calibration, args.reference, *args.images))
+    out = output_file(args.output, "--output", suffixes=(".json",),
+                      inputs=(args.calibration, args.reference, *args.images))
     overlay_dir = out.with_name(out.stem + "_overlays")
     if not args.no_overlay:
         output_dir(overlay_dir, "--output (overlay folder)")
@@ -104,10 +118,16 @@ def run(args) -> int:
     try:
         tracker = JointTracker(cal, net, ref, joints_px=joints, search_px=args.search)
     except InputError as exc:
+        if exc.source == "joints" and args.joints:
+            raise _named(exc, "--joints", args.joints) from None
         raise (_named(exc, "--reference", args.reference) if exc.source == "--reference" else exc) from None
     predicted_px = tracker.predict_px(predicted_mm) if predicted_mm is not None else None
     print(f"reference: {net.n_nodes} joints located (disc radius {tracker.reference.radii_px.mean():.1f} px, "
           f"{time.perf_counter() - t:.2f} s); plane mm from {tracker.plane_source}")
+    for why, nodes in _grouped(tracker.suspects).items():
+        off = [f"{k} ({tracker.suspect_mm[k]:.2f} mm)" if k in tracker.suspect_mm else str(k) for k in nodes]
+        print(f"labmnn: warning: reference joint{'s' if len(nodes) > 1 else ''} {', '.join(off)} "
+              f"suspect: {why}; not written as data", file=sys.stderr)
     images, incomplete = [], []
     for path in args.images:
         t = time.perf_counter()
@@ -125,7 +145,8 @@ def run(args) -> int:
         images.append(entry)
         if res.lost.any():
             incomplete.append((Path(path).name, int(res.lost.sum())))
-        lost = ", ".join(f"{i} ({r})" for i, r in enumerate(res.reasons) if r)
+        lost = ", ".join(f"{_nodes(nodes)} ({why})" for why, nodes in
+                         _grouped(dict(enumerate(res.reasons))).items())
         print(f"{Path(path).name}: {net.n_nodes - int(res.lost.sum())}/{net.n_nodes} joints tracked in "
               f"{res.seconds:.3f} s (decode {decode:.3f} s)" + (f"; lost: {lost}" if lost else ""))
     result = tracking_result(tracker, args.network, args.calibration, args.reference, images)
@@ -136,6 +157,8 @@ def run(args) -> int:
         # not take them for a complete measurement: warn and exit 3.
         worst = ", ".join(f"{name} ({k}/{net.n_nodes} lost)" for name, k in incomplete[:5])
         hint = " (lens cap? lights off? wrong reference?)" if any(k == net.n_nodes for _, k in incomplete) else ""
+        if tracker.suspects:
+            hint = f" ({len(tracker.suspects)} suspect in the reference: check joints.csv and the calibration)"
         print(f"labmnn: warning: joints lost in {len(incomplete)} of {len(images)} image(s): {worst}{hint}; "
               f"see the \"lost\" and \"confidence\" fields of {out}", file=sys.stderr)
         return EXIT_JOINTS_LOST

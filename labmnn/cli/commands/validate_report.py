@@ -36,6 +36,9 @@ def run(args) -> int:
     for node in args.node or []:
         if not 0 <= node < net.n_nodes:
             raise InputError("--node", "", f"node {node} is out of range (0..{net.n_nodes - 1})")
+        if node in set(net.fixed_nodes.tolist()):
+            raise InputError("--node", "", f"node {node} is fixed to the frame in {net.name}: "
+                                           "it never moves, so there is nothing to plot")
     out = output_dir(args.out, "--out")
     rep = validation_report(net, series.cases, out, nodes=args.node, source=series.source)
     big = rep["largest_error"]
