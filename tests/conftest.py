@@ -9,3 +9,6 @@ ROOT = Path(__file__).resolve().parents[1]
 collect_ignore = ["protocol_kill_worker.py"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# pan, server and balance: the simulated MT-SICS balance on a real pseudo-terminal (settle_s overridable)
+pytest_plugins = ["balance_fixtures"]

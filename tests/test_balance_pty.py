@@ -5,31 +5,9 @@ import time
 
 import pytest
 
-from hardware_sim.balance_pty import SimBalanceServer
 from labmnn.devices import Reading
 from labmnn.errors import DeviceError
 from labmnn.instruments.balance import MTSICSBalance
-
-
-@pytest.fixture
-def pan():
-    return {"g": 12.3}
-
-
-@pytest.fixture
-def server(pan):
-    srv = SimBalanceServer(lambda: pan["g"], settle_s=0.15, stable_wait_s=1.0, seed=1)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def balance(server):
-    bal = MTSICSBalance(server.port, timeout=0.3, settle_timeout=1.5)
-    bal.connect()
-    yield bal
-    bal.close()
 
 
 def test_port_is_a_real_terminal(server):

@@ -3,10 +3,9 @@
 import pytest
 from expected_serial import expected_balance
 
-from hardware_sim.balance_pty import SimBalanceServer
 from labmnn.devices import Reading
 from labmnn.errors import DeviceError
-from labmnn.instruments.balance import MAX_ASKS, MTSICSBalance
+from labmnn.instruments.balance import MAX_ASKS
 
 
 def test_a_stray_line_before_the_reply_makes_the_driver_ask_again():
@@ -30,24 +29,8 @@ def test_a_weight_without_unit_is_refused():
 
 
 @pytest.fixture
-def pan():
-    return {"g": 12.3}
-
-
-@pytest.fixture
-def server(pan):
-    srv = SimBalanceServer(lambda: pan["g"], settle_s=0.0, stable_wait_s=1.0, seed=1)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def balance(server):
-    bal = MTSICSBalance(server.port, timeout=0.3, settle_timeout=1.5)
-    bal.connect()
-    yield bal
-    bal.close()
+def settle_s():
+    return 0.0
 
 
 def test_pty_stray_line_is_never_the_mass(balance, server):
