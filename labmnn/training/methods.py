@@ -74,6 +74,13 @@ class MethodSettings:
         Adam step of the hybrid's steps on the print (default: the task's).
     identify_regularization : "auto" or float
         Tikhonov weight of the identification (``"auto"``: cross-validated).
+    final : {"best", "last"}
+        Measured methods: keep the print whose mean measured loss was lowest
+        (remounted if it is not the one on the bench; nothing is printed), or
+        print the last widths (never measured).
+    adjoint_at : {"print", "model"}
+        PAT: the adjoint comes from the model with the widths of the print on
+        the bench (what was measured) or with the optimiser's current widths.
     """
 
     method: str = "insilico"
@@ -89,6 +96,8 @@ class MethodSettings:
     hybrid_steps: int = 20
     hybrid_lr: float | None = None
     identify_regularization: str | float = "auto"
+    final: str = "best"
+    adjoint_at: str = "print"
 
     def __post_init__(self):
         check_method(self.method)
@@ -97,6 +106,10 @@ class MethodSettings:
             raise InputError("hybrid start", "", f"must be insilico or identify, found {self.hybrid_start!r}")
         if self.hybrid_follow not in ("pat", "insitu"):
             raise InputError("hybrid follow-up", "", f"must be pat or insitu, found {self.hybrid_follow!r}")
+        if self.final not in ("best", "last"):
+            raise InputError("final print", "", f"must be best or last, found {self.final!r}")
+        if self.adjoint_at not in ("print", "model"):
+            raise InputError("adjoint model", "", f"must be print or model, found {self.adjoint_at!r}")
         if not self.resolution_m > 0:
             raise InputError("printer resolution", "", f"must be > 0, found {self.resolution_m!r}")
 
@@ -227,7 +240,7 @@ def _insitu_gradient(net: Network, log: BenchLog, F: np.ndarray, U: np.ndarray, 
 def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind: str, mechanics: str,
                    epochs: int | None = None, max_steps: int | None = None, lr: float | None = None,
                    resolution_m: float = RESOLUTION_M, adjoint_grams: float = 10.0,
-                   lr_final: float = 0.1, rng=None) -> tuple[Network, list]:
+                   lr_final: float = 0.1, rng=None, adjoint_at: str = "print") -> tuple[Network, list]:
     """Adam on the widths with gradients measured on the print (``kind`` "pat" or "insitu").
 
     ``net`` is the model (its widths are those of the current print when the
@@ -259,12 +272,17 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
             F = setup.F_all[idx]
             U = log.measure(F)
             value, dLdu = task.loss(idx)(U)
+            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
             dLdu = np.asarray(dLdu, dtype=float)
+            at = net
+            if adjoint_at == "print" and not np.array_equal(net.width, log.widths):
+                at = net.copy()
+                at.set_widths(log.widths)
             if kind == "pat":
-                g_k = _pat_gradient(net, U, dLdu, mechanics)
+                g_k = _pat_gradient(at, U, dLdu, mechanics)
             else:
-                g_k = _insitu_gradient(net, log, F, U, dLdu, adjoint_grams)
-            g_w = g_k * net.stiffness / net.width
+                g_k = _insitu_gradient(at, log, F, U, dLdu, adjoint_grams)
+            g_w = g_k * at.stiffness / at.width
             opt.lr = lr0 * (1.0 - (1.0 - lr_final) * step / max(total, 1))  # annealed: measured gradients are noisy
             x = wmap.clip(opt.step(x, wmap.variable_gradient(x, g_w)))
             net.set_widths(wmap.to_width(x))
@@ -341,12 +359,16 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
             steps = settings.hybrid_steps
             net, history = train_on_print(task, net, log, setup, settings.hybrid_follow, mech, max_steps=steps,
                                           lr=settings.hybrid_lr, resolution_m=settings.resolution_m,
-                                          adjoint_grams=settings.adjoint_grams)
+                                          adjoint_grams=settings.adjoint_grams, adjoint_at=settings.adjoint_at)
     else:
         log.reprint(task.network.width)
         net, history = train_on_print(task, task.network, log, setup, method, mech, epochs=settings.epochs,
-                                      resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams)
-    if log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
+                                      resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams,
+                                      adjoint_at=settings.adjoint_at)
+    best = log.best_measured() if (log is not None and settings.final == "best") else None
+    if best is not None:
+        log.remount(best)  # the best print measured: a print in hand beats widths never measured
+    elif log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
         log.reprint(net.width)
     if log is not None:
         net = net.copy()
@@ -354,7 +376,8 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     metrics = {"task": task.name, "kind": task.kind, "method": method, "mechanics": mech, "seed": setup.seed,
                "hybrid": ({"start": settings.hybrid_start, "follow": settings.hybrid_follow,
                            "steps": settings.hybrid_steps} if method == "hybrid" else None),
-               "resolution_mm": settings.resolution_m * 1e3, **extra}
+               "resolution_mm": settings.resolution_m * 1e3, "final": settings.final,
+               "adjoint_at": settings.adjoint_at, **extra}
     metrics.update(score(task, net, _model_solve(net, setup.F_all, mech), setup, "model_"))
     if log is not None:
         metrics.update(score(task, net, log.truth(setup.F_all), setup, "print_"))
