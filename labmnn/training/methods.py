@@ -78,9 +78,13 @@ class MethodSettings:
         Measured methods: keep the print whose mean measured loss was lowest
         (remounted if it is not the one on the bench; nothing is printed), or
         print the last widths (never measured).
-    adjoint_at : {"print", "model"}
-        PAT: the adjoint comes from the model with the widths of the print on
-        the bench (what was measured) or with the optimiser's current widths.
+    adjoint_at : {"corrected", "print", "model"}
+        Between reprints the optimiser's widths run ahead of the print on the
+        bench.  ``"corrected"``: the measured displacements are shifted by the
+        model's predicted change from the printed to the current widths, and
+        the gradient is taken there (at the current widths); ``"print"``: the
+        gradient at the printed widths, uncorrected; ``"model"``: uncorrected
+        measurement, adjoint at the current widths.
     """
 
     method: str = "insilico"
@@ -108,8 +112,8 @@ class MethodSettings:
             raise InputError("hybrid follow-up", "", f"must be pat or insitu, found {self.hybrid_follow!r}")
         if self.final not in ("best", "last"):
             raise InputError("final print", "", f"must be best or last, found {self.final!r}")
-        if self.adjoint_at not in ("print", "model"):
-            raise InputError("adjoint model", "", f"must be print or model, found {self.adjoint_at!r}")
+        if self.adjoint_at not in ("corrected", "print", "model"):
+            raise InputError("adjoint model", "", f"must be corrected, print or model, found {self.adjoint_at!r}")
         if not self.resolution_m > 0:
             raise InputError("printer resolution", "", f"must be > 0, found {self.resolution_m!r}")
 
@@ -273,11 +277,16 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
             U = log.measure(F)
             value, dLdu = task.loss(idx)(U)
             log.measured.setdefault(log.current, []).append(float(np.mean(value)))
-            dLdu = np.asarray(dLdu, dtype=float)
             at = net
-            if adjoint_at == "print" and not np.array_equal(net.width, log.widths):
-                at = net.copy()
-                at.set_widths(log.widths)
+            if not np.array_equal(net.width, log.widths):
+                printed = net.copy()
+                printed.set_widths(log.widths)
+                if adjoint_at == "print":
+                    at = printed
+                elif adjoint_at == "corrected":  # what the print would show at the optimiser's widths
+                    U = U + _model_solve(net, F, mechanics) - _model_solve(printed, F, mechanics)
+                    _, dLdu = task.loss(idx)(U)
+            dLdu = np.asarray(dLdu, dtype=float)
             if kind == "pat":
                 g_k = _pat_gradient(at, U, dLdu, mechanics)
             else:
