@@ -171,6 +171,7 @@ def test_comparison_schema():
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--auto"], "belongs to --on rig"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--mismatch", "0.7"], "[0, 0.5]"),
     (["compare-methods", "behaviour-mse", "--prints", "0"], "--prints: must be >= 1"),
+    (["compare-methods", "behaviour-mse", "--hybrid-lr", "0"], "--hybrid-lr: must be > 0"),
     (["compare-methods", "behaviour-mse", "--mismatch", "-0.1"], "[0, 0.5]"),
     (["compare-methods", "behaviour-mse", "--methods", "pat,magic"], "--methods: must be one of"),
 ])
