@@ -75,9 +75,10 @@ class MethodSettings:
     identify_regularization : "auto" or float
         Tikhonov weight of the identification (``"auto"``: cross-validated).
     final : {"best", "last"}
-        Measured methods: keep the print whose mean measured loss was lowest
-        (remounted if it is not the one on the bench; nothing is printed), or
-        print the last widths (never measured).
+        Measured methods: print the last widths, measure that print once on
+        the training set, and keep the print whose mean measured loss is the
+        lowest (an earlier print is remounted; nothing more is printed); or
+        print the last widths and stop (never measured).
     adjoint_at : {"corrected", "print", "model"}
         Between reprints the optimiser's widths run ahead of the print on the
         bench.  ``"corrected"``: the measured displacements are shifted by the
@@ -374,9 +375,8 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
         net, history = train_on_print(task, task.network, log, setup, method, mech, epochs=settings.epochs,
                                       resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams,
                                       adjoint_at=settings.adjoint_at)
-    best = log.best_measured() if (log is not None and settings.final == "best") else None
-    if best is not None:
-        log.remount(best)  # the best print measured: a print in hand beats widths never measured
+    if log is not None and settings.final == "best" and log.measured:
+        _keep_best_print(task, net, log, setup)
     elif log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
         log.reprint(net.width)
     if log is not None:
@@ -397,6 +397,26 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     metrics["metric"] = key
     metrics["metric_on_print"] = metrics.get(f"print_{key}")
     return MethodResult(network=net, metrics=metrics, history=history)
+
+
+def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> None:
+    """End of a measured run: print the last widths, measure them on the training set, keep the best print.
+
+    The last widths are printed (unless some print already has them) and
+    measured once on every training sample (counted).  Candidates are the
+    prints measured on at least as many batches as an epoch has, so that
+    mean batch losses compare; the one with the lowest is mounted (an earlier
+    print is remounted: a print change, nothing printed).
+    """
+    bs = task.optimizer.batch_size
+    if not any(np.array_equal(net.width, w) for w in log.shelf.values()):
+        log.reprint(net.width)
+        for start in range(0, len(setup.train_idx), bs):
+            idx = setup.train_idx[start:start + bs]
+            value, _ = task.loss(idx)(log.measure(setup.F_all[idx]))
+            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
+    best = log.best_measured(min_count=-(-len(setup.train_idx) // bs))
+    log.remount(best if best is not None else log.current)
 
 
 def _mech_kw(mechanics: str) -> dict:
