@@ -98,7 +98,7 @@ class MethodSettings:
     adjoint_grams: float = 10.0
     hybrid_start: str = "insilico"
     hybrid_follow: str = "pat"
-    hybrid_steps: int = 20
+    hybrid_steps: int = 40
     hybrid_lr: float | None = None
     identify_regularization: str | float = "auto"
     final: str = "best"

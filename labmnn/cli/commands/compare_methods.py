@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help="comma-separated methods (default: " + ",".join(METHOD_NAMES) + ")")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="print p is print world S + p (default 0)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the task's)")
-    p.add_argument("--hybrid-steps", type=int, default=20, metavar="N", help="steps on the print of the hybrid")
+    p.add_argument("--hybrid-steps", type=int, default=40, metavar="N", help="steps on the print of the hybrid (default 40)")
     p.add_argument("--hybrid-lr", type=float, default=None, metavar="LR",
                    help="Adam step of the hybrid's steps on the print (default: the task's)")
     p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
