@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="print p is print world S + p (default 0)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the task's)")
     p.add_argument("--hybrid-steps", type=int, default=40, metavar="N", help="steps on the print of the hybrid (default 40)")
+    p.add_argument("--hybrid-start", choices=("insilico", "identify"), default="insilico",
+                   help="what the hybrid does before its steps on the print (default insilico)")
     p.add_argument("--hybrid-lr", type=float, default=None, metavar="LR",
                    help="Adam step of the hybrid's steps on the print (default: the task's)")
     p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
@@ -57,6 +59,7 @@ def run(args) -> int:
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"compare-{task.name}", "--out")
     settings = {"epochs": args.epochs, "hybrid_steps": args.hybrid_steps, "hybrid_lr": args.hybrid_lr,
+                "hybrid_start": args.hybrid_start,
                 "mechanics": args.mechanics}
     comp = compare(args.task, make_print_world, prints=args.prints, mismatch=args.mismatch, methods=methods,
                    seed=args.seed, settings=settings, scheduler=args.scheduler, workers=args.workers)
