@@ -30,6 +30,12 @@ def test_protocol_from_a_behaviour_task(tmp_path):
     assert net["width_bounds_mm"] == [1.0, 3.0]  # the rig's Adam clips to the task's bounds
 
 
+def test_the_real_bench_gets_its_balance_port(tmp_path):
+    spec = load_protocol(write_train_protocol(load_task("behaviour-mse"), tmp_path, steps=2,
+                                              balance_port="/dev/ttyUSB3"))
+    assert spec.balance["port"] == "/dev/ttyUSB3"
+
+
 def test_only_behaviour_tasks_go_to_the_rig():
     with pytest.raises(InputError, match="behaviour tasks only"):
         check_rig_task(load_task("iris"))

@@ -57,11 +57,12 @@ def forward_loads(task) -> list[dict]:
 
 
 def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None, network_file: str = "network.json",
-                        name: str | None = None) -> str:
+                        name: str | None = None, balance_port: str | None = None) -> str:
     """The ``labmnn-protocol/1`` text of an in-situ training of ``task`` (``steps`` Adam steps).
 
     ``learning_rate_mm`` is Adam's step in mm of width (default: the task's
-    step on its width variable, times the width span in mm).
+    step on its width variable, times the width span in mm); ``balance_port``
+    the real balance's serial port (the real rig needs it).
     """
     check_rig_task(task)
     if steps < 1:
@@ -72,7 +73,10 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     lines = ["# In-situ training of a print, built from a task by `labmnn train --method insitu --on rig`.",
              "[protocol]", 'format = "labmnn-protocol/1"', f"name = {json.dumps(name or 'train-' + task.name)}",
              'kind = "train"', f"description = {json.dumps('in-situ training of the task ' + task.name)}",
-             "repeats = 1", "", "[network]", f"file = {json.dumps(network_file)}", "", "[weights]",
+             "repeats = 1", ""]
+    if balance_port:
+        lines += ["[balance]", f"port = {json.dumps(balance_port)}", ""]
+    lines += ["[network]", f"file = {json.dumps(network_file)}", "", "[weights]",
              f"sizes_g = {list(WEIGHT_SIZES_G)}", f"counts = {list(WEIGHT_COUNTS)}", "", "[rig]",
              f"max_per_node_g = {max(MAX_PER_NODE_G, int(np.ceil(heaviest)))}",
              f"max_total_g = {max(MAX_TOTAL_G, int(np.ceil(heaviest)) * 2)}", ""]
@@ -87,7 +91,8 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     return "\n".join(lines)
 
 
-def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None) -> Path:
+def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None,
+                         balance_port: str | None = None) -> Path:
     """Write ``train.toml`` and ``network.json`` (the task's network, with its width bounds) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +100,7 @@ def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm:
     net.width_bounds = np.array(task.widths.bounds, dtype=float)
     write_json_atomic(folder / "network.json", net.to_dict(), fsync=False)
     path = folder / "train.toml"
-    path.write_text(train_protocol_text(task, steps, learning_rate_mm))
+    path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port))
     return path
 
 

@@ -53,6 +53,8 @@ def _add_method_options(p) -> None:
                         "'labmnn resume SESSION')")
     p.add_argument("--sim", action="store_true", help="--on rig: use the simulated (rendered) rig")
     p.add_argument("--auto", action="store_true", help="--on rig --sim: let the simulated operator act")
+    p.add_argument("--balance-port", default=None, metavar="PORT",
+                   help="--on rig (real bench): the balance's serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--mismatch", type=float, default=None, metavar="REL",
                    help="--on sim: per-bond stiffness error of the print, in [0, 0.5] (default 0.1)")
     p.add_argument("--print-seed", type=int, default=0, metavar="N", help="--on sim: which simulated print world")
@@ -183,7 +185,7 @@ def run_on_rig(args, method: str) -> int:
     check_rig_task(task)
     out = output_dir(args.out or Path("runs") / f"{task.name}-insitu-rig", "--out")
     steps = args.epochs if args.epochs is not None else task.optimizer.epochs
-    protocol = write_train_protocol(task, out, steps)
+    protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port)
     engine = start_run(protocol, out=out / "sessions", sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(), seed=args.seed or 0,
                        stiffness_error=args.mismatch or 0.0, print_seed=args.print_seed)
