@@ -137,6 +137,8 @@ class PrintWorld:
     ----------
     prints : int
         Prints made so far.
+    current : int
+        Number of the mounted print (1 = the first; earlier prints stay on the shelf, :meth:`remount`).
     loadings : int
         Loadings measured so far (calls of :meth:`truth` are not counted).
     age_s : float
@@ -152,10 +154,12 @@ class PrintWorld:
         self.systematic = 1.0 + p.stiffness_error * np.random.default_rng([self.seed, 13, 1]).uniform(-1, 1, m)
         self._noise = np.random.default_rng([self.seed, 13, 3])
         self.prints = 0
+        self.current = 0
         self.loadings = 0
         self.age_s = 0.0
         self.fresh = np.ones(m)
         self._bending = None
+        self._shelf: dict[int, tuple] = {}  # print number -> (widths, fresh factors, bench age)
 
     # ------------------------------------------------------------- printing
     def reprint(self, widths) -> None:
@@ -163,11 +167,29 @@ class PrintWorld:
         w = np.asarray(widths, dtype=float)
         if w.shape != (self.net.n_bonds,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise InputError("print", "widths", f"need {self.net.n_bonds} positive widths, found shape {w.shape}")
+        self._shelve()
         self.net.set_widths(w)
         self.prints += 1
+        self.current = self.prints
         rng = np.random.default_rng([self.seed, 13, 2, self.prints])
         self.fresh = 1.0 + self.params.reprint_variation * rng.standard_normal(self.net.n_bonds)
         self.age_s = 0.0
+        self._bending = None
+
+    def _shelve(self) -> None:
+        if self.prints:
+            self._shelf[self.current] = (self.net.width.copy(), self.fresh.copy(), self.age_s)
+
+    def remount(self, number: int) -> None:
+        """Mount print ``number`` (1 = the first) again: the same object, its age carried on, nothing printed."""
+        if number == self.current:
+            return
+        if number not in self._shelf:
+            raise InputError("print world", "remount", f"there is no print {number} (made: {self.prints})")
+        self._shelve()
+        w, self.fresh, self.age_s = self._shelf.pop(number)
+        self.net.set_widths(w)
+        self.current = number
         self._bending = None
 
     @property

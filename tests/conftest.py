@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 # pytest runs with --doctest-modules, which imports every module it collects; this one is a
 # script (the kill -9 test runs it in a subprocess) that would run its protocol on import.
-collect_ignore = ["protocol_kill_worker.py"]
+collect_ignore = ["protocol_kill_worker.py", "train_rig_worker.py"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

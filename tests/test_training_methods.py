@@ -120,7 +120,8 @@ def test_every_method_counts_its_cost(method):
         assert m["loadings"] >= (6 if method != "hybrid" else 3) and m["prints"] >= 1
     if method == "insitu":
         assert m["loadings"] > 6  # adjoint loadings are hung too
-    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + m["prints"] * 900) / 3600)
+    changes = m["prints"] + m["remounts"]  # an earlier print mounted again costs a print change, no print
+    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + changes * 900) / 3600)
     assert 0 <= m["print_max_target_relative_error"] < 1
 
 
@@ -164,9 +165,13 @@ def test_comparison_schema():
 @pytest.mark.parametrize("argv, needle", [
     (["train", "behaviour-mse", "--method", "magic", "--on", "sim"], "--method: must be one of"),
     (["train", "behaviour-mse", "--method", "pat"], "pat measures a print"),
-    (["train", "behaviour-mse", "--method", "insitu", "--on", "rig"], "not implemented yet"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim"], "pat on the rig is not implemented"),
+    (["train", "iris", "--method", "insitu", "--on", "rig", "--sim"], "behaviour tasks only"),
+    (["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--auto"], "add --sim"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--auto"], "belongs to --on rig"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--mismatch", "0.7"], "[0, 0.5]"),
     (["compare-methods", "behaviour-mse", "--prints", "0"], "--prints: must be >= 1"),
+    (["compare-methods", "behaviour-mse", "--hybrid-lr", "0"], "--hybrid-lr: must be > 0"),
     (["compare-methods", "behaviour-mse", "--mismatch", "-0.1"], "[0, 0.5]"),
     (["compare-methods", "behaviour-mse", "--methods", "pat,magic"], "--methods: must be one of"),
 ])
@@ -181,6 +186,40 @@ def test_train_method_cli_writes_cost(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--epochs", "4", "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["loadings"] == 4 and m["prints"] >= 1 and m["bench_hours"] > 0
+    assert m["loadings"] == 4 + 1 and m["prints"] >= 1 and m["bench_hours"] > 0  # + the last print, measured once
     assert m["print_world"]["stiffness_error"] == 0.1
     assert "bench hours" in capsys.readouterr().out
+
+
+def test_an_earlier_print_can_be_mounted_again():
+    net = Network.example("paper-triangle-n4")
+    world = PrintWorld(net, PrintWorldParams(**dict(QUIET, reprint_variation=0.02)), seed=2)
+    world.reprint(net.width)
+    first = world.truth(_load())
+    world.reprint(net.width * 1.1)
+    assert not np.allclose(world.truth(_load()), first)
+    world.remount(1)
+    assert np.array_equal(world.truth(_load()), first)  # the same object, fresh variation and all
+    assert world.prints == 2 and world.current == 1
+    with pytest.raises(InputError, match="no print 5"):
+        world.remount(5)
+
+
+def test_the_final_print_is_the_best_measured_one():
+    task = load_task("behaviour-mse")
+    world = make_print_world(task.network.to_dict(), 0.1, 0)
+    res = run_method(task, MethodSettings(method="pat", epochs=40, resolution_m=1e-5), world)
+    m = res.metrics
+    log_best = m["final_print"]
+    assert m["final"] == "best" and 1 <= log_best <= m["prints"]
+    assert np.allclose(res.network.width, world.net.width)  # the network written is the one mounted
+    last = run_method(task, MethodSettings(method="pat", epochs=40, resolution_m=1e-5, final="last"),
+                      make_print_world(task.network.to_dict(), 0.1, 0)).metrics
+    assert last["remounts"] == 0 and last["final_print"] == last["prints"]
+
+
+def test_best_measured_print_is_the_lowest_mean_loss():
+    log = BenchLog(make_print_world(Network.example("paper-triangle-n4").to_dict(), 0.0, 0))
+    log.measured = {1: [3.0, 1.0], 2: [1.5], 3: [0.5, 4.0]}
+    assert log.best_measured() == 2
+    assert log.best_measured(min_count=2) == 1

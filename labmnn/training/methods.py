@@ -74,6 +74,18 @@ class MethodSettings:
         Adam step of the hybrid's steps on the print (default: the task's).
     identify_regularization : "auto" or float
         Tikhonov weight of the identification (``"auto"``: cross-validated).
+    final : {"best", "last"}
+        Measured methods: print the last widths, measure that print once on
+        the training set, and keep the print whose mean measured loss is the
+        lowest (an earlier print is remounted; nothing more is printed); or
+        print the last widths and stop (never measured).
+    adjoint_at : {"corrected", "print", "model"}
+        Between reprints the optimiser's widths run ahead of the print on the
+        bench.  ``"corrected"``: the measured displacements are shifted by the
+        model's predicted change from the printed to the current widths, and
+        the gradient is taken there (at the current widths); ``"print"``: the
+        gradient at the printed widths, uncorrected; ``"model"``: uncorrected
+        measurement, adjoint at the current widths.
     """
 
     method: str = "insilico"
@@ -86,9 +98,11 @@ class MethodSettings:
     adjoint_grams: float = 10.0
     hybrid_start: str = "insilico"
     hybrid_follow: str = "pat"
-    hybrid_steps: int = 20
+    hybrid_steps: int = 40
     hybrid_lr: float | None = None
     identify_regularization: str | float = "auto"
+    final: str = "best"
+    adjoint_at: str = "print"
 
     def __post_init__(self):
         check_method(self.method)
@@ -97,6 +111,10 @@ class MethodSettings:
             raise InputError("hybrid start", "", f"must be insilico or identify, found {self.hybrid_start!r}")
         if self.hybrid_follow not in ("pat", "insitu"):
             raise InputError("hybrid follow-up", "", f"must be pat or insitu, found {self.hybrid_follow!r}")
+        if self.final not in ("best", "last"):
+            raise InputError("final print", "", f"must be best or last, found {self.final!r}")
+        if self.adjoint_at not in ("corrected", "print", "model"):
+            raise InputError("adjoint model", "", f"must be corrected, print or model, found {self.adjoint_at!r}")
         if not self.resolution_m > 0:
             raise InputError("printer resolution", "", f"must be > 0, found {self.resolution_m!r}")
 
@@ -227,7 +245,7 @@ def _insitu_gradient(net: Network, log: BenchLog, F: np.ndarray, U: np.ndarray, 
 def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind: str, mechanics: str,
                    epochs: int | None = None, max_steps: int | None = None, lr: float | None = None,
                    resolution_m: float = RESOLUTION_M, adjoint_grams: float = 10.0,
-                   lr_final: float = 0.1, rng=None) -> tuple[Network, list]:
+                   lr_final: float = 0.1, rng=None, adjoint_at: str = "print") -> tuple[Network, list]:
     """Adam on the widths with gradients measured on the print (``kind`` "pat" or "insitu").
 
     ``net`` is the model (its widths are those of the current print when the
@@ -259,12 +277,22 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
             F = setup.F_all[idx]
             U = log.measure(F)
             value, dLdu = task.loss(idx)(U)
+            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
+            at = net
+            if not np.array_equal(net.width, log.widths):
+                printed = net.copy()
+                printed.set_widths(log.widths)
+                if adjoint_at == "print":
+                    at = printed
+                elif adjoint_at == "corrected":  # what the print would show at the optimiser's widths
+                    U = U + _model_solve(net, F, mechanics) - _model_solve(printed, F, mechanics)
+                    _, dLdu = task.loss(idx)(U)
             dLdu = np.asarray(dLdu, dtype=float)
             if kind == "pat":
-                g_k = _pat_gradient(net, U, dLdu, mechanics)
+                g_k = _pat_gradient(at, U, dLdu, mechanics)
             else:
-                g_k = _insitu_gradient(net, log, F, U, dLdu, adjoint_grams)
-            g_w = g_k * net.stiffness / net.width
+                g_k = _insitu_gradient(at, log, F, U, dLdu, adjoint_grams)
+            g_w = g_k * at.stiffness / at.width
             opt.lr = lr0 * (1.0 - (1.0 - lr_final) * step / max(total, 1))  # annealed: measured gradients are noisy
             x = wmap.clip(opt.step(x, wmap.variable_gradient(x, g_w)))
             net.set_widths(wmap.to_width(x))
@@ -341,12 +369,15 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
             steps = settings.hybrid_steps
             net, history = train_on_print(task, net, log, setup, settings.hybrid_follow, mech, max_steps=steps,
                                           lr=settings.hybrid_lr, resolution_m=settings.resolution_m,
-                                          adjoint_grams=settings.adjoint_grams)
+                                          adjoint_grams=settings.adjoint_grams, adjoint_at=settings.adjoint_at)
     else:
         log.reprint(task.network.width)
         net, history = train_on_print(task, task.network, log, setup, method, mech, epochs=settings.epochs,
-                                      resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams)
-    if log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
+                                      resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams,
+                                      adjoint_at=settings.adjoint_at)
+    if log is not None and settings.final == "best" and log.measured:
+        _keep_best_print(task, net, log, setup)
+    elif log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
         log.reprint(net.width)
     if log is not None:
         net = net.copy()
@@ -354,7 +385,8 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     metrics = {"task": task.name, "kind": task.kind, "method": method, "mechanics": mech, "seed": setup.seed,
                "hybrid": ({"start": settings.hybrid_start, "follow": settings.hybrid_follow,
                            "steps": settings.hybrid_steps} if method == "hybrid" else None),
-               "resolution_mm": settings.resolution_m * 1e3, **extra}
+               "resolution_mm": settings.resolution_m * 1e3, "final": settings.final,
+               "adjoint_at": settings.adjoint_at, **extra}
     metrics.update(score(task, net, _model_solve(net, setup.F_all, mech), setup, "model_"))
     if log is not None:
         metrics.update(score(task, net, log.truth(setup.F_all), setup, "print_"))
@@ -365,6 +397,26 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     metrics["metric"] = key
     metrics["metric_on_print"] = metrics.get(f"print_{key}")
     return MethodResult(network=net, metrics=metrics, history=history)
+
+
+def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> None:
+    """End of a measured run: print the last widths, measure them on the training set, keep the best print.
+
+    The last widths are printed (unless some print already has them) and
+    measured once on every training sample (counted).  Candidates are the
+    prints measured on at least as many batches as an epoch has, so that
+    mean batch losses compare; the one with the lowest is mounted (an earlier
+    print is remounted: a print change, nothing printed).
+    """
+    bs = task.optimizer.batch_size
+    if not any(np.array_equal(net.width, w) for w in log.shelf.values()):
+        log.reprint(net.width)
+        for start in range(0, len(setup.train_idx), bs):
+            idx = setup.train_idx[start:start + bs]
+            value, _ = task.loss(idx)(log.measure(setup.F_all[idx]))
+            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
+    best = log.best_measured(min_count=-(-len(setup.train_idx) // bs))
+    log.remount(best if best is not None else log.current)
 
 
 def _mech_kw(mechanics: str) -> dict:

@@ -16,7 +16,7 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -38,6 +38,9 @@ class PrintedNetwork(Protocol):
     def truth(self, forces: np.ndarray) -> np.ndarray:
         """Noise-free displacements of the current print (scoring; not a bench cost)."""
 
+    def remount(self, number: int) -> None:
+        """Mount an earlier print again (1 = the first print made); nothing is printed."""
+
 
 @dataclass
 class BenchLog:
@@ -49,19 +52,45 @@ class BenchLog:
     loadings, prints : int
     widths : ndarray or None
         Widths of the current print (m).
+    current : int
+        Number of the mounted print (1 = the first).
+    remounts : int
+        Earlier prints mounted again (each costs a print change, nothing printed).
+    measured : dict
+        Print number -> list of losses measured on it (filled by the training loop).
     """
 
     printed: PrintedNetwork
     loadings: int = 0
     prints: int = 0
     widths: np.ndarray | None = None
+    current: int = 0
+    remounts: int = 0
+    measured: dict = field(default_factory=dict)
+    shelf: dict = field(default_factory=dict)
     seconds_per_loading: float = SECONDS_PER_LOADING
     seconds_per_print: float = SECONDS_PER_PRINT
 
     def reprint(self, widths) -> None:
         self.widths = np.array(widths, dtype=float)
         self.prints += 1
+        self.current = self.prints
+        self.shelf[self.current] = self.widths
         self.printed.reprint(self.widths)
+
+    def remount(self, number: int) -> None:
+        """Mount print ``number`` again (a print change at the bench, no new print)."""
+        if number == self.current:
+            return
+        self.printed.remount(number)
+        self.widths = self.shelf[number].copy()
+        self.current = number
+        self.remounts += 1
+
+    def best_measured(self, min_count: int = 1) -> int | None:
+        """The print with the lowest mean measured loss (among those measured ``min_count`` times or more)."""
+        ok = {k: float(np.mean(v)) for k, v in self.measured.items() if len(v) >= min_count}
+        return min(ok, key=ok.get) if ok else None
 
     def measure(self, forces) -> np.ndarray:
         F = np.asarray(forces, dtype=float)
@@ -74,8 +103,10 @@ class BenchLog:
     @property
     def bench_hours(self) -> float:
         """Loadings and print changes, in hours at the bench."""
-        return (self.loadings * self.seconds_per_loading + self.prints * self.seconds_per_print) / 3600.0
+        changes = self.prints + self.remounts
+        return (self.loadings * self.seconds_per_loading + changes * self.seconds_per_print) / 3600.0
 
     def cost(self) -> dict:
-        return {"loadings": int(self.loadings), "prints": int(self.prints), "bench_hours": float(self.bench_hours),
+        return {"loadings": int(self.loadings), "prints": int(self.prints), "remounts": int(self.remounts),
+                "final_print": int(self.current), "bench_hours": float(self.bench_hours),
                 "seconds_per_loading": self.seconds_per_loading, "seconds_per_print": self.seconds_per_print}

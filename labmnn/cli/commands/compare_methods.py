@@ -25,7 +25,12 @@ def register(sub) -> None:
                    help="comma-separated methods (default: " + ",".join(METHOD_NAMES) + ")")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="print p is print world S + p (default 0)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the task's)")
-    p.add_argument("--hybrid-steps", type=int, default=20, metavar="N", help="steps on the print of the hybrid")
+    p.add_argument("--hybrid-steps", type=int, default=40, metavar="N",
+                   help="steps on the print of the hybrid (default 40)")
+    p.add_argument("--hybrid-start", choices=("insilico", "identify"), default="insilico",
+                   help="what the hybrid does before its steps on the print (default insilico)")
+    p.add_argument("--hybrid-lr", type=float, default=None, metavar="LR",
+                   help="Adam step of the hybrid's steps on the print (default: the task's)")
     p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
                    help="the model's mechanics (the print is always exact)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
@@ -48,11 +53,15 @@ def run(args) -> int:
         raise InputError("--epochs", "", f"must be >= 1, found {args.epochs}")
     if args.hybrid_steps < 0:
         raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
+    if args.hybrid_lr is not None and not args.hybrid_lr > 0:
+        raise InputError("--hybrid-lr", "", f"must be > 0, found {args.hybrid_lr}")
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", "", f"must be >= 1, found {args.workers}")
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"compare-{task.name}", "--out")
-    settings = {"epochs": args.epochs, "hybrid_steps": args.hybrid_steps, "mechanics": args.mechanics}
+    settings = {"epochs": args.epochs, "hybrid_steps": args.hybrid_steps, "hybrid_lr": args.hybrid_lr,
+                "hybrid_start": args.hybrid_start,
+                "mechanics": args.mechanics}
     comp = compare(args.task, make_print_world, prints=args.prints, mismatch=args.mismatch, methods=methods,
                    seed=args.seed, settings=settings, scheduler=args.scheduler, workers=args.workers)
     (out / "comparison.json").write_text(json.dumps(comp, indent=1) + "\n")

@@ -1,0 +1,34 @@
+"""Run ``labmnn train behaviour-mse --method insitu --on rig --sim --auto`` on fake devices, or resume it.
+
+usage: python train_rig_worker.py OUT_DIR [SESSION_TO_RESUME]
+(the fake camera, balance and operator of protocol_fakes stand in for the rendered simulated rig,
+which is far slower; used by tests/test_train_rig.py)
+"""
+
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from protocol_fakes import FakeCamera, fake_bench  # noqa: E402
+
+import labmnn.cli.sim.bench as sim_bench  # noqa: E402
+from labmnn.cli import main  # noqa: E402
+
+_capture = FakeCamera.capture
+
+
+def slow_capture(self, folder):  # a camera takes time: leaves the test room to kill mid-run
+    time.sleep(0.02)
+    return _capture(self, folder)
+
+
+FakeCamera.capture = slow_capture
+sim_bench.open_sim_bench = lambda spec, net, **kw: fake_bench(net)
+
+if len(sys.argv) > 2:
+    sys.exit(main(["resume", sys.argv[2]]))
+sys.exit(main(["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--sim", "--auto", "--epochs", "3",
+               "--out", sys.argv[1]]))
