@@ -149,20 +149,37 @@ def relative_error(folder: Path) -> float | None:
     return None
 
 
+def image_records(out: Path) -> int:
+    """Photos recorded so far by the session under ``out`` (0 before it exists)."""
+    folder = session_in(out)
+    if folder is None or not (folder / "log.jsonl").exists():
+        return 0
+    text = (folder / "log.jsonl").read_text(errors="replace")
+    return text.count('"name": "image"') + text.count('"name":"image"')
+
+
+def kill_after(p: subprocess.Popen, out: Path, photos: int, limit_s: float = 300.0) -> None:
+    """kill -9 the run once its session has recorded ``photos`` photos (a state, not a time)."""
+    deadline = time.monotonic() + limit_s
+    while p.poll() is None and image_records(out) < photos and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.kill()
+    p.communicate()
+
+
 def run_args(out: Path, seed: int = 0) -> list:
     return ["run", PROTOCOL, "--sim", "--auto", "--out", out, "--repeats", "1", "--seed", seed]
 
 
 # ----------------------------------------------------------------- kill -9
-def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float | None) -> Row:
+def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float | None,
+                  photos_per_run: int) -> Row:
     row = Row("kill -9 then resume")
     errors = []
     for i in range(kills):
         out = work / f"kill{i}"
         p = popen(run_args(out))
-        time.sleep(rng.uniform(2.0, 14.0))
-        p.kill()
-        p.communicate()
+        kill_after(p, out, rng.randint(1, max(photos_per_run - 1, 1)))  # before the last photo: mid-run
         folder = session_in(out)
         row.cases += 1
         if folder is None:
@@ -200,9 +217,7 @@ def concurrent_resumes(work: Path, rng: random.Random) -> Row:
     row = Row("two resumes at once")
     out = work / "concurrent"
     p = popen(run_args(out))
-    time.sleep(rng.uniform(5.0, 8.0))
-    p.kill()
-    p.communicate()
+    kill_after(p, out, 2)
     folder = session_in(out)
     if folder is None:
         row.notes.append("no session to resume")
@@ -319,9 +334,7 @@ def resume_after_damage(work: Path, rng: random.Random) -> Row:
     row = Row("photo lost, then resume")
     out = work / "lost-photo"
     p = popen(run_args(out))
-    time.sleep(rng.uniform(9.0, 12.0))
-    p.kill()
-    p.communicate()
+    kill_after(p, out, 3)
     folder = session_in(out)
     photos = sorted((folder / "raw").glob("0001_*")) if folder else []
     if not photos:
@@ -698,7 +711,7 @@ def main(argv=None) -> int:
             print(f"uninterrupted run: exit {rc}, relative error "
                   f"{'?' if reference is None else f'{reference * 100:.3f}%'}", flush=True)
         if "kill" in parts:
-            rows.append(kill_campaign(work, kills, rng, reference))
+            rows.append(kill_campaign(work, kills, rng, reference, image_records(work / "reference")))
             print(rows[-1].line(), flush=True)
         if "concurrent" in parts:
             rows.append(concurrent_resumes(work, rng))

@@ -321,7 +321,7 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
         floor=checks.get(src, t, "inputs", "floor", float, default=0.0),
         gain_bounds=_pair(src, t, "inputs", "learn_gain"),
         preload_bounds=_pair(src, t, "inputs", "learn_preload"),
-        lr=checks.positive(src, "inputs.lr", checks.get(src, t, "inputs", "lr", float, default=0.02)),
+        lr=checks.bounded(src, "inputs.lr", checks.get(src, t, "inputs", "lr", float, default=0.02), 1e-12, 10.0),
     )
     if not 0 <= inputs.floor < 1:
         raise InputError(src, "inputs.floor", f"must be in [0, 1), found {inputs.floor!r}")
@@ -373,9 +373,12 @@ def parse_task(raw: dict, src: str = "<task>", base_dir: Path | None = None, net
             or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
         raise InputError(src, "optimizer.betas", f"must be [beta1, beta2] in [0, 1), found {betas!r}")
     optimizer = OptimizerSpec(
-        lr=checks.positive(src, "optimizer.lr", checks.get(src, t, "optimizer", "lr", float, default=0.005)),
+        # Adam steps the width variable by about lr per step: past 10 a step jumps across any width range
+        lr=checks.bounded(src, "optimizer.lr", checks.get(src, t, "optimizer", "lr", float, default=0.005),
+                          1e-12, 10.0),
         betas=(float(betas[0]), float(betas[1])),
-        eps=checks.positive(src, "optimizer.eps", checks.get(src, t, "optimizer", "eps", float, default=1e-8)),
+        eps=checks.bounded(src, "optimizer.eps", checks.get(src, t, "optimizer", "eps", float, default=1e-8), 1e-300,
+                           1.0),
         epochs=checks.count(src, "optimizer.epochs", t.get("epochs", 100), 1, checks.EPOCHS),
         batch_size=checks.count(src, "optimizer.batch_size", t.get("batch_size", 16), 1, checks.SAMPLES),
     )
