@@ -271,30 +271,64 @@ def _scipy(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -
     return Factor("scipy", A.shape[0], lu.solve)
 
 
-_CONTROLLER = None
-ONE_BLAS_THREAD_FROM = 64  # unknowns: dense systems this size and up run BLAS on one thread
+ONE_BLAS_THREAD_BELOW = 400  # unknowns: BLAS runs on one thread for systems smaller than this (= DENSE_BELOW)
+_BLAS_LIBS: list | None = None
 
 
-def one_blas_thread(n: int):
-    """Context manager: BLAS/LAPACK on one thread for a dense system of ``n`` unknowns.
-
-    Below ``DENSE_BELOW`` unknowns, BLAS threads only add latency, and on a busy
-    machine a lot of it (a 180-unknown assembly + Cholesky: 0.55 ms on one thread,
-    44 ms median on two at load average 3).  Tiny systems (< ``ONE_BLAS_THREAD_FROM``)
-    never start threads, so they skip the ~10 us the switch costs.
-    """
-    global _CONTROLLER
-    if n < ONE_BLAS_THREAD_FROM:
-        return contextlib.nullcontext()
-    try:
-        if _CONTROLLER is None:
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and SciPy's), found once."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        try:
             import scipy.linalg  # noqa: F401  (load LAPACK before taking stock of the libraries)
             from threadpoolctl import ThreadpoolController
 
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
+            _BLAS_LIBS = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
+            _BLAS_LIBS = []
+    return _BLAS_LIBS
+
+
+class _OneBlasThread:
+    """Set every BLAS library to one thread on entry and restore each one's setting on exit.
+
+    Calls the libraries' own ``set_num_threads`` through threadpoolctl's
+    controllers, found once: about 2 us a switch, against ~30 us for a
+    ``threadpool_limits`` block, so it can wrap every small solve.  Libraries
+    already on one thread are left untouched (nesting costs nothing).
+    """
+
+    __slots__ = ("_restore",)
+
+    def __enter__(self):
+        restore = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads()
+            if n is not None and n != 1:
+                lib.set_num_threads(1)
+                restore.append((lib, n))
+        self._restore = restore
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._restore:
+            lib.set_num_threads(n)
+        return False
+
+
+def one_blas_thread(n: int):
+    """Context manager: BLAS/LAPACK on one thread for a system of ``n`` unknowns (if small).
+
+    Below ``ONE_BLAS_THREAD_BELOW`` unknowns BLAS threads only add latency, and on
+    a busy machine a lot of it: OpenBLAS splits even a 24-unknown solve with 105
+    right-hand sides over its threads, which then wait for cores the other
+    processes hold (0.22 ms on one thread, 32 ms on two under load; a
+    180-unknown assembly + Cholesky 0.55 ms against 44 ms).  Larger systems keep
+    the libraries' own setting, so big dense work still runs in parallel.
+    """
+    if n >= ONE_BLAS_THREAD_BELOW:
         return contextlib.nullcontext()
+    return _OneBlasThread()
 
 
 _BACKENDS = {"cholmod": _cholmod, "pardiso": _pardiso, "scipy": _scipy, "dense": _dense}
