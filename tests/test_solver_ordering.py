@@ -164,10 +164,22 @@ def test_pardiso_reuses_the_symbolic_analysis_once_a_factor_is_dropped(monkeypat
     cache: dict = {}
     f1 = linear_solver.factorize(A, backend="pardiso", cache=cache, ordered=True)
     f2 = linear_solver.factorize(A2, backend="pardiso", cache=cache, ordered=True)  # f1 still held: a new handle
-    assert phases == [12, 12]
+    assert phases == [11, 22, 11, 22]  # analysis + numeric factorisation, twice
     assert np.allclose(A @ f1.solve(b), b) and np.allclose(A2 @ f2.solve(b), b)  # neither changed under us
     del f1, f2
     phases.clear()
     f3 = linear_solver.factorize(A, backend="pardiso", cache=cache, ordered=True)
     assert phases == [22]  # numeric factorisation only
     assert np.allclose(A @ f3.solve(b), b)
+
+
+def test_pardiso_reports_its_analysis():
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    D = triangular_lattice(20, 20).ordered_stiffness_matrix()
+    f = linear_solver.factorize(D, backend="pardiso", ordered=True)
+    info = f.native.analysis()
+    lower = D.shape[0] + (D.nnz - D.shape[0]) // 2  # the factor holds at least the matrix's triangle
+    assert lower <= info["factor_nnz"] < D.shape[0] ** 2
+    assert info["factor_gflop"] >= 0 and info["factor_mb"] > 0
+    assert f.native.phases == {11: 1, 22: 1}

@@ -55,6 +55,7 @@ class Factor:
     backend: str
     n: int
     _solve: Callable[[np.ndarray], np.ndarray]
+    native: object = None  # the backend's own factor object (the PARDISO handle: phases, analysis())
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         b = np.asarray(b, dtype=float)
@@ -173,9 +174,26 @@ class _Pardiso:
         self.arrays = (np.ascontiguousarray(data, dtype=np.float64), np.asarray(indptr, dtype=np.int32),
                        np.asarray(indices, dtype=np.int32),
                        np.zeros(n, np.int32) if perm is None else np.asarray(perm, dtype=np.int32))
+        ip[17] = -1  # report the factor's non-zeros after the analysis (iparm[17])
+        ip[18] = -1  # and the factorisation's flop count (iparm[18], MFlop)
         self.factored = False
-        self._call(12, np.zeros(n), np.zeros(n))  # symbolic + numeric factorisation
+        self.phases: dict[int, int] = {}  # phase -> calls made (how often the analysis ran, say)
+        self._call(11, np.zeros(n), np.zeros(n))  # symbolic analysis (ordering given or METIS)
         self.factored = True
+        self._call(22, np.zeros(n), np.zeros(n))  # numeric factorisation
+
+    def analysis(self) -> dict:
+        """What PARDISO's symbolic analysis reported: factor size, flops, memory.
+
+        ``factor_nnz`` (iparm[17]), ``factor_gflop`` (iparm[18], the numeric
+        factorisation's count), ``peak_analysis_mb`` (iparm[14]), ``permanent_mb``
+        (iparm[15]) and ``factor_mb`` (iparm[16], the numeric factorisation's
+        double-precision memory).
+        """
+        ip = self.iparm
+        return {"factor_nnz": int(ip[17]), "factor_gflop": float(ip[18]) / 1e3,
+                "peak_analysis_mb": float(ip[14]) / 1024, "permanent_mb": float(ip[15]) / 1024,
+                "factor_mb": float(ip[16]) / 1024}
 
     def refactor(self, data) -> None:
         """New values on the same pattern: numeric factorisation only, reusing the symbolic analysis."""
@@ -190,6 +208,7 @@ class _Pardiso:
 
     def _call(self, phase, b, x, nrhs=1):
         a, ia, ja, perm = self.arrays
+        self.phases[phase] = self.phases.get(phase, 0) + 1
         err = ctypes.c_int32(0)
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
@@ -254,7 +273,7 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False)
         handle.refactor(data)
     else:
         handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
-    fac = Factor("pardiso", n, handle.solve)
+    fac = Factor("pardiso", n, handle.solve, handle)
     if cache is not None:
         cache[key] = (handle, weakref.ref(fac))
     return fac
