@@ -144,6 +144,7 @@ def _mkl_pardiso():
     return _MKL
 
 
+PHASE_CALLS: dict[int, int] = {}  # PARDISO phase -> calls made in this process (benchmarks show reuse)
 PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
 
 
@@ -213,6 +214,7 @@ class _Pardiso:
     def _call(self, phase, b, x, nrhs=1):
         a, ia, ja, perm = self.arrays
         self.phases[phase] = self.phases.get(phase, 0) + 1
+        PHASE_CALLS[phase] = PHASE_CALLS.get(phase, 0) + 1
         err = ctypes.c_int32(0)
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
