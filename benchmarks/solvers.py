@@ -211,6 +211,19 @@ def main() -> int:
     if args.no_baselines:
         return 0
 
+    # ---- labmnn's gradient through each backend present (how the default is chosen)
+    print("labmnn's gradient through each backend (ordered matrix; ratio: PARDISO / backend):")
+    for name in linear_solver.available_backends():
+        os.environ["LABMNN_SOLVER"] = name
+        try:
+            t = timed(gradient, max(1, R - 1))
+        finally:
+            os.environ.pop("LABMNN_SOLVER")
+        note = "the default" if name == linear_solver.default_backend() else ""
+        if name == "scipy":
+            note += " what the default install (no fast extra) uses"
+        row(f"backend {name}", t, t_grad[0], note)
+
     # ---- baselines: the same forward + adjoint pair in the network's own numbering
     print("baselines (factorise + forward + adjoint solve; ratio: baseline / labmnn's whole gradient):")
     A = net.reduced_stiffness_matrix()
