@@ -213,3 +213,37 @@ def test_batch_solve_in_elimination_order_matches_sample_by_sample():
         one = net.solve(F[s])
         assert np.allclose(batch.displacements[s], one.displacements, rtol=1e-12, atol=1e-18)
         assert np.allclose(batch.elongations[s], one.elongations, rtol=1e-12, atol=1e-18)
+
+
+def test_ordered_matrix_pattern_does_not_depend_on_the_stiffness_values():
+    # On a regular lattice, tied stiffnesses make some entries cancel to exactly zero;
+    # the pattern must stay put all the same, or the factorisation cannot reuse its analysis.
+    net = triangular_lattice(16, 16)
+    rng = np.random.default_rng(0)
+    ks = [net.stiffness, net.stiffness * rng.uniform(0.5, 1.5, net.n_bonds),
+          net.stiffness * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01), net.stiffness]
+    mats = [net.ordered_stiffness_matrix(k) for k in ks]
+    for D, k in zip(mats, ks):
+        assert np.array_equal(D.indptr, mats[1].indptr) and np.array_equal(D.indices, mats[1].indices)
+        ref = net.reduced_stiffness_matrix(k)[net.elimination_order()][:, net.elimination_order()]
+        assert abs(D - ref).max() <= 1e-12 * abs(ref).max()
+
+
+def test_training_steps_on_a_regular_lattice_reuse_the_analysis(monkeypatch):
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    monkeypatch.setenv("LABMNN_SOLVER", "pardiso")
+    net = triangular_lattice(16, 16)
+    F = np.zeros((net.n_nodes, 2))
+    F[int(np.argmin(net.nodes[:, 1])), 1] = -0.05
+    loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(np.argmax(net.nodes[:, 0])), "axis": "y",
+                                                           "value": -1e-4}]})
+    phases = []
+    real = linear_solver._Pardiso._call
+    monkeypatch.setattr(linear_solver._Pardiso, "_call",
+                        lambda self, phase, *a, **k: (phases.append(phase), real(self, phase, *a, **k))[1])
+    rng = np.random.default_rng(1)
+    for step in range(4):  # uniform widths, then tied +-1 % changes, as Adam's first steps make
+        net.gradient(F, loss, wrt="width")
+        net.set_widths(net.width * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01))
+    assert phases.count(11) == 1 and phases.count(22) == 4  # one analysis for the whole run

@@ -279,6 +279,7 @@ class Network:
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
         self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
+        self._ordered_pattern: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -367,7 +368,35 @@ class Network:
         D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
         D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
-        return D
+        return self._on_fixed_pattern(D)
+
+    def _on_fixed_pattern(self, D: sp.csc_matrix) -> sp.csc_matrix:
+        """``D`` on a pattern that does not depend on the stiffness values.
+
+        The sparse product drops entries that cancel to exactly zero, which on a
+        regular lattice with tied stiffnesses (uniform widths, Adam's first equal
+        steps) happens at values-dependent places; the factorisation could then
+        not reuse its analysis from one step to the next.  The structural
+        pattern (every bond's block, |C|^T |C|) is worked out once per geometry;
+        a D with fewer entries is spread into it, explicit zeros where entries
+        cancelled.
+        """
+        if self._ordered_pattern is None:  # the structural pattern, once per geometry
+            Co = self._ordered_compat[0]
+            A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
+            P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
+            P.sort_indices()
+            self._ordered_pattern = (P.indptr, P.indices, None)
+        indptr, indices, keys = self._ordered_pattern
+        if D.nnz == indices.size:  # the same entries (D's are a subset of the structural ones)
+            return D
+        if keys is None:
+            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(indptr)) * D.shape[0] + indices
+            self._ordered_pattern = (indptr, indices, keys)
+        row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
+        data = np.zeros(indices.size)
+        data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
+        return sp.csc_matrix((data, indices, indptr), shape=D.shape)
 
     def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
         """D on the free degrees of freedom as a dense array (for small networks)."""
