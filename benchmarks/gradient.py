@@ -67,7 +67,12 @@ def one_size(n: int) -> dict:
     g = net.gradient(F, loss)
     t_grad, c_grad = time.perf_counter() - t0, cpu_s() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # one gradient's peak (with the lattice)
-    backend = net.equilibrium().factor.backend
+    fac = net.equilibrium().factor
+    backend = fac.backend
+    factor_mb = None
+    if fac.native is not None and hasattr(fac.native, "analysis"):  # PARDISO reports its factor's size
+        a = fac.native.analysis()
+        factor_mb = a["factor_mb"] + a["permanent_mb"]
     k2 = net.stiffness * np.random.default_rng(0).uniform(0.9, 1.1, net.n_bonds)
     t0 = time.perf_counter()
     net.gradient(F, loss, stiffness=k2)
@@ -137,7 +142,8 @@ def one_size(n: int) -> dict:
             "gradient_cpu_s": c_grad, "again_s": t_again, "ref_s": t_ref, "ref_backend": ref_backend,
             "ref_rel_diff": ref_diff, "backend": backend, "fd_s": t_fd, "fd_estimated": fd_est, "dense_s": t_dense,
             "dense_estimated": dense_est, "peak_mb": peak_mb, "grad_norm": float(np.linalg.norm(g)),
-            "linear_again_s": t_lin, "nonlinear_s": t_nl}
+            "linear_again_s": t_lin, "nonlinear_s": t_nl,
+            "factor_mb": factor_mb, "load": os.getloadavg()[0]}
 
 
 def batch_case(repeats: int = 200) -> dict:
@@ -274,12 +280,27 @@ def main() -> int:
     if len(big) >= 2:
         slope = np.polyfit(np.log([r["n_nodes"] for r in big]), np.log([r["gradient_s"] for r in big]), 1)[0]
         print(f"scaling exponent of the gradient time (>= 1e4 nodes): {slope:.2f}")
-    for target_n, limit in ((100_000, 1.0), (1_000_000, 20.0)):
-        hit = [r for r in rows if abs(r["n_nodes"] - target_n) < 0.01 * target_n]
-        if hit:
-            ok = "meets" if hit[0]["gradient_s"] <= limit else "MISSES"
-            print(f"{target_n:.0e} nodes: {hit[0]['gradient_s']:.2f} s wall, {hit[0]['gradient_cpu_s']:.2f} s CPU "
-                  f"({ok} the {limit:g} s target in wall time)")
+    by_n = {n: r for n in (100_000, 1_000_000) for r in rows if abs(r["n_nodes"] - n) < 0.01 * n}
+    for target_n, limit in ((100_000, 1.0), (1_000_000, 4.0)):
+        r = by_n.get(target_n)
+        if r:
+            ok = "meets" if r["gradient_s"] <= limit else "MISSES"
+            print(f"{target_n:.0e} nodes (load {r['load']:.1f}): {r['gradient_s']:.2f} s wall, "
+                  f"{r['gradient_cpu_s']:.2f} s CPU ({ok} the {limit:g} s target in wall time)")
+    r = by_n.get(100_000)
+    if r and r["ref_s"]:
+        ratio = r["ref_s"] / r["gradient_s"]
+        print(f"10^5 nodes against {r['ref_backend']} with its own ordering, same process: {ratio:.1f}x "
+              f"({'meets' if ratio >= 10 else 'MISSES'} the 10x target)")
+    if len(by_n) == 2:
+        big, small = by_n[1_000_000], by_n[100_000]
+        ratio = big["gradient_s"] / small["gradient_s"]
+        print(f"10^6 / 10^5 time: {ratio:.1f}x wall, {big['gradient_cpu_s'] / small['gradient_cpu_s']:.1f}x CPU "
+              f"({'meets' if ratio <= 12 else 'MISSES'} the 12x target)")
+        if big["factor_mb"]:
+            print(f"10^6 peak memory {big['peak_mb']:.0f} MB, factor {big['factor_mb']:.0f} MB (PARDISO's report): "
+                  f"{big['peak_mb'] / big['factor_mb']:.2f}x ({'meets' if big['peak_mb'] <= 1.3 * big['factor_mb'] else 'MISSES'}"
+                  f" the 1.3x target)")
     print("exact (large-rotation) gradient beside the linear one, same process, median of 3 at changed stiffness:")
     for r in rows:
         if r["nonlinear_s"] is not None:
