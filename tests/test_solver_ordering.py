@@ -243,7 +243,7 @@ def test_training_steps_on_a_regular_lattice_reuse_the_analysis(monkeypatch):
     monkeypatch.setattr(linear_solver._Pardiso, "_call",
                         lambda self, phase, *a, **k: (phases.append(phase), real(self, phase, *a, **k))[1])
     rng = np.random.default_rng(1)
-    for step in range(4):  # uniform widths, then tied +-1 % changes, as Adam's first steps make
+    for _ in range(4):  # uniform widths, then tied +-1 % changes, as Adam's first steps make
         net.gradient(F, loss, wrt="width")
         net.set_widths(net.width * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01))
     assert phases.count(11) == 1 and phases.count(22) == 4  # one analysis for the whole run

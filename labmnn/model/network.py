@@ -66,7 +66,7 @@ class Equilibrium:
         self.net = net
         self.stiffness = stiffness
         self._order = None  # free-DOF indices in elimination order (sparse path)
-        self._dofs = None  # DOF numbers of the unknowns in the factor's order
+        self._dofs: np.ndarray | None = None  # DOF numbers of the unknowns in the factor's order
         self._dense = net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER")
         try:
             with self._blas():
@@ -126,10 +126,11 @@ class Equilibrium:
 
     def _gather(self) -> np.ndarray:
         """DOF numbers of the factor's unknowns, in its order (free DOFs, elimination order if sparse)."""
-        if getattr(self, "_dofs", None) is None:
+        dofs = self._dofs
+        if dofs is None:
             free = self.net.free_dofs
-            self._dofs = free if self._order is None else free[self._order]
-        return self._dofs
+            dofs = self._dofs = free if self._order is None else free[self._order]
+        return dofs
 
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
@@ -382,6 +383,7 @@ class Network:
         cancelled.
         """
         if self._ordered_pattern is None:  # the structural pattern, once per geometry
+            assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
             Co = self._ordered_compat[0]
             A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
             P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
