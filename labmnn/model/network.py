@@ -377,24 +377,33 @@ class Network:
         The sparse product drops entries that cancel to exactly zero, which on a
         regular lattice with tied stiffnesses (uniform widths, Adam's first equal
         steps) happens at values-dependent places; the factorisation could then
-        not reuse its analysis from one step to the next.  The structural
-        pattern (every bond's block, |C|^T |C|) is worked out once per geometry;
-        a D with fewer entries is spread into it, explicit zeros where entries
-        cancelled.
+        not reuse its analysis from one step to the next.  The first matrix's
+        pattern is kept; once a matrix disagrees with it, the structural pattern
+        (every bond's block, |C|^T |C|) is worked out, once per geometry, and
+        any D with fewer entries is spread into it, explicit zeros where entries
+        cancelled.  So a training run does at most two symbolic analyses, and a
+        one-off gradient pays nothing.
         """
-        if self._ordered_pattern is None:  # the structural pattern, once per geometry
+        pat = self._ordered_pattern
+        if pat is None:  # the first matrix's pattern serves until a matrix disagrees with it
+            self._ordered_pattern = (D.indptr, D.indices, None)
+            return D
+        indptr, indices, keys = pat
+        if keys is not None and D.nnz == indices.size:
+            return D  # D's entries are a subset of the structural ones: the same set
+        if keys is None and np.array_equal(D.indptr, indptr) and np.array_equal(D.indices, indices):
+            return D
+        if keys is None:  # the structural pattern, once per geometry (costs one sparse product)
             assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
             Co = self._ordered_compat[0]
             A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
             P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
             P.sort_indices()
-            self._ordered_pattern = (P.indptr, P.indices, None)
-        indptr, indices, keys = self._ordered_pattern
-        if D.nnz == indices.size:  # the same entries (D's are a subset of the structural ones)
-            return D
-        if keys is None:
+            indptr, indices = P.indptr, P.indices
             keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(indptr)) * D.shape[0] + indices
             self._ordered_pattern = (indptr, indices, keys)
+            if D.nnz == indices.size:
+                return D
         row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
         data = np.zeros(indices.size)
         data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
