@@ -20,7 +20,9 @@ the same run three baselines:
   dense stiffness matrix, timed up to 4000 nodes, extrapolated as n^3 above).
 
 Then the batch case: 105 samples (the Iris training set) on the paper's network,
-one factorisation, against 105 dense per-sample solves.  It prints ratios, peak
+one factorisation, against 105 dense per-sample solves.  ``--busy`` runs only
+that case, as found and again while two busy-loop processes (started here, at
+most 120 s, killed at the end) keep both cores busy.  It prints ratios, peak
 memory and the scaling exponent of the gradient time.
 """
 
@@ -65,7 +67,12 @@ def one_size(n: int) -> dict:
     g = net.gradient(F, loss)
     t_grad, c_grad = time.perf_counter() - t0, cpu_s() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # one gradient's peak (with the lattice)
-    backend = net.equilibrium().factor.backend
+    fac = net.equilibrium().factor
+    backend = fac.backend
+    factor_mb = None
+    if fac.native is not None and hasattr(fac.native, "analysis"):  # PARDISO reports its factor's size
+        a = fac.native.analysis()
+        factor_mb = a["factor_mb"] + a["permanent_mb"]
     k2 = net.stiffness * np.random.default_rng(0).uniform(0.9, 1.1, net.n_bonds)
     t0 = time.perf_counter()
     net.gradient(F, loss, stiffness=k2)
@@ -135,10 +142,16 @@ def one_size(n: int) -> dict:
             "gradient_cpu_s": c_grad, "again_s": t_again, "ref_s": t_ref, "ref_backend": ref_backend,
             "ref_rel_diff": ref_diff, "backend": backend, "fd_s": t_fd, "fd_estimated": fd_est, "dense_s": t_dense,
             "dense_estimated": dense_est, "peak_mb": peak_mb, "grad_norm": float(np.linalg.norm(g)),
-            "linear_again_s": t_lin, "nonlinear_s": t_nl}
+            "linear_again_s": t_lin, "nonlinear_s": t_nl,
+            "factor_mb": factor_mb, "load": os.getloadavg()[0]}
 
 
 def batch_case(repeats: int = 200) -> dict:
+    """The paper's 105-sample batch gradient against a dense per-sample loop, interleaved.
+
+    Both are timed in alternating rounds (so both see the same load), medians of
+    the rounds, wall and CPU time of this process.
+    """
     from labmnn import GRAVITY, Network
     from labmnn.model import losses
 
@@ -147,21 +160,77 @@ def batch_case(repeats: int = 200) -> dict:
     F = np.zeros((105, net.n_nodes, 2))
     F[:, [13, 11, 12, 9], 1] = -rng.uniform(0.2, 1.0, size=(105, 4)) * 0.005 * GRAVITY
     loss = losses.CrossEntropyLoss([7, 1, 2], 0, labels=rng.integers(0, 3, 105), scale=2e-4)
-    times = []
-    for _ in range(repeats):
-        net._equilibrium = None  # count the factorisation every time, as a training step does
-        t0 = time.perf_counter()
-        net.gradient(F, loss)
-        times.append(time.perf_counter() - t0)
     D = net.reduced_stiffness_matrix().toarray()
     free = net.free_dofs
-    t0 = time.perf_counter()
-    for _ in range(10):
-        for s in range(105):  # per sample: forward and adjoint dense solves
+    batch_w, batch_c, dense_w, dense_c = [], [], [], []
+    rounds = 10
+    for _ in range(rounds):
+        for _ in range(repeats // rounds):
+            net._equilibrium = None  # count the factorisation every time, as a training step does
+            c0, t0 = cpu_s(), time.perf_counter()
+            net.gradient(F, loss)
+            batch_w.append(time.perf_counter() - t0)
+            batch_c.append(cpu_s() - c0)
+        c0, t0 = cpu_s(), time.perf_counter()
+        for s in range(105):  # per sample: forward and adjoint dense solves, as the authors' code does
             u = np.linalg.solve(D, F[s].reshape(-1)[free])
             np.linalg.solve(D, -u)
-    t_dense = (time.perf_counter() - t0) / 10
-    return {"batch_ms": 1e3 * float(np.median(times)), "dense_per_sample_ms": 1e3 * t_dense}
+        dense_w.append(time.perf_counter() - t0)
+        dense_c.append(cpu_s() - c0)
+    from threadpoolctl import threadpool_info
+
+    threads = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+    return {"batch_ms": 1e3 * float(np.median(batch_w)), "batch_cpu_ms": 1e3 * float(np.median(batch_c)),
+            "dense_per_sample_ms": 1e3 * float(np.median(dense_w)),
+            "dense_cpu_ms": 1e3 * float(np.median(dense_c)), "blas_threads": threads,
+            "load": os.getloadavg()[0]}
+
+
+def _busy_loop(seconds: float) -> None:  # pragma: no cover  (runs in a child process)
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+
+
+class BusyCores:
+    """Two processes that spin for at most ``seconds`` (both cores busy); killed on exit."""
+
+    def __init__(self, count: int = 2, seconds: float = 120.0):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.procs = [ctx.Process(target=_busy_loop, args=(seconds,), daemon=True) for _ in range(count)]
+
+    def __enter__(self):
+        for p in self.procs:
+            p.start()
+        time.sleep(0.5)  # let them reach the loop
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.join()
+        return False
+
+
+def busy_case() -> int:
+    """``--busy``: the batch gradient against the dense loop, quiet and with two spinning processes."""
+    quiet = batch_case()
+    with BusyCores(2, seconds=120.0):
+        busy = batch_case()
+    print(f"paper network, 105-sample batch gradient vs dense per-sample loop (medians of interleaved rounds; "
+          f"BLAS threads configured: {busy['blas_threads']}; the solver limits small systems to one):")
+    for name, r in (("as found", quiet), ("+2 busy processes", busy)):
+        print(f"  {name:>18} (load {r['load']:.1f}): batch {r['batch_ms']:.3f} ms wall / {r['batch_cpu_ms']:.3f} ms "
+              f"CPU, dense loop {r['dense_per_sample_ms']:.2f} ms wall / {r['dense_cpu_ms']:.2f} ms CPU, "
+              f"ratio {r['dense_per_sample_ms'] / r['batch_ms']:.1f}x wall, "
+              f"{r['dense_cpu_ms'] / max(r['batch_cpu_ms'], 1e-9):.1f}x CPU")
+    ratio = busy["dense_per_sample_ms"] / busy["batch_ms"]
+    print(f"busy: {ratio:.1f}x faster than the dense loop ({'meets' if ratio >= 5 else 'MISSES'} the 5x target); "
+          f"busy/quiet batch time {busy['batch_ms'] / quiet['batch_ms']:.2f}")
+    return 0
 
 
 def main() -> int:
@@ -169,7 +238,11 @@ def main() -> int:
     ap.add_argument("--max-nodes", type=int, default=1_000_000)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--busy", action="store_true",
+                    help="only the paper's batch gradient, quiet and with two busy-loop processes beside it")
     args = ap.parse_args()
+    if args.busy:
+        return busy_case()
     if args.one:
         print(json.dumps(one_size(args.one)))
         return 0
@@ -207,12 +280,27 @@ def main() -> int:
     if len(big) >= 2:
         slope = np.polyfit(np.log([r["n_nodes"] for r in big]), np.log([r["gradient_s"] for r in big]), 1)[0]
         print(f"scaling exponent of the gradient time (>= 1e4 nodes): {slope:.2f}")
-    for target_n, limit in ((100_000, 1.0), (1_000_000, 20.0)):
-        hit = [r for r in rows if abs(r["n_nodes"] - target_n) < 0.01 * target_n]
-        if hit:
-            ok = "meets" if hit[0]["gradient_s"] <= limit else "MISSES"
-            print(f"{target_n:.0e} nodes: {hit[0]['gradient_s']:.2f} s wall, {hit[0]['gradient_cpu_s']:.2f} s CPU "
-                  f"({ok} the {limit:g} s target in wall time)")
+    by_n = {n: r for n in (100_000, 1_000_000) for r in rows if abs(r["n_nodes"] - n) < 0.01 * n}
+    for target_n, limit in ((100_000, 1.0), (1_000_000, 4.0)):
+        r = by_n.get(target_n)
+        if r:
+            ok = "meets" if r["gradient_s"] <= limit else "MISSES"
+            print(f"{target_n:.0e} nodes (load {r['load']:.1f}): {r['gradient_s']:.2f} s wall, "
+                  f"{r['gradient_cpu_s']:.2f} s CPU ({ok} the {limit:g} s target in wall time)")
+    r = by_n.get(100_000)
+    if r and r["ref_s"]:
+        ratio = r["ref_s"] / r["gradient_s"]
+        print(f"10^5 nodes against {r['ref_backend']} with its own ordering, same process: {ratio:.1f}x "
+              f"({'meets' if ratio >= 10 else 'MISSES'} the 10x target)")
+    if len(by_n) == 2:
+        big, small = by_n[1_000_000], by_n[100_000]
+        ratio = big["gradient_s"] / small["gradient_s"]
+        print(f"10^6 / 10^5 time: {ratio:.1f}x wall, {big['gradient_cpu_s'] / small['gradient_cpu_s']:.1f}x CPU "
+              f"({'meets' if ratio <= 12 else 'MISSES'} the 12x target)")
+        if big["factor_mb"]:
+            fits = "meets" if big["peak_mb"] <= 1.3 * big["factor_mb"] else "MISSES"
+            print(f"10^6 peak memory {big['peak_mb']:.0f} MB, factor {big['factor_mb']:.0f} MB (PARDISO's report): "
+                  f"{big['peak_mb'] / big['factor_mb']:.2f}x ({fits} the 1.3x target)")
     print("exact (large-rotation) gradient beside the linear one, same process, median of 3 at changed stiffness:")
     for r in rows:
         if r["nonlinear_s"] is not None:

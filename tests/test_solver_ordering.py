@@ -164,10 +164,87 @@ def test_pardiso_reuses_the_symbolic_analysis_once_a_factor_is_dropped(monkeypat
     cache: dict = {}
     f1 = linear_solver.factorize(A, backend="pardiso", cache=cache, ordered=True)
     f2 = linear_solver.factorize(A2, backend="pardiso", cache=cache, ordered=True)  # f1 still held: a new handle
-    assert phases == [12, 12]
+    assert phases == [11, 22, 11, 22]  # analysis + numeric factorisation, twice
     assert np.allclose(A @ f1.solve(b), b) and np.allclose(A2 @ f2.solve(b), b)  # neither changed under us
     del f1, f2
     phases.clear()
     f3 = linear_solver.factorize(A, backend="pardiso", cache=cache, ordered=True)
     assert phases == [22]  # numeric factorisation only
     assert np.allclose(A @ f3.solve(b), b)
+
+
+def test_pardiso_reports_its_analysis():
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    D = triangular_lattice(20, 20).ordered_stiffness_matrix()
+    f = linear_solver.factorize(D, backend="pardiso", ordered=True)
+    info = f.native.analysis()
+    lower = D.shape[0] + (D.nnz - D.shape[0]) // 2  # the factor holds at least the matrix's triangle
+    assert lower <= info["factor_nnz"] < D.shape[0] ** 2
+    assert info["factor_gflop"] >= 0 and info["factor_mb"] > 0
+    assert f.native.phases == {11: 1, 22: 1}
+
+
+@pytest.mark.parametrize("backend", SPARSE)
+def test_mechanism_is_diagnosed_in_a_batch_where_one_sample_moves_it(backend, monkeypatch):
+    if backend not in linear_solver.available_backends():
+        pytest.skip(f"{backend} not installed")
+    from labmnn.model import network
+
+    monkeypatch.setenv("LABMNN_SOLVER", backend)
+    monkeypatch.setattr(network, "RIGIDITY_CHECK_BELOW", 0)
+    net = triangular_lattice(9, 8)
+    corner = int(np.argmin(net.nodes[:, 1] - 1e-3 * net.nodes[:, 0]))
+    touching = np.flatnonzero((net.bonds == corner).any(axis=1))
+    weak = net.without_bonds(touching[1:])
+    F = np.zeros((5, weak.n_nodes, 2))
+    F[:, int(np.argmax(weak.nodes[:, 1])), 1] = -0.01  # four samples leave the mechanism alone...
+    F[3, corner, 1] = -0.05  # ...one pulls on it: the batch's residual check must still see it
+    with pytest.raises(ZeroModeError):
+        weak.solve(F)
+
+
+def test_batch_solve_in_elimination_order_matches_sample_by_sample():
+    net = triangular_lattice(24, 20)  # sparse path
+    rng = np.random.default_rng(7)
+    F = rng.normal(scale=0.01, size=(4, net.n_nodes, 2))
+    batch = net.solve(F)
+    for s in range(4):
+        one = net.solve(F[s])
+        assert np.allclose(batch.displacements[s], one.displacements, rtol=1e-12, atol=1e-18)
+        assert np.allclose(batch.elongations[s], one.elongations, rtol=1e-12, atol=1e-18)
+
+
+def test_ordered_matrix_pattern_does_not_depend_on_the_stiffness_values():
+    # On a regular lattice, tied stiffnesses make some entries cancel to exactly zero;
+    # the pattern must stay put all the same, or the factorisation cannot reuse its analysis.
+    net = triangular_lattice(16, 16)
+    rng = np.random.default_rng(0)
+    ks = [net.stiffness, net.stiffness * rng.uniform(0.5, 1.5, net.n_bonds),
+          net.stiffness * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01), net.stiffness]
+    mats = [net.ordered_stiffness_matrix(k) for k in ks]
+    for i, (D, k) in enumerate(zip(mats, ks)):
+        if i:  # the first may have fewer entries; from the first change on, one pattern
+            assert np.array_equal(D.indptr, mats[1].indptr) and np.array_equal(D.indices, mats[1].indices)
+        ref = net.reduced_stiffness_matrix(k)[net.elimination_order()][:, net.elimination_order()]
+        assert abs(D - ref).max() <= 1e-12 * abs(ref).max()
+
+
+def test_training_steps_on_a_regular_lattice_reuse_the_analysis(monkeypatch):
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    monkeypatch.setenv("LABMNN_SOLVER", "pardiso")
+    net = triangular_lattice(16, 16)
+    F = np.zeros((net.n_nodes, 2))
+    F[int(np.argmin(net.nodes[:, 1])), 1] = -0.05
+    loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(np.argmax(net.nodes[:, 0])), "axis": "y",
+                                                           "value": -1e-4}]})
+    phases = []
+    real = linear_solver._Pardiso._call
+    monkeypatch.setattr(linear_solver._Pardiso, "_call",
+                        lambda self, phase, *a, **k: (phases.append(phase), real(self, phase, *a, **k))[1])
+    rng = np.random.default_rng(1)
+    for _ in range(4):  # uniform widths, then tied +-1 % changes, as Adam's first steps make
+        net.gradient(F, loss, wrt="width")
+        net.set_widths(net.width * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01))
+    assert phases.count(11) <= 2 and phases.count(22) == 4  # at most one more analysis, for the full pattern

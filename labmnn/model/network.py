@@ -66,6 +66,7 @@ class Equilibrium:
         self.net = net
         self.stiffness = stiffness
         self._order = None  # free-DOF indices in elimination order (sparse path)
+        self._dofs: np.ndarray | None = None  # DOF numbers of the unknowns in the factor's order
         self._dense = net.free_dofs.size < linear_solver.DENSE_BELOW and not os.environ.get("LABMNN_SOLVER")
         try:
             with self._blas():
@@ -97,19 +98,39 @@ class Equilibrium:
         f = np.asarray(f_free, dtype=float)
         if self._order is not None:
             f = f[self._order]
-        with self._blas():
-            u = self.factor.solve(f)
-            suspect = not np.all(np.isfinite(u))
-            if not suspect and not self.net._rigid_checked:
-                r = self._D @ u - f  # max-norms: no BLAS call, whose threads are costly on a busy machine
-                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(f).max(initial=0.0), 1e-300)
-        if suspect:
-            self.net.check_rigid(force=True)
+        u = self._solve_ordered(f)
         if self._order is not None:
             out = np.empty_like(u)
             out[self._order] = u
             u = out
         return u
+
+    def _solve_ordered(self, f: np.ndarray) -> np.ndarray:
+        """Solve D x = f with f already in the factor's own order; checks for a slipped mechanism."""
+        with self._blas():
+            u = self.factor.solve(f)
+            suspect = not np.all(np.isfinite(u))
+            if not suspect and not self.net._rigid_checked:
+                if u.ndim == 2 and u.shape[1] > 1:
+                    # One weighted sum of the columns carries any column's large residual
+                    # (weights fixed, distinct and positive: no cancellation by accident).
+                    w = 1.0 + np.arange(u.shape[1]) / (3.0 * u.shape[1])
+                    uc, fc = u @ w, f @ w
+                else:
+                    uc, fc = u, f
+                r = self._D @ uc - fc  # max-norms: no BLAS call, whose threads are costly on a busy machine
+                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(fc).max(initial=0.0), 1e-300)
+        if suspect:
+            self.net.check_rigid(force=True)
+        return u
+
+    def _gather(self) -> np.ndarray:
+        """DOF numbers of the factor's unknowns, in its order (free DOFs, elimination order if sparse)."""
+        dofs = self._dofs
+        if dofs is None:
+            free = self.net.free_dofs
+            dofs = self._dofs = free if self._order is None else free[self._order]
+        return dofs
 
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
@@ -121,10 +142,12 @@ class Equilibrium:
                 f"forces must have shape ({net.n_nodes}, 2) or (S, {net.n_nodes}, 2), got {F.shape}"
             )
         Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
-        free = net.free_dofs
-        u_free = self.solve_free(Fb[:, free].T).reshape(free.size, -1)  # (n_free, S)
+        dofs = self._gather()
+        # One gather straight into the factor's order; take(...).T is column-major, as the
+        # solvers want it, and the solution goes back with one scatter (no transposing copies).
+        u = self._solve_ordered(np.take(Fb, dofs, axis=1).T).reshape(dofs.size, -1)  # (n_free, S)
         U = np.zeros_like(Fb)
-        U[:, free] = u_free.T
+        U[:, dofs] = u.T
         E = (net.compatibility_matrix @ U.T).T  # (S, m)
         if not batch:
             return SolveResult(U.reshape(net.n_nodes, 2), E[0])
@@ -259,6 +282,7 @@ class Network:
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
         self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
+        self._ordered_pattern: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
         self.__dict__.pop("_tangent_patterns", None)
         self.__dict__.pop("_tangent_cache", None)
@@ -350,7 +374,45 @@ class Network:
         D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
         D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
-        return D
+        return self._on_fixed_pattern(D)
+
+    def _on_fixed_pattern(self, D: sp.csc_matrix) -> sp.csc_matrix:
+        """``D`` on a pattern that does not depend on the stiffness values.
+
+        The sparse product drops entries that cancel to exactly zero, which on a
+        regular lattice with tied stiffnesses (uniform widths, Adam's first equal
+        steps) happens at values-dependent places; the factorisation could then
+        not reuse its analysis from one step to the next.  The first matrix's
+        pattern is kept; once a matrix disagrees with it, the structural pattern
+        (every bond's block, |C|^T |C|) is worked out, once per geometry, and
+        any D with fewer entries is spread into it, explicit zeros where entries
+        cancelled.  So a training run does at most two symbolic analyses, and a
+        one-off gradient pays nothing.
+        """
+        pat = self._ordered_pattern
+        if pat is None:  # the first matrix's pattern serves until a matrix disagrees with it
+            self._ordered_pattern = (D.indptr, D.indices, None)
+            return D
+        indptr, indices, keys = pat
+        if keys is not None and D.nnz == indices.size:
+            return D  # D's entries are a subset of the structural ones: the same set
+        if keys is None and np.array_equal(D.indptr, indptr) and np.array_equal(D.indices, indices):
+            return D
+        if keys is None:  # the structural pattern, once per geometry (costs one sparse product)
+            assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
+            Co = self._ordered_compat[0]
+            A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
+            P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
+            P.sort_indices()
+            indptr, indices = P.indptr, P.indices
+            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(indptr)) * D.shape[0] + indices
+            self._ordered_pattern = (indptr, indices, keys)
+            if D.nnz == indices.size:
+                return D
+        row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
+        data = np.zeros(indices.size)
+        data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
+        return sp.csc_matrix((data, indices, indptr), shape=D.shape)
 
     def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
         """D on the free degrees of freedom as a dense array (for small networks)."""

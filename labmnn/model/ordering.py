@@ -53,18 +53,23 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
     """
     pts = np.asarray(points, dtype=float)
     n = len(pts)
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    # int32 node numbers halve the memory traffic of the per-level gathers over the bonds
+    # (which dominate: ~7 gathers of all bonds per level, ~17 levels at 10^6 nodes).
+    idt = np.int32 if n < 2**31 - 1 else np.int64
+    edges = np.asarray(edges).reshape(-1, 2).astype(idt)
     a, b = edges[:, 0], edges[:, 1]
     x, y = pts[:, 0], pts[:, 1]
     key = np.zeros(n, dtype=np.int64)  # base-3 path in the dissection tree: 0/1 halves, 2 separator
-    part = np.zeros(n, dtype=np.int64)  # dense id of the piece a node is in (active nodes only)
+    part = np.zeros(n, dtype=idt)  # dense id of the piece a node is in (active nodes only)
     active = np.ones(n, dtype=bool)
+    side = np.zeros(n, dtype=np.int8)
     for _ in range(_MAX_LEVELS):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        inside = active[a] & active[b] & (part[a] == part[b])  # bonds that can still be cut
-        a, b = a[inside], b[inside]
+        pa = part[a]
+        inside = active[a] & active[b] & (pa == part[b])  # bonds that can still be cut
+        a, b, pa = a[inside], b[inside], pa[inside]
         p = part[idx]
         n_parts = int(p.max()) + 1
         count = np.bincount(p, minlength=n_parts).astype(float)
@@ -73,28 +78,27 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         var_x = np.bincount(p, xs * xs, n_parts) / count - mx * mx
         var_y = np.bincount(p, ys * ys, n_parts) / count - my * my
         along_x = var_x >= var_y
-        side_idx = np.where(along_x[p], xs > mx[p], ys > my[p]).astype(np.int64)
+        side_idx = np.where(along_x[p], xs > mx[p], ys > my[p])
         upper = np.bincount(p, side_idx, n_parts)
         # A piece is cut only if it is big and the line really divides it.
         cut = (count > leaf_size) & (upper > 0) & (upper < count)
-        side = np.full(n, -1, dtype=np.int64)
         side[idx] = side_idx
-        crossing = cut[part[a]] & (side[a] != side[b])
-        ends = np.where(side[a[crossing]] == 0, a[crossing], b[crossing])
+        sa = side[a]
+        crossing = cut[pa] & (sa != side[b])
+        ends = np.where(sa[crossing] == 0, a[crossing], b[crossing])
         digit = np.zeros(n, dtype=np.int64)
         digit[idx] = np.where(cut[p], side_idx, 0)
-        separator = np.zeros(n, dtype=bool)
-        separator[ends] = True
-        digit[separator] = 2
+        digit[ends] = 2  # the separator
         key = key * 3 + digit
-        done = np.zeros(n, dtype=bool)
-        done[idx[~cut[p]]] = True
-        active &= ~(separator | done)
+        leave = np.zeros(n, dtype=bool)  # separator nodes and pieces numbered as they come
+        leave[ends] = True
+        leave[idx[~cut[p]]] = True
+        active &= ~leave
         # renumber the surviving halves densely
-        child = part * 2 + digit.clip(0, 1)
-        used = np.zeros(2 * n_parts, dtype=np.int64)
+        child = part * 2 + digit.clip(0, 1).astype(idt)
+        used = np.zeros(2 * n_parts, dtype=idt)
         used[child[active]] = 1
-        part = np.where(active, (np.cumsum(used) - 1)[child], 0)
+        part = np.where(active, (np.cumsum(used) - 1).astype(idt)[child], 0).astype(idt)
     return np.argsort(key, kind="stable")
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import time
 import warnings
 import weakref
 import zlib
@@ -55,6 +56,7 @@ class Factor:
     backend: str
     n: int
     _solve: Callable[[np.ndarray], np.ndarray]
+    native: object = None  # the backend's own factor object (the PARDISO handle: phases, analysis())
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         b = np.asarray(b, dtype=float)
@@ -142,6 +144,7 @@ def _mkl_pardiso():
     return _MKL
 
 
+PHASE_CALLS: dict[int, int] = {}  # PARDISO phase -> calls made in this process (benchmarks show reuse)
 PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
 
 
@@ -160,7 +163,7 @@ class _Pardiso:
     ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
               -4: "zero pivot", -7: "diagonal matrix is singular", -8: "32-bit integer overflow"}
 
-    def __init__(self, n, data, indptr, indices, perm):
+    def __init__(self, n, data, indptr, indices, perm, settings: dict | None = None):
         self.n = n
         self.pt = np.zeros(64, dtype=np.int64)  # PARDISO's opaque handle
         self.iparm = np.zeros(64, dtype=np.int32)
@@ -173,9 +176,29 @@ class _Pardiso:
         self.arrays = (np.ascontiguousarray(data, dtype=np.float64), np.asarray(indptr, dtype=np.int32),
                        np.asarray(indices, dtype=np.int32),
                        np.zeros(n, np.int32) if perm is None else np.asarray(perm, dtype=np.int32))
+        for i, v in (settings or {}).items():  # extra iparm entries (benchmarks try variants)
+            ip[i] = v
+        ip[17] = -1  # report the factor's non-zeros after the analysis (iparm[17])
+        ip[18] = -1  # and the factorisation's flop count (iparm[18], MFlop)
         self.factored = False
-        self._call(12, np.zeros(n), np.zeros(n))  # symbolic + numeric factorisation
+        self.phases: dict[int, int] = {}  # phase -> calls made (how often the analysis ran, say)
+        self.seconds: dict[int, float] = {}  # phase -> wall time spent in it
+        self._call(11, np.zeros(n), np.zeros(n))  # symbolic analysis (ordering given or METIS)
         self.factored = True
+        self._call(22, np.zeros(n), np.zeros(n))  # numeric factorisation
+
+    def analysis(self) -> dict:
+        """What PARDISO's symbolic analysis reported: factor size, flops, memory.
+
+        ``factor_nnz`` (iparm[17]), ``factor_gflop`` (iparm[18], the numeric
+        factorisation's count), ``peak_analysis_mb`` (iparm[14]), ``permanent_mb``
+        (iparm[15]) and ``factor_mb`` (iparm[16], the numeric factorisation's
+        double-precision memory).
+        """
+        ip = self.iparm
+        return {"factor_nnz": int(ip[17]), "factor_gflop": float(ip[18]) / 1e3,
+                "peak_analysis_mb": float(ip[14]) / 1024, "permanent_mb": float(ip[15]) / 1024,
+                "factor_mb": float(ip[16]) / 1024}
 
     def refactor(self, data) -> None:
         """New values on the same pattern: numeric factorisation only, reusing the symbolic analysis."""
@@ -190,11 +213,14 @@ class _Pardiso:
 
     def _call(self, phase, b, x, nrhs=1):
         a, ia, ja, perm = self.arrays
+        self.phases[phase] = self.phases.get(phase, 0) + 1
+        PHASE_CALLS[phase] = PHASE_CALLS.get(phase, 0) + 1
         err = ctypes.c_int32(0)
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
         mkl = _mkl_pardiso()
         previous = mkl.set_local_threads(solver_threads(self.n))
+        t0 = time.perf_counter()
         try:
             mkl(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
                 ctypes.byref(c(2)), ctypes.byref(c(phase)), ctypes.byref(c(self.n)), a.ctypes.data,
@@ -203,6 +229,7 @@ class _Pardiso:
                 b.ctypes.data, x.ctypes.data, ctypes.byref(err))
         finally:
             mkl.set_local_threads(previous)
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
         if err.value:
             msg = f"PARDISO phase {phase}: error {err.value} ({self.ERRORS.get(err.value, 'see MKL manual')})"
             if err.value in (-4, -7):
@@ -254,7 +281,7 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False)
         handle.refactor(data)
     else:
         handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
-    fac = Factor("pardiso", n, handle.solve)
+    fac = Factor("pardiso", n, handle.solve, handle)
     if cache is not None:
         cache[key] = (handle, weakref.ref(fac))
     return fac
@@ -271,30 +298,64 @@ def _scipy(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -
     return Factor("scipy", A.shape[0], lu.solve)
 
 
-_CONTROLLER = None
-ONE_BLAS_THREAD_FROM = 64  # unknowns: dense systems this size and up run BLAS on one thread
+ONE_BLAS_THREAD_BELOW = 400  # unknowns: BLAS runs on one thread for systems smaller than this (= DENSE_BELOW)
+_BLAS_LIBS: list | None = None
 
 
-def one_blas_thread(n: int):
-    """Context manager: BLAS/LAPACK on one thread for a dense system of ``n`` unknowns.
-
-    Below ``DENSE_BELOW`` unknowns, BLAS threads only add latency, and on a busy
-    machine a lot of it (a 180-unknown assembly + Cholesky: 0.55 ms on one thread,
-    44 ms median on two at load average 3).  Tiny systems (< ``ONE_BLAS_THREAD_FROM``)
-    never start threads, so they skip the ~10 us the switch costs.
-    """
-    global _CONTROLLER
-    if n < ONE_BLAS_THREAD_FROM:
-        return contextlib.nullcontext()
-    try:
-        if _CONTROLLER is None:
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and SciPy's), found once."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        try:
             import scipy.linalg  # noqa: F401  (load LAPACK before taking stock of the libraries)
             from threadpoolctl import ThreadpoolController
 
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
+            _BLAS_LIBS = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
+            _BLAS_LIBS = []
+    return _BLAS_LIBS
+
+
+class _OneBlasThread:
+    """Set every BLAS library to one thread on entry and restore each one's setting on exit.
+
+    Calls the libraries' own ``set_num_threads`` through threadpoolctl's
+    controllers, found once: about 2 us a switch, against ~30 us for a
+    ``threadpool_limits`` block, so it can wrap every small solve.  Libraries
+    already on one thread are left untouched (nesting costs nothing).
+    """
+
+    __slots__ = ("_restore",)
+
+    def __enter__(self):
+        restore = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads()
+            if n is not None and n != 1:
+                lib.set_num_threads(1)
+                restore.append((lib, n))
+        self._restore = restore
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._restore:
+            lib.set_num_threads(n)
+        return False
+
+
+def one_blas_thread(n: int):
+    """Context manager: BLAS/LAPACK on one thread for a system of ``n`` unknowns (if small).
+
+    Below ``ONE_BLAS_THREAD_BELOW`` unknowns BLAS threads only add latency, and on
+    a busy machine a lot of it: OpenBLAS splits even a 24-unknown solve with 105
+    right-hand sides over its threads, which then wait for cores the other
+    processes hold (0.22 ms on one thread, 32 ms on two under load; a
+    180-unknown assembly + Cholesky 0.55 ms against 44 ms).  Larger systems keep
+    the libraries' own setting, so big dense work still runs in parallel.
+    """
+    if n >= ONE_BLAS_THREAD_BELOW:
         return contextlib.nullcontext()
+    return _OneBlasThread()
 
 
 _BACKENDS = {"cholmod": _cholmod, "pardiso": _pardiso, "scipy": _scipy, "dense": _dense}
