@@ -229,7 +229,8 @@ def concurrent_resumes(work: Path, rng: random.Random) -> Row:
     row.cases = 1
     seqs = [json.loads(x).get("seq") for x in (folder / "log.jsonl").read_text().splitlines() if x.strip()]
     dup = len(seqs) - len(set(seqs))
-    refused = sum(c != 0 and ("lock" in e.lower() or "pid" in e.lower()) for c, (_, e) in zip(codes, outs))
+    refused = sum(c != 0 and any(w in e.lower() for w in ("lock", "pid", "in use by process"))
+                  for c, (_, e) in zip(codes, outs))
     if refused == 1 and 0 in codes and dup == 0:
         row.ok += 1
         row.notes.append("the second resume was refused")
