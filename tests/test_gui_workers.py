@@ -157,3 +157,22 @@ def test_stop_closes_the_device_in_its_own_thread(qapp):
     owner.call("connect")
     owner.stop()
     assert closed_in == ["labmnn-balance"] and not owner._thread.is_alive()
+
+
+def test_tapped_tracker_passes_the_model_prediction_through():
+    """The window's tracker wrapper forwards the engine's prediction (a real tracker takes it)."""
+    from labmnn.gui.workers import _TappedTracker
+
+    seen = []
+
+    class Tracker:
+        takes_prediction = True
+
+        def track(self, path, displacements_network_mm=None):
+            seen.append(displacements_network_mm)
+            return object()
+
+    tapped = _TappedTracker(Tracker(), seen.append)
+    assert tapped.takes_prediction
+    tapped.track("photo.jpg", displacements_network_mm=[[0.0, -1.0]])
+    assert seen == [[[0.0, -1.0]]]

@@ -371,8 +371,9 @@ class _TappedTracker:
         self._tracker = tracker
         self._emit = emit
 
-    def track(self, image_path):
-        result = self._tracker.track(image_path)
+    def track(self, image_path, **prediction):
+        """Track through the wrapped tracker (passing on a prediction it takes) and show the joints."""
+        result = self._tracker.track(image_path, **prediction)
         px = getattr(result, "joints_px", None)
         if px is not None:
             self._emit(JointsEvent(type="joints", image=str(image_path), joints_px=px,
