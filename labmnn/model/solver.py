@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import sys
 import time
 import warnings
 import weakref
@@ -140,6 +141,8 @@ def _mkl_pardiso():
         fn.restype = None
         lib = ctypes.CDLL(_mkl_runtime_path())
         _MKL = fn
+        global _BLAS_LIBS
+        _BLAS_LIBS = None  # MKL is a BLAS too: take stock again before the next small solve
         _MKL.set_local_threads = lib.MKL_Set_Num_Threads_Local  # returns the previous setting
     return _MKL
 
@@ -300,12 +303,19 @@ def _scipy(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -
 
 ONE_BLAS_THREAD_BELOW = 400  # unknowns: BLAS runs on one thread for systems smaller than this (= DENSE_BELOW)
 _BLAS_LIBS: list | None = None
+_BLAS_LIBS_AT = -1  # len(sys.modules) when the libraries were last taken stock of
 
 
 def _blas_libraries() -> list:
-    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and SciPy's), found once."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's, SciPy's, MKL's, ...).
+
+    Taken stock of again whenever Python modules were imported since the last
+    look (an import may load another BLAS: MKL with pypardiso, the system's
+    OpenBLAS with CHOLMOD); in a training loop nothing is imported, so the list
+    is reused.
+    """
+    global _BLAS_LIBS, _BLAS_LIBS_AT
+    if _BLAS_LIBS is None or len(sys.modules) != _BLAS_LIBS_AT:
         try:
             import scipy.linalg  # noqa: F401  (load LAPACK before taking stock of the libraries)
             from threadpoolctl import ThreadpoolController
@@ -313,6 +323,7 @@ def _blas_libraries() -> list:
             _BLAS_LIBS = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
         except Exception:  # pragma: no cover  (threadpoolctl missing or failing: run as is)
             _BLAS_LIBS = []
+        _BLAS_LIBS_AT = len(sys.modules)
     return _BLAS_LIBS
 
 
