@@ -33,6 +33,7 @@ def test_the_fuzz_would_see_an_accepted_absurd_value(tmp_path, monkeypatch):
     assert row.nonsense == 1
 
 
+@pytest.mark.slow
 def test_misbehaving_balance_on_a_pty():
     row = faults.balance_faults(1)
     assert row.cases == 7

@@ -103,7 +103,8 @@ def test_batch_equals_one_sample_at_a_time(paper):
         np.testing.assert_allclose(batch.elongations[s], one.elongations, atol=1e-14)
 
 
-@pytest.mark.parametrize("n", [6, 16])  # 16 x 16 has 480 unknowns: the sparse, ordered path
+# 16 x 16 has 480 unknowns: the sparse, ordered path (2 x 1400 nonlinear solves: slow lane)
+@pytest.mark.parametrize("n", [6, pytest.param(16, marks=pytest.mark.slow)])
 def test_exact_gradient_on_lattices_matches_finite_differences(n):
     net = triangular_lattice(n, n)
     rng = np.random.default_rng(n)
