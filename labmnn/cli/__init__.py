@@ -185,4 +185,14 @@ def run() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:  # between main's own handlers (e.g. a second Ctrl-C)
         code = _interrupted()
+    if code == 130:
+        # Interrupted: our own files are closed and fsynced, the one line is printed.  Libraries'
+        # exit hooks may still trip over what the interrupt left (a process pool's wake-up pipe,
+        # closed under it, prints a traceback at shutdown), so leave without running them.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
     sys.exit(code)
