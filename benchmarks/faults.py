@@ -158,13 +158,16 @@ def image_records(out: Path) -> int:
     return text.count('"name": "image"') + text.count('"name":"image"')
 
 
-def kill_after(p: subprocess.Popen, out: Path, photos: int, limit_s: float = 300.0) -> None:
-    """kill -9 the run once its session has recorded ``photos`` photos (a state, not a time)."""
+def interrupted_run(out: Path, photos: int, limit_s: float = 300.0) -> Path | None:
+    """Start a run into ``out`` and kill -9 it once its session has recorded ``photos`` photos
+    (a state, not a time); returns the session folder, or None if none was made."""
+    p = popen(run_args(out))
     deadline = time.monotonic() + limit_s
     while p.poll() is None and image_records(out) < photos and time.monotonic() < deadline:
         time.sleep(0.02)
     p.kill()
     p.communicate()
+    return session_in(out)
 
 
 def run_args(out: Path, seed: int = 0) -> list:
@@ -178,9 +181,7 @@ def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float |
     errors = []
     for i in range(kills):
         out = work / f"kill{i}"
-        p = popen(run_args(out))
-        kill_after(p, out, rng.randint(1, max(photos_per_run - 1, 1)))  # before the last photo: mid-run
-        folder = session_in(out)
+        folder = interrupted_run(out, rng.randint(1, max(photos_per_run - 1, 1)))  # before the last photo
         row.cases += 1
         if folder is None:
             row.ok += 1
@@ -213,12 +214,10 @@ def kill_campaign(work: Path, kills: int, rng: random.Random, reference: float |
     return row
 
 
-def concurrent_resumes(work: Path, rng: random.Random) -> Row:
+def concurrent_resumes(work: Path) -> Row:
     row = Row("two resumes at once")
     out = work / "concurrent"
-    p = popen(run_args(out))
-    kill_after(p, out, 2)
-    folder = session_in(out)
+    folder = interrupted_run(out, 2)
     if folder is None:
         row.notes.append("no session to resume")
         return row
@@ -331,12 +330,10 @@ def damaged_photos(work: Path, done: Path) -> Row:
     return row
 
 
-def resume_after_damage(work: Path, rng: random.Random) -> Row:
+def resume_after_damage(work: Path) -> Row:
     row = Row("photo lost, then resume")
     out = work / "lost-photo"
-    p = popen(run_args(out))
-    kill_after(p, out, 3)
-    folder = session_in(out)
+    folder = interrupted_run(out, 3)
     photos = sorted((folder / "raw").glob("0001_*")) if folder else []
     if not photos:
         row.notes.append("no photo yet")
@@ -715,7 +712,7 @@ def main(argv=None) -> int:
             rows.append(kill_campaign(work, kills, rng, reference, image_records(work / "reference")))
             print(rows[-1].line(), flush=True)
         if "concurrent" in parts:
-            rows.append(concurrent_resumes(work, rng))
+            rows.append(concurrent_resumes(work))
             print(rows[-1].line(), flush=True)
         if "disk" in parts:
             rows.append(full_disk(work))
@@ -723,7 +720,7 @@ def main(argv=None) -> int:
         if "photos" in parts and done is not None:
             rows.append(damaged_photos(work, done))
             print(rows[-1].line(), flush=True)
-            rows.append(resume_after_damage(work, rng))
+            rows.append(resume_after_damage(work))
             print(rows[-1].line(), flush=True)
         if "fuzz" in parts:
             (work / "fuzz").mkdir(exist_ok=True)

@@ -135,12 +135,8 @@ class Equilibrium:
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
         net = self.net
-        F = np.asarray(forces, dtype=float)
+        F = net._checked_forces(forces)
         batch = F.ndim == 3
-        if F.shape[-2:] != (net.n_nodes, 2) or F.ndim not in (2, 3):
-            raise ValueError(
-                f"forces must have shape ({net.n_nodes}, 2) or (S, {net.n_nodes}, 2), got {F.shape}"
-            )
         Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
         dofs = self._gather()
         # One gather straight into the factor's order; take(...).T is column-major, as the
@@ -504,6 +500,7 @@ class Network:
         return nonlinear.solve(self, self._checked_forces(forces), stiffness)
 
     def _checked_forces(self, forces: np.ndarray) -> np.ndarray:
+        """``forces`` as a float array of shape (n_nodes, 2) or (S, n_nodes, 2), else a ValueError."""
         F = np.asarray(forces, dtype=float)
         if F.shape[-2:] != (self.n_nodes, 2) or F.ndim not in (2, 3):
             raise ValueError(f"forces must have shape ({self.n_nodes}, 2) or (S, {self.n_nodes}, 2), got {F.shape}")

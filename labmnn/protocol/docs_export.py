@@ -31,10 +31,9 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from labmnn.errors import InputError
-from labmnn.protocol.recorder import read_log
+from labmnn.protocol.recorder import read_records
 from labmnn.protocol.results import units_of
 
 NAMESPACE = uuid.UUID("6c0a3a56-9d1e-4b8f-a5f1-1a3e1b0c4d2e")  # labmnn's namespace for document uids
@@ -128,7 +127,7 @@ def session_documents(folder: str | Path) -> list[tuple[str, dict]]:
     log = folder / "log.jsonl"
     if not folder.is_dir():
         raise InputError(str(folder), "", "no such session folder")
-    records: list[dict[str, Any]] = [dict(r) for r in read_log(log)]  # read as plain JSON objects
+    records = read_records(log)
     start = next((r for r in records if r.get("kind") == "start"), None)
     if start is None:
         raise InputError(str(log), "", "holds no start record: not a labmnn session")

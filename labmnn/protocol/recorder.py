@@ -34,7 +34,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from labmnn.protocol.events import (
     EventName,
@@ -69,6 +69,11 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of :func:`read_log` as plain JSON objects, for code that reads any kind's keys."""
+    return [dict(r) for r in read_log(path)]
 
 
 def read_log(path: str | Path) -> list[LogRecord]:

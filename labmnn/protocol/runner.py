@@ -27,7 +27,7 @@ JOINTS_COPY = "joints"  # SESSION/joints.<ext>: the protocol's tracking.joints f
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
               operator: Operator | None = None, listener: Callable[[dict], None] | None = None,
               seed: int = 0, bench: Bench | None = None, repeats: int | None = None,
-              mechanics: str = "linear", linearize: str | None = None, stiffness_error: float = 0.0,
+              mechanics: str | None = None, linearize: str | None = None, stiffness_error: float = 0.0,
               print_seed: int = 0, sim_bench: SimBenchFactory | None = None) -> Engine:
     """Prepare a new run (nothing is touched on the rig until ``engine.run()``).
 
@@ -48,8 +48,9 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         Devices to use instead of opening them.
     repeats : int, optional
         Override the protocol's repeats.
-    mechanics : {"linear", "nonlinear"}
-        Simulated rig: bar model, or the bars' exact large-rotation equilibrium.
+    mechanics : {"linear", "nonlinear"}, optional
+        Simulated rig: bar model, or the bars' exact large-rotation equilibrium; default: the
+        protocol's own (a protocol measuring the exact gradient runs on a rig with exact bars).
     linearize : {"none", "two_level"}, optional
         Override the protocol's ``linearize``.
     stiffness_error, print_seed : float, int
@@ -76,6 +77,8 @@ def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = Fa
         spec.linearize = linearize
     net = Network.open(spec.network)
     spec.check_network(net)
+    if mechanics is None:
+        mechanics = spec.mechanics
     if stiffness_error and not sim and bench is None:
         raise InputError("--stiffness-error", "", "only the simulated rig has a simulated print: add --sim")
     if bench is None:  # devices first: a camera or balance that cannot be opened leaves no empty session

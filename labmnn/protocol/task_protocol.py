@@ -110,9 +110,9 @@ def loading_seconds(folder: str | Path) -> dict:
     step before a loading to the loading's record (hang, settle, photograph,
     unhang as the operator did them), or ``None`` without loadings.
     """
-    from labmnn.protocol.recorder import read_log
+    from labmnn.protocol.recorder import read_records
 
-    recs: list[dict] = [dict(r) for r in read_log(Path(folder) / "log.jsonl") if r.get("kind") == "step"]
+    recs = [r for r in read_records(Path(folder) / "log.jsonl") if r.get("kind") == "step"]
     dts = [b["time"] - a["time"] for a, b in zip(recs, recs[1:])
            if any(part in b["key"] for part in ("/forward/", "/adjoint/", "/series/"))]
     return {"loadings": len(dts), "seconds_per_loading": float(np.median(dts)) if dts else None}
@@ -120,10 +120,10 @@ def loading_seconds(folder: str | Path) -> dict:
 
 def rig_metrics(folder: str | Path, task) -> dict:
     """``metrics.json`` of a finished rig training session: cost from its log, losses from its results."""
-    from labmnn.protocol.recorder import read_log
+    from labmnn.protocol.recorder import read_records
 
     folder = Path(folder)
-    recs: list[dict] = [dict(r) for r in read_log(folder / "log.jsonl")]
+    recs = read_records(folder / "log.jsonl")
     steps = [r for r in recs if r.get("kind") == "step"]
     loads = loading_seconds(folder)
     summary = json.loads((folder / "results.json").read_text())

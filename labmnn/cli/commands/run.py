@@ -37,14 +37,9 @@ def run(args) -> int:
 
     refuse_session_path(args.out, "--out")
     protocol = find_protocol(args.protocol)
-    mechanics = args.mechanics
-    if mechanics is None:  # a protocol measuring the exact gradient runs on a rig with exact bars
-        from labmnn.protocol.spec import load_protocol
-
-        mechanics = "nonlinear" if load_protocol(protocol).mechanics == "nonlinear" else "linear"
     engine = start_run(protocol, out=args.out, sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
                        listener=ConsoleListener(verbose=args.verbose), seed=args.seed,
-                       mechanics=mechanics, linearize=args.linearize, repeats=args.repeats,
+                       mechanics=args.mechanics, linearize=args.linearize, repeats=args.repeats,
                        stiffness_error=args.stiffness_error, print_seed=args.print_seed)
     print(f"session: {engine.session.folder}", flush=True)
     outcome = run_to_end(engine)
