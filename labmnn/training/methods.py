@@ -44,6 +44,8 @@ from labmnn.training.tasks import Task
 
 METHODS = ("insilico", "identify", "pat", "insitu", "hybrid")
 RESOLUTION_M = 5e-5  # printer resolution: reprint when a width moved by more than this
+CONDITION_S = 300.0  # a new print waits this long, unloaded, before its first loading (docs/training-methods.md)
+RANK_AGE_S = 1200.0  # the best print is ranked by losses measured while it was at most this old
 
 
 @dataclass
@@ -86,6 +88,14 @@ class MethodSettings:
         the gradient is taken there (at the current widths); ``"print"``: the
         gradient at the printed widths, uncorrected; ``"model"``: uncorrected
         measurement, adjoint at the current widths.
+    condition_s : float
+        Conditioning of every new print before its first loading: it waits this
+        long on the bench, unloaded (s; counted in bench hours).  See
+        :class:`~labmnn.training.printed.BenchLog`.
+    rank_age_s : float
+        ``final="best"``: prints are ranked by the losses measured on them
+        while they were at most this old (s, by the bench clock; ``inf``: every
+        loss), so that prints are compared at like ages near the age of use.
     """
 
     method: str = "insilico"
@@ -103,6 +113,8 @@ class MethodSettings:
     identify_regularization: str | float = "auto"
     final: str = "best"
     adjoint_at: str = "print"
+    condition_s: float = CONDITION_S
+    rank_age_s: float = RANK_AGE_S
 
     def __post_init__(self):
         check_method(self.method)
@@ -115,6 +127,12 @@ class MethodSettings:
             raise InputError("final print", "", f"must be best or last, found {self.final!r}")
         if self.adjoint_at not in ("corrected", "print", "model"):
             raise InputError("adjoint model", "", f"must be corrected, print or model, found {self.adjoint_at!r}")
+        c = self.condition_s
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not np.isfinite(c) or c < 0:
+            raise InputError("--condition-s", "", f"must be a finite number of seconds >= 0, found {c!r}")
+        r = self.rank_age_s
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or np.isnan(r) or not r > 0:
+            raise InputError("rank age", "", f"must be > 0 s (inf: every measured loss), found {r!r}")
         if not self.resolution_m > 0:
             raise InputError("printer resolution", "", f"must be > 0, found {self.resolution_m!r}")
 
@@ -277,7 +295,7 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
             F = setup.F_all[idx]
             U = log.measure(F)
             value, dLdu = task.loss(idx)(U)
-            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
+            log.note(float(np.mean(value)))
             at = net
             if not np.array_equal(net.width, log.widths):
                 printed = net.copy()
@@ -351,7 +369,7 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     if printed is None and method != "insilico":
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
-    log = BenchLog(printed) if printed is not None else None
+    log = BenchLog(printed, condition_s=float(settings.condition_s)) if printed is not None else None
     setup = _Setup(task, settings.seed)
     mech = settings.mechanics
     extra: dict = {}
@@ -376,7 +394,7 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
                                       resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams,
                                       adjoint_at=settings.adjoint_at)
     if log is not None and settings.final == "best" and log.measured:
-        _keep_best_print(task, net, log, setup)
+        _keep_best_print(task, net, log, setup, settings.rank_age_s)
     elif log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
         log.reprint(net.width)
     if log is not None:
@@ -386,7 +404,7 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
                "hybrid": ({"start": settings.hybrid_start, "follow": settings.hybrid_follow,
                            "steps": settings.hybrid_steps} if method == "hybrid" else None),
                "resolution_mm": settings.resolution_m * 1e3, "final": settings.final,
-               "adjoint_at": settings.adjoint_at, **extra}
+               "adjoint_at": settings.adjoint_at, "rank_age_s": settings.rank_age_s, **extra}
     metrics.update(score(task, net, _model_solve(net, setup.F_all, mech), setup, "model_"))
     if log is not None:
         metrics.update(score(task, net, log.truth(setup.F_all), setup, "print_"))
@@ -399,14 +417,16 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     return MethodResult(network=net, metrics=metrics, history=history)
 
 
-def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> None:
+def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup, rank_age_s: float = np.inf) -> None:
     """End of a measured run: print the last widths, measure them on the training set, keep the best print.
 
     The last widths are printed (unless some print already has them) and
     measured once on every training sample (counted).  Candidates are the
     prints measured on at least as many batches as an epoch has, so that
     mean batch losses compare; the one with the lowest is mounted (an earlier
-    print is remounted: a print change, nothing printed).
+    print is remounted: a print change, nothing printed).  Only losses measured
+    while a print was at most ``rank_age_s`` old count (like ages: creep); if
+    no print qualifies so, every loss counts.
     """
     bs = task.optimizer.batch_size
     if not any(np.array_equal(net.width, w) for w in log.shelf.values()):
@@ -414,8 +434,11 @@ def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> 
         for start in range(0, len(setup.train_idx), bs):
             idx = setup.train_idx[start:start + bs]
             value, _ = task.loss(idx)(log.measure(setup.F_all[idx]))
-            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
-    best = log.best_measured(min_count=-(-len(setup.train_idx) // bs))
+            log.note(float(np.mean(value)))
+    need = -(-len(setup.train_idx) // bs)
+    best = log.best_measured(min_count=need, max_age_s=None if np.isinf(rank_age_s) else rank_age_s)
+    if best is None:
+        best = log.best_measured(min_count=need)
     log.remount(best if best is not None else log.current)
 
 
