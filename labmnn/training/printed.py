@@ -63,8 +63,9 @@ class BenchLog:
         Print number -> list of losses measured on it (filled by the training loop).
     condition_s : float
         Conditioning: every *new* print waits this long on the bench, unloaded,
-        before its first loading (it ages past its fastest creep); a remounted
-        print keeps its age and is not conditioned again.  Counted in
+        before its first loading (it ages past its fastest creep); a print
+        never loaded (e.g. the final print of in-silico training) is not
+        conditioned, a remounted print keeps its age.  Counted in
         :attr:`bench_hours` (the bench is busy) and in :meth:`cost` as
         ``condition_hours``.
     conditioned_s : float
@@ -92,9 +93,10 @@ class BenchLog:
     measured_age: dict = field(default_factory=dict)
     _ages: dict = field(default_factory=dict, repr=False)
     _last_age: float = field(default=0.0, repr=False)
+    _to_condition: set = field(default_factory=set, repr=False)
 
     def reprint(self, widths) -> None:
-        """Print ``widths``, mount the print and condition it (``condition_s`` unloaded on the bench)."""
+        """Print ``widths`` and mount the print (conditioned before its first loading, :meth:`measure`)."""
         self.widths = np.array(widths, dtype=float)
         if self.current:
             self._ages[self.current] = self.age_s
@@ -104,9 +106,7 @@ class BenchLog:
         self.printed.reprint(self.widths)
         self.age_s = 0.0
         if self.condition_s > 0:
-            self.printed.wait(self.condition_s)
-            self.conditioned_s += self.condition_s
-            self.age_s = float(self.condition_s)
+            self._to_condition.add(self.current)
 
     def remount(self, number: int) -> None:
         """Mount print ``number`` again (a print change at the bench, no new print)."""
@@ -141,6 +141,11 @@ class BenchLog:
 
     def measure(self, forces) -> np.ndarray:
         F = np.asarray(forces, dtype=float)
+        if self.current in self._to_condition:  # a new print: condition it before its first loading
+            self._to_condition.discard(self.current)
+            self.printed.wait(self.condition_s)
+            self.conditioned_s += self.condition_s
+            self.age_s += self.condition_s
         self.loadings += len(F)
         self._last_age = self.age_s + 0.5 * (len(F) - 1) * self.seconds_per_loading
         self.age_s += len(F) * self.seconds_per_loading
