@@ -25,7 +25,10 @@
     the default start and steps depend on the task's kind (:func:`hybrid_defaults`).
 
 Every run counts its loadings and prints (:class:`~labmnn.training.printed.BenchLog`);
-scoring the final print (noise-free, on the task's held-out split) costs nothing.
+scoring the final print (noise-free, on the task's held-out split) costs nothing.  Every new
+print is conditioned (``condition_s`` unloaded on the bench) before its first loading, and the
+measured methods keep the print with the lowest loss measured while it was young
+(``rank_age_s``): both against creep, see ``docs/training-methods.md``.
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ def _add_method_options(p) -> None:
     """``--method`` / ``--on``: train the printed network (docs/training-methods.md)."""
     p.add_argument("--method", default=None, metavar="|".join(METHOD_NAMES),
                    help="train a print: insilico (model, print once), identify (measure, identify, train), pat "
-                        "(physics-aware), insitu (forward and adjoint measured), hybrid (insilico, then PAT steps); "
-                        "default: train the model only")
+                        "(physics-aware), insitu (forward and adjoint measured), hybrid (identify, then PAT steps on "
+                        "the print); default: train the model only")
     p.add_argument("--on", default=None, metavar="sim|rig",
                    help="where the print is measured: sim (the simulated print world, fast) or rig (a checkpointed "
                         "protocol session on the rig, --method insitu, behaviour tasks; resumable with "
