@@ -24,9 +24,10 @@ def main(argv):
     for kv in argv[3:]:
         k, v = kv.split("=")
         if k.startswith("settings."):
-            sp[k[9:]] = float(v) if v.replace(".", "").replace("e-", "").isdigit() else v
-            if k[9:] in ("epochs", "hybrid_steps"):
-                sp[k[9:]] = int(float(v))
+            try:
+                sp[k[9:]] = int(v) if k[9:] in ("epochs", "hybrid_steps") else float(v)
+            except ValueError:
+                sp[k[9:]] = v
         else:
             wp[k] = float(v)
     key, _ = metric_of(task)

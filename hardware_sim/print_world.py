@@ -192,6 +192,15 @@ class PrintWorld:
         self.current = number
         self._bending = None
 
+    def wait(self, seconds: float) -> None:
+        """Leave the mounted print unloaded for ``seconds``: it ages (creeps on), nothing is measured."""
+        s = float(seconds)
+        if not np.isfinite(s) or s < 0:
+            raise InputError("print world", "wait", f"must be a finite number of seconds >= 0, found {seconds!r}")
+        if self.prints == 0:
+            raise InputError("print world", "", "nothing is printed yet: reprint(widths) first")
+        self.age_s += s
+
     @property
     def factor(self) -> np.ndarray:
         """True / design stiffness per bond of the current print (creep not included)."""

@@ -121,7 +121,11 @@ def test_every_method_counts_its_cost(method):
     if method == "insitu":
         assert m["loadings"] > 6  # adjoint loadings are hung too
     changes = m["prints"] + m["remounts"]  # an earlier print mounted again costs a print change, no print
-    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + changes * 900) / 3600)
+    # every new print is conditioned before its first loading (300 s unloaded by default), counted in bench hours
+    conditioned = m["condition_hours"] * 3600 / 300
+    assert conditioned == pytest.approx(round(conditioned)) and 0 <= round(conditioned) <= m["prints"]
+    assert round(conditioned) == {"insilico": 0, "identify": 1}.get(method, round(conditioned))
+    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + changes * 900) / 3600 + m["condition_hours"])
     assert 0 <= m["print_max_target_relative_error"] < 1
 
 
@@ -174,6 +178,10 @@ def test_comparison_schema():
     (["compare-methods", "behaviour-mse", "--hybrid-lr", "0"], "--hybrid-lr: must be > 0"),
     (["compare-methods", "behaviour-mse", "--mismatch", "-0.1"], "[0, 0.5]"),
     (["compare-methods", "behaviour-mse", "--methods", "pat,magic"], "--methods: must be one of"),
+    (["compare-methods", "behaviour-mse", "--condition-s", "-60"], "--condition-s: must be a finite number"),
+    (["compare-methods", "behaviour-mse", "--condition-s", "nan"], "--condition-s: must be a finite number"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--condition-s", "-1"], "--condition-s: must be"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--condition-s", "inf"], "--condition-s: must be"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "out")]) == 2
@@ -223,3 +231,58 @@ def test_best_measured_print_is_the_lowest_mean_loss():
     log.measured = {1: [3.0, 1.0], 2: [1.5], 3: [0.5, 4.0]}
     assert log.best_measured() == 2
     assert log.best_measured(min_count=2) == 1
+
+
+def test_conditioning_ages_a_new_print_and_is_counted():
+    net = Network.example("paper-triangle-n4")
+    creep = dict(QUIET, creep_per_decade=0.01)
+    aged = PrintWorld(net, PrintWorldParams(**creep))
+    aged.reprint(net.width)
+    aged.measure(np.repeat(_load(), 5, axis=0))  # five loadings: 300 s on the bench
+    world = PrintWorld(net, PrintWorldParams(**creep))
+    log = BenchLog(world, condition_s=300.0)
+    log.reprint(net.width)
+    assert world.age_s == log.age_s == 0.0 and log.bench_hours == pytest.approx(900 / 3600)  # not loaded yet
+    assert np.array_equal(log.measure(_load()), aged.measure(_load()))  # conditioned first: the same creep state
+    assert world.age_s == log.age_s == 360.0 and world.loadings == 1  # 300 s unloaded, one loading
+    assert log.bench_hours == pytest.approx((60 + 900 + 300) / 3600)
+    log.reprint(net.width * 1.05)
+    log.measure(_load())
+    log.remount(1)  # an earlier print keeps its age: not conditioned again
+    assert world.age_s == log.age_s == 360.0
+    log.measure(_load())
+    assert world.age_s == log.age_s == 420.0
+    cost = log.cost()
+    assert cost["condition_hours"] == pytest.approx(600 / 3600) and cost["remounts"] == 1
+    assert cost["bench_hours"] == pytest.approx((3 * 60 + 3 * 900 + 600) / 3600)
+    with pytest.raises(InputError, match="--condition-s"):
+        MethodSettings(method="pat", condition_s=float("nan"))
+    with pytest.raises(InputError, match="wait"):
+        world.wait(-1.0)
+
+
+def test_without_conditioning_the_bench_clock_is_loadings_only():
+    task = load_task("behaviour-mse")
+    world = make_print_world(task.network.to_dict(), 0.1, 0)
+    m = run_method(task, MethodSettings(method="pat", epochs=4, condition_s=0.0), world).metrics
+    assert m["condition_hours"] == 0.0
+    assert m["bench_hours"] == pytest.approx((m["loadings"] * 60 + (m["prints"] + m["remounts"]) * 900) / 3600)
+
+
+def test_best_print_is_ranked_on_losses_measured_young():
+    log = BenchLog(make_print_world(Network.example("paper-triangle-n4").to_dict(), 0.0, 0))
+    log.measured = {1: [1.0, 1.0], 2: [2.0, 0.1, 0.1]}
+    log.measured_age = {1: [100.0, 200.0], 2: [100.0, 5000.0, 6000.0]}
+    assert log.best_measured() == 2  # every loss: print 2's old, crept losses win
+    assert log.best_measured(max_age_s=1200.0) == 1  # at like ages print 1 is better
+
+
+def test_hybrid_defaults_by_task_kind():
+    task = load_task("behaviour-mse")
+    world = make_print_world(task.network.to_dict(), 0.1, 0)
+    m = run_method(task, MethodSettings(method="hybrid", epochs=6), world).metrics
+    assert m["hybrid"]["start"] == "identify" and m["hybrid"]["steps"] == 80
+    assert m["identify_cases"] == 9 and m["loadings"] >= 9 + 80
+    from labmnn.training.methods import hybrid_defaults
+
+    assert hybrid_defaults(load_task("iris")) == ("identify", 40)

@@ -21,10 +21,14 @@
     (+x, -x, +y, -y: one loading each, hung on top of the forward stacks); the
     increments are added up and divided by the scale.
 ``hybrid``
-    ``insilico`` (or ``identify``) first, then ``hybrid_steps`` PAT (or in-situ) steps.
+    ``insilico`` (or ``identify``) first, then ``hybrid_steps`` PAT (or in-situ) steps;
+    the default start and steps depend on the task's kind (:func:`hybrid_defaults`).
 
 Every run counts its loadings and prints (:class:`~labmnn.training.printed.BenchLog`);
-scoring the final print (noise-free, on the task's held-out split) costs nothing.
+scoring the final print (noise-free, on the task's held-out split) costs nothing.  Every new
+print is conditioned (``condition_s`` unloaded on the bench) before its first loading, and the
+measured methods keep the print with the lowest loss measured while it was young
+(``rank_age_s``): both against creep, see ``docs/training-methods.md``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from labmnn.training.tasks import Task
 
 METHODS = ("insilico", "identify", "pat", "insitu", "hybrid")
 RESOLUTION_M = 5e-5  # printer resolution: reprint when a width moved by more than this
+CONDITION_S = 300.0  # a new print waits this long, unloaded, before its first loading (docs/training-methods.md)
+RANK_AGE_S = 1200.0  # the best print is ranked by losses measured while it was at most this old
 
 
 @dataclass
@@ -67,9 +73,9 @@ class MethodSettings:
     adjoint_grams : float
         Largest adjoint stack of in-situ training (g), rounded to whole grams.
     hybrid_start, hybrid_follow : str
-        ``insilico`` or ``identify``; ``pat`` or ``insitu``.
-    hybrid_steps : int
-        Steps on the print after the start.
+        ``insilico`` or ``identify`` (``None``: :func:`hybrid_defaults`); ``pat`` or ``insitu``.
+    hybrid_steps : int or None
+        Steps on the print after the start (``None``: :func:`hybrid_defaults`).
     hybrid_lr : float or None
         Adam step of the hybrid's steps on the print (default: the task's).
     identify_regularization : "auto" or float
@@ -86,6 +92,14 @@ class MethodSettings:
         the gradient is taken there (at the current widths); ``"print"``: the
         gradient at the printed widths, uncorrected; ``"model"``: uncorrected
         measurement, adjoint at the current widths.
+    condition_s : float
+        Conditioning of every new print before its first loading: it waits this
+        long on the bench, unloaded (s; counted in bench hours).  See
+        :class:`~labmnn.training.printed.BenchLog`.
+    rank_age_s : float
+        ``final="best"``: prints are ranked by the losses measured on them
+        while they were at most this old (s, by the bench clock; ``inf``: every
+        loss), so that prints are compared at like ages near the age of use.
     """
 
     method: str = "insilico"
@@ -96,25 +110,35 @@ class MethodSettings:
     identify_cases: int = 9
     identify_grams: float = 10.0
     adjoint_grams: float = 10.0
-    hybrid_start: str = "insilico"
+    hybrid_start: str | None = None
     hybrid_follow: str = "pat"
-    hybrid_steps: int = 40
+    hybrid_steps: int | None = None
     hybrid_lr: float | None = None
     identify_regularization: str | float = "auto"
     final: str = "best"
     adjoint_at: str = "print"
+    condition_s: float = CONDITION_S
+    rank_age_s: float = RANK_AGE_S
 
     def __post_init__(self):
         check_method(self.method)
         check_mechanics(self.mechanics)
-        if self.hybrid_start not in ("insilico", "identify"):
+        if self.hybrid_start not in (None, "insilico", "identify"):
             raise InputError("hybrid start", "", f"must be insilico or identify, found {self.hybrid_start!r}")
         if self.hybrid_follow not in ("pat", "insitu"):
             raise InputError("hybrid follow-up", "", f"must be pat or insitu, found {self.hybrid_follow!r}")
+        if self.hybrid_steps is not None and (isinstance(self.hybrid_steps, bool) or int(self.hybrid_steps) < 0):
+            raise InputError("--hybrid-steps", "", f"must be >= 0, found {self.hybrid_steps!r}")
         if self.final not in ("best", "last"):
             raise InputError("final print", "", f"must be best or last, found {self.final!r}")
         if self.adjoint_at not in ("corrected", "print", "model"):
             raise InputError("adjoint model", "", f"must be corrected, print or model, found {self.adjoint_at!r}")
+        c = self.condition_s
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not np.isfinite(c) or c < 0:
+            raise InputError("--condition-s", "", f"must be a finite number of seconds >= 0, found {c!r}")
+        r = self.rank_age_s
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or np.isnan(r) or not r > 0:
+            raise InputError("rank age", "", f"must be > 0 s (inf: every measured loss), found {r!r}")
         if not self.resolution_m > 0:
             raise InputError("printer resolution", "", f"must be > 0, found {self.resolution_m!r}")
 
@@ -132,6 +156,21 @@ def check_method(name: str, option: str = "--method") -> str:
     if name not in METHODS:
         raise InputError(option, "", f"must be one of {', '.join(METHODS)}, found {name!r}")
     return name
+
+
+def hybrid_defaults(task: Task) -> tuple[str, int]:
+    """The hybrid's default start and number of steps on the print.
+
+    The start is ``identify`` for every task: 9 single loadings and one print
+    more than ``insilico``, and better on all three shipped kinds (measured
+    with ``benchmarks/print_methods_floor.py``, 8 prints: behaviour-MSE
+    0.54 % against 1.02 % mean target error, Iris 0.992 against 0.978 test
+    accuracy, regression 7.6 % against 7.9 % test error).  Steps: 80 on a
+    behaviour task (one loading each; 40 left 0.85 % mean and 2 % on the worst
+    print), 40 on a dataset task (a batch of loadings each).  See
+    ``docs/training-methods.md``.
+    """
+    return "identify", (80 if task.kind == "behaviour" else 40)
 
 
 def metric_of(task: Task) -> tuple[str, bool]:
@@ -277,7 +316,7 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
             F = setup.F_all[idx]
             U = log.measure(F)
             value, dLdu = task.loss(idx)(U)
-            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
+            log.note(float(np.mean(value)))
             at = net
             if not np.array_equal(net.width, log.widths):
                 printed = net.copy()
@@ -351,12 +390,15 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     if printed is None and method != "insilico":
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
-    log = BenchLog(printed) if printed is not None else None
+    log = BenchLog(printed, condition_s=float(settings.condition_s)) if printed is not None else None
     setup = _Setup(task, settings.seed)
     mech = settings.mechanics
     extra: dict = {}
     history: list = []
-    start = settings.hybrid_start if method == "hybrid" else method
+    h_start, h_steps = hybrid_defaults(task)
+    h_start = settings.hybrid_start or h_start
+    h_steps = h_steps if settings.hybrid_steps is None else int(settings.hybrid_steps)
+    start = h_start if method == "hybrid" else method
 
     if start in ("insilico", "identify"):
         model = task.network
@@ -366,8 +408,7 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
         net = res.network
         if method == "hybrid":
             log.reprint(net.width)
-            steps = settings.hybrid_steps
-            net, history = train_on_print(task, net, log, setup, settings.hybrid_follow, mech, max_steps=steps,
+            net, history = train_on_print(task, net, log, setup, settings.hybrid_follow, mech, max_steps=h_steps,
                                           lr=settings.hybrid_lr, resolution_m=settings.resolution_m,
                                           adjoint_grams=settings.adjoint_grams, adjoint_at=settings.adjoint_at)
     else:
@@ -376,17 +417,18 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
                                       resolution_m=settings.resolution_m, adjoint_grams=settings.adjoint_grams,
                                       adjoint_at=settings.adjoint_at)
     if log is not None and settings.final == "best" and log.measured:
-        _keep_best_print(task, net, log, setup)
+        _keep_best_print(task, net, log, setup, settings.rank_age_s)
     elif log is not None and (log.widths is None or not np.array_equal(net.width, log.widths)):
         log.reprint(net.width)
     if log is not None:
         net = net.copy()
         net.set_widths(log.widths)  # what is printed
     metrics = {"task": task.name, "kind": task.kind, "method": method, "mechanics": mech, "seed": setup.seed,
-               "hybrid": ({"start": settings.hybrid_start, "follow": settings.hybrid_follow,
-                           "steps": settings.hybrid_steps} if method == "hybrid" else None),
+               "hybrid": ({"start": h_start, "follow": settings.hybrid_follow, "steps": h_steps,
+                           "lr": settings.hybrid_lr if settings.hybrid_lr is not None else task.optimizer.lr}
+                          if method == "hybrid" else None),
                "resolution_mm": settings.resolution_m * 1e3, "final": settings.final,
-               "adjoint_at": settings.adjoint_at, **extra}
+               "adjoint_at": settings.adjoint_at, "rank_age_s": settings.rank_age_s, **extra}
     metrics.update(score(task, net, _model_solve(net, setup.F_all, mech), setup, "model_"))
     if log is not None:
         metrics.update(score(task, net, log.truth(setup.F_all), setup, "print_"))
@@ -399,14 +441,16 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     return MethodResult(network=net, metrics=metrics, history=history)
 
 
-def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> None:
+def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup, rank_age_s: float = np.inf) -> None:
     """End of a measured run: print the last widths, measure them on the training set, keep the best print.
 
     The last widths are printed (unless some print already has them) and
     measured once on every training sample (counted).  Candidates are the
     prints measured on at least as many batches as an epoch has, so that
     mean batch losses compare; the one with the lowest is mounted (an earlier
-    print is remounted: a print change, nothing printed).
+    print is remounted: a print change, nothing printed).  Only losses measured
+    while a print was at most ``rank_age_s`` old count (like ages: creep); if
+    no print qualifies so, every loss counts.
     """
     bs = task.optimizer.batch_size
     if not any(np.array_equal(net.width, w) for w in log.shelf.values()):
@@ -414,8 +458,11 @@ def _keep_best_print(task: Task, net: Network, log: BenchLog, setup: _Setup) -> 
         for start in range(0, len(setup.train_idx), bs):
             idx = setup.train_idx[start:start + bs]
             value, _ = task.loss(idx)(log.measure(setup.F_all[idx]))
-            log.measured.setdefault(log.current, []).append(float(np.mean(value)))
-    best = log.best_measured(min_count=-(-len(setup.train_idx) // bs))
+            log.note(float(np.mean(value)))
+    need = -(-len(setup.train_idx) // bs)
+    best = log.best_measured(min_count=need, max_age_s=None if np.isinf(rank_age_s) else rank_age_s)
+    if best is None:
+        best = log.best_measured(min_count=need)
     log.remount(best if best is not None else log.current)
 
 

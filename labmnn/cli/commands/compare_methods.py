@@ -25,12 +25,15 @@ def register(sub) -> None:
                    help="comma-separated methods (default: " + ",".join(METHOD_NAMES) + ")")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="print p is print world S + p (default 0)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the task's)")
-    p.add_argument("--hybrid-steps", type=int, default=40, metavar="N",
-                   help="steps on the print of the hybrid (default 40)")
-    p.add_argument("--hybrid-start", choices=("insilico", "identify"), default="insilico",
-                   help="what the hybrid does before its steps on the print (default insilico)")
+    p.add_argument("--hybrid-steps", type=int, default=None, metavar="N",
+                   help="steps on the print of the hybrid (default 80 on a behaviour task, else 40)")
+    p.add_argument("--hybrid-start", choices=("insilico", "identify"), default=None,
+                   help="what the hybrid does before its steps on the print (default identify)")
     p.add_argument("--hybrid-lr", type=float, default=None, metavar="LR",
                    help="Adam step of the hybrid's steps on the print (default: the task's)")
+    p.add_argument("--condition-s", type=float, default=None, metavar="S",
+                   help="seconds every new print waits on the bench, unloaded, before its first loading "
+                        "(conditioning against creep; counted in bench hours; default 300)")
     p.add_argument("--mechanics", choices=("linear", "nonlinear"), default="linear",
                    help="the model's mechanics (the print is always exact)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
@@ -38,6 +41,14 @@ def register(sub) -> None:
                    help="Dask scheduler address (instead of local processes)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/compare-<task name>)")
     p.set_defaults(func=run)
+
+
+def check_condition(value) -> None:
+    """``--condition-s``: a finite number of seconds >= 0 (or not given)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise InputError("--condition-s", "", f"must be a finite number of seconds >= 0, found {value}")
 
 
 def run(args) -> int:
@@ -51,17 +62,19 @@ def run(args) -> int:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
     if args.epochs is not None and args.epochs < 1:
         raise InputError("--epochs", "", f"must be >= 1, found {args.epochs}")
-    if args.hybrid_steps < 0:
+    if args.hybrid_steps is not None and args.hybrid_steps < 0:
         raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
     if args.hybrid_lr is not None and not args.hybrid_lr > 0:
         raise InputError("--hybrid-lr", "", f"must be > 0, found {args.hybrid_lr}")
+    check_condition(args.condition_s)
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", "", f"must be >= 1, found {args.workers}")
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"compare-{task.name}", "--out")
     settings = {"epochs": args.epochs, "hybrid_steps": args.hybrid_steps, "hybrid_lr": args.hybrid_lr,
-                "hybrid_start": args.hybrid_start,
-                "mechanics": args.mechanics}
+                "hybrid_start": args.hybrid_start, "mechanics": args.mechanics}
+    if args.condition_s is not None:
+        settings["condition_s"] = args.condition_s
     comp = compare(args.task, make_print_world, prints=args.prints, mismatch=args.mismatch, methods=methods,
                    seed=args.seed, settings=settings, scheduler=args.scheduler, workers=args.workers)
     (out / "comparison.json").write_text(json.dumps(comp, indent=1) + "\n")

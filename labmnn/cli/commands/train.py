@@ -48,8 +48,8 @@ def _add_method_options(p) -> None:
     """``--method`` / ``--on``: train the printed network (docs/training-methods.md)."""
     p.add_argument("--method", default=None, metavar="|".join(METHOD_NAMES),
                    help="train a print: insilico (model, print once), identify (measure, identify, train), pat "
-                        "(physics-aware), insitu (forward and adjoint measured), hybrid (insilico, then PAT steps); "
-                        "default: train the model only")
+                        "(physics-aware), insitu (forward and adjoint measured), hybrid (identify, then PAT steps on "
+                        "the print); default: train the model only")
     p.add_argument("--on", default=None, metavar="sim|rig",
                    help="where the print is measured: sim (the simulated print world, fast) or rig (a checkpointed "
                         "protocol session on the rig, --method insitu, behaviour tasks; resumable with "
@@ -61,6 +61,9 @@ def _add_method_options(p) -> None:
     p.add_argument("--mismatch", type=float, default=None, metavar="REL",
                    help="--on sim: per-bond stiffness error of the print, in [0, 0.5] (default 0.1)")
     p.add_argument("--print-seed", type=int, default=0, metavar="N", help="--on sim: which simulated print world")
+    p.add_argument("--condition-s", type=float, default=None, metavar="S",
+                   help="--on sim: seconds every new print waits on the bench, unloaded, before its first loading "
+                        "(conditioning against creep; counted in bench hours; default 300)")
 
 
 def run(args) -> int:
@@ -137,6 +140,9 @@ def run_method_cli(args) -> int:
         raise InputError("--epochs", "", f"must be >= 1 with --method, found {args.epochs}")
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    from labmnn.cli.commands.compare_methods import check_condition
+
+    check_condition(args.condition_s)
     if method != "insilico" and args.on is None:
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
@@ -148,7 +154,8 @@ def run_method_cli(args) -> int:
 
         world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
     settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
-                              mechanics=getattr(args, "mechanics", None) or "linear")
+                              mechanics=getattr(args, "mechanics", None) or "linear",
+                              **({} if args.condition_s is None else {"condition_s": args.condition_s}))
     result = run_method(task, settings, world)
     metrics = dict(result.metrics)
     if world is not None:
