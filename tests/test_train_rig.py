@@ -1,4 +1,4 @@
-"""``labmnn train TASK --method insitu --on rig``: a checkpointed train session that survives kill -9."""
+"""``labmnn train TASK --method M --on rig``: checkpointed sessions that survive kill -9 (insitu, pat)."""
 
 import json
 import os
@@ -52,6 +52,28 @@ def _steps(folder):
         return 0
 
 
+def _kill_9_mid_run(out, method, steps_before_kill):
+    env = dict(os.environ, TRAIN_RIG_METHOD=method)
+    p = subprocess.Popen([sys.executable, str(WORKER), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    t_end = time.time() + 60
+    while p.poll() is None and time.time() < t_end and not (_sessions(out) and
+                                                             _steps(_sessions(out)[0]) >= steps_before_kill):
+        time.sleep(0.005)
+    assert p.poll() is None, p.communicate()
+    os.kill(p.pid, signal.SIGKILL)
+    p.communicate(timeout=30)
+    (folder,) = _sessions(out)
+    before = (folder / "log.jsonl").read_bytes()
+    assert not (folder / "metrics.json").exists()
+    r = subprocess.run([sys.executable, str(WORKER), str(out), str(folder)], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    after = (folder / "log.jsonl").read_bytes()
+    assert after.startswith(before)  # append-only: nothing recorded before the kill was lost
+    return folder, before
+
+
 @pytest.mark.slow
 def test_kill_9_then_resume(tmp_path):
     out = tmp_path / "run"
@@ -80,3 +102,114 @@ def test_kill_9_then_resume(tmp_path):
     assert len(results["history"]) == 3 and results["loss_last"] < results["loss_first"]
     n_loadings = sum("/forward/" in k or "/adjoint/" in k for k in keys)
     assert loading_seconds(folder)["loadings"] == n_loadings >= 6  # forward + adjoint (one or more) per step
+
+
+# ------------------------------------------------------------------ PAT on the rig
+def test_pat_protocol_has_no_adjoint_loadings_to_plan(tmp_path):
+    spec = load_protocol(write_train_protocol(load_task("behaviour-mse"), tmp_path, steps=2, gradient="pat"))
+    assert spec.train.gradient == "pat"
+    from labmnn.model.network import Network
+    from labmnn.protocol.planner import preflight
+
+    net = Network.open(spec.network)
+    pre = preflight(spec, net, spec.build_loss(net.n_nodes))
+    assert pre.adjoint is None and any("no adjoint loadings" in line for line in pre.lines)
+    insitu = load_protocol(write_train_protocol(load_task("behaviour-mse"), tmp_path / "i", steps=2))
+    assert insitu.train.gradient == "insitu"
+
+
+def test_unknown_train_gradient_is_refused(tmp_path):
+    path = write_train_protocol(load_task("behaviour-mse"), tmp_path, steps=2)
+    path.write_text(path.read_text().replace('gradient = "insitu"', 'gradient = "guess"'))
+    with pytest.raises(InputError, match=r"train\.gradient.*'guess'"):
+        load_protocol(path)
+
+
+def _fake_rig(monkeypatch):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from protocol_fakes import fake_bench
+
+    import labmnn.cli.sim.bench as sim_bench
+
+    monkeypatch.setattr(sim_bench, "open_sim_bench", lambda spec, net, **kw: fake_bench(net))
+
+
+def test_pat_on_the_rig_hangs_only_forward_loads(tmp_path, monkeypatch, capsys):
+    from labmnn.cli import main
+
+    _fake_rig(monkeypatch)
+    out = tmp_path / "pat"
+    assert main(["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--auto", "--epochs", "3",
+                 "--out", str(out)]) == 0
+    (folder,) = _sessions(out)
+    keys = [x["key"] for x in read_log(folder / "log.jsonl") if x.get("kind") == "step"]
+    assert not any("/adjoint" in k for k in keys)
+    assert sum("/forward/" in k for k in keys) == 3 and sum(k.endswith("/update") for k in keys) == 3
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["method"] == "pat" and m["loadings"] == 3 and m["prints"] == 3 and m["steps"] == 3
+    assert m["seconds_per_loading"] > 0 and m["bench_hours"] > 0
+    results = json.loads((folder / "results.json").read_text())
+    assert results["gradient"] == "pat" and results["loss_last"] < results["loss_first"]
+    assert "training needed 3 loadings, 3 prints" in capsys.readouterr().out
+
+
+def test_pat_gradient_on_an_exact_print_is_the_model_gradient(tmp_path, monkeypatch):
+    from labmnn.cli import main
+
+    _fake_rig(monkeypatch)
+    out = tmp_path / "pat"
+    assert main(["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--auto", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    (folder,) = _sessions(out)
+    grad = [x["data"] for x in read_log(folder / "log.jsonl") if x.get("kind") == "step"
+            and x["key"].endswith("/gradient")][0]
+    assert grad["relative_error"] < 1e-6  # the fake bench measures the model exactly
+
+
+def test_pat_on_the_rendered_sim_rig(tmp_path):
+    from labmnn.cli import main
+
+    out = tmp_path / "pat"
+    assert main(["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--auto", "--epochs", "1",
+                 "--out", str(out), "--mismatch", "0.1"]) == 0
+    (folder,) = _sessions(out)
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["loadings"] == 1 and m["prints"] == 1 and (folder / "trained.json").exists()
+
+
+@pytest.mark.slow
+def test_pat_kill_9_then_resume(tmp_path):
+    folder, before = _kill_9_mid_run(tmp_path / "run", "pat", 5)
+    records = read_log(folder / "log.jsonl")
+    keys = [x["key"] for x in records if x.get("kind") == "step"]
+    assert len(keys) == len(set(keys))  # no step done twice
+    assert sum(k.endswith("/update") for k in keys) == 3 and not any("/adjoint" in k for k in keys)
+    assert records[-1]["kind"] == "stop" and records[-1]["status"] == "success"
+    assert loading_seconds(folder)["loadings"] == 3
+    assert b'"resumed"' in (folder / "log.jsonl").read_bytes()[len(before):]
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "iris", "--method", "pat", "--on", "rig", "--sim"], "behaviour tasks only"),
+    (["train", "regression", "--method", "insilico", "--on", "rig", "--sim"], "behaviour tasks only"),
+    (["train", "behaviour-mse", "--method", "identify", "--on", "rig", "--auto"], "add --sim"),
+    (["train", "behaviour-mse", "--method", "hybrid", "--on", "rig", "--mismatch", "0.1"], "add --sim"),
+    (["train", "behaviour-mse", "--method", "hybrid", "--on", "rig", "--sim", "--hybrid-steps", "0"],
+     "--hybrid-steps: must be >= 1"),
+    (["train", "behaviour-mse", "--method", "insilico", "--on", "rig", "--sim", "--hybrid-steps", "3"],
+     "belongs to --method hybrid"),
+    (["train", "behaviour-mse", "--method", "insilico", "--on", "rig", "--sim", "--epochs", "0"],
+     "--epochs: must be >= 1"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--bench-timing", "x"],
+     "--bench-timing: belongs to --on sim"),
+    (["train", "behaviour-mse", "--method", "telepathy", "--on", "rig", "--sim"], "--method: must be one of"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "moon"], "--on: must be sim or rig"),
+])
+def test_rig_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path):
+    from labmnn.cli import main
+
+    assert main(argv + ["--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labmnn: error:") and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("metrics.json"))

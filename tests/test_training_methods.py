@@ -165,7 +165,8 @@ def test_comparison_schema():
 @pytest.mark.parametrize("argv, needle", [
     (["train", "behaviour-mse", "--method", "magic", "--on", "sim"], "--method: must be one of"),
     (["train", "behaviour-mse", "--method", "pat"], "pat measures a print"),
-    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim"], "pat on the rig is not implemented"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--hybrid-steps", "2"],
+     "belongs to --method hybrid"),
     (["train", "iris", "--method", "insitu", "--on", "rig", "--sim"], "behaviour tasks only"),
     (["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--auto"], "add --sim"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--auto"], "belongs to --on rig"),

@@ -1,10 +1,12 @@
 """Run ``labmnn train behaviour-mse --method insitu --on rig --sim --auto`` on fake devices, or resume it.
 
 usage: python train_rig_worker.py OUT_DIR [SESSION_TO_RESUME]
+(environment TRAIN_RIG_METHOD: insitu, the default, or pat)
 (the fake camera, balance and operator of protocol_fakes stand in for the rendered simulated rig,
 which is far slower; used by tests/test_train_rig.py)
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,5 +32,5 @@ sim_bench.open_sim_bench = lambda spec, net, **kw: fake_bench(net)
 
 if len(sys.argv) > 2:
     sys.exit(main(["resume", sys.argv[2]]))
-sys.exit(main(["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--sim", "--auto", "--epochs", "3",
+sys.exit(main(["train", "behaviour-mse", "--method", os.environ.get("TRAIN_RIG_METHOD", "insitu"), "--on", "rig", "--sim", "--auto", "--epochs", "3",
                "--out", sys.argv[1]]))

@@ -304,6 +304,12 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
     return net, history
 
 
+def identification_nodes(net: Network, cases: int) -> np.ndarray:
+    """The free nodes the identification loads, one single loading each: ``cases`` spread evenly."""
+    free = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
+    return free[np.unique(np.round(np.linspace(0, len(free) - 1, min(cases, len(free)))).astype(int))]
+
+
 def _identify(task: Task, log: BenchLog, settings: MethodSettings) -> tuple[Network, dict]:
     """Measure single loadings on a print of the starting design and identify it."""
     from labmnn.fabrication import identify as ident_mod
@@ -312,9 +318,7 @@ def _identify(task: Task, log: BenchLog, settings: MethodSettings) -> tuple[Netw
     net = task.network
     if log.widths is None or not np.array_equal(log.widths, net.width):
         log.reprint(net.width)
-    free = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
-    nodes = free[np.unique(np.round(np.linspace(0, len(free) - 1, min(settings.identify_cases, len(free))))
-                          .astype(int))]
+    nodes = identification_nodes(net, settings.identify_cases)
     F = np.zeros((len(nodes), net.n_nodes, 2))
     F[np.arange(len(nodes)), nodes, 1] = -settings.identify_grams * 1e-3 * GRAVITY
     U = log.measure(F)
