@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labmnn.errors import InputError
+from labmnn.model.network import Network
 from labmnn.protocol.recorder import read_log
 from labmnn.protocol.spec import load_protocol
 from labmnn.protocol.task_protocol import check_rig_task, loading_seconds, write_train_protocol
@@ -213,3 +215,41 @@ def test_rig_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("labmnn: error:") and err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("metrics.json"))
+
+
+# ------------------------------------------------------------------ staged methods
+def _run(argv):
+    from labmnn.cli import main
+
+    return main(["train", "behaviour-mse", "--on", "rig", "--sim", "--auto"] + argv)
+
+
+def test_insilico_on_the_rig_exports_and_scores_the_print(tmp_path, monkeypatch, capsys):
+    _fake_rig(monkeypatch)
+    out = tmp_path / "ins"
+    assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["method"] == "insilico" and m["loadings"] == 0 and m["prints"] == 1 and m["bench_hours"] == 0.0
+    assert m["score_loadings"] == 1 and m["seconds_per_loading"] > 0
+    for name in ("design.json", "design.svg", "design.dxf", "design.stl"):
+        assert (out / "print" / name).stat().st_size > 0
+    # the fake bench measures the model exactly: the print scores as the model predicts
+    assert m["metric_on_print"] == pytest.approx(m["model_max_target_relative_error"], rel=1e-6)
+    design = json.loads((out / "print" / "design.json").read_text())
+    start = load_task("behaviour-mse").network
+    assert design["width_bounds_mm"] == [1.0, 3.0] and not np.allclose(
+        np.asarray(Network.from_dict(design).width), start.width)  # trained widths, not the start
+    spec = load_protocol(out / "score" / "score.toml")
+    assert spec.kind == "load_series" and spec.series.all_nodes == (10,) and spec.series.grams == (5.0,)
+    capsys.readouterr()
+    assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out)]) == 0  # again: reuses the session
+    assert "finished earlier: reused" in capsys.readouterr().out
+    assert len(list((out / "score" / "sessions").iterdir())) == 1
+
+
+def test_insilico_on_the_rendered_sim_rig(tmp_path):
+    out = tmp_path / "ins"
+    assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out), "--mismatch", "0.1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["loadings"] == 0 and m["prints"] == 1 and m["score_loadings"] == 1
+    assert 0 < m["metric_on_print"] < 1
