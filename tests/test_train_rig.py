@@ -253,3 +253,58 @@ def test_insilico_on_the_rendered_sim_rig(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["loadings"] == 0 and m["prints"] == 1 and m["score_loadings"] == 1
     assert 0 < m["metric_on_print"] < 1
+
+
+def test_identify_on_the_rig_measures_the_sim_methods_loadings(tmp_path, monkeypatch, capsys):
+    from labmnn.training.methods import MethodSettings, identification_nodes
+
+    _fake_rig(monkeypatch)
+    out = tmp_path / "id"
+    assert _run(["--method", "identify", "--epochs", "20", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    task = load_task("behaviour-mse")
+    nodes = identification_nodes(task.network, MethodSettings().identify_cases).tolist()
+    assert m["identify_nodes"] == nodes and len(nodes) == 9 and m["identify_grams"] == 10.0
+    assert m["loadings"] == 9 == m["identify_cases"] and m["prints"] == 2 and m["score_loadings"] == 1
+    assert m["identified_modulus_factor"] == pytest.approx(1.0, abs=1e-3)  # the fake bench is the model
+    spec = load_protocol(out / "identify" / "identify.toml")
+    assert spec.series.all_nodes == tuple(nodes) and spec.series.grams == (10.0,)
+    (folder,) = _sessions(out / "identify")
+    keys = [x["key"] for x in read_log(folder / "log.jsonl") if x.get("kind") == "step"]
+    assert sorted(k for k in keys if "/series/" in k) == sorted(f"r0/series/n{n}/0/0" for n in nodes)
+    for name in ("design.json", "design.stl"):
+        assert (out / "print" / name).exists()
+    assert (out / "identified.json").exists()
+
+
+@pytest.mark.slow
+def test_identify_on_the_rendered_sim_rig(tmp_path):
+    out = tmp_path / "id"
+    assert _run(["--method", "identify", "--epochs", "20", "--out", str(out), "--mismatch", "0.1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["loadings"] == 9 and m["seconds_per_loading"] > 0 and 0 < m["metric_on_print"] < 1
+
+
+@pytest.mark.slow
+def test_identify_kill_9_then_run_again(tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, TRAIN_RIG_METHOD="identify")
+    p = subprocess.Popen([sys.executable, str(WORKER), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    t_end = time.time() + 60
+    while p.poll() is None and time.time() < t_end and not (_sessions(out / "identify") and
+                                                             _steps(_sessions(out / "identify")[0]) >= 4):
+        time.sleep(0.005)
+    assert p.poll() is None, p.communicate()
+    os.kill(p.pid, signal.SIGKILL)
+    p.communicate(timeout=30)
+    (folder,) = _sessions(out / "identify")
+    before = (folder / "log.jsonl").read_bytes()
+    r = subprocess.run([sys.executable, str(WORKER), str(out), "again"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert _sessions(out / "identify") == [folder]  # the same session, continued
+    assert (folder / "log.jsonl").read_bytes().startswith(before)
+    keys = [x["key"] for x in read_log(folder / "log.jsonl") if x.get("kind") == "step"]
+    assert len(keys) == len(set(keys)) and sum("/series/" in k for k in keys) == 9
+    assert json.loads((out / "metrics.json").read_text())["loadings"] == 9

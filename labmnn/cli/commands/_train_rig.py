@@ -96,6 +96,7 @@ def run_session(args, protocol: Path, sessions: Path, reuse: bool) -> Path | Non
     from labmnn.protocol.runner import resume_run
 
     old = sorted(p for p in sessions.glob("*") if (p / "log.jsonl").exists()) if reuse and sessions.exists() else []
+    old = [p for p in old if _same_inputs(p, protocol)]
     if old and Session(old[-1]).status() == "success":
         print(f"session: {old[-1]} (finished earlier: reused)", flush=True)
         return old[-1]
@@ -108,6 +109,21 @@ def run_session(args, protocol: Path, sessions: Path, reuse: bool) -> Path | Non
           f"session: {engine.session.folder} (interrupted? labmnn resume {engine.session.folder})", flush=True)
     outcome = run_to_end(engine)
     return engine.session.folder if outcome["status"] == "success" else None
+
+
+def _same_inputs(session: Path, protocol: Path) -> bool:
+    """Whether ``session`` ran ``protocol`` on the network next to it (same text, same widths)."""
+    import numpy as np
+
+    from labmnn.model.network import Network
+
+    try:
+        if (session / "protocol.toml").read_text() != protocol.read_text():
+            return False
+        a, b = Network.load(session / "network.json"), Network.load(protocol.parent / "network.json")
+    except (OSError, ValueError, LookupError):
+        return False
+    return a.n_bonds == b.n_bonds and bool(np.allclose(a.width, b.width, rtol=0, atol=1e-9))
 
 
 def _write_metrics(folder: Path, metrics: dict) -> None:
@@ -189,6 +205,20 @@ def _score_session(args, task, design, out: Path) -> Path | None:
     return run_session(args, protocol, out / "score" / "sessions", reuse=True)
 
 
+def score_print(args, task, design, out: Path) -> dict | None:
+    """Score the mounted print of ``design`` (a load-series session); the metrics it adds (None: unfinished)."""
+    from labmnn.protocol.task_protocol import print_score, session_timing
+
+    folder = _score_session(args, task, design, out)
+    if folder is None:
+        return None
+    t = session_timing(folder)
+    score = print_score(task, folder)
+    return {"score_session": str(folder.relative_to(out)), "score_loadings": t["loadings"],
+            "score_bench_hours": t["bench_hours"], "score_seconds_per_loading": t["seconds_per_loading"],
+            **score, "metric_on_print": score["print_max_target_relative_error"]}
+
+
 def _model_score(task, net) -> float:
     """The task's figure in the model (nominal stiffness of the design)."""
     import numpy as np
@@ -210,26 +240,21 @@ def _base_metrics(task, method: str) -> dict:
 
 def _run_insilico(args, method: str, task, out: Path) -> int:
     """Train in the model, export the design, score the print with a load-series session."""
-    from labmnn.protocol.task_protocol import print_score, session_timing
-
     res = _train_model(args, task)
     design = _design(task, res.network)
     files = export_design(design, out / "print")
-    folder = _score_session(args, task, design, out)
-    if folder is None:
+    score = score_print(args, task, design, out)
+    if score is None:
         return 1
-    t = session_timing(folder)
-    score = print_score(task, folder)
     metrics = {**_base_metrics(task, method), "epochs": res.metrics.get("epochs"), "loadings": 0, "prints": 1,
-               "bench_hours": 0.0, "seconds_per_loading": t["seconds_per_loading"],
-               "score_session": str(folder.relative_to(out)), "score_loadings": t["loadings"],
-               "score_bench_hours": t["bench_hours"], "print_files": [f"print/{f}" for f in files],
-               "model_max_target_relative_error": _model_score(task, design), **score,
-               "metric_on_print": score["print_max_target_relative_error"]}
+               "bench_hours": 0.0, "seconds_per_loading": score["score_seconds_per_loading"],
+               "print_files": [f"print/{f}" for f in files],
+               "model_max_target_relative_error": _model_score(task, design), **score}
     _write_metrics(out, metrics)
     print(f"{task.name} by insilico on the rig: in the model {metrics['model_max_target_relative_error']:.4g}, "
           f"on the print {metrics['metric_on_print']:.4g} (max target relative error); training needed 0 "
-          f"loadings, 1 print; scoring took {t['loadings']} loading(s), {t['bench_hours']:.2f} bench hours")
+          f"loadings, 1 print; scoring took {score['score_loadings']} loading(s), "
+          f"{score['score_bench_hours']:.2f} bench hours")
     return 0
 
 
@@ -258,9 +283,12 @@ def _run_identify(args, method: str, task, out: Path) -> int:
     res = _train_model(args, task, network=ident.network)
     design = _design(task, res.network)
     files = export_design(design, out / "print")
-    t = session_timing(folder)
+    score = score_print(args, task, design, out)
+    if score is None:
+        return 1
+    t = session_timing(folder)  # prints: the starting design (identified) and the trained one
     metrics = {**_base_metrics(task, method), "epochs": res.metrics.get("epochs"), "loadings": t["loadings"],
-               "prints": 1, "bench_hours": t["bench_hours"], "seconds_per_loading": t["seconds_per_loading"],
+               "prints": 2, "bench_hours": t["bench_hours"], "seconds_per_loading": t["seconds_per_loading"],
                "identify_session": str(folder.relative_to(out)), "identify_cases": len(series.cases),
                "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
                "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor,
@@ -268,11 +296,12 @@ def _run_identify(args, method: str, task, out: Path) -> int:
                "model_max_target_relative_error": _model_score(task, design),
                "identified_model_max_target_relative_error": _model_score(task, _with_widths(ident.network,
                                                                                             design)),
-               "metric_on_print": None}
+               **score}
     _write_metrics(out, metrics)
     print(f"{task.name} by identify on the rig: {len(series.cases)} identification loadings, modulus factor "
-          f"{ident.modulus_factor:.3f}; the identified model predicts {metrics['identified_model_max_target_relative_error']:.4g} "
-          f"(max target relative error) for the design; {_cost_line(metrics)}")
+          f"{ident.modulus_factor:.3f}; max target relative error predicted by the identified model "
+          f"{metrics['identified_model_max_target_relative_error']:.4g}, on the print "
+          f"{metrics['metric_on_print']:.4g}; {_cost_line(metrics)}")
     return 0
 
 
@@ -298,14 +327,21 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     if folder is None:
         return 1
     m = rig_metrics(folder, task, "pat")
+    from labmnn.model.network import Network
+
+    final = Network.load(folder / "trained.json")
+    score = score_print(args, task, final, out)
+    if score is None:
+        return 1
     metrics = {**_base_metrics(task, method), "hybrid": {"start": "insilico", "follow": "pat", "steps": steps},
                "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files],
                "model_max_target_relative_error": _model_score(task, design),
                **{k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
                                     "seconds_per_loading", "seconds_per_design_change")},
                "pat_session": str(folder.relative_to(out)), "design": str((folder / "trained.json").relative_to(out)),
-               "metric_on_print": None}
+               "final_model_max_target_relative_error": _model_score(task, final), **score}
     _write_metrics(out, metrics)
     print(f"{task.name} by hybrid on the rig: in-silico design, then {m['steps']} PAT steps, loss "
-          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; {_cost_line(metrics)}")
+          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; on the print {metrics['metric_on_print']:.4g} (max target "
+          f"relative error); {_cost_line(metrics)}")
     return 0
