@@ -308,3 +308,29 @@ def test_identify_kill_9_then_run_again(tmp_path):
     keys = [x["key"] for x in read_log(folder / "log.jsonl") if x.get("kind") == "step"]
     assert len(keys) == len(set(keys)) and sum("/series/" in k for k in keys) == 9
     assert json.loads((out / "metrics.json").read_text())["loadings"] == 9
+
+
+def test_hybrid_on_the_rig_starts_pat_from_the_insilico_design(tmp_path, monkeypatch):
+    _fake_rig(monkeypatch)
+    out = tmp_path / "hy"
+    assert _run(["--method", "hybrid", "--epochs", "20", "--hybrid-steps", "2", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["hybrid"] == {"start": "insilico", "follow": "pat", "steps": 2}
+    assert m["steps"] == 2 and m["loadings"] == 2 and m["prints"] == 2 and m["score_loadings"] == 1
+    (folder,) = _sessions(out / "pat")
+    assert json.loads((folder / "results.json").read_text())["gradient"] == "pat"
+    design = Network.load(out / "print" / "design.json")
+    mounted = Network.load(folder / "network.json")  # the PAT session starts from the in-silico design
+    assert np.allclose(mounted.width, design.width)
+    final = Network.load(folder / "trained.json")
+    assert not np.allclose(final.width, design.width)
+    assert m["final_model_max_target_relative_error"] == pytest.approx(m["metric_on_print"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_hybrid_on_the_rendered_sim_rig(tmp_path):
+    out = tmp_path / "hy"
+    assert _run(["--method", "hybrid", "--epochs", "20", "--hybrid-steps", "1", "--out", str(out),
+                 "--mismatch", "0.1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["loadings"] == 1 and m["prints"] == 1 and 0 < m["metric_on_print"] < 1
