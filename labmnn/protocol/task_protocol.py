@@ -240,3 +240,36 @@ def print_score(task, folder: str | Path) -> dict:
         errs.append(abs(got - float(t["value"])) / abs(float(t["value"])))
         outs[f"{t['node']}{t['axis']}"] = got * 1e3
     return {"print_max_target_relative_error": float(max(errs)), "print_outputs_mm": outs}
+
+
+# ------------------------------------------------------------ bench timing for --on sim
+def bench_timing(folder: str | Path | None, option: str = "--bench-timing") -> dict:
+    """The bench pace a simulated training is costed at: stated, or measured in a recorded session.
+
+    Returns ``{"bench_timing", "seconds_per_loading", "seconds_per_print"}``:
+    ``bench_timing`` is ``"stated"`` (``folder`` None: the estimates of
+    :mod:`labmnn.training.printed`) or ``"session NAME"``; the session's median
+    seconds per loading replace the stated ones, and its median seconds per
+    design change (the mounts of a ``train`` session) the stated seconds per
+    print when it has any (``seconds_per_print_source`` says which).
+
+    Raises
+    ------
+    InputError
+        When ``folder`` is no session or holds no loading to time.
+    """
+    from labmnn.training.printed import SECONDS_PER_LOADING, SECONDS_PER_PRINT
+
+    if folder is None:
+        return {"bench_timing": "stated", "seconds_per_loading": SECONDS_PER_LOADING,
+                "seconds_per_print": SECONDS_PER_PRINT, "seconds_per_print_source": "stated"}
+    p = Path(folder)
+    if not p.is_dir():
+        raise InputError(option, "", f"{folder} is not a session folder")
+    t = session_timing(p)
+    if not t["seconds_per_loading"] or t["seconds_per_loading"] <= 0:
+        raise InputError(option, "", f"{folder} holds no timed loading (a session with loadings is needed)")
+    change = t["seconds_per_design_change"]
+    return {"bench_timing": f"session {p.resolve().name}", "seconds_per_loading": t["seconds_per_loading"],
+            "seconds_per_print": change if change else SECONDS_PER_PRINT,
+            "seconds_per_print_source": "session" if change else "stated"}

@@ -39,7 +39,7 @@ from labmnn.model.network import GRAVITY, Network, check_mechanics
 from labmnn.training.datasets import split_indices
 from labmnn.training.loop import evaluate, initial_encoding, train
 from labmnn.training.optim import Adam, WidthMap
-from labmnn.training.printed import BenchLog, PrintedNetwork
+from labmnn.training.printed import SECONDS_PER_LOADING, SECONDS_PER_PRINT, BenchLog, PrintedNetwork
 from labmnn.training.tasks import Task
 
 METHODS = ("insilico", "identify", "pat", "insitu", "hybrid")
@@ -72,6 +72,9 @@ class MethodSettings:
         Steps on the print after the start.
     hybrid_lr : float or None
         Adam step of the hybrid's steps on the print (default: the task's).
+    seconds_per_loading, seconds_per_print : float
+        Bench time of one loading and of one print change (s), for ``bench_hours``
+        (default the stated estimates of :mod:`labmnn.training.printed`).
     identify_regularization : "auto" or float
         Tikhonov weight of the identification (``"auto"``: cross-validated).
     final : {"best", "last"}
@@ -103,6 +106,8 @@ class MethodSettings:
     identify_regularization: str | float = "auto"
     final: str = "best"
     adjoint_at: str = "print"
+    seconds_per_loading: float = SECONDS_PER_LOADING
+    seconds_per_print: float = SECONDS_PER_PRINT
 
     def __post_init__(self):
         check_method(self.method)
@@ -355,7 +360,8 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     if printed is None and method != "insilico":
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
-    log = BenchLog(printed) if printed is not None else None
+    log = (BenchLog(printed, seconds_per_loading=settings.seconds_per_loading,
+                    seconds_per_print=settings.seconds_per_print) if printed is not None else None)
     setup = _Setup(task, settings.seed)
     mech = settings.mechanics
     extra: dict = {}

@@ -145,6 +145,15 @@ def run_method_cli(args) -> int:
     if method != "insilico" and args.on is None:
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
+    if args.hybrid_steps is not None and method != "hybrid":
+        raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
+    if args.hybrid_steps is not None and args.hybrid_steps < 0:
+        raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
+    if args.bench_timing is not None and args.on != "sim":
+        raise InputError("--bench-timing", "", "costs a training on the simulated print: give --on sim")
+    from labmnn.protocol.task_protocol import bench_timing
+
+    timing = bench_timing(args.bench_timing)
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"{task.name}-{method}", "--out")
     world = None
@@ -152,10 +161,16 @@ def run_method_cli(args) -> int:
         from labmnn.cli.sim.print_world import make_print_world, world_parameters
 
         world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
+    hybrid = {"hybrid_steps": args.hybrid_steps} if args.hybrid_steps is not None else {}
     settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
-                              mechanics=getattr(args, "mechanics", None) or "linear")
+                              mechanics=getattr(args, "mechanics", None) or "linear",
+                              seconds_per_loading=timing["seconds_per_loading"],
+                              seconds_per_print=timing["seconds_per_print"], **hybrid)
     result = run_method(task, settings, world)
     metrics = dict(result.metrics)
+    if world is not None:
+        metrics["bench_timing"] = timing["bench_timing"]
+        metrics["seconds_per_print_source"] = timing["seconds_per_print_source"]
     if world is not None:
         metrics["print_world"] = dict(world_parameters(args.mismatch), seed=args.print_seed)
     write_json_atomic(out / "metrics.json", metrics, fsync=False)
