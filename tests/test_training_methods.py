@@ -167,7 +167,7 @@ def test_comparison_schema():
     (["train", "behaviour-mse", "--method", "pat"], "pat measures a print"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--hybrid-steps", "2"],
      "belongs to --method hybrid"),
-    (["train", "iris", "--method", "insitu", "--on", "rig", "--sim"], "behaviour tasks only"),
+    (["train", "iris", "--method", "insilico", "--on", "rig", "--sim"], "behaviour tasks only"),
     (["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--auto"], "add --sim"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--auto"], "belongs to --on rig"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--mismatch", "0.7"], "[0, 0.5]"),

@@ -197,7 +197,9 @@ class Engine:
         per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
         if spec.mechanics == "nonlinear":  # reference, forward (held), plan, increments, gradient
             per = 1 + 1 + 1 + spec.adjoint.increments + 1
-        if spec.kind == "train" and spec.train is not None and spec.train.gradient == "pat":
+        if spec.kind == "train" and spec.train is not None and spec.train.task is not None:
+            per = 2 + 4 * (2 if spec.train.gradient == "insitu" else 1)  # about four samples' loadings a step
+        elif spec.kind == "train" and spec.train is not None and spec.train.gradient == "pat":
             per = 1 + (1 if spec.mechanics == "nonlinear" else len(spec.forward)) + 1  # reference, forward, gradient
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
             assert spec.train is not None, "load_protocol gives every train protocol its [train] section"

@@ -7,6 +7,7 @@ log return their recorded data, so the same script continues where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -306,12 +307,19 @@ def run_train(eng) -> dict:
     lo, hi = (net.width_bounds * 1e3) if net.width_bounds is not None else (0.2 * net.width.min() * 1e3, np.inf)
     history = []
     m = v = np.zeros(net.n_bonds)
+    batches = None
+    if tr.task is not None:
+        from labmnn.protocol.task_batches import TaskBatches, measure_batch
+
+        batches = TaskBatches(spec, net)
     for t in range(tr.steps):
         if t > 0:
             eng.step(f"t{t}/install", f"step {t + 1}: install design", lambda: _install(eng, t))
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
         measure = measure_pat if tr.gradient == "pat" else measure_gradient
+        if batches is not None:
+            measure = functools.partial(measure_batch, tb=batches, t=t)
         reps = [measure(eng, f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
                 for r in range(spec.repeats)]
         summ = summarise(reps, spec.mechanics)

@@ -606,6 +606,11 @@ def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     """
     if spec.kind == "load_series":
         return _preflight_series(spec, net)
+    if spec.kind == "train" and spec.train is not None and spec.train.task is not None:
+        from labmnn.protocol.task_batches import TaskBatches
+
+        lines, worst = TaskBatches(spec, net).preflight_lines(spec, net)
+        return Preflight(lines, worst)
     if spec.kind == "train" and spec.train is not None and spec.train.gradient == "pat":
         return _preflight_forward(spec, net)
     if spec.mechanics == "nonlinear":

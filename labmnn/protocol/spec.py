@@ -46,7 +46,7 @@ SECTIONS = {
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
     "series": {"node", "nodes", "grams", "direction"},
-    "train": {"steps", "learning_rate", "output", "gradient"},
+    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed"},
 }
 FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
 
@@ -97,6 +97,8 @@ class TrainSettings:
     learning_rate: float = 0.05  # mm of width per step (Adam's step size)
     output: str = "trained.json"
     gradient: str = "insitu"  # "insitu": adjoint loadings measured; "pat": adjoint from the model at the measured state
+    task: str | None = None  # a task payload (JSON): its training samples, one forward loading each, per batch
+    seed: int = 0  # the task's split and batch order
 
 
 @dataclass
@@ -467,8 +469,16 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             checks.bounded(src, "train.learning_rate", t.get("learning_rate", 0.05), 1e-9, 1e3, "mm"),
             _str(src, "train.output", t.get("output", "trained.json")),
             _train_gradient(src, t.get("gradient", "insitu")),
+            str(_resolve(base, _str(src, "train.task", t["task"]))) if "task" in t else None,
+            checks.count(src, "train.seed", t.get("seed", 0), 0, 2**31 - 1),
         )
-    if kind in ("gradient", "train"):
+        if train.task is not None and mechanics != "linear":
+            _fail(src, "protocol.mechanics", "must be \"linear\" with [train] task (every sample's forward "
+                  f"load is summed from its loadings), found {mechanics!r}")
+        if train.task is not None and (forward or loss is not None):
+            _fail(src, "train.task", "takes the forward loads and the loss from the task: leave out [[forward]] "
+                  "and [loss]")
+    if kind == "gradient" or (kind == "train" and train is not None and train.task is None):
         if not forward:
             _fail(src, "forward", "is missing: a gradient protocol needs at least one [[forward]] load")
         if loss is None:

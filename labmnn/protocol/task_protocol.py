@@ -36,12 +36,24 @@ MAX_PER_NODE_G = 20
 MAX_TOTAL_G = 40
 
 
-def check_rig_task(task) -> None:
-    """Raise :class:`InputError` unless ``task`` fits the ``train`` protocol kind (a behaviour task)."""
+def is_behaviour(task) -> bool:
+    """One fixed load and MSE targets: the ``train`` protocol's own ``[[forward]]`` and ``[loss]``."""
+    return task.kind == "behaviour" and task.loss_spec.get("kind") == "mse" and task.dataset.n_samples == 1
+
+
+def check_rig_task(task, datasets: bool = False) -> None:
+    """Raise :class:`InputError` unless ``task`` fits the ``train`` protocol kind: a behaviour task, or with
+    ``datasets`` also a task with a data set (``[train] task``: one loading per sample of a batch)."""
+    if datasets and not is_behaviour(task):
+        if task.kind == "behaviour":
+            raise InputError(str(task.name), "", "--on rig trains behaviour tasks with one load and MSE targets "
+                                                 f"(this one has a {task.loss_spec.get('kind')} loss)")
+        return
     if task.kind != "behaviour" or task.loss_spec.get("kind") != "mse" or task.dataset.n_samples != 1:
-        raise InputError(str(task.name), "", "--on rig trains behaviour tasks only (one fixed load, MSE on "
-                                             "targets): the train protocol has one forward load case; train "
-                                             f"a {task.kind} task with --on sim")
+        raise InputError(str(task.name), "", "--method insilico and identify run on the rig for behaviour tasks "
+                                             "only (one fixed load, MSE on targets: the print is scored under "
+                                             f"that load); train a {task.kind} task on the rig with --method pat, "
+                                             "insitu or hybrid, or with --on sim")
 
 
 def forward_loads(task) -> list[dict]:
@@ -66,9 +78,11 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     ``[train] gradient`` ("insitu": adjoint loadings measured, "pat": adjoint
     from the model at the measured state).
     """
-    check_rig_task(task)
+    check_rig_task(task, datasets=True)
     if steps < 1:
         raise InputError("--epochs", "", f"must be >= 1, found {steps}")
+    if not is_behaviour(task):
+        return _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient)
     lo, hi = (float(b) * 1e3 for b in task.widths.bounds)
     lr = task.optimizer.lr * (hi - lo) if learning_rate_mm is None else float(learning_rate_mm)
     heaviest = max(abs(c) for ld in forward_loads(task) for c in ld["force_n"]) / GRAVITY * 1e3
@@ -93,6 +107,41 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     return "\n".join(lines)
 
 
+def _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient) -> str:
+    """A ``train`` protocol whose samples and loss come from ``task.json`` (``[train] task``)."""
+    from labmnn.training.methods import _Setup
+
+    lo, hi = (float(b) * 1e3 for b in task.widths.bounds)
+    lr = task.optimizer.lr * (hi - lo) if learning_rate_mm is None else float(learning_rate_mm)
+    F = _Setup(task, None).F_all
+    heaviest = int(np.ceil(np.abs(F).max() / GRAVITY * 1e3))
+    total = int(np.ceil(np.abs(F).sum(axis=(1, 2)).max() / GRAVITY * 1e3))
+    what = "In-situ" if gradient == "insitu" else "Physics-aware (PAT)"
+    lines = [f"# {what} training of a print on batches of the task's samples, built by `labmnn train --method "
+             f"{gradient} --on rig`.", "[protocol]", 'format = "labmnn-protocol/1"',
+             f"name = {json.dumps(name or 'train-' + task.name)}", 'kind = "train"',
+             f"description = {json.dumps(what.lower() + ' training of the task ' + task.name)}", "repeats = 1", ""]
+    if balance_port:
+        lines += ["[balance]", f"port = {json.dumps(balance_port)}", ""]
+    lines += ["[network]", f"file = {json.dumps(network_file)}", "", "[weights]",
+              f"sizes_g = {list(WEIGHT_SIZES_G)}", f"counts = {list(WEIGHT_COUNTS)}", "", "[rig]",
+              f"max_per_node_g = {max(MAX_PER_NODE_G, heaviest)}", f"max_total_g = {max(MAX_TOTAL_G, total)}", "",
+              "[adjoint]", 'scale = "auto"', "max_g = 10", "min_g = 1", "", "[train]", f"steps = {int(steps)}",
+              f"learning_rate = {lr!r}", 'output = "trained.json"', f"gradient = {json.dumps(gradient)}",
+              'task = "task.json"', f"seed = {int(task.split.seed)}", ""]
+    return "\n".join(lines)
+
+
+def default_rig_steps(task) -> int:
+    """Adam steps on the rig when ``--epochs`` is not given: the task's epochs for a behaviour task (one
+    step each), one epoch of batches for a task with a data set."""
+    if is_behaviour(task):
+        return int(task.optimizer.epochs)
+    from labmnn.training.methods import _Setup
+
+    return -(-len(_Setup(task, None).train_idx) // task.optimizer.batch_size)
+
+
 def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None,
                          balance_port: str | None = None, gradient: str = "insitu", network=None) -> Path:
     """Write ``train.toml`` and ``network.json`` (``network``, default the task's, with the task's
@@ -102,6 +151,8 @@ def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm:
     net = (task.network if network is None else network).copy()
     net.width_bounds = np.array(task.widths.bounds, dtype=float)
     write_json_atomic(folder / "network.json", net.to_dict(), fsync=False)
+    if not is_behaviour(task):
+        write_json_atomic(folder / "task.json", task.payload(), fsync=False)
     path = folder / "train.toml"
     path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port, gradient=gradient))
     return path

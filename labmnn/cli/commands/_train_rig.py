@@ -30,6 +30,7 @@ from pathlib import Path
 
 from labmnn.cli.args import output_dir
 from labmnn.errors import InputError
+from labmnn.protocol.task_protocol import is_behaviour
 
 
 def check_rig_args(args, method: str) -> None:
@@ -63,7 +64,7 @@ def run_on_rig(args, method: str) -> int:
 
     check_rig_args(args, method)
     task = load_task(args.task)
-    check_rig_task(task)
+    check_rig_task(task, datasets=method in ("insitu", "pat", "hybrid"))
     default = f"{task.name}-insitu-rig" if method == "insitu" else f"{task.name}-{method}-rig"
     out = output_dir(args.out or Path("runs") / default, "--out")
     return {"insitu": _run_train_session, "pat": _run_train_session, "insilico": _run_insilico,
@@ -143,9 +144,9 @@ def _cost_line(m: dict) -> str:
 # ------------------------------------------------------------------ methods
 def _run_train_session(args, method: str, task, out: Path) -> int:
     """``insitu`` / ``pat``: one ``train`` session from the task's design."""
-    from labmnn.protocol.task_protocol import rig_metrics, write_train_protocol
+    from labmnn.protocol.task_protocol import default_rig_steps, rig_metrics, write_train_protocol
 
-    steps = args.epochs if args.epochs is not None else task.optimizer.epochs
+    steps = args.epochs if args.epochs is not None else default_rig_steps(task)
     protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port, gradient=method)
     folder = run_session(args, protocol, out / "sessions", reuse=False)
     if folder is None:
@@ -234,8 +235,10 @@ def _model_score(task, net) -> float:
 
 
 def _base_metrics(task, method: str) -> dict:
-    return {"task": task.name, "kind": task.kind, "method": method, "on": "rig",
-            "metric": "max_target_relative_error", "bench_time_source": "session log timestamps"}
+    from labmnn.training.methods import metric_of
+
+    return {"task": task.name, "kind": task.kind, "method": method, "on": "rig", "metric": metric_of(task)[0],
+            "bench_time_source": "session log timestamps"}
 
 
 def _run_insilico(args, method: str, task, out: Path) -> int:
@@ -330,18 +333,30 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     from labmnn.model.network import Network
 
     final = Network.load(folder / "trained.json")
-    score = score_print(args, task, final, out)
+    behaviour = is_behaviour(task)
+    score = score_print(args, task, final, out) if behaviour else {"metric_on_print": None}
     if score is None:
         return 1
     metrics = {**_base_metrics(task, method), "hybrid": {"start": "insilico", "follow": "pat", "steps": steps},
                "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files],
-               "model_max_target_relative_error": _model_score(task, design),
                **{k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
                                     "seconds_per_loading", "seconds_per_design_change")},
                "pat_session": str(folder.relative_to(out)), "design": str((folder / "trained.json").relative_to(out)),
-               "final_model_max_target_relative_error": _model_score(task, final), **score}
+               **_model_figures(task, design, "model_"), **_model_figures(task, final, "final_model_"), **score}
     _write_metrics(out, metrics)
+    where = (f"on the print {metrics['metric_on_print']:.4g} (max target relative error)" if behaviour else
+             f"in the model {metrics['metric']} {metrics['final_model_' + metrics['metric']]:.4g} (a data-set task's "
+             "print is not scored on the rig)")
     print(f"{task.name} by hybrid on the rig: in-silico design, then {m['steps']} PAT steps, loss "
-          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; on the print {metrics['metric_on_print']:.4g} (max target "
-          f"relative error); {_cost_line(metrics)}")
+          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; {where}; {_cost_line(metrics)}")
     return 0
+
+
+def _model_figures(task, net, prefix: str) -> dict:
+    """The task's figures of ``net`` in the model (the sim methods' scoring), keys starting with ``prefix``."""
+    if is_behaviour(task):
+        return {f"{prefix}max_target_relative_error": _model_score(task, net)}
+    from labmnn.training.methods import _Setup, score
+
+    setup = _Setup(task, None)
+    return score(task, net, net.solve(setup.F_all).displacements, setup, prefix)
