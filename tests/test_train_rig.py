@@ -154,6 +154,7 @@ def test_pat_on_the_rig_hangs_only_forward_loads(tmp_path, monkeypatch, capsys):
     results = json.loads((folder / "results.json").read_text())
     assert results["gradient"] == "pat" and results["loss_last"] < results["loss_first"]
     assert "training needed 3 loadings, 3 prints" in capsys.readouterr().out
+    assert main(["report", str(folder)]) == 0 and main(["verify", str(folder)]) == 0  # no adjoint to map: no crash
 
 
 def test_pat_gradient_on_an_exact_print_is_the_model_gradient(tmp_path, monkeypatch):
@@ -344,7 +345,8 @@ def test_dataset_protocol_names_the_task(tmp_path):
     spec = load_protocol(path)
     assert spec.train.task == str(tmp_path / "task.json") and not spec.forward and spec.loss is None
     assert spec.train.seed == load_task("iris").split.seed
-    path.write_text(path.read_text() + '\n[loss]\nkind = "mse"\ntargets = [{ node = 13, axis = "y", value = -0.001 }]\n')
+    loss = '\n[loss]\nkind = "mse"\ntargets = [{ node = 13, axis = "y", value = -0.001 }]\n'
+    path.write_text(path.read_text() + loss)
     with pytest.raises(InputError, match="train.task: takes the forward loads and the loss from the task"):
         load_protocol(path)
 
@@ -373,6 +375,9 @@ def test_iris_pat_on_the_rig_hangs_one_loading_per_sample(tmp_path, monkeypatch)
     m = json.loads((folder / "metrics.json").read_text())
     assert m["loadings"] >= 2 * task.optimizer.batch_size and m["prints"] == 2
     assert (folder / "task.json").exists()  # a resume finds the task in the session
+    from labmnn.cli import main
+
+    assert main(["report", str(folder)]) == 0
 
 
 def test_regression_insitu_on_the_rig_hangs_adjoints_per_sample(tmp_path, monkeypatch):

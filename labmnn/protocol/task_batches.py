@@ -47,7 +47,7 @@ class TaskBatches:
         self.setup = _Setup(self.task, tr.seed)
         bs = self.task.optimizer.batch_size
         rng = np.random.default_rng([self.setup.seed, 7])
-        batches: list[np.ndarray] = []
+        batches = []
         while len(batches) < tr.steps:
             order = rng.permutation(self.setup.train_idx) if len(self.setup.train_idx) > 1 else self.setup.train_idx
             batches += [order[i:i + bs] for i in range(0, len(order), bs)]
