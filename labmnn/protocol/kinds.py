@@ -220,7 +220,7 @@ def measure_pat(eng, prefix: str, tag: str) -> dict:
                 "nonlinearity_adjoint": 0.0, "scale": 0.0, "predicted_error": 0.0,
                 "forward_forces_n": F, "forward_elongations_m": e_fwd, "gradient_source": "pat"}
 
-    data = eng.step(f"{prefix}gradient", f"{tag}: gradient (PAT: adjoint from the model)", assemble)
+    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
     eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
                            simulated=data["gradient_simulated"], relative_error=data["relative_error"],
                            cosine=data["cosine"]))
