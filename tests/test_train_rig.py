@@ -233,6 +233,7 @@ def test_insilico_on_the_rig_exports_and_scores_the_print(tmp_path, monkeypatch,
     assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["method"] == "insilico" and m["loadings"] == 0 and m["prints"] == 1 and m["bench_hours"] == 0.0
+    assert m["bench_timing"] == "session " + Path(m["score_session"]).name
     assert m["score_loadings"] == 1 and m["seconds_per_loading"] > 0
     for name in ("design.json", "design.svg", "design.dxf", "design.stl"):
         assert (out / "print" / name).stat().st_size > 0

@@ -220,7 +220,7 @@ def rig_metrics(folder: str | Path, task, method: str = "insitu") -> dict:
             "loadings": timing["loadings"], "prints": 1 + timing["design_changes"],
             "bench_hours": timing["bench_hours"], "seconds_per_loading": timing["seconds_per_loading"],
             "seconds_per_design_change": timing["seconds_per_design_change"],
-            "bench_time_source": "session log timestamps"}
+            "bench_time_source": "session log timestamps", "bench_timing": f"session {folder.name}"}
 
 
 # ------------------------------------------------------------ load-series protocols
