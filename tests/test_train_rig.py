@@ -210,6 +210,8 @@ def test_pat_kill_9_then_resume(tmp_path):
      "--bench-timing: belongs to --on sim"),
     (["train", "behaviour-mse", "--method", "telepathy", "--on", "rig", "--sim"], "--method: must be one of"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "moon"], "--on: must be sim or rig"),
+    (["train", "iris", "--method", "pat", "--on", "rig", "--sim", "--mechanics", "nonlinear"],
+     "--mechanics: nonlinear on the rig is for behaviour tasks"),
 ])
 def test_rig_bad_input_is_one_line_exit_2(argv, needle, capsys, tmp_path):
     from labmnn.cli import main
@@ -455,3 +457,14 @@ def test_hybrid_iris_on_the_rig(tmp_path, monkeypatch):
     assert m["metric"] == "test_accuracy" and m["metric_on_print"] is None and m["steps"] == 1
     assert 0 <= m["final_model_test_accuracy"] <= 1 and m["loadings"] >= load_task("iris").optimizer.batch_size
     assert not (out / "score").exists()  # a data-set task's print is not scored on the rig
+
+
+def test_pat_with_exact_mechanics_on_the_rendered_sim_rig(tmp_path):
+    out = tmp_path / "nl"
+    assert main_train(["behaviour-mse", "--method", "pat", "--mechanics", "nonlinear", "--epochs", "1",
+                       "--out", str(out)]) == 0
+    assert load_protocol(out / "train.toml").mechanics == "nonlinear"
+    (folder,) = _sessions(out)
+    (g,) = _gradients(folder)
+    # the forward load hung whole, the tangent adjoint at the measured state: nearer the exact model than the linear
+    assert g["mechanics"] == "nonlinear" and g["relative_error"] < g["relative_error_linear_model"]

@@ -213,12 +213,17 @@ def measure_pat(eng, prefix: str, tag: str) -> dict:
         value, dLdu = loss(u)
         g = _pat_gradient(net, u[None], np.asarray(dLdu, dtype=float)[None], spec.mechanics)
         g_sim = net.gradient(F, loss, mechanics=spec.mechanics)
-        return {"loss": float(value), "gradient": g, "gradient_simulated": g_sim, "gradient_geometric": g,
-                "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
-                "nonlinearity_forward": analysis.nonlinearity(analysis.linear_elongations(net, u),
-                                                              analysis.geometric_elongations(net, u)),
-                "nonlinearity_adjoint": 0.0, "scale": 0.0, "predicted_error": 0.0,
-                "forward_forces_n": F, "forward_elongations_m": e_fwd, "gradient_source": "pat"}
+        out = {"loss": float(value), "gradient": g, "gradient_simulated": g_sim, "gradient_geometric": g,
+               "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
+               "nonlinearity_forward": analysis.nonlinearity(analysis.linear_elongations(net, u),
+                                                             analysis.geometric_elongations(net, u)),
+               "nonlinearity_adjoint": 0.0, "scale": 0.0, "predicted_error": 0.0,
+               "forward_forces_n": F, "forward_elongations_m": e_fwd, "gradient_source": "pat"}
+        if spec.mechanics == "nonlinear":
+            g_lin = net.gradient(F, loss)
+            out.update(mechanics="nonlinear", gradient_linear_model=g_lin, increment_size=0.0,
+                       relative_error_linear_model=analysis.relative_error(g, g_lin))
+        return out
 
     data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
     eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],

@@ -69,19 +69,24 @@ def forward_loads(task) -> list[dict]:
 
 
 def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None, network_file: str = "network.json",
-                        name: str | None = None, balance_port: str | None = None, gradient: str = "insitu") -> str:
+                        name: str | None = None, balance_port: str | None = None, gradient: str = "insitu",
+                        mechanics: str = "linear") -> str:
     """The ``labmnn-protocol/1`` text of a training of ``task`` on the rig (``steps`` Adam steps).
 
     ``learning_rate_mm`` is Adam's step in mm of width (default: the task's
     step on its width variable, times the width span in mm); ``balance_port``
     the real balance's serial port (the real rig needs it); ``gradient`` the
     ``[train] gradient`` ("insitu": adjoint loadings measured, "pat": adjoint
-    from the model at the measured state).
+    from the model at the measured state); ``mechanics`` the protocol's
+    (``"nonlinear"``: the exact gradient, behaviour tasks only).
     """
     check_rig_task(task, datasets=True)
     if steps < 1:
         raise InputError("--epochs", "", f"must be >= 1, found {steps}")
     if not is_behaviour(task):
+        if mechanics != "linear":
+            raise InputError("--mechanics", "", f"{mechanics} on the rig is for behaviour tasks: a batch of "
+                                                "samples is measured loading by loading (linear)")
         return _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient)
     lo, hi = (float(b) * 1e3 for b in task.widths.bounds)
     lr = task.optimizer.lr * (hi - lo) if learning_rate_mm is None else float(learning_rate_mm)
@@ -90,7 +95,7 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     lines = [f"# {what} training of a print, built from a task by `labmnn train --method {gradient} --on rig`.",
              "[protocol]", 'format = "labmnn-protocol/1"', f"name = {json.dumps(name or 'train-' + task.name)}",
              'kind = "train"', f"description = {json.dumps(what.lower() + ' training of the task ' + task.name)}",
-             "repeats = 1", ""]
+             "repeats = 1"] + ([f"mechanics = {json.dumps(mechanics)}"] if mechanics != "linear" else []) + [""]
     if balance_port:
         lines += ["[balance]", f"port = {json.dumps(balance_port)}", ""]
     lines += ["[network]", f"file = {json.dumps(network_file)}", "", "[weights]",
@@ -143,7 +148,8 @@ def default_rig_steps(task) -> int:
 
 
 def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None,
-                         balance_port: str | None = None, gradient: str = "insitu", network=None) -> Path:
+                         balance_port: str | None = None, gradient: str = "insitu", network=None,
+                         mechanics: str = "linear") -> Path:
     """Write ``train.toml`` and ``network.json`` (``network``, default the task's, with the task's
     width bounds) into ``folder``."""
     folder = Path(folder)
@@ -154,7 +160,8 @@ def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm:
     if not is_behaviour(task):
         write_json_atomic(folder / "task.json", task.payload(), fsync=False)
     path = folder / "train.toml"
-    path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port, gradient=gradient))
+    path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port, gradient=gradient,
+                                        mechanics=mechanics))
     return path
 
 

@@ -147,7 +147,8 @@ def _run_train_session(args, method: str, task, out: Path) -> int:
     from labmnn.protocol.task_protocol import default_rig_steps, rig_metrics, write_train_protocol
 
     steps = args.epochs if args.epochs is not None else default_rig_steps(task)
-    protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port, gradient=method)
+    protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port, gradient=method,
+                                    mechanics=getattr(args, "mechanics", None) or "linear")
     folder = run_session(args, protocol, out / "sessions", reuse=False)
     if folder is None:
         return 1
@@ -326,7 +327,7 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     design = _design(task, res.network)
     files = export_design(design, out / "print")
     protocol = write_train_protocol(task, out / "pat", steps, balance_port=args.balance_port, gradient="pat",
-                                    network=design)
+                                    network=design, mechanics=getattr(args, "mechanics", None) or "linear")
     folder = run_session(args, protocol, out / "pat" / "sessions", reuse=True)
     if folder is None:
         return 1
