@@ -294,7 +294,8 @@ def _run_identify(args, method: str, task, out: Path) -> int:
     t = session_timing(folder)  # prints: the starting design (identified) and the trained one
     metrics = {**_base_metrics(task, method), "epochs": res.metrics.get("epochs"), "loadings": t["loadings"],
                "prints": 2, "bench_hours": t["bench_hours"], "seconds_per_loading": t["seconds_per_loading"],
-               "identify_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}", "identify_cases": len(series.cases),
+               "identify_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}",
+               "identify_cases": len(series.cases),
                "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
                "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor,
                "print_files": [f"print/{f}" for f in files],
@@ -343,7 +344,8 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
                "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files],
                **{k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
                                     "seconds_per_loading", "seconds_per_design_change")},
-               "pat_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}", "design": str((folder / "trained.json").relative_to(out)),
+               "pat_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}",
+               "design": str((folder / "trained.json").relative_to(out)),
                **_model_figures(task, design, "model_"), **_model_figures(task, final, "final_model_"), **score}
     _write_metrics(out, metrics)
     where = (f"on the print {metrics['metric_on_print']:.4g} (max target relative error)" if behaviour else
