@@ -251,6 +251,11 @@ def test_insilico_on_the_rig_exports_and_scores_the_print(tmp_path, monkeypatch,
     assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out)]) == 0  # again: reuses the session
     assert "finished earlier: reused" in capsys.readouterr().out
     assert len(list((out / "score" / "sessions").iterdir())) == 1
+    # another simulated print, or another design: a new session, not the old one
+    assert _run(["--method", "insilico", "--epochs", "20", "--out", str(out), "--mismatch", "0.1"]) == 0
+    assert _run(["--method", "insilico", "--epochs", "21", "--out", str(out), "--mismatch", "0.1"]) == 0
+    assert "finished earlier" not in capsys.readouterr().out
+    assert len(list((out / "score" / "sessions").iterdir())) == 3
 
 
 def test_insilico_on_the_rendered_sim_rig(tmp_path):

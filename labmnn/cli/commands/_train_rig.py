@@ -97,7 +97,7 @@ def run_session(args, protocol: Path, sessions: Path, reuse: bool) -> Path | Non
     from labmnn.protocol.runner import resume_run
 
     old = sorted(p for p in sessions.glob("*") if (p / "log.jsonl").exists()) if reuse and sessions.exists() else []
-    old = [p for p in old if _same_inputs(p, protocol)]
+    old = [p for p in old if _same_inputs(p, protocol) and _same_bench(Session(p), args)]
     if old and Session(old[-1]).status() == "success":
         print(f"session: {old[-1]} (finished earlier: reused)", flush=True)
         return old[-1]
@@ -112,17 +112,29 @@ def run_session(args, protocol: Path, sessions: Path, reuse: bool) -> Path | Non
     return engine.session.folder if outcome["status"] == "success" else None
 
 
+def _same_bench(session, args) -> bool:
+    """Whether ``session`` was started on the bench ``args`` ask for (real, or the same simulated print)."""
+    bench = session.start_record().get("bench", {}) or {}
+    if bool(bench.get("sim", False)) != bool(args.sim):
+        return False
+    if not args.sim:
+        return True
+    return (float(bench.get("stiffness_error", 0.0)) == float(args.mismatch or 0.0)
+            and (not args.mismatch or int(bench.get("print_seed", 0)) == int(args.print_seed)))
+
+
 def _same_inputs(session: Path, protocol: Path) -> bool:
     """Whether ``session`` ran ``protocol`` on the network next to it (same text, same widths)."""
     import numpy as np
 
+    from labmnn.errors import LabmnnError
     from labmnn.model.network import Network
 
     try:
         if (session / "protocol.toml").read_text() != protocol.read_text():
             return False
         a, b = Network.load(session / "network.json"), Network.load(protocol.parent / "network.json")
-    except (OSError, ValueError, LookupError):
+    except (OSError, ValueError, LookupError, LabmnnError):
         return False
     return a.n_bonds == b.n_bonds and bool(np.allclose(a.width, b.width, rtol=0, atol=1e-9))
 
