@@ -52,8 +52,9 @@ def _add_method_options(p) -> None:
                         "default: train the model only")
     p.add_argument("--on", default=None, metavar="sim|rig",
                    help="where the print is measured: sim (the simulated print world, fast) or rig (checkpointed "
-                        "protocol sessions on the rig, behaviour tasks; resumable with 'labmnn resume SESSION', "
-                        "and staged methods also by running the same command again)")
+                        "protocol sessions on the rig: every method on behaviour tasks, pat/insitu/hybrid on data-set "
+                        "tasks; resumable with 'labmnn resume SESSION', and staged methods also by running the same "
+                        "command again)")
     p.add_argument("--hybrid-steps", type=int, default=None, metavar="N",
                    help="--method hybrid: Adam steps of PAT on the print after the in-silico stage")
     p.add_argument("--bench-timing", default=None, metavar="SESSION",
@@ -64,8 +65,10 @@ def _add_method_options(p) -> None:
     p.add_argument("--balance-port", default=None, metavar="PORT",
                    help="--on rig (real bench): the balance's serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--mismatch", type=float, default=None, metavar="REL",
-                   help="--on sim: per-bond stiffness error of the print, in [0, 0.5] (default 0.1)")
-    p.add_argument("--print-seed", type=int, default=0, metavar="N", help="--on sim: which simulated print world")
+                   help="--on sim (default 0.1) or --on rig --sim (default 0): per-bond stiffness error of the "
+                        "print, in [0, 0.5]")
+    p.add_argument("--print-seed", type=int, default=0, metavar="N",
+                   help="--on sim or --on rig --sim: which simulated print world")
 
 
 def run(args) -> int:
