@@ -169,8 +169,9 @@ def test_comparison_schema():
 @pytest.mark.parametrize("argv, needle", [
     (["train", "behaviour-mse", "--method", "magic", "--on", "sim"], "--method: must be one of"),
     (["train", "behaviour-mse", "--method", "pat"], "pat measures a print"),
-    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim"], "pat on the rig is not implemented"),
-    (["train", "iris", "--method", "insitu", "--on", "rig", "--sim"], "behaviour tasks only"),
+    (["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--hybrid-steps", "2"],
+     "belongs to --method hybrid"),
+    (["train", "iris", "--method", "insilico", "--on", "rig", "--sim"], "behaviour tasks only"),
     (["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--auto"], "add --sim"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--auto"], "belongs to --on rig"),
     (["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--mismatch", "0.7"], "[0, 0.5]"),

@@ -1,10 +1,14 @@
 """Run ``labmnn train behaviour-mse --method insitu --on rig --sim --auto`` on fake devices, or resume it.
 
 usage: python train_rig_worker.py OUT_DIR [SESSION_TO_RESUME]
+(environment: TRAIN_RIG_TASK the task, default behaviour-mse; TRAIN_RIG_ARGS more options;
+TRAIN_RIG_METHOD insitu, the default, pat, insilico, identify or hybrid; with SESSION_TO_RESUME
+"again" the same train command is run again, which continues a staged method's sessions)
 (the fake camera, balance and operator of protocol_fakes stand in for the rendered simulated rig,
 which is far slower; used by tests/test_train_rig.py)
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +32,9 @@ def slow_capture(self, folder):  # a camera takes time: leaves the test room to 
 FakeCamera.capture = slow_capture
 sim_bench.open_sim_bench = lambda spec, net, **kw: fake_bench(net)
 
-if len(sys.argv) > 2:
+if len(sys.argv) > 2 and sys.argv[2] != "again":
     sys.exit(main(["resume", sys.argv[2]]))
-sys.exit(main(["train", "behaviour-mse", "--method", "insitu", "--on", "rig", "--sim", "--auto", "--epochs", "3",
-               "--out", sys.argv[1]]))
+TASK = os.environ.get("TRAIN_RIG_TASK", "behaviour-mse")
+METHOD = os.environ.get("TRAIN_RIG_METHOD", "insitu")
+sys.exit(main(["train", TASK, "--method", METHOD, "--on", "rig", "--sim", "--auto", "--epochs", "3",
+               "--out", sys.argv[1]] + os.environ.get("TRAIN_RIG_ARGS", "").split()))

@@ -42,8 +42,8 @@ def expected_steps(spec, net: Network) -> list[str]:
     if spec.kind == "load_series":
         for r in range(spec.repeats):
             labels.append(f"repeat {r + 1}/{spec.repeats}: reference")
-            labels += [f"repeat {r + 1}/{spec.repeats}: {g:g} g on node {spec.series.node}"
-                       for g in spec.series.grams if g > 0]
+            labels += [f"repeat {r + 1}/{spec.repeats}: {g:g} g on node {node}"
+                       for node in spec.series.all_nodes for g in spec.series.grams if g > 0]
         return labels
     steps = spec.train.steps if spec.kind == "train" else 1
     for t in range(steps):

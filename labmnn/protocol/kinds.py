@@ -7,6 +7,7 @@ log return their recorded data, so the same script continues where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -185,6 +186,52 @@ def measure_gradient_nonlinear(eng, prefix: str, tag: str) -> dict:
     return data
 
 
+def measure_pat(eng, prefix: str, tag: str) -> dict:
+    """One repeat of a physics-aware gradient (``[train] gradient = "pat"``): reference, forward, gradient.
+
+    Only the forward load is hung.  The loss and dL/du come from the measured
+    displacements; the adjoint elongations from the model (the mounted design's
+    widths) at the measured state (:func:`labmnn.training.methods._pat_gradient`:
+    the linear adjoint, or with ``mechanics = "nonlinear"`` the tangent stiffness
+    at the measured displacements, the forward load then hung whole).
+    """
+    from labmnn.training.methods import _pat_gradient
+
+    net, loss, spec = eng.net, eng.loss, eng.spec
+    ref = eng.reference_step(f"{prefix}reference", f"{tag}: reference")
+    if spec.mechanics == "nonlinear":
+        ld_f = held_forward(spec, net.n_nodes).loadings[0]
+        fstep = eng.loading_step(f"{prefix}forward/0", f"{tag}: forward loading", ld_f, ref)
+        u = np.asarray(fstep["displacements_mm"], dtype=float) * 1e-3
+        F = ld_f.forces(net.n_nodes, fstep["masses_g"])  # as hung (weighed)
+        e_fwd = analysis.geometric_elongations(net, u)
+    else:
+        fwd = _measure_plan(eng, prefix, tag, "forward", forward_plan(spec, net.n_nodes), ref)
+        u, F, e_fwd = np.asarray(fwd["displacements"]), fwd["forces"], np.asarray(fwd["elongations"])
+
+    def assemble():
+        value, dLdu = loss(u)
+        g = _pat_gradient(net, u[None], np.asarray(dLdu, dtype=float)[None], spec.mechanics)
+        g_sim = net.gradient(F, loss, mechanics=spec.mechanics)
+        out = {"loss": float(value), "gradient": g, "gradient_simulated": g_sim, "gradient_geometric": g,
+               "relative_error": analysis.relative_error(g, g_sim), "cosine": analysis.cosine(g, g_sim),
+               "nonlinearity_forward": analysis.nonlinearity(analysis.linear_elongations(net, u),
+                                                             analysis.geometric_elongations(net, u)),
+               "nonlinearity_adjoint": 0.0, "scale": 0.0, "predicted_error": 0.0,
+               "forward_forces_n": F, "forward_elongations_m": e_fwd, "gradient_source": "pat"}
+        if spec.mechanics == "nonlinear":
+            g_lin = net.gradient(F, loss)
+            out.update(mechanics="nonlinear", gradient_linear_model=g_lin, increment_size=0.0,
+                       relative_error_linear_model=analysis.relative_error(g, g_lin))
+        return out
+
+    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
+    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
+                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+                           cosine=data["cosine"]))
+    return data
+
+
 def run_gradient(eng) -> dict:
     """``kind = "gradient"``: the gradient measured ``repeats`` times, and its summary."""
     R = eng.spec.repeats
@@ -236,19 +283,21 @@ def run_series(eng) -> dict:
     for r in range(R):
         tag = f"repeat {r + 1}/{R}"
         ref = eng.reference_step(f"r{r}/reference", f"{tag}: reference")
-        for k, grams in enumerate(spec.series.grams):
-            if grams <= 0:
-                continue
-            plan = series_plan(spec, eng.net.n_nodes, grams)
-            steps = [eng.loading_step(f"r{r}/series/{k}/{ld.index}", f"{tag}: {grams:g} g on node "
-                                   f"{spec.series.node}", ld, ref) for ld in plan.loadings]
-            resp = analysis.combine_loadings(eng.net, plan, steps)
-            model = eng.net.solve(resp["forces"])
-            valid = ~np.any([s["lost"] for s in steps], axis=0)
-            cases.append({"label": f"r{r}-{grams:g}g-node{spec.series.node}", "forces_n": resp["forces"],
-                          "displacements_mm": resp["displacements"] * 1e3, "valid": valid,
-                          "model_displacements_mm": model.displacements * 1e3, "grams": grams,
-                          "repeat": r})
+        for node in spec.series.all_nodes:
+            where = f"n{node}/" if spec.series.nodes else ""  # one node: the keys of old sessions
+            for k, grams in enumerate(spec.series.grams):
+                if grams <= 0:
+                    continue
+                plan = series_plan(spec, eng.net.n_nodes, grams, node)
+                steps = [eng.loading_step(f"r{r}/series/{where}{k}/{ld.index}", f"{tag}: {grams:g} g on node "
+                                          f"{node}", ld, ref) for ld in plan.loadings]
+                resp = analysis.combine_loadings(eng.net, plan, steps)
+                model = eng.net.solve(resp["forces"])
+                valid = ~np.any([s["lost"] for s in steps], axis=0)
+                cases.append({"label": f"r{r}-{grams:g}g-node{node}", "forces_n": resp["forces"],
+                              "displacements_mm": resp["displacements"] * 1e3, "valid": valid,
+                              "model_displacements_mm": model.displacements * 1e3, "grams": grams,
+                              "repeat": r, "node": node})
     from labmnn.fabrication.validation import series_figures
 
     cases = [{k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
@@ -263,12 +312,20 @@ def run_train(eng) -> dict:
     lo, hi = (net.width_bounds * 1e3) if net.width_bounds is not None else (0.2 * net.width.min() * 1e3, np.inf)
     history = []
     m = v = np.zeros(net.n_bonds)
+    batches = None
+    if tr.task is not None:
+        from labmnn.protocol.task_batches import TaskBatches, measure_batch
+
+        batches = TaskBatches(spec, net)
     for t in range(tr.steps):
         if t > 0:
             eng.step(f"t{t}/install", f"step {t + 1}: install design", lambda: _install(eng, t))
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
-        reps = [measure_gradient(eng, f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
+        measure = measure_pat if tr.gradient == "pat" else measure_gradient
+        if batches is not None:
+            measure = functools.partial(measure_batch, tb=batches, t=t)
+        reps = [measure(eng, f"t{t}/r{r}/", f"step {t + 1}/{tr.steps}, repeat {r + 1}/{spec.repeats}")
                 for r in range(spec.repeats)]
         summ = summarise(reps, spec.mechanics)
 
@@ -297,7 +354,7 @@ def run_train(eng) -> dict:
         out = out.with_name(f"{eng.results_name}-{out.name}")
     write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
     return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
-            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]}
+            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "gradient": tr.gradient}
 
 
 def _install(eng, t: int) -> dict:

@@ -483,12 +483,13 @@ def forward_plan(spec: ProtocolSpec, n_nodes: int, level: float = 1.0) -> Loadin
                         role="forward" if level == 1.0 else f"forward at {level:g} x")
 
 
-def series_plan(spec: ProtocolSpec, n_nodes: int, grams: float) -> LoadingPlan:
-    """One load of a protocol's load series (``grams`` on its node, along its direction) as loadings."""
+def series_plan(spec: ProtocolSpec, n_nodes: int, grams: float, node: int | None = None) -> LoadingPlan:
+    """One load of a protocol's load series (``grams`` on ``node``, default its first node, along its
+    direction) as loadings."""
     series = spec.series
     assert series is not None, "load_protocol gives every load-series protocol its [series] section"
     F = np.zeros((n_nodes, 2))
-    F[series.node] = np.asarray(series.direction) * grams * 1e-3 * 9.8
+    F[series.node if node is None else node] = np.asarray(series.direction) * grams * 1e-3 * 9.8
     return plan_loading(F, spec.weights, spec.rig, scale=1.0, role="series")
 
 
@@ -605,6 +606,13 @@ def preflight(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     """
     if spec.kind == "load_series":
         return _preflight_series(spec, net)
+    if spec.kind == "train" and spec.train is not None and spec.train.task is not None:
+        from labmnn.protocol.task_batches import TaskBatches
+
+        lines, worst = TaskBatches(spec, net).preflight_lines(spec, net)
+        return Preflight(lines, worst)
+    if spec.kind == "train" and spec.train is not None and spec.train.gradient == "pat":
+        return _preflight_forward(spec, net)
     if spec.mechanics == "nonlinear":
         return _preflight_nonlinear(spec, net, loss)
     plan_f = forward_plan(spec, net.n_nodes)
@@ -644,14 +652,28 @@ def _preflight_nonlinear(spec: ProtocolSpec, net: Network, loss) -> Preflight:
     return Preflight(lines, plan_a.predicted_error, plan_a)
 
 
+def _preflight_forward(spec: ProtocolSpec, net: Network) -> Preflight:
+    """``[train] gradient = "pat"``: only the forward load is hung (the adjoint comes from the model)."""
+    try:
+        plan_f = held_forward(spec, net.n_nodes) if spec.mechanics == "nonlinear" else forward_plan(spec, net.n_nodes)
+    except PlanError as exc:
+        raise PlanError(f"before anything is hung: {exc}") from None
+    lines = list(plan_f.describe()) + ["the adjoint is computed from the model at the measured state: "
+                                       "no adjoint loadings"]
+    return Preflight(lines, plan_f.predicted_error)
+
+
 def _preflight_series(spec: ProtocolSpec, net: Network) -> Preflight:
     series = spec.series
     assert series is not None, "load_protocol gives every load-series protocol its [series] section"
     worst = 0.0
-    for g in series.grams:
-        if g > 0:
-            worst = max(worst, series_plan(spec, net.n_nodes, g).predicted_error)
-    line = (f"load series on node {series.node}: " + ", ".join(f"{g:g} g" for g in series.grams)
+    for node in series.all_nodes:
+        for g in series.grams:
+            if g > 0:
+                worst = max(worst, series_plan(spec, net.n_nodes, g, node).predicted_error)
+    where = (f"node {series.node}" if not series.nodes
+             else "nodes " + ", ".join(str(n) for n in series.nodes) + " in turn")
+    line = (f"load series on {where}: " + ", ".join(f"{g:g} g" for g in series.grams)
             + f" pulling {direction_name(series.direction)}")
     return Preflight([line], worst)
 

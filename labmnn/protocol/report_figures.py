@@ -186,6 +186,8 @@ def _maps(out: Path, net, steps: dict, nonlinear: bool = False) -> list[FigureFi
     if not grads:
         return []
     key = grads[-1]
+    if "adjoint_forces_n" not in steps[key]:  # PAT or a batch of samples: no adjoint hung to map
+        return []
     prefix = key[: -len("gradient")]
     F_f = np.asarray(steps[key]["forward_forces_n"])
     F_a = np.asarray(steps[key]["adjoint_forces_n"])

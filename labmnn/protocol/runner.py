@@ -8,6 +8,7 @@ built by the caller, who passes a ready ``bench`` or a ``sim_bench`` factory.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from labmnn.protocol.spec import ProtocolSpec, load_protocol
 
 SimBenchFactory = Callable[..., Bench]
 JOINTS_COPY = "joints"  # SESSION/joints.<ext>: the protocol's tracking.joints file as used
+TASK_COPY = "task.json"  # SESSION/task.json: the [train] task of a data-set training, as used
 
 
 def start_run(protocol: str | Path, out: str | Path = "sessions", sim: bool = False, auto: bool = False,
@@ -130,6 +132,8 @@ def _resume(sess: Session, sim, auto, operator, listener, bench, sim_bench) -> E
     cals = sorted(sess.folder.glob("calibration.*"))
     spec.calibration = cals[0] if cals else None
     use_session_joints(sess.folder, spec)
+    if spec.train is not None and spec.train.task is not None and (sess.folder / TASK_COPY).exists():
+        spec.train = dataclasses.replace(spec.train, task=str(sess.folder / TASK_COPY))
     net = Network.open(spec.network)
     return _engine(spec, net, sess, sim, auto, operator, listener, int(bench_info.get("seed", 0)), bench,
                    sim_bench, bench_info.get("mechanics", "linear"), float(bench_info.get("stiffness_error", 0.0)),
@@ -151,6 +155,8 @@ def _record_inputs(session: Session, spec: ProtocolSpec, net: Network) -> None:
         joints = spec.tracking.get("joints")
         if joints:
             session.copy_input(JOINTS_COPY + Path(joints).suffix.lower(), joints)
+        if spec.train is not None and spec.train.task is not None:
+            session.copy_input(TASK_COPY, spec.train.task)
     except OSError:
         session.discard_if_empty()
         raise

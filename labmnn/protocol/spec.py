@@ -31,6 +31,7 @@ from labmnn.text_files import read_text
 
 FORMAT = "labmnn-protocol/1"
 KINDS = ("gradient", "load_series", "train")
+TRAIN_GRADIENTS = ("insitu", "pat")
 NAMED_DIRECTIONS = {"down": (0.0, -1.0), "up": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 SECTIONS = {
     "protocol": {"format", "name", "kind", "description", "repeats", "max_retakes", "linearize", "mechanics"},
@@ -44,8 +45,8 @@ SECTIONS = {
     "loss": None,  # checked by labmnn.model.losses.from_spec
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
-    "series": {"node", "grams", "direction"},
-    "train": {"steps", "learning_rate", "output"},
+    "series": {"node", "nodes", "grams", "direction"},
+    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed"},
 }
 FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
 
@@ -80,6 +81,12 @@ class SeriesSettings:
     node: int
     grams: tuple[float, ...]
     direction: tuple[float, float] = (0.0, -1.0)
+    nodes: tuple[int, ...] = ()  # ``nodes = [...]``: every mass on each node in turn (``node`` is the first)
+
+    @property
+    def all_nodes(self) -> tuple[int, ...]:
+        """The loaded nodes in order (``nodes``, else the one ``node``)."""
+        return self.nodes or (self.node,)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class TrainSettings:
     steps: int = 3
     learning_rate: float = 0.05  # mm of width per step (Adam's step size)
     output: str = "trained.json"
+    gradient: str = "insitu"  # "insitu": adjoint loadings measured; "pat": adjoint from the model at the measured state
+    task: str | None = None  # a task payload (JSON): its training samples, one forward loading each, per batch
+    seed: int = 0  # the task's split and batch order
 
 
 @dataclass
@@ -139,6 +149,12 @@ class ProtocolSpec:
             F[load.node] += load.force_n
         return F
 
+    def _series_nodes(self) -> list[tuple[str, int]]:
+        assert self.series is not None
+        if self.series.nodes:
+            return [(f"series.nodes[{i}]", n) for i, n in enumerate(self.series.nodes)]
+        return [("series.node", self.series.node)]
+
     def check_nodes(self, n_nodes: int, fixed_nodes=()) -> None:
         """Check every node number against the network (raises :class:`InputError`).
 
@@ -155,7 +171,7 @@ class ProtocolSpec:
         self.forward_forces(n_nodes)
         nodes = [(f"rig.directions.{k}", k) for k in self.rig.directions]
         if self.series is not None:
-            nodes.append(("series.node", self.series.node))
+            nodes += self._series_nodes()
         for key, node in nodes:
             if node >= n_nodes:
                 raise InputError(src, key, f"node {node} is out of range (the network has {n_nodes} nodes)")
@@ -166,9 +182,9 @@ class ProtocolSpec:
             if load.node in fixed:
                 raise InputError(src, f"forward[{i}].node",
                                  f"node {load.node} is fixed to the frame: a load there moves nothing")
-        if self.series is not None and self.series.node in fixed:
-            raise InputError(src, "series.node",
-                             f"node {self.series.node} is fixed to the frame: a load there moves nothing")
+        for key, node in (self._series_nodes() if self.series is not None else []):
+            if node in fixed:
+                raise InputError(src, key, f"node {node} is fixed to the frame: a load there moves nothing")
         if self.loss is not None:
             loss = self.build_loss(n_nodes)
             outs = getattr(loss, "nodes", None)
@@ -418,17 +434,31 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
     if kind == "load_series":
         s = _table(src, data, "series")
         _check_keys(src, "series", s, SECTIONS["series"])
-        for k in ("node", "grams"):
+        if "node" in s and "nodes" in s:
+            _fail(src, "series.nodes", "give either series.node or series.nodes, not both")
+        for k in ("node" if "nodes" not in s else "nodes", "grams"):
             if k not in s:
                 _fail(src, f"series.{k}", "is missing")
         grams = s["grams"]
-        if not isinstance(grams, list) or len(grams) < 2:
-            _fail(src, "series.grams", f"must list at least two masses, found {grams!r}")
+        nodes: tuple[int, ...] = ()
+        if "nodes" in s:
+            raw = s["nodes"]
+            if not isinstance(raw, list) or not raw:
+                _fail(src, "series.nodes", f"must list at least one node, found {raw!r}")
+            nodes = tuple(_int(src, f"series.nodes[{i}]", v) for i, v in enumerate(checks.length(
+                src, "series.nodes", raw, 1000)))
+            if len(set(nodes)) != len(nodes):
+                _fail(src, "series.nodes", f"lists a node twice: {list(nodes)!r}")
+        fewest = 1 if nodes else 2  # one node: a series of at least two masses; several: one mass each will do
+        if not isinstance(grams, list) or len(grams) < fewest:
+            _fail(src, "series.grams", f"must list at least {'one mass' if nodes else 'two masses'}, "
+                  f"found {grams!r}")
         series = SeriesSettings(
-            _int(src, "series.node", s["node"]),
+            nodes[0] if nodes else _int(src, "series.node", s["node"]),
             tuple(_grams(src, f"series.grams[{i}]", g)
                   for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
             parse_direction(src, "series.direction", s.get("direction", "down")),
+            nodes,
         )
     train = None
     if kind == "train":
@@ -438,8 +468,17 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             checks.count(src, "train.steps", t.get("steps", 3), 1, checks.TRAIN_STEPS),
             checks.bounded(src, "train.learning_rate", t.get("learning_rate", 0.05), 1e-9, 1e3, "mm"),
             _str(src, "train.output", t.get("output", "trained.json")),
+            _train_gradient(src, t.get("gradient", "insitu")),
+            str(_resolve(base, _str(src, "train.task", t["task"]))) if "task" in t else None,
+            checks.count(src, "train.seed", t.get("seed", 0), 0, 2**31 - 1),
         )
-    if kind in ("gradient", "train"):
+        if train.task is not None and mechanics != "linear":
+            _fail(src, "protocol.mechanics", "must be \"linear\" with [train] task (every sample's forward "
+                  f"load is summed from its loadings), found {mechanics!r}")
+        if train.task is not None and (forward or loss is not None):
+            _fail(src, "train.task", "takes the forward loads and the loss from the task: leave out [[forward]] "
+                  "and [loss]")
+    if kind == "gradient" or (kind == "train" and train is not None and train.task is None):
         if not forward:
             _fail(src, "forward", "is missing: a gradient protocol needs at least one [[forward]] load")
         if loss is None:
@@ -450,6 +489,13 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
         adjoint=adjoint, tracking=dict(tracking), series=series, train=train, mechanics=mechanics,
     )
+
+
+def _train_gradient(src, v) -> str:
+    if v not in TRAIN_GRADIENTS:
+        _fail(src, "train.gradient", f"must be \"insitu\" (adjoint loadings measured) or \"pat\" (adjoint from the "
+              f"model at the measured state), found {v!r}")
+    return v
 
 
 def load_protocol(path: str | Path) -> ProtocolSpec:

@@ -43,7 +43,7 @@ from labmnn.model.network import GRAVITY, Network, check_mechanics
 from labmnn.training.datasets import split_indices
 from labmnn.training.loop import evaluate, initial_encoding, train
 from labmnn.training.optim import Adam, WidthMap
-from labmnn.training.printed import BenchLog, PrintedNetwork
+from labmnn.training.printed import SECONDS_PER_LOADING, SECONDS_PER_PRINT, BenchLog, PrintedNetwork
 from labmnn.training.tasks import Task
 
 METHODS = ("insilico", "identify", "pat", "insitu", "hybrid")
@@ -78,6 +78,9 @@ class MethodSettings:
         Steps on the print after the start (``None``: :func:`hybrid_defaults`).
     hybrid_lr : float or None
         Adam step of the hybrid's steps on the print (default: the task's).
+    seconds_per_loading, seconds_per_print : float
+        Bench time of one loading and of one print change (s), for ``bench_hours``
+        (default the stated estimates of :mod:`labmnn.training.printed`).
     identify_regularization : "auto" or float
         Tikhonov weight of the identification (``"auto"``: cross-validated).
     final : {"best", "last"}
@@ -119,6 +122,8 @@ class MethodSettings:
     adjoint_at: str = "print"
     condition_s: float = CONDITION_S
     rank_age_s: float = RANK_AGE_S
+    seconds_per_loading: float = SECONDS_PER_LOADING
+    seconds_per_print: float = SECONDS_PER_PRINT
 
     def __post_init__(self):
         check_method(self.method)
@@ -343,6 +348,12 @@ def train_on_print(task: Task, net: Network, log: BenchLog, setup: _Setup, kind:
     return net, history
 
 
+def identification_nodes(net: Network, cases: int) -> np.ndarray:
+    """The free nodes the identification loads, one single loading each: ``cases`` spread evenly."""
+    free = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
+    return free[np.unique(np.round(np.linspace(0, len(free) - 1, min(cases, len(free)))).astype(int))]
+
+
 def _identify(task: Task, log: BenchLog, settings: MethodSettings) -> tuple[Network, dict]:
     """Measure single loadings on a print of the starting design and identify it."""
     from labmnn.fabrication import identify as ident_mod
@@ -351,9 +362,7 @@ def _identify(task: Task, log: BenchLog, settings: MethodSettings) -> tuple[Netw
     net = task.network
     if log.widths is None or not np.array_equal(log.widths, net.width):
         log.reprint(net.width)
-    free = np.setdiff1d(np.arange(net.n_nodes), net.fixed_nodes)
-    nodes = free[np.unique(np.round(np.linspace(0, len(free) - 1, min(settings.identify_cases, len(free))))
-                          .astype(int))]
+    nodes = identification_nodes(net, settings.identify_cases)
     F = np.zeros((len(nodes), net.n_nodes, 2))
     F[np.arange(len(nodes)), nodes, 1] = -settings.identify_grams * 1e-3 * GRAVITY
     U = log.measure(F)
@@ -390,7 +399,8 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     if printed is None and method != "insilico":
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
-    log = BenchLog(printed, condition_s=float(settings.condition_s)) if printed is not None else None
+    log = (BenchLog(printed, condition_s=float(settings.condition_s), seconds_per_loading=settings.seconds_per_loading,
+                    seconds_per_print=settings.seconds_per_print) if printed is not None else None)
     setup = _Setup(task, settings.seed)
     mech = settings.mechanics
     extra: dict = {}

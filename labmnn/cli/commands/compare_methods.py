@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="Dask scheduler address (instead of local processes)")
+    p.add_argument("--bench-timing", default=None, metavar="SESSION",
+                   help="bench hours from this recorded session's measured seconds per loading (and per design "
+                        "change, if it has any) instead of the stated 60 s / 15 min estimates")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/compare-<task name>)")
     p.set_defaults(func=run)
 
@@ -69,14 +72,21 @@ def run(args) -> int:
     check_condition(args.condition_s)
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", "", f"must be >= 1, found {args.workers}")
+    from labmnn.protocol.task_protocol import bench_timing
+
+    timing = bench_timing(args.bench_timing)
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"compare-{task.name}", "--out")
     settings = {"epochs": args.epochs, "hybrid_steps": args.hybrid_steps, "hybrid_lr": args.hybrid_lr,
-                "hybrid_start": args.hybrid_start, "mechanics": args.mechanics}
+                "hybrid_start": args.hybrid_start,
+                "mechanics": args.mechanics, "seconds_per_loading": timing["seconds_per_loading"],
+                "seconds_per_print": timing["seconds_per_print"]}
     if args.condition_s is not None:
         settings["condition_s"] = args.condition_s
     comp = compare(args.task, make_print_world, prints=args.prints, mismatch=args.mismatch, methods=methods,
                    seed=args.seed, settings=settings, scheduler=args.scheduler, workers=args.workers)
+    comp.update({k: timing[k] for k in ("bench_timing", "seconds_per_loading", "seconds_per_print",
+                                        "seconds_per_print_source")})
     (out / "comparison.json").write_text(json.dumps(comp, indent=1) + "\n")
     table = comparison_table(comp)
     (out / "comparison.md").write_text(table + "\n")

@@ -51,16 +51,25 @@ def _add_method_options(p) -> None:
                         "(physics-aware), insitu (forward and adjoint measured), hybrid (identify, then PAT steps on "
                         "the print); default: train the model only")
     p.add_argument("--on", default=None, metavar="sim|rig",
-                   help="where the print is measured: sim (the simulated print world, fast) or rig (a checkpointed "
-                        "protocol session on the rig, --method insitu, behaviour tasks; resumable with "
-                        "'labmnn resume SESSION')")
+                   help="where the print is measured: sim (the simulated print world, fast) or rig (checkpointed "
+                        "protocol sessions on the rig: every method on behaviour tasks, pat/insitu/hybrid on data-set "
+                        "tasks; resumable with 'labmnn resume SESSION', and staged methods also by running the same "
+                        "command again)")
+    p.add_argument("--hybrid-steps", type=int, default=None, metavar="N",
+                   help="--method hybrid: Adam steps of PAT on the print after the start stage (identify with --on sim, "
+                        "in-silico on the rig; default 80 on behaviour tasks, 40 on data-set tasks)")
+    p.add_argument("--bench-timing", default=None, metavar="SESSION",
+                   help="--on sim: bench hours from this recorded session's measured seconds per loading (and per "
+                        "design change, if it has any) instead of the stated 60 s / 15 min estimates")
     p.add_argument("--sim", action="store_true", help="--on rig: use the simulated (rendered) rig")
     p.add_argument("--auto", action="store_true", help="--on rig --sim: let the simulated operator act")
     p.add_argument("--balance-port", default=None, metavar="PORT",
                    help="--on rig (real bench): the balance's serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--mismatch", type=float, default=None, metavar="REL",
-                   help="--on sim: per-bond stiffness error of the print, in [0, 0.5] (default 0.1)")
-    p.add_argument("--print-seed", type=int, default=0, metavar="N", help="--on sim: which simulated print world")
+                   help="--on sim (default 0.1) or --on rig --sim (default 0): per-bond stiffness error of the "
+                        "print, in [0, 0.5]")
+    p.add_argument("--print-seed", type=int, default=0, metavar="N",
+                   help="--on sim or --on rig --sim: which simulated print world")
     p.add_argument("--condition-s", type=float, default=None, metavar="S",
                    help="--on sim: seconds every new print waits on the bench, unloaded, before its first loading "
                         "(conditioning against creep; counted in bench hours; default 300)")
@@ -146,6 +155,15 @@ def run_method_cli(args) -> int:
     if method != "insilico" and args.on is None:
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
+    if args.hybrid_steps is not None and method != "hybrid":
+        raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
+    if args.hybrid_steps is not None and args.hybrid_steps < 0:
+        raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
+    if args.bench_timing is not None and args.on != "sim":
+        raise InputError("--bench-timing", "", "costs a training on the simulated print: give --on sim")
+    from labmnn.protocol.task_protocol import bench_timing
+
+    timing = bench_timing(args.bench_timing)
     task = load_task(args.task)
     out = output_dir(args.out or Path("runs") / f"{task.name}-{method}", "--out")
     world = None
@@ -153,11 +171,17 @@ def run_method_cli(args) -> int:
         from labmnn.cli.sim.print_world import make_print_world, world_parameters
 
         world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
+    hybrid = {"hybrid_steps": args.hybrid_steps} if args.hybrid_steps is not None else {}
     settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
                               mechanics=getattr(args, "mechanics", None) or "linear",
+                              seconds_per_loading=timing["seconds_per_loading"],
+                              seconds_per_print=timing["seconds_per_print"], **hybrid,
                               **({} if args.condition_s is None else {"condition_s": args.condition_s}))
     result = run_method(task, settings, world)
     metrics = dict(result.metrics)
+    if world is not None:
+        metrics["bench_timing"] = timing["bench_timing"]
+        metrics["seconds_per_print_source"] = timing["seconds_per_print_source"]
     if world is not None:
         metrics["print_world"] = dict(world_parameters(args.mismatch), seed=args.print_seed)
     write_json_atomic(out / "metrics.json", metrics, fsync=False)
@@ -193,43 +217,7 @@ def _exact_line(m: dict) -> str | None:
 
 
 def run_on_rig(args, method: str) -> int:
-    """``--on rig``: in-situ training as a checkpointed ``train`` protocol session (real or simulated rig)."""
-    from labmnn.cli.commands._console import ConsoleListener, run_to_end
-    from labmnn.cli.sim.bench import open_sim_bench
-    from labmnn.protocol.runner import start_run
-    from labmnn.protocol.task_protocol import check_rig_task, rig_metrics, write_train_protocol
-    from labmnn.text_files import write_json_atomic
-    from labmnn.training.tasks import load_task
+    """``--on rig``: the method as checkpointed protocol sessions (real or simulated rig), see _train_rig."""
+    from labmnn.cli.commands._train_rig import run_on_rig as run
 
-    if method != "insitu":
-        raise InputError("--method", "", f"{method} on the rig is not implemented: --on rig runs insitu (forward "
-                                         "and adjoint measured); use --on sim for the other methods")
-    if args.init or args.prune:
-        raise InputError("--method", "", "cannot be combined with --init or --prune")
-    if args.mismatch is not None and not args.sim:
-        raise InputError("--mismatch", "", "describes the simulated print: add --sim")
-    if args.mismatch is not None and not 0.0 <= args.mismatch <= 0.5:
-        raise InputError("--mismatch", "", f"must be in [0, 0.5], found {args.mismatch}")
-    if args.auto and not args.sim:
-        raise InputError("--auto", "", "the automatic operator exists only on the simulated rig: add --sim")
-    if args.epochs is not None and args.epochs < 1:
-        raise InputError("--epochs", "", f"must be >= 1 (Adam steps on the rig), found {args.epochs}")
-    task = load_task(args.task)
-    check_rig_task(task)
-    out = output_dir(args.out or Path("runs") / f"{task.name}-insitu-rig", "--out")
-    steps = args.epochs if args.epochs is not None else task.optimizer.epochs
-    protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port)
-    engine = start_run(protocol, out=out / "sessions", sim=args.sim, auto=args.auto, sim_bench=open_sim_bench,
-                       listener=ConsoleListener(), seed=args.seed or 0,
-                       stiffness_error=args.mismatch or 0.0, print_seed=args.print_seed)
-    print(f"session: {engine.session.folder} (interrupted? labmnn resume {engine.session.folder})", flush=True)
-    outcome = run_to_end(engine)
-    if outcome["status"] != "success":
-        return 1
-    metrics = rig_metrics(engine.session.folder, task)
-    write_json_atomic(engine.session.folder / "metrics.json", metrics, fsync=False)
-    print(f"{task.name} by insitu on the rig: {metrics['steps']} steps, loss {metrics['loss_first']:.4g} -> "
-          f"{metrics['loss_last']:.4g}; {metrics['loadings']} loadings, {metrics['prints']} prints, "
-          f"{metrics['bench_hours']:.2f} bench hours (session clock)")
-    print(f"wrote {engine.session.folder}/metrics.json")
-    return 0
+    return run(args, method)
