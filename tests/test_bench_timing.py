@@ -63,7 +63,9 @@ def test_train_on_sim_costs_at_the_sessions_pace(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["bench_timing"] == "session rig" and m["seconds_per_loading"] == pytest.approx(50.0)
     changes = m["prints"] + m["remounts"]
-    assert m["bench_hours"] == pytest.approx((m["loadings"] * 50.0 + changes * SECONDS_PER_PRINT) / 3600)
+    assert m["condition_hours"] > 0  # conditioning waits are bench time too, whatever the pace of a loading
+    assert m["bench_hours"] == pytest.approx((m["loadings"] * 50.0 + changes * SECONDS_PER_PRINT) / 3600
+                                             + m["condition_hours"])
     stated = tmp_path / "stated"
     assert main(["train", "behaviour-mse", "--method", "pat", "--on", "sim", "--epochs", "3",
                  "--out", str(stated)]) == 0
@@ -76,12 +78,12 @@ def test_compare_methods_costs_at_the_sessions_pace(tmp_path):
     s = _session(tmp_path / "rig")
     out = tmp_path / "cmp"
     assert main(["compare-methods", "behaviour-mse", "--prints", "1", "--methods", "pat", "--epochs", "2",
-                 "--workers", "1", "--bench-timing", str(s), "--out", str(out)]) == 0
+                 "--workers", "1", "--condition-s", "0", "--bench-timing", str(s), "--out", str(out)]) == 0
     comp = json.loads((out / "comparison.json").read_text())
     assert comp["bench_timing"] == "session rig" and comp["seconds_per_print"] == pytest.approx(900.0)
     r = comp["methods"]["pat"]
     assert main(["compare-methods", "behaviour-mse", "--prints", "1", "--methods", "pat", "--epochs", "2",
-                 "--workers", "1", "--out", str(tmp_path / "stated")]) == 0
+                 "--workers", "1", "--condition-s", "0", "--out", str(tmp_path / "stated")]) == 0
     stated = json.loads((tmp_path / "stated" / "comparison.json").read_text())
     r0 = stated["methods"]["pat"]
     assert stated["bench_timing"] == "stated" and r0["loadings"] == r["loadings"]
