@@ -132,6 +132,76 @@ class Equilibrium:
             dofs = self._dofs = free if self._order is None else free[self._order]
         return dofs
 
+    def _compatibility(self):
+        """C with its columns in the factor's order: sparse (ordered) or dense (small path)."""
+        if self._order is not None:
+            return self.net._ordered_compat[0]  # built with the ordered stiffness matrix
+        if self.net._free_compat_dense is None:
+            self.net.dense_reduced_stiffness_matrix(self.stiffness)
+        return self.net._free_compat_dense
+
+    def outputs_pay(self, forces: np.ndarray, loss) -> bool:
+        """Whether :meth:`output_adjoint` is the cheaper way to the gradient of ``loss``.
+
+        It needs a loss with a declared support (``support``, ``on_support``) and
+        solves 2 r columns instead of 2 S; a sample's full field costs a little
+        more than an output column besides (its elongations C u), so it is taken
+        when r <= S, on the dense and the sparse path alike (measured at r = S:
+        1.0-1.2x faster on both; see docs/physics.md).
+        """
+        support = getattr(loss, "support", None)
+        if support is None or not callable(getattr(loss, "on_support", None)):
+            return False
+        S = 1 if np.ndim(forces) == 2 else np.shape(forces)[0]
+        r = len(support[0])
+        return r <= S
+
+    def output_adjoint(self, forces: np.ndarray, loss) -> OutputAdjoint:
+        """The batch gradient dL/dk through the loss's output components only (exact).
+
+        With r output components (``loss.support``) the forward outputs of every
+        sample are y_s = Z^T f_s, Z = D^-1 P (P: the r unit columns of the
+        outputs; D is symmetric), and the batch-mean gradient
+
+            g = mean_s (C D^-1 P a_s) * (C D^-1 f_s),   a_s = -dL/dy_s,
+              = sum_i (C Z)_i * (C W)_i,                W = D^-1 (mean_s f_s a_s^T),
+
+        so two solves of r columns each replace two of S columns, whatever S,
+        and no sample's displacement field is formed.  The adjoint displacements
+        are Z a_s, with no solve.
+
+        Parameters
+        ----------
+        forces : ndarray (n, 2) or (S, n, 2)
+        loss : object with ``support`` and ``on_support`` (see :mod:`labmnn.model.losses`)
+        """
+        net = self.net
+        F = net._checked_forces(forces)
+        batch = F.ndim == 3
+        Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
+        S = Fb.shape[0]
+        dofs = self._gather()
+        nodes, axes = loss.support
+        support_dofs = 2 * np.asarray(nodes, dtype=np.int64) + np.asarray(axes, dtype=np.int64)
+        position = np.full(2 * net.n_nodes, -1, dtype=np.int64)  # DOF -> row of the factor (-1: fixed)
+        position[dofs] = np.arange(dofs.size)
+        rows = position[support_dofs]
+        r = rows.size
+        P = np.zeros((dofs.size, r), order="F")
+        free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
+        P[rows[free], free] = 1.0
+        Z = self._solve_ordered(P).reshape(dofs.size, r)
+        Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
+        Z_all[dofs] = Z
+        Y = Fb @ Z_all  # (S, r): the outputs of every sample
+        value, dL_dy = loss.on_support(Y if batch else Y[0])
+        A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+        M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
+        W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
+        C = self._compatibility()
+        g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
+        return OutputAdjoint(g, value, Z, A, dofs, support_dofs)
+
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
         net = self.net
@@ -533,6 +603,12 @@ class Network:
         if check_mechanics(mechanics) == "linear":
             eq = self.equilibrium(stiffness)
             k = eq.stiffness
+            if eq.outputs_pay(forces, loss):
+                out = eq.output_adjoint(forces, loss)
+                g = out.gradient * (k / self.width) if wrt == "width" else out.gradient
+                if return_details:
+                    return GradientResult(g, np.mean(out.value), _fields=_OutputFields(self, k, forces, out))
+                return g
             fwd = eq.solve(forces)
             value, dL_du = loss(fwd.displacements)
             adj = eq.solve(-np.asarray(dL_du))
@@ -575,11 +651,99 @@ def check_mechanics(mechanics: str) -> str:
 
 
 @dataclass
-class GradientResult:
-    """Everything the adjoint gradient was built from."""
+class OutputAdjoint:
+    """What :meth:`Equilibrium.output_adjoint` works out.
+
+    Attributes
+    ----------
+    gradient : ndarray (n_bonds,)
+        Batch-mean dL/dk.
+    value : float or ndarray (S,)
+        The loss per sample.
+    Z : ndarray (n_free, r)
+        D^-1 of the output components' unit columns, in the factor's order.
+    A : ndarray (S, r)
+        -dL/dy per sample: the adjoint forces on the output components.
+    dofs : ndarray (n_free,)
+        DOF numbers of the factor's rows.
+    support_dofs : ndarray (r,)
+        DOF numbers of the output components.
+    """
 
     gradient: np.ndarray
-    loss: float
-    forward: SolveResult
-    adjoint: SolveResult
-    adjoint_forces: np.ndarray
+    value: object
+    Z: np.ndarray
+    A: np.ndarray
+    dofs: np.ndarray
+    support_dofs: np.ndarray
+
+
+class _OutputFields:
+    """The full forward and adjoint fields of an output-space gradient, made when first asked for.
+
+    The adjoint displacements are Z a_s (no solve); the forward ones take one
+    solve of all samples, on the factor of the stiffness the gradient used.
+    Holds the stiffness, not the factor, so a kept result never pins a factor.
+    """
+
+    def __init__(self, net: Network, stiffness: np.ndarray, forces: np.ndarray, out: OutputAdjoint):
+        self.net, self.stiffness, self.forces, self.out = net, stiffness, forces, out
+        self.shape = np.shape(forces)
+
+    def forward(self) -> SolveResult:
+        return self.net.equilibrium(self.stiffness).solve(self.forces)
+
+    def adjoint(self) -> SolveResult:
+        net, out = self.net, self.out
+        U = np.zeros((out.A.shape[0], 2 * net.n_nodes))
+        U[:, out.dofs] = out.A @ out.Z.T
+        E = (net.compatibility_matrix @ U.T).T
+        if len(self.shape) == 2:
+            return SolveResult(U.reshape(net.n_nodes, 2), E[0])
+        return SolveResult(U.reshape(self.shape), E)
+
+    def adjoint_forces(self) -> np.ndarray:
+        out = self.out
+        f = np.zeros((out.A.shape[0], 2 * self.net.n_nodes))
+        f[:, out.support_dofs] = out.A
+        return f.reshape(self.shape)
+
+
+class GradientResult:
+    """Everything the adjoint gradient was built from.
+
+    Attributes
+    ----------
+    gradient : ndarray (n_bonds,)
+    loss : float
+        The batch-mean loss.
+    forward, adjoint : SolveResult
+        The forward and adjoint responses (an output-space gradient makes them
+        when first read).
+    adjoint_forces : ndarray
+        -dL/du, in the shape of the forces.
+    """
+
+    def __init__(self, gradient, loss, forward=None, adjoint=None, adjoint_forces=None, _fields=None):
+        self.gradient = gradient
+        self.loss = loss
+        self._forward, self._adjoint, self._adjoint_forces = forward, adjoint, adjoint_forces
+        self._fields = _fields
+
+    @property
+    def forward(self) -> SolveResult:
+        if self._forward is None:
+            self._forward = self._fields.forward()
+        return self._forward
+
+    @property
+    def adjoint(self) -> SolveResult:
+        if self._adjoint is None:
+            self._adjoint = self._fields.adjoint()
+        return self._adjoint
+
+    @property
+    def adjoint_forces(self) -> np.ndarray:
+        if self._adjoint_forces is None:
+            self._adjoint_forces = self._fields.adjoint_forces()
+        return self._adjoint_forces
