@@ -175,32 +175,33 @@ class Equilibrium:
         forces : ndarray (n, 2) or (S, n, 2)
         loss : object with ``support`` and ``on_support`` (see :mod:`labmnn.model.losses`)
         """
-        net = self.net
-        F = net._checked_forces(forces)
-        batch = F.ndim == 3
-        Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
-        S = Fb.shape[0]
-        dofs = self._gather()
-        nodes, axes = loss.support
-        support_dofs = 2 * np.asarray(nodes, dtype=np.int64) + np.asarray(axes, dtype=np.int64)
-        position = np.full(2 * net.n_nodes, -1, dtype=np.int64)  # DOF -> row of the factor (-1: fixed)
-        position[dofs] = np.arange(dofs.size)
-        rows = position[support_dofs]
-        r = rows.size
-        P = np.zeros((dofs.size, r), order="F")
-        free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
-        P[rows[free], free] = 1.0
-        Z = self._solve_ordered(P).reshape(dofs.size, r)
-        Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
-        Z_all[dofs] = Z
-        Y = Fb @ Z_all  # (S, r): the outputs of every sample
-        value, dL_dy = loss.on_support(Y if batch else Y[0])
-        A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-        M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
-        W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
-        C = self._compatibility()
-        g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
-        return OutputAdjoint(g, value, Z, A, dofs, support_dofs)
+        with self._blas():  # the small dense path keeps BLAS on one thread throughout
+            net = self.net
+            F = net._checked_forces(forces)
+            batch = F.ndim == 3
+            Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
+            S = Fb.shape[0]
+            dofs = self._gather()
+            nodes, axes = loss.support
+            support_dofs = 2 * np.asarray(nodes, dtype=np.int64) + np.asarray(axes, dtype=np.int64)
+            position = np.full(2 * net.n_nodes, -1, dtype=np.int64)  # DOF -> row of the factor (-1: fixed)
+            position[dofs] = np.arange(dofs.size)
+            rows = position[support_dofs]
+            r = rows.size
+            P = np.zeros((dofs.size, r), order="F")
+            free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
+            P[rows[free], free] = 1.0
+            Z = self._solve_ordered(P).reshape(dofs.size, r)
+            Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
+            Z_all[dofs] = Z
+            Y = Fb @ Z_all  # (S, r): the outputs of every sample
+            value, dL_dy = loss.on_support(Y if batch else Y[0])
+            A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+            M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
+            W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
+            C = self._compatibility()
+            g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
+            return OutputAdjoint(g, value, Z, A, dofs, support_dofs)
 
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""

@@ -148,16 +148,24 @@ def _mkl_pardiso():
 
 
 PHASE_CALLS: dict[int, int] = {}  # PARDISO phase -> calls made in this process (benchmarks show reuse)
-PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
+PARALLEL_ABOVE = 50_000  # unknowns: from here PARDISO takes a thread per idle core (see docs/physics.md)
 
 
 def solver_threads(n: int) -> int:
-    """Threads for a PARDISO call on ``n`` unknowns: ``LABMNN_SOLVER_THREADS``, else 1 below
-    ``PARALLEL_ABOVE``, else 0 (MKL's own default: all cores)."""
+    """Threads for a PARDISO analysis of ``n`` unknowns.
+
+    ``LABMNN_SOLVER_THREADS`` if set (0: MKL's default, all cores); else one
+    below ``PARALLEL_ABOVE``; else one plus each core that other processes
+    leave idle at this moment (:func:`labmnn.model.threads.busy_elsewhere_now`).
+    """
     forced = os.environ.get("LABMNN_SOLVER_THREADS")
     if forced:
         return max(0, int(forced))
-    return 1 if n < PARALLEL_ABOVE else 0
+    if n < PARALLEL_ABOVE:
+        return 1
+    from labmnn.model import threads
+
+    return threads.threads_for(n, threads.busy_elsewhere_now(), os.cpu_count() or 1, PARALLEL_ABOVE)
 
 
 class _Pardiso:
@@ -166,8 +174,11 @@ class _Pardiso:
     ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
               -4: "zero pivot", -7: "diagonal matrix is singular", -8: "32-bit integer overflow"}
 
-    def __init__(self, n, data, indptr, indices, perm, settings: dict | None = None):
+    def __init__(self, n, data, indptr, indices, perm, settings: dict | None = None, threads: int | None = None):
         self.n = n
+        # PARDISO fixes its parallel layout in the analysis: later phases run on the same
+        # number of threads (fewer crashes MKL's numeric factorisation; more are not used).
+        self.threads = solver_threads(n) if threads is None else threads
         self.pt = np.zeros(64, dtype=np.int64)  # PARDISO's opaque handle
         self.iparm = np.zeros(64, dtype=np.int32)
         ip = self.iparm
@@ -222,7 +233,7 @@ class _Pardiso:
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
         mkl = _mkl_pardiso()
-        previous = mkl.set_local_threads(solver_threads(self.n))
+        previous = mkl.set_local_threads(self.threads)
         t0 = time.perf_counter()
         try:
             mkl(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
@@ -273,17 +284,22 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False)
     factor that uses it.  Once that factor is gone (a training step replaced it,
     a Newton step moved on), the next matrix of the same pattern is factorised
     numerically only (phase 22) in the same handle; while it is alive, a new
-    handle is made, so no factor anyone holds ever changes under them.
+    handle is made, so no factor anyone holds ever changes under them.  A new
+    analysis is made too when the thread count chosen now (:func:`solver_threads`:
+    idle cores) differs from the one the handle was analysed with.
     """
     data, indptr, indices = _upper_csr(A, cache)
     n = A.shape[0]
     key = _pattern_key("pardiso-handle-ordered" if ordered else "pardiso-handle", A)
     entry = cache.get(key) if cache is not None else None
-    if entry is not None and entry[1]() is None:
+    threads = solver_threads(n)
+    if entry is not None and entry[1]() is None and entry[0].threads == threads:
         handle = entry[0]
         handle.refactor(data)
     else:
-        handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
+        if entry is not None and entry[1]() is None:
+            entry[0].release()  # its factor's memory goes before the new one is made
+        handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None, None, threads)
     fac = Factor("pardiso", n, handle.solve, handle)
     if cache is not None:
         cache[key] = (handle, weakref.ref(fac))
