@@ -10,6 +10,8 @@ it is the fairer figure), with the load average printed beside it.  It prints:
   PARDISO analysis (phase 11), numeric factorisation (22) and the forward +
   adjoint solves (33), and the whole gradient (ordering cached, as in training);
 * PARDISO's own report of the factor: non-zeros, flops, memory (iparm[14..18]);
+* threads: the whole gradient with a fresh analysis, on the thread count labmnn
+  picks from the idle cores against one and two threads fixed (interleaved);
 * variants: PARDISO on one and two threads, two-level parallel factorisation
   (iparm[23]=1), and METIS orderings (pymetis on the node graph; PARDISO's own
   METIS, serial iparm[1]=2 and parallel iparm[1]=3) against labmnn's own;
@@ -18,6 +20,9 @@ it is the fairer figure), with the load average printed beside it.  It prints:
   defaults: mtype 11, its own ordering), CHOLMOD (AMD) where installed, and
   PyAMG smoothed-aggregation conjugate gradients to the direct solution's
   residual (skipped cleanly when pyamg is absent).
+
+``--busy K`` starts K processes that spin for the whole run (at most 15 min,
+killed at the end), to measure on a busy machine.
 """
 
 from __future__ import annotations
@@ -65,7 +70,17 @@ def main() -> int:
     ap.add_argument("--nodes", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-baselines", action="store_true", help="labmnn's own parts only (for 10^6 nodes)")
+    ap.add_argument("--busy", type=int, default=0, metavar="K", help="K spinning processes during the run")
     args = ap.parse_args()
+    if args.busy:
+        from gradient import BusyCores
+
+        with BusyCores(args.busy, seconds=900.0):
+            return run(args)
+    return run(args)
+
+
+def run(args) -> int:
 
     from labmnn.model import losses
     from labmnn.model import solver as linear_solver
@@ -79,9 +94,14 @@ def main() -> int:
     bottom = np.argsort(net.nodes[:, 1])[:2]
     F[bottom[0], 1] = -0.098
     loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(bottom[1]), "axis": "y", "value": -0.025}]})
+    from labmnn.model import threads as cores
+
     threads = linear_solver.solver_threads(n)
-    print(f"{net.n_nodes} nodes, {n} unknowns; PARDISO threads: {threads or 'MKL default (all cores)'}; "
-          f"{os.cpu_count()} cores; medians of {R}; load average now {os.getloadavg()[0]:.1f}")
+    busy = cores.busy_elsewhere_now()
+    print(f"{net.n_nodes} nodes, {n} unknowns; PARDISO threads: {threads or 'MKL default (all cores)'} "
+          f"(cores busy elsewhere now: {'unknown' if busy is None else f'{busy:.2f}'}); "
+          f"{os.cpu_count()} cores; {args.busy} spinning processes started here; medians of {R}; "
+          f"load average now {os.getloadavg()[0]:.1f}")
     mem0 = peak_mb()
 
     # ---- labmnn's parts
@@ -148,6 +168,32 @@ def main() -> int:
 
     t_fresh = timed(fresh_gradient, max(1, R - 1))
     row("whole gradient, fresh network (ordering included)", t_fresh)
+
+    # ---- threads: the choice is made at the analysis, so each run analyses afresh
+    print("threads (whole gradient with a fresh analysis, interleaved; ratio: labmnn's choice / fixed):")
+    picks, times = [], {"labmnn's choice (idle cores)": [], "one thread": [], "two threads": []}
+    for _ in range(R):
+        for label, env in (("labmnn's choice (idle cores)", None), ("one thread", "1"), ("two threads", "2")):
+            old = os.environ.pop("LABMNN_SOLVER_THREADS", None)
+            if env:
+                os.environ["LABMNN_SOLVER_THREADS"] = env
+            try:
+                net._solver_cache.clear()
+                c0, t0 = cpu_s(), time.perf_counter()
+                gradient()
+                times[label].append((time.perf_counter() - t0, cpu_s() - c0, os.getloadavg()[0]))
+                if env is None:
+                    picks.extend(v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads"))
+            finally:
+                os.environ.pop("LABMNN_SOLVER_THREADS", None)
+                if old is not None:
+                    os.environ["LABMNN_SOLVER_THREADS"] = old
+    mine = float(np.median([w for w, _, _ in times["labmnn's choice (idle cores)"]]))
+    for label, ts in times.items():
+        t = tuple(float(np.median([x[i] for x in ts])) for i in range(3))
+        row(label, t, None, f"threads picked {picks}" if label.startswith("labmnn") else
+            f"labmnn's choice is {t[0] / mine:.2f}x faster")
+    net._solver_cache.clear()
 
     # ---- PARDISO variants
     print("PARDISO variants (analysis + factorisation; ratio: labmnn's setting / variant):")

@@ -43,9 +43,18 @@ NETWORKS = {"paper": lambda: Network.example("paper-triangle-n4"),
             "lattice": lambda: lattice_with_nodes(700)}  # 1300+ unknowns: the sparse (PARDISO/ordered) path
 
 
+@pytest.fixture(params=["one solve", "two solves"])
+def solves(request, monkeypatch):
+    """Both ways of the output-space adjoint: one solve of [P | F], or two of the r output columns."""
+    from labmnn.model import network
+
+    monkeypatch.setattr(network, "SOLVE_PASS_COLUMNS", 1000 if request.param == "one solve" else -1000)
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 @pytest.mark.parametrize("S", [0, 1, 9])  # 0: a single sample, forces (n, 2)
-def test_output_adjoint_equals_the_per_sample_gradient(name, S):
+def test_output_adjoint_equals_the_per_sample_gradient(name, S, solves):
     net = NETWORKS[name]()
     F = forces(net, S)
     for loss in make_losses(net, S):
@@ -85,7 +94,7 @@ def test_per_sample_solve_is_kept_when_samples_are_fewer_than_outputs(name):
 
 
 @pytest.mark.parametrize("S", [0, 9])
-def test_details_of_the_output_path_equal_the_full_fields(S):
+def test_details_of_the_output_path_equal_the_full_fields(S, solves):
     net = NETWORKS["lattice"]()
     F = forces(net, S, seed=5)
     loss = make_losses(net, S)[2]
@@ -102,7 +111,7 @@ def test_details_of_the_output_path_equal_the_full_fields(S):
     assert np.allclose(fast.adjoint_forces, full.adjoint_forces, rtol=1e-12, atol=0)
 
 
-def test_an_output_on_a_fixed_node_reads_zero_and_adds_nothing():
+def test_an_output_on_a_fixed_node_reads_zero_and_adds_nothing(solves):
     net = Network.example("paper-triangle-n4")
     free = free_nodes(net)
     S = 5
@@ -112,7 +121,7 @@ def test_an_output_on_a_fixed_node_reads_zero_and_adds_nothing():
     assert relative_error(out.gradient, net.gradient(F, per_sample(loss))) < 1e-10
 
 
-def test_output_path_matches_finite_differences():
+def test_output_path_matches_finite_differences(solves):
     net = Network.example("paper-triangle-n4")
     S = 6
     F = forces(net, S, seed=7)

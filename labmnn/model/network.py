@@ -39,6 +39,7 @@ from labmnn.model.network_file import network_to_dict, parse_network_dict, read_
 from labmnn.resources import DATA
 
 GRAVITY = 9.8  # m/s^2, as the paper uses
+SOLVE_PASS_COLUMNS = 12  # a sparse solve's fixed cost (passes over the factor) in right-hand-side columns (measured)
 RIGIDITY_CHECK_BELOW = 600  # unknowns: below, zero modes are counted by a dense eigen-decomposition up front
 EXAMPLES_DIR = DATA / "networks"
 
@@ -168,7 +169,9 @@ class Equilibrium:
 
         so two solves of r columns each replace two of S columns, whatever S,
         and no sample's displacement field is formed.  The adjoint displacements
-        are Z a_s, with no solve.
+        are Z a_s, with no solve.  With few samples (S < r + SOLVE_PASS_COLUMNS)
+        one solve of the r + S columns [P | F] is cheaper still: it gives Z and
+        the displacements U, and W = U A^T / S needs no second solve.
 
         Parameters
         ----------
@@ -191,14 +194,26 @@ class Equilibrium:
             P = np.zeros((dofs.size, r), order="F")
             free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
             P[rows[free], free] = 1.0
-            Z = self._solve_ordered(P).reshape(dofs.size, r)
-            Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
-            Z_all[dofs] = Z
-            Y = Fb @ Z_all  # (S, r): the outputs of every sample
-            value, dL_dy = loss.on_support(Y if batch else Y[0])
-            A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-            M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
-            W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
+            if S < r + SOLVE_PASS_COLUMNS:  # few samples: one solve of [P | F] (one pass over the factor)
+                rhs = np.empty((dofs.size, r + S), order="F")
+                rhs[:, :r] = P
+                rhs[:, r:] = np.take(Fb, dofs, axis=1).T
+                X = self._solve_ordered(rhs).reshape(dofs.size, r + S)
+                Z, U = X[:, :r], X[:, r:]  # U: every sample's displacements
+                Y = np.zeros((S, r))
+                Y[:, free] = U[rows[free]].T  # the outputs (fixed ones stay zero)
+                value, dL_dy = loss.on_support(Y if batch else Y[0])
+                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+                W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
+            else:  # many samples: two solves of r columns
+                Z = self._solve_ordered(P).reshape(dofs.size, r)
+                Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
+                Z_all[dofs] = Z
+                Y = Fb @ Z_all  # (S, r): the outputs of every sample
+                value, dL_dy = loss.on_support(Y if batch else Y[0])
+                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+                M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
+                W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
             C = self._compatibility()
             g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
             return OutputAdjoint(g, value, Z, A, dofs, support_dofs)
