@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,11 +79,16 @@ class Equilibrium:
                     # needs no ordering step of its own (the costliest part of analysis).
                     self._order = net.elimination_order()
                     D = net.ordered_stiffness_matrix(stiffness)
+                # The sparse matrix is handed over: PARDISO keeps its upper triangle and frees the
+                # rest before factorising (at 10^6 nodes the full matrix is ~240 MB).
+                if not self._dense:
+                    linear_solver.hand_over(D)
                 self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
-        self._D = D
+        native = self.factor.native
+        self._D = native.matrix() if hasattr(native, "matrix") else D  # for the residual check
 
     def _blas(self):
         """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
@@ -136,7 +142,7 @@ class Equilibrium:
     def _compatibility(self):
         """C with its columns in the factor's order: sparse (ordered) or dense (small path)."""
         if self._order is not None:
-            return self.net._ordered_compat[0]  # built with the ordered stiffness matrix
+            return self.net._ordered_compat.T  # C^T built with the ordered stiffness matrix (a transposed view)
         if self.net._free_compat_dense is None:
             self.net.dense_reduced_stiffness_matrix(self.stiffness)
         return self.net._free_compat_dense
@@ -363,8 +369,8 @@ class Network:
         self._free_compat: sp.csr_matrix | None = None
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
-        self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
-        self._ordered_pattern: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._ordered_compat: sp.csr_matrix | None = None  # C^T in elimination order, (n_free, m)
+        self._ordered_pattern: tuple | None = None
         # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
         self.__dict__.pop("_tangent_patterns", None)
         self.__dict__.pop("_tangent_cache", None)
@@ -440,7 +446,8 @@ class Network:
         """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
         k = self._stiffness_or(stiffness)
         if self._ordered_compat is None:
-            # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
+            # C^T with its rows renumbered into elimination order and the fixed DOFs dropped (no
+            # fancy indexing); its column indices are the bonds, so K is a scaling of its entries.
             C = self.compatibility_matrix
             position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
             position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
@@ -449,11 +456,14 @@ class Network:
             row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
             indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
             Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
-            self._ordered_compat = (Co, Co.T.tocsr(), row[keep])
-        Co, CoT, bond_of_entry = self._ordered_compat
-        # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
-        KCo = sp.csr_matrix((Co.data * k[bond_of_entry], Co.indices, Co.indptr), shape=Co.shape)
-        D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+            self._ordered_compat = Co.T.tocsr()  # the only copy kept: (n_free, m)
+            del Co, col, keep, row
+        CoT = self._ordered_compat
+        # C^T (K C): K C is the transpose (a view) of C^T with each entry scaled by its bond's
+        # stiffness; the product makes its own transient CSR of it.
+        KC = sp.csr_matrix((CoT.data * k[CoT.indices], CoT.indices, CoT.indptr), shape=CoT.shape).T
+        D = CoT @ KC  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+        del KC
         D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
         return self._on_fixed_pattern(D)
@@ -471,26 +481,27 @@ class Network:
         cancelled.  So a training run does at most two symbolic analyses, and a
         one-off gradient pays nothing.
         """
-        pat = self._ordered_pattern
-        if pat is None:  # the first matrix's pattern serves until a matrix disagrees with it
-            self._ordered_pattern = (D.indptr, D.indices, None)
+        first, structural = self._ordered_pattern or (None, None)
+        if first is None:  # the first matrix's pattern serves until a matrix disagrees with it
+            # kept as a digest, not as arrays: the matrix itself may be handed to the solver and freed
+            self._ordered_pattern = (_digest(D), None)
             return D
-        indptr, indices, keys = pat
-        if keys is not None and D.nnz == indices.size:
+        if structural is not None and D.nnz == structural[1].size:
             return D  # D's entries are a subset of the structural ones: the same set
-        if keys is None and np.array_equal(D.indptr, indptr) and np.array_equal(D.indices, indices):
+        if structural is None and _digest(D) == first:
             return D
-        if keys is None:  # the structural pattern, once per geometry (costs one sparse product)
+        if structural is None:  # the structural pattern, once per geometry (costs one sparse product)
             assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
-            Co = self._ordered_compat[0]
-            A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
-            P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
+            CoT = self._ordered_compat
+            A = sp.csr_matrix(((CoT.data != 0).astype(float), CoT.indices, CoT.indptr), shape=CoT.shape)
+            P = (A @ A.T).tocsr()  # positive terms: nothing cancels
             P.sort_indices()
-            indptr, indices = P.indptr, P.indices
-            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(indptr)) * D.shape[0] + indices
-            self._ordered_pattern = (indptr, indices, keys)
-            if D.nnz == indices.size:
+            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(P.indptr)) * D.shape[0] + P.indices
+            structural = (P.indptr, P.indices, keys)
+            self._ordered_pattern = (first, structural)
+            if D.nnz == P.indices.size:
                 return D
+        indptr, indices, keys = structural
         row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
         data = np.zeros(indices.size)
         data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
@@ -654,6 +665,11 @@ class Network:
         if batch:
             return SolveResult(U, state.stretch), value, dL_du, SolveResult(V, e_adj), k
         return SolveResult(U[0], state.stretch[0]), value, dL_du, SolveResult(V[0], e_adj[0]), k
+
+
+def _digest(A: sp.spmatrix) -> tuple:
+    """A sparse matrix's pattern in a few numbers (size, entries, checksums of its index arrays)."""
+    return A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes())
 
 
 MECHANICS = ("linear", "nonlinear")
