@@ -22,6 +22,9 @@ Every figure: median over the steps after the first, wall and CPU time of this
 process, with the load average and PARDISO's thread setting.  A baseline step
 in the same run (analysis redone every step: a fresh handle each time) gives the
 ratio that the reuse is worth.
+
+``--busy K`` starts K processes that spin for the whole run (at most 15 min,
+killed at the end), to measure on a busy machine.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
     net._solver_cache.clear()  # start from nothing: the first step analyses, the others should not
     net.__dict__.pop("_tangent_cache", None)
     linear_solver.PHASE_CALLS.clear()
-    walls, cpus, losses_ = [], [], []
+    walls, cpus, losses_, threads = [], [], [], []
     for _ in range(steps):
         if fresh_analysis:  # the baseline: forget the analysis, as if each step were a new network
             net._solver_cache.clear()
@@ -86,7 +89,11 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_s() - c0)
         losses_.append(res.loss)
-    return np.array(walls), np.array(cpus), dict(sorted(linear_solver.PHASE_CALLS.items())), losses_
+        threads.extend(v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads"))
+    phases = dict(sorted(linear_solver.PHASE_CALLS.items()))
+    if threads and mechanics == "linear":
+        phases["threads"] = "".join(map(str, threads))  # PARDISO threads of each step's factor
+    return np.array(walls), np.array(cpus), phases, losses_
 
 
 def report(label: str, walls, cpus, phases, samples: int, target: float | None, base=None) -> float:
@@ -108,13 +115,25 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--nonlinear-samples", type=int, default=2)
+    ap.add_argument("--linear-only", action="store_true", help="skip the exact (large-rotation) model")
+    ap.add_argument("--busy", type=int, default=0, metavar="K", help="K spinning processes during the run")
     args = ap.parse_args()
+    if args.busy:
+        from gradient import BusyCores
+
+        with BusyCores(args.busy, seconds=900.0):
+            return run(args)
+    return run(args)
+
+
+def run(args) -> int:
     from labmnn.model import solver as linear_solver
 
     net, F, loss = problem(args.nodes, args.samples)
     n = net.free_dofs.size
     print(f"{net.n_nodes} nodes, {net.n_bonds} bonds, {n} unknowns; backend {linear_solver.default_backend()}, "
-          f"PARDISO threads {linear_solver.solver_threads(n) or 'MKL default'}; {os.cpu_count()} cores; "
+          f"PARDISO threads now {linear_solver.solver_threads(n) or 'MKL default'} (by idle cores, fixed at each "
+          f"analysis); {os.cpu_count()} cores; {args.busy} spinning processes started here; "
           f"load average {os.getloadavg()[0]:.1f}")
     net.elimination_order()  # computed once per geometry, before training starts
     print(f"linear model, batch of {args.samples} samples (forward + adjoint), {args.steps} Adam steps:")
@@ -131,6 +150,8 @@ def main() -> int:
     print(f"    {r} output components: {2 * r} solved columns a step instead of {2 * args.samples}; "
           f"{cols / float(np.median(w[1:])):.2f}x faster than the per-sample fields")
     print(f"    loss {ls[0]:.3e} -> {ls[-1]:.3e} (per-sample path: {ls_cols[0]:.3e} -> {ls_cols[-1]:.3e})")
+    if args.linear_only:
+        return 0
 
     S = args.nonlinear_samples
     print(f"exact (large-rotation) model, batch of {S} samples, {max(3, args.steps // 2)} Adam steps:")

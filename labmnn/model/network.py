@@ -210,15 +210,18 @@ class Equilibrium:
                 Y[:, free] = U[rows[free]].T  # the outputs (fixed ones stay zero)
                 value, dL_dy = loss.on_support(Y if batch else Y[0])
                 A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-                W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
+                with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
+                    W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
             else:  # many samples: two solves of r columns
                 Z = self._solve_ordered(P).reshape(dofs.size, r)
                 Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
                 Z_all[dofs] = Z
-                Y = Fb @ Z_all  # (S, r): the outputs of every sample
+                with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
+                    Y = Fb @ Z_all  # (S, r): the outputs of every sample
                 value, dL_dy = loss.on_support(Y if batch else Y[0])
                 A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-                M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
+                with linear_solver.one_blas_thread(0):
+                    M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
                 W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
             C = self._compatibility()
             g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
