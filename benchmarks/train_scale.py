@@ -84,7 +84,8 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
             net.__dict__.pop("_tangent_cache", None)
         c0, t0 = cpu_s(), time.perf_counter()
         net.set_widths(np.exp(x))
-        res = net.gradient(F, loss, wrt="width", mechanics=mechanics, return_details=True)  # as loop.py with learned inputs
+        # details as loop.py asks for them with learned inputs (made only when read)
+        res = net.gradient(F, loss, wrt="width", mechanics=mechanics, return_details=True)
         x = opt.step(x, res.gradient * net.width)  # d/d(log w)
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_s() - c0)

@@ -200,7 +200,7 @@ class Equilibrium:
             P = np.zeros((dofs.size, r), order="F")
             free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
             P[rows[free], free] = 1.0
-            if S < r + SOLVE_PASS_COLUMNS:  # few samples: one solve of [P | F] (one pass over the factor)
+            if S - r < SOLVE_PASS_COLUMNS:  # few samples: one solve of [P | F] (one pass over the factor)
                 rhs = np.empty((dofs.size, r + S), order="F")
                 rhs[:, :r] = P
                 rhs[:, r:] = np.take(Fb, dofs, axis=1).T
@@ -214,7 +214,7 @@ class Equilibrium:
                     W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
             else:  # many samples: two solves of r columns
                 Z = self._solve_ordered(P).reshape(dofs.size, r)
-                Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: those forces do nothing)
+                Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: forces do nothing)
                 Z_all[dofs] = Z
                 with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
                     Y = Fb @ Z_all  # (S, r): the outputs of every sample
@@ -706,7 +706,7 @@ class OutputAdjoint:
     """
 
     gradient: np.ndarray
-    value: object
+    value: float | np.ndarray
     Z: np.ndarray
     A: np.ndarray
     dofs: np.ndarray
