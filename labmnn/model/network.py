@@ -213,6 +213,7 @@ class Equilibrium:
                 with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
                     W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
             else:  # many samples: two solves of r columns
+                U = None  # never formed
                 Z = self._solve_ordered(P).reshape(dofs.size, r)
                 Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: forces do nothing)
                 Z_all[dofs] = Z
@@ -225,7 +226,7 @@ class Equilibrium:
                 W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
             C = self._compatibility()
             g = np.einsum("bi,bi->b", np.asarray(C @ Z), np.asarray(C @ W))
-            return OutputAdjoint(g, value, Z, A, dofs, support_dofs)
+            return OutputAdjoint(g, value, Z, A, dofs, support_dofs, U)
 
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
@@ -703,6 +704,9 @@ class OutputAdjoint:
         DOF numbers of the factor's rows.
     support_dofs : ndarray (r,)
         DOF numbers of the output components.
+    U : ndarray (n_free, S) or None
+        Every sample's displacements in the factor's order, when the one-solve
+        way formed them (few samples), else None.
     """
 
     gradient: np.ndarray
@@ -711,13 +715,15 @@ class OutputAdjoint:
     A: np.ndarray
     dofs: np.ndarray
     support_dofs: np.ndarray
+    U: np.ndarray | None = None
 
 
 class _OutputFields:
     """The full forward and adjoint fields of an output-space gradient, made when first asked for.
 
-    The adjoint displacements are Z a_s (no solve); the forward ones take one
-    solve of all samples, on the factor of the stiffness the gradient used.
+    The adjoint displacements are Z a_s (no solve); the forward ones were
+    formed already when the gradient took one solve of [P | F], else they take
+    one solve of all samples on the factor of the stiffness the gradient used.
     Holds the stiffness, not the factor, so a kept result never pins a factor.
     """
 
@@ -726,12 +732,18 @@ class _OutputFields:
         self.shape = np.shape(forces)
 
     def forward(self) -> SolveResult:
-        return self.net.equilibrium(self.stiffness).solve(self.forces)
+        if self.out.U is None:
+            return self.net.equilibrium(self.stiffness).solve(self.forces)
+        return self._fields(self.out.U.T)
 
     def adjoint(self) -> SolveResult:
-        net, out = self.net, self.out
-        U = np.zeros((out.A.shape[0], 2 * net.n_nodes))
-        U[:, out.dofs] = out.A @ out.Z.T
+        return self._fields(self.out.A @ self.out.Z.T)
+
+    def _fields(self, u: np.ndarray) -> SolveResult:
+        """Displacements and elongations from the factor-ordered free displacements ``u`` (S, n_free)."""
+        net = self.net
+        U = np.zeros((u.shape[0], 2 * net.n_nodes))
+        U[:, self.out.dofs] = u
         E = (net.compatibility_matrix @ U.T).T
         if len(self.shape) == 2:
             return SolveResult(U.reshape(net.n_nodes, 2), E[0])
