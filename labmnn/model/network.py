@@ -125,8 +125,11 @@ class Equilibrium:
                     uc, fc = u @ w, f @ w
                 else:
                     uc, fc = u, f
-                r = self._D @ uc - fc  # max-norms: no BLAS call, whose threads are costly on a busy machine
+                r = self._D @ uc
+                r -= fc
+                # max-norms: no BLAS call, whose threads are costly on a busy machine
                 suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(fc).max(initial=0.0), 1e-300)
+                del r, uc, fc
         if suspect:
             self.net.check_rigid(force=True)
         return u
@@ -197,14 +200,14 @@ class Equilibrium:
             position[dofs] = np.arange(dofs.size)
             rows = position[support_dofs]
             r = rows.size
-            P = np.zeros((dofs.size, r), order="F")
+            del position
             free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
-            P[rows[free], free] = 1.0
             if S - r < SOLVE_PASS_COLUMNS:  # few samples: one solve of [P | F] (one pass over the factor)
-                rhs = np.empty((dofs.size, r + S), order="F")
-                rhs[:, :r] = P
-                rhs[:, r:] = np.take(Fb, dofs, axis=1).T
+                rhs = np.zeros((dofs.size, r + S), order="F")
+                rhs[rows[free], free] = 1.0  # P: the unit columns of the outputs
+                np.take(Fb, dofs, axis=1, out=rhs[:, r:].T, mode="clip")  # the forces, gathered in place
                 X = self._solve_ordered(rhs).reshape(dofs.size, r + S)
+                del rhs
                 Z, U = X[:, :r], X[:, r:]  # U: every sample's displacements
                 Y = np.zeros((S, r))
                 Y[:, free] = U[rows[free]].T  # the outputs (fixed ones stay zero)
@@ -214,7 +217,10 @@ class Equilibrium:
                     W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
             else:  # many samples: two solves of r columns
                 U = None  # never formed
+                P = np.zeros((dofs.size, r), order="F")
+                P[rows[free], free] = 1.0
                 Z = self._solve_ordered(P).reshape(dofs.size, r)
+                del P
                 Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: forces do nothing)
                 Z_all[dofs] = Z
                 with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
@@ -357,12 +363,8 @@ class Network:
         d = self.nodes[self.bonds[:, 1]] - self.nodes[self.bonds[:, 0]]
         self.lengths = np.hypot(d[:, 0], d[:, 1])
         self.directions = d / self.lengths[:, None]
-        n, m = self.n_nodes, self.n_bonds
-        i, j = self.bonds[:, 0], self.bonds[:, 1]
-        rows = np.repeat(np.arange(m), 4)
-        cols = np.stack([2 * i, 2 * i + 1, 2 * j, 2 * j + 1], axis=1).ravel()
-        vals = np.concatenate([-self.directions, self.directions], axis=1).ravel()
-        self.compatibility_matrix = sp.csr_matrix((vals, (rows, cols)), shape=(m, 2 * n))
+        n = self.n_nodes
+        self._compatibility: sp.csr_matrix | None = None  # C, made when first asked for
         fixed = np.zeros(2 * n, dtype=bool)
         fixed[2 * self.fixed_nodes] = True
         fixed[2 * self.fixed_nodes + 1] = True
@@ -378,6 +380,23 @@ class Network:
         # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
         self.__dict__.pop("_tangent_patterns", None)
         self.__dict__.pop("_tangent_cache", None)
+
+    @property
+    def compatibility_matrix(self) -> sp.csr_matrix:
+        """C (n_bonds, 2 n_nodes): bond elongations e = C u of the node displacements u.
+
+        Made when first asked for; the first ordered assembly drops it once Cᵀ in
+        elimination order is made from it (the same numbers: at 10^6 nodes 150 MB
+        that would otherwise sit beside the factor), and it is made again on demand.
+        """
+        if self._compatibility is None:
+            n, m = self.n_nodes, self.n_bonds
+            i, j = self.bonds[:, 0], self.bonds[:, 1]
+            rows = np.repeat(np.arange(m), 4)
+            cols = np.stack([2 * i, 2 * i + 1, 2 * j, 2 * j + 1], axis=1).ravel()
+            vals = np.concatenate([-self.directions, self.directions], axis=1).ravel()
+            self._compatibility = sp.csr_matrix((vals, (rows, cols)), shape=(m, 2 * n))
+        return self._compatibility
 
     @property
     def n_nodes(self) -> int:
@@ -461,7 +480,8 @@ class Network:
             indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
             Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
             self._ordered_compat = Co.T.tocsr()  # the only copy kept: (n_free, m)
-            del Co, col, keep, row
+            del Co, col, keep, row, C
+            self._compatibility = None  # C itself is made again if asked for (see compatibility_matrix)
         CoT = self._ordered_compat
         # C^T (K C): K C is the transpose (a view) of C^T with each entry scaled by its bond's
         # stiffness; the product makes its own transient CSR of it.
