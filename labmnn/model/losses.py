@@ -15,6 +15,13 @@ Losses are built from the small dicts that task and protocol files hold:
 
 Kinds
 -----
+Both kinds read ``u`` only at a few output components, their *support*
+(``loss.support``: node and axis arrays, each component once), and
+``loss.on_support(y)`` gives the value and dL/dy from those components alone
+(y of shape (r,) or (S, r), in the support's order).  The gradient uses this to
+solve for the outputs instead of for every sample's whole displacement field
+(:meth:`labmnn.model.network.Equilibrium.output_adjoint`).
+
 ``mse``
     Mean over targets of (u[node, axis] - value)^2.  ``value`` may be a number or,
     for a batch, one number per sample.
@@ -38,6 +45,23 @@ from labmnn.errors import InputError
 AXES = checks.AXES
 
 
+def _support(nodes: np.ndarray, axes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (node, axis) components in DOF order, and where each given one sits among them."""
+    dofs, where = np.unique(2 * np.asarray(nodes, dtype=np.int64) + np.asarray(axes, dtype=np.int64),
+                            return_inverse=True)
+    return dofs // 2, dofs % 2, where.reshape(-1)
+
+
+def _on_nodes(loss, u: np.ndarray):
+    """``loss(u)`` through ``loss.on_support``: read the support, scatter dL/dy back into u's shape."""
+    u = np.asarray(u, dtype=float)
+    nodes, axes = loss.support
+    value, grad_y = loss.on_support(u[..., nodes, axes])
+    grad = np.zeros_like(u)
+    grad[..., nodes, axes] = grad_y
+    return value, grad
+
+
 @dataclass
 class MSELoss:
     """Mean squared error of chosen displacement components against targets.
@@ -59,20 +83,26 @@ class MSELoss:
         self.nodes = np.asarray(self.nodes, dtype=np.int64)
         self.axes = np.asarray(self.axes, dtype=np.int64)
         self.values = np.asarray(self.values, dtype=float)
+        nodes, axes, self._target_at = _support(self.nodes, self.axes)
+        self.support = (nodes, axes)
 
     def outputs(self, u: np.ndarray) -> np.ndarray:
         """The targeted components of ``u``: (T,) or (S, T)."""
         return np.asarray(u)[..., self.nodes, self.axes]
 
-    def __call__(self, u: np.ndarray):
-        u = np.asarray(u, dtype=float)
-        r = self.outputs(u) - self.values  # (..., T)
+    def on_support(self, y: np.ndarray):
+        """Value and dL/dy from the support's displacements ``y`` (r,) or (S, r)."""
+        y = np.asarray(y, dtype=float)
+        r = y[..., self._target_at] - self.values  # (..., T)
         T = len(self.nodes)
         value = np.mean(r * r, axis=-1)
-        grad = np.zeros_like(u)
+        grad = np.zeros_like(y)
         for t in range(T):  # a few targets; a repeated target accumulates
-            grad[..., self.nodes[t], self.axes[t]] += 2.0 * r[..., t] / T
+            grad[..., self._target_at[t]] += 2.0 * r[..., t] / T
         return (float(value) if np.ndim(value) == 0 else value), grad
+
+    def __call__(self, u: np.ndarray):
+        return _on_nodes(self, u)
 
 
 @dataclass
@@ -105,6 +135,8 @@ class CrossEntropyLoss:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.form not in ("softmax", "ratio"):
             raise ValueError(f"form must be 'softmax' or 'ratio', not {self.form!r}")
+        nodes, axes, self._class_at = _support(self.outputs_nodes, np.full(self.outputs_nodes.shape, self.axis))
+        self.support = (nodes, axes)
 
     def outputs(self, u: np.ndarray) -> np.ndarray:
         """Signed output components (..., C)."""
@@ -112,7 +144,10 @@ class CrossEntropyLoss:
 
     def probabilities(self, u: np.ndarray) -> np.ndarray:
         """Class probabilities (..., C)."""
-        a = np.abs(self.outputs(u))
+        return self._probabilities(np.abs(self.outputs(u)))
+
+    def _probabilities(self, a: np.ndarray) -> np.ndarray:
+        """Class probabilities (..., C) from the output magnitudes ``a``."""
         if self.form == "softmax":
             z = a / self.scale
             z = z - z.max(axis=-1, keepdims=True)
@@ -125,14 +160,15 @@ class CrossEntropyLoss:
         """Predicted class: the output node that moves most."""
         return np.argmax(np.abs(self.outputs(u)), axis=-1)
 
-    def __call__(self, u: np.ndarray):
-        u = np.asarray(u, dtype=float)
-        out = self.outputs(u)
+    def on_support(self, y: np.ndarray):
+        """Value and dL/dy from the support's displacements ``y`` (r,) or (S, r)."""
+        y = np.asarray(y, dtype=float)
+        out = y[..., self._class_at]  # signed output components (..., C)
         a = np.abs(out)
         sign = np.where(out >= 0, 1.0, -1.0)
         C = a.shape[-1]
         onehot = np.eye(C)[np.broadcast_to(self.labels, a.shape[:-1])]
-        p = self.probabilities(u)
+        p = self._probabilities(a)
         value = -np.log(np.sum(p * onehot, axis=-1) + 1e-300)
         if self.form == "softmax":
             dL_da = (p - onehot) / self.scale
@@ -140,12 +176,12 @@ class CrossEntropyLoss:
             s = a.sum(axis=-1, keepdims=True) + self.eps * C
             a_label = np.sum((a + self.eps) * onehot, axis=-1, keepdims=True)
             dL_da = 1.0 / s - onehot / a_label
-        grad = np.zeros_like(u)
-        if u.ndim == 2:
-            grad[self.outputs_nodes, self.axis] = dL_da * sign
-        else:
-            grad[:, self.outputs_nodes, self.axis] = dL_da * sign
+        grad = np.zeros_like(y)
+        grad[..., self._class_at] = dL_da * sign
         return (float(value) if np.ndim(value) == 0 else value), grad
+
+    def __call__(self, u: np.ndarray):
+        return _on_nodes(self, u)
 
 
 def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):

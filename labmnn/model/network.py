@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from labmnn.model.network_file import network_to_dict, parse_network_dict, read_
 from labmnn.resources import DATA
 
 GRAVITY = 9.8  # m/s^2, as the paper uses
+SOLVE_PASS_COLUMNS = 12  # a sparse solve's fixed cost (passes over the factor) in right-hand-side columns (measured)
 RIGIDITY_CHECK_BELOW = 600  # unknowns: below, zero modes are counted by a dense eigen-decomposition up front
 EXAMPLES_DIR = DATA / "networks"
 
@@ -77,11 +79,16 @@ class Equilibrium:
                     # needs no ordering step of its own (the costliest part of analysis).
                     self._order = net.elimination_order()
                     D = net.ordered_stiffness_matrix(stiffness)
+                # The sparse matrix is handed over: PARDISO keeps its upper triangle and frees the
+                # rest before factorising (at 10^6 nodes the full matrix is ~240 MB).
+                if not self._dense:
+                    linear_solver.hand_over(D)
                 self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
-        self._D = D
+        native = self.factor.native
+        self._D = native.matrix() if hasattr(native, "matrix") else D  # for the residual check
 
     def _blas(self):
         """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
@@ -111,18 +118,26 @@ class Equilibrium:
             u = self.factor.solve(f)
             suspect = not np.all(np.isfinite(u))
             if not suspect and not self.net._rigid_checked:
-                if u.ndim == 2 and u.shape[1] > 1:
+                if u.ndim == 1:
+                    suspect = self._residual_large(u, f)
+                elif u.shape[1] <= 4:  # a few columns: each one as it stands (no copies at 10^6 nodes)
+                    suspect = any(self._residual_large(u[:, j], f[:, j]) for j in range(u.shape[1]))
+                else:
                     # One weighted sum of the columns carries any column's large residual
                     # (weights fixed, distinct and positive: no cancellation by accident).
                     w = 1.0 + np.arange(u.shape[1]) / (3.0 * u.shape[1])
-                    uc, fc = u @ w, f @ w
-                else:
-                    uc, fc = u, f
-                r = self._D @ uc - fc  # max-norms: no BLAS call, whose threads are costly on a busy machine
-                suspect = np.abs(r).max(initial=0.0) > 1e-6 * max(np.abs(fc).max(initial=0.0), 1e-300)
+                    suspect = self._residual_large(u @ w, f @ w)
         if suspect:
             self.net.check_rigid(force=True)
         return u
+
+    def _residual_large(self, u: np.ndarray, f: np.ndarray) -> bool:
+        """Whether D u - f is large against f (max-norms, from max and min: no temporaries, no BLAS)."""
+        r = self._D @ u
+        r -= f
+        r_max = max(r.max(initial=0.0), -r.min(initial=0.0))
+        del r
+        return r_max > 1e-6 * max(f.max(initial=0.0), -f.min(initial=0.0), 1e-300)
 
     def _gather(self) -> np.ndarray:
         """DOF numbers of the factor's unknowns, in its order (free DOFs, elimination order if sparse)."""
@@ -131,6 +146,102 @@ class Equilibrium:
             free = self.net.free_dofs
             dofs = self._dofs = free if self._order is None else free[self._order]
         return dofs
+
+    def _compatibility(self):
+        """C with its columns in the factor's order: sparse (ordered) or dense (small path)."""
+        if self._order is not None:
+            return self.net._ordered_compat.T  # C^T built with the ordered stiffness matrix (a transposed view)
+        if self.net._free_compat_dense is None:
+            self.net.dense_reduced_stiffness_matrix(self.stiffness)
+        return self.net._free_compat_dense
+
+    def outputs_pay(self, forces: np.ndarray, loss) -> bool:
+        """Whether :meth:`output_adjoint` is the cheaper way to the gradient of ``loss``.
+
+        It needs a loss with a declared support (``support``, ``on_support``) and
+        solves 2 r columns instead of 2 S; a sample's full field costs a little
+        more than an output column besides (its elongations C u), so it is taken
+        when r <= S, on the dense and the sparse path alike (measured at r = S:
+        1.0-1.2x faster on both; see docs/physics.md).
+        """
+        support = getattr(loss, "support", None)
+        if support is None or not callable(getattr(loss, "on_support", None)):
+            return False
+        S = 1 if np.ndim(forces) == 2 else np.shape(forces)[0]
+        r = len(support[0])
+        return r <= S
+
+    def output_adjoint(self, forces: np.ndarray, loss) -> OutputAdjoint:
+        """The batch gradient dL/dk through the loss's output components only (exact).
+
+        With r output components (``loss.support``) the forward outputs of every
+        sample are y_s = Z^T f_s, Z = D^-1 P (P: the r unit columns of the
+        outputs; D is symmetric), and the batch-mean gradient
+
+            g = mean_s (C D^-1 P a_s) * (C D^-1 f_s),   a_s = -dL/dy_s,
+              = sum_i (C Z)_i * (C W)_i,                W = D^-1 (mean_s f_s a_s^T),
+
+        so two solves of r columns each replace two of S columns, whatever S,
+        and no sample's displacement field is formed.  The adjoint displacements
+        are Z a_s, with no solve.  With few samples (S < r + SOLVE_PASS_COLUMNS)
+        one solve of the r + S columns [P | F] is cheaper still: it gives Z and
+        the displacements U, and W = U A^T / S needs no second solve.
+
+        Parameters
+        ----------
+        forces : ndarray (n, 2) or (S, n, 2)
+        loss : object with ``support`` and ``on_support`` (see :mod:`labmnn.model.losses`)
+        """
+        with self._blas():  # the small dense path keeps BLAS on one thread throughout
+            net = self.net
+            F = net._checked_forces(forces)
+            batch = F.ndim == 3
+            Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
+            S = Fb.shape[0]
+            dofs = self._gather()
+            nodes, axes = loss.support
+            support_dofs = 2 * np.asarray(nodes, dtype=np.int64) + np.asarray(axes, dtype=np.int64)
+            position = np.full(2 * net.n_nodes, -1, dtype=np.int64)  # DOF -> row of the factor (-1: fixed)
+            position[dofs] = np.arange(dofs.size)
+            rows = position[support_dofs]
+            r = rows.size
+            del position
+            free = np.flatnonzero(rows >= 0)  # a fixed output component never moves: its column stays zero
+            if S - r < SOLVE_PASS_COLUMNS:  # few samples: one solve of [P | F] (one pass over the factor)
+                rhs = np.zeros((dofs.size, r + S), order="F")
+                rhs[rows[free], free] = 1.0  # P: the unit columns of the outputs
+                np.take(Fb, dofs, axis=1, out=rhs[:, r:].T, mode="clip")  # the forces, gathered in place
+                X = self._solve_ordered(rhs).reshape(dofs.size, r + S)
+                del rhs
+                Z, U = X[:, :r], X[:, r:]  # U: every sample's displacements
+                Y = np.zeros((S, r))
+                Y[:, free] = U[rows[free]].T  # the outputs (fixed ones stay zero)
+                value, dL_dy = loss.on_support(Y if batch else Y[0])
+                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+                with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
+                    W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
+            else:  # many samples: two solves of r columns
+                U = None  # never formed
+                P = np.zeros((dofs.size, r), order="F")
+                P[rows[free], free] = 1.0
+                Z = self._solve_ordered(P).reshape(dofs.size, r)
+                del P
+                Z_all = np.zeros((2 * net.n_nodes, r))  # Z on every DOF (zero rows where fixed: forces do nothing)
+                Z_all[dofs] = Z
+                with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
+                    Y = Fb @ Z_all  # (S, r): the outputs of every sample
+                value, dL_dy = loss.on_support(Y if batch else Y[0])
+                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+                with linear_solver.one_blas_thread(0):
+                    M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
+                W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
+            C = self._compatibility()
+            CZ = np.asarray(C @ Z)
+            CZ *= np.asarray(C @ W)  # in place: at 10^6 nodes each (n_bonds, r) array is 24 MB a column
+            del W
+            g = CZ[:, 0].copy() if r == 1 else CZ.sum(axis=1)
+            del CZ
+            return OutputAdjoint(g, value, Z, A, dofs, support_dofs, U)
 
     def solve(self, forces: np.ndarray) -> SolveResult:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
@@ -261,12 +372,8 @@ class Network:
         d = self.nodes[self.bonds[:, 1]] - self.nodes[self.bonds[:, 0]]
         self.lengths = np.hypot(d[:, 0], d[:, 1])
         self.directions = d / self.lengths[:, None]
-        n, m = self.n_nodes, self.n_bonds
-        i, j = self.bonds[:, 0], self.bonds[:, 1]
-        rows = np.repeat(np.arange(m), 4)
-        cols = np.stack([2 * i, 2 * i + 1, 2 * j, 2 * j + 1], axis=1).ravel()
-        vals = np.concatenate([-self.directions, self.directions], axis=1).ravel()
-        self.compatibility_matrix = sp.csr_matrix((vals, (rows, cols)), shape=(m, 2 * n))
+        n = self.n_nodes
+        self._compatibility: sp.csr_matrix | None = None  # C, made when first asked for
         fixed = np.zeros(2 * n, dtype=bool)
         fixed[2 * self.fixed_nodes] = True
         fixed[2 * self.fixed_nodes + 1] = True
@@ -277,11 +384,28 @@ class Network:
         self._free_compat: sp.csr_matrix | None = None
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
-        self._ordered_compat: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None = None
-        self._ordered_pattern: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._ordered_compat: sp.csr_matrix | None = None  # C^T in elimination order, (n_free, m)
+        self._ordered_pattern: tuple | None = None
         # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
         self.__dict__.pop("_tangent_patterns", None)
         self.__dict__.pop("_tangent_cache", None)
+
+    @property
+    def compatibility_matrix(self) -> sp.csr_matrix:
+        """C (n_bonds, 2 n_nodes): bond elongations e = C u of the node displacements u.
+
+        Made when first asked for; the first ordered assembly drops it once Cᵀ in
+        elimination order is made from it (the same numbers: at 10^6 nodes 150 MB
+        that would otherwise sit beside the factor), and it is made again on demand.
+        """
+        if self._compatibility is None:
+            n, m = self.n_nodes, self.n_bonds
+            i, j = self.bonds[:, 0], self.bonds[:, 1]
+            rows = np.repeat(np.arange(m), 4)
+            cols = np.stack([2 * i, 2 * i + 1, 2 * j, 2 * j + 1], axis=1).ravel()
+            vals = np.concatenate([-self.directions, self.directions], axis=1).ravel()
+            self._compatibility = sp.csr_matrix((vals, (rows, cols)), shape=(m, 2 * n))
+        return self._compatibility
 
     @property
     def n_nodes(self) -> int:
@@ -354,7 +478,8 @@ class Network:
         """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
         k = self._stiffness_or(stiffness)
         if self._ordered_compat is None:
-            # Renumber C's columns into elimination order and drop the fixed ones (no fancy indexing).
+            # C^T with its rows renumbered into elimination order and the fixed DOFs dropped (no
+            # fancy indexing); its column indices are the bonds, so K is a scaling of its entries.
             C = self.compatibility_matrix
             position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
             position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
@@ -363,11 +488,15 @@ class Network:
             row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
             indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
             Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
-            self._ordered_compat = (Co, Co.T.tocsr(), row[keep])
-        Co, CoT, bond_of_entry = self._ordered_compat
-        # K C: scale each bond's row by its stiffness (no diagonal-matrix product).
-        KCo = sp.csr_matrix((Co.data * k[bond_of_entry], Co.indices, Co.indptr), shape=Co.shape)
-        D = CoT @ KCo  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+            self._ordered_compat = Co.T.tocsr()  # the only copy kept: (n_free, m)
+            del Co, col, keep, row, C
+            self._compatibility = None  # C itself is made again if asked for (see compatibility_matrix)
+        CoT = self._ordered_compat
+        # C^T (K C): K C is the transpose (a view) of C^T with each entry scaled by its bond's
+        # stiffness; the product makes its own transient CSR of it.
+        KC = sp.csr_matrix((CoT.data * k[CoT.indices], CoT.indices, CoT.indptr), shape=CoT.shape).T
+        D = CoT @ KC  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
+        del KC
         D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
         D.sort_indices()
         return self._on_fixed_pattern(D)
@@ -385,26 +514,27 @@ class Network:
         cancelled.  So a training run does at most two symbolic analyses, and a
         one-off gradient pays nothing.
         """
-        pat = self._ordered_pattern
-        if pat is None:  # the first matrix's pattern serves until a matrix disagrees with it
-            self._ordered_pattern = (D.indptr, D.indices, None)
+        first, structural = self._ordered_pattern or (None, None)
+        if first is None:  # the first matrix's pattern serves until a matrix disagrees with it
+            # kept as a digest, not as arrays: the matrix itself may be handed to the solver and freed
+            self._ordered_pattern = (_digest(D), None)
             return D
-        indptr, indices, keys = pat
-        if keys is not None and D.nnz == indices.size:
+        if structural is not None and D.nnz == structural[1].size:
             return D  # D's entries are a subset of the structural ones: the same set
-        if keys is None and np.array_equal(D.indptr, indptr) and np.array_equal(D.indices, indices):
+        if structural is None and _digest(D) == first:
             return D
-        if keys is None:  # the structural pattern, once per geometry (costs one sparse product)
+        if structural is None:  # the structural pattern, once per geometry (costs one sparse product)
             assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
-            Co = self._ordered_compat[0]
-            A = sp.csr_matrix(((Co.data != 0).astype(float), Co.indices, Co.indptr), shape=Co.shape)
-            P = (A.T.tocsr() @ A).tocsr()  # positive terms: nothing cancels
+            CoT = self._ordered_compat
+            A = sp.csr_matrix(((CoT.data != 0).astype(float), CoT.indices, CoT.indptr), shape=CoT.shape)
+            P = (A @ A.T).tocsr()  # positive terms: nothing cancels
             P.sort_indices()
-            indptr, indices = P.indptr, P.indices
-            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(indptr)) * D.shape[0] + indices
-            self._ordered_pattern = (indptr, indices, keys)
-            if D.nnz == indices.size:
+            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(P.indptr)) * D.shape[0] + P.indices
+            structural = (P.indptr, P.indices, keys)
+            self._ordered_pattern = (first, structural)
+            if D.nnz == P.indices.size:
                 return D
+        indptr, indices, keys = structural
         row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
         data = np.zeros(indices.size)
         data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
@@ -533,6 +663,12 @@ class Network:
         if check_mechanics(mechanics) == "linear":
             eq = self.equilibrium(stiffness)
             k = eq.stiffness
+            if eq.outputs_pay(forces, loss):
+                out = eq.output_adjoint(forces, loss)
+                g = out.gradient * (k / self.width) if wrt == "width" else out.gradient
+                if return_details:
+                    return GradientResult(g, np.mean(out.value), _fields=_OutputFields(self, k, forces, out))
+                return g
             fwd = eq.solve(forces)
             value, dL_du = loss(fwd.displacements)
             adj = eq.solve(-np.asarray(dL_du))
@@ -564,6 +700,11 @@ class Network:
         return SolveResult(U[0], state.stretch[0]), value, dL_du, SolveResult(V[0], e_adj[0]), k
 
 
+def _digest(A: sp.spmatrix) -> tuple:
+    """A sparse matrix's pattern in a few numbers (size, entries, checksums of its index arrays)."""
+    return A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes())
+
+
 MECHANICS = ("linear", "nonlinear")
 
 
@@ -575,11 +716,110 @@ def check_mechanics(mechanics: str) -> str:
 
 
 @dataclass
-class GradientResult:
-    """Everything the adjoint gradient was built from."""
+class OutputAdjoint:
+    """What :meth:`Equilibrium.output_adjoint` works out.
+
+    Attributes
+    ----------
+    gradient : ndarray (n_bonds,)
+        Batch-mean dL/dk.
+    value : float or ndarray (S,)
+        The loss per sample.
+    Z : ndarray (n_free, r)
+        D^-1 of the output components' unit columns, in the factor's order.
+    A : ndarray (S, r)
+        -dL/dy per sample: the adjoint forces on the output components.
+    dofs : ndarray (n_free,)
+        DOF numbers of the factor's rows.
+    support_dofs : ndarray (r,)
+        DOF numbers of the output components.
+    U : ndarray (n_free, S) or None
+        Every sample's displacements in the factor's order, when the one-solve
+        way formed them (few samples), else None.
+    """
 
     gradient: np.ndarray
-    loss: float
-    forward: SolveResult
-    adjoint: SolveResult
-    adjoint_forces: np.ndarray
+    value: float | np.ndarray
+    Z: np.ndarray
+    A: np.ndarray
+    dofs: np.ndarray
+    support_dofs: np.ndarray
+    U: np.ndarray | None = None
+
+
+class _OutputFields:
+    """The full forward and adjoint fields of an output-space gradient, made when first asked for.
+
+    The adjoint displacements are Z a_s (no solve); the forward ones were
+    formed already when the gradient took one solve of [P | F], else they take
+    one solve of all samples on the factor of the stiffness the gradient used.
+    Holds the stiffness, not the factor, so a kept result never pins a factor.
+    """
+
+    def __init__(self, net: Network, stiffness: np.ndarray, forces: np.ndarray, out: OutputAdjoint):
+        self.net, self.stiffness, self.forces, self.out = net, stiffness, forces, out
+        self.shape = np.shape(forces)
+
+    def forward(self) -> SolveResult:
+        if self.out.U is None:
+            return self.net.equilibrium(self.stiffness).solve(self.forces)
+        return self._fields(self.out.U.T)
+
+    def adjoint(self) -> SolveResult:
+        return self._fields(self.out.A @ self.out.Z.T)
+
+    def _fields(self, u: np.ndarray) -> SolveResult:
+        """Displacements and elongations from the factor-ordered free displacements ``u`` (S, n_free)."""
+        net = self.net
+        U = np.zeros((u.shape[0], 2 * net.n_nodes))
+        U[:, self.out.dofs] = u
+        E = (net.compatibility_matrix @ U.T).T
+        if len(self.shape) == 2:
+            return SolveResult(U.reshape(net.n_nodes, 2), E[0])
+        return SolveResult(U.reshape(self.shape), E)
+
+    def adjoint_forces(self) -> np.ndarray:
+        out = self.out
+        f = np.zeros((out.A.shape[0], 2 * self.net.n_nodes))
+        f[:, out.support_dofs] = out.A
+        return f.reshape(self.shape)
+
+
+class GradientResult:
+    """Everything the adjoint gradient was built from.
+
+    Attributes
+    ----------
+    gradient : ndarray (n_bonds,)
+    loss : float
+        The batch-mean loss.
+    forward, adjoint : SolveResult
+        The forward and adjoint responses (an output-space gradient makes them
+        when first read).
+    adjoint_forces : ndarray
+        -dL/du, in the shape of the forces.
+    """
+
+    def __init__(self, gradient, loss, forward=None, adjoint=None, adjoint_forces=None, _fields=None):
+        self.gradient = gradient
+        self.loss = loss
+        self._forward, self._adjoint, self._adjoint_forces = forward, adjoint, adjoint_forces
+        self._fields = _fields
+
+    @property
+    def forward(self) -> SolveResult:
+        if self._forward is None:
+            self._forward = self._fields.forward()
+        return self._forward
+
+    @property
+    def adjoint(self) -> SolveResult:
+        if self._adjoint is None:
+            self._adjoint = self._fields.adjoint()
+        return self._adjoint
+
+    @property
+    def adjoint_forces(self) -> np.ndarray:
+        if self._adjoint_forces is None:
+            self._adjoint_forces = self._fields.adjoint_forces()
+        return self._adjoint_forces

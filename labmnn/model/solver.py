@@ -148,16 +148,24 @@ def _mkl_pardiso():
 
 
 PHASE_CALLS: dict[int, int] = {}  # PARDISO phase -> calls made in this process (benchmarks show reuse)
-PARALLEL_ABOVE = 400_000  # unknowns: smaller PARDISO calls run on one thread (see docs/physics.md)
+PARALLEL_ABOVE = 50_000  # unknowns: from here PARDISO takes a thread per idle core (see docs/physics.md)
 
 
 def solver_threads(n: int) -> int:
-    """Threads for a PARDISO call on ``n`` unknowns: ``LABMNN_SOLVER_THREADS``, else 1 below
-    ``PARALLEL_ABOVE``, else 0 (MKL's own default: all cores)."""
+    """Threads for a PARDISO analysis of ``n`` unknowns.
+
+    ``LABMNN_SOLVER_THREADS`` if set (0: MKL's default, all cores); else one
+    below ``PARALLEL_ABOVE``; else one plus each core that other processes
+    leave idle at this moment (:func:`labmnn.model.threads.busy_elsewhere_now`).
+    """
     forced = os.environ.get("LABMNN_SOLVER_THREADS")
     if forced:
         return max(0, int(forced))
-    return 1 if n < PARALLEL_ABOVE else 0
+    if n < PARALLEL_ABOVE:
+        return 1
+    from labmnn.model import threads
+
+    return threads.threads_for(n, threads.busy_elsewhere_now(), os.cpu_count() or 1, PARALLEL_ABOVE)
 
 
 class _Pardiso:
@@ -166,8 +174,11 @@ class _Pardiso:
     ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
               -4: "zero pivot", -7: "diagonal matrix is singular", -8: "32-bit integer overflow"}
 
-    def __init__(self, n, data, indptr, indices, perm, settings: dict | None = None):
+    def __init__(self, n, data, indptr, indices, perm, settings: dict | None = None, threads: int | None = None):
         self.n = n
+        # PARDISO fixes its parallel layout in the analysis: later phases run on the same
+        # number of threads (fewer crashes MKL's numeric factorisation; more are not used).
+        self.threads = solver_threads(n) if threads is None else threads
         self.pt = np.zeros(64, dtype=np.int64)  # PARDISO's opaque handle
         self.iparm = np.zeros(64, dtype=np.int32)
         ip = self.iparm
@@ -222,7 +233,7 @@ class _Pardiso:
         c = ctypes.c_int32
         i32 = ctypes.POINTER(c)
         mkl = _mkl_pardiso()
-        previous = mkl.set_local_threads(solver_threads(self.n))
+        previous = mkl.set_local_threads(self.threads)
         t0 = time.perf_counter()
         try:
             mkl(self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ctypes.byref(c(1)), ctypes.byref(c(1)),
@@ -245,10 +256,35 @@ class _Pardiso:
         self._call(33, b, x, nrhs=1 if b.ndim == 1 else b.shape[1])
         return x
 
+    def matrix(self) -> _UpperSymmetric:
+        """The factorised matrix as an operator (``A @ x``), from the upper triangle PARDISO holds."""
+        a, ia, ja, _ = self.arrays
+        return _UpperSymmetric(sp.csr_matrix((a, ja, ia), shape=(self.n, self.n), copy=False))
+
     def release(self):
         if self.factored:
             self.factored = False
             self._call(-1, np.zeros(1), np.zeros(1))
+
+
+class _UpperSymmetric:
+    """A symmetric matrix held as its upper triangle U: A x = U x + U^T x - diag(U) x."""
+
+    def __init__(self, upper: sp.csr_matrix):
+        self.upper = upper
+        self.shape = upper.shape
+        self._diagonal = None
+
+    def __matmul__(self, x):
+        if self._diagonal is None:
+            self._diagonal = self.upper.diagonal()
+        d = self._diagonal if np.ndim(x) == 1 else self._diagonal[:, None]
+        y = self.upper @ x
+        tmp = self.upper.T @ x
+        y += tmp
+        np.multiply(d, x, out=tmp)  # one temporary in all (at 10^6 nodes each is 16 MB a column)
+        y -= tmp
+        return y
 
 
 def _upper_csr(A: sp.csc_matrix, cache: dict | None):
@@ -259,11 +295,13 @@ def _upper_csr(A: sp.csc_matrix, cache: dict | None):
         row = np.repeat(np.arange(A.shape[0], dtype=np.int32), np.diff(A.indptr))  # CSR row of each entry
         keep = A.indices >= row
         indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=A.shape[0]))]).astype(np.int32)
-        hit = (keep, indptr, A.indices[keep].astype(np.int32))
+        # the mask is kept as bits (1/8 of the bytes: 3 MB instead of 26 at 10^6 nodes, where it
+        # would sit beside the factor), unpacked for each new matrix of the pattern
+        hit = (np.packbits(keep), indptr, A.indices[keep].astype(np.int32))
         if cache is not None:
             cache[key] = hit
-    keep, indptr, indices = hit
-    return A.data[keep], indptr, indices
+    bits, indptr, indices = hit
+    return A.data[np.unpackbits(bits, count=A.nnz).view(bool)], indptr, indices
 
 
 def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
@@ -273,17 +311,24 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False)
     factor that uses it.  Once that factor is gone (a training step replaced it,
     a Newton step moved on), the next matrix of the same pattern is factorised
     numerically only (phase 22) in the same handle; while it is alive, a new
-    handle is made, so no factor anyone holds ever changes under them.
+    handle is made, so no factor anyone holds ever changes under them.  A new
+    analysis is made too when the thread count chosen now (:func:`solver_threads`:
+    idle cores) differs from the one the handle was analysed with.
     """
     data, indptr, indices = _upper_csr(A, cache)
     n = A.shape[0]
     key = _pattern_key("pardiso-handle-ordered" if ordered else "pardiso-handle", A)
+    if getattr(A, HANDED_OVER, False):  # see hand_over: A's arrays go before the factor needs the memory
+        A.data, A.indices, A.indptr = np.empty(0), np.empty(0, np.int32), np.zeros(n + 1, np.int32)
     entry = cache.get(key) if cache is not None else None
-    if entry is not None and entry[1]() is None:
+    threads = solver_threads(n)
+    if entry is not None and entry[1]() is None and entry[0].threads == threads:
         handle = entry[0]
         handle.refactor(data)
     else:
-        handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None)
+        if entry is not None and entry[1]() is None:
+            entry[0].release()  # its factor's memory goes before the new one is made
+        handle = _Pardiso(n, data, indptr, indices, np.arange(n, dtype=np.int32) if ordered else None, None, threads)
     fac = Factor("pardiso", n, handle.solve, handle)
     if cache is not None:
         cache[key] = (handle, weakref.ref(fac))
@@ -409,6 +454,21 @@ def default_backend() -> str:
 _DEFAULT: str | None = None
 
 
+HANDED_OVER = "_labmnn_handed_over"
+
+
+def hand_over(A: sp.csc_matrix) -> sp.csc_matrix:
+    """Mark ``A`` as handed over to :func:`factorize`: the caller will not use it again.
+
+    A backend that copies what it needs (PARDISO: the upper triangle) then
+    empties ``A``'s arrays before factorising, so the full matrix does not sit
+    in memory beside the factor (at 10^6 nodes ~240 MB); products with the
+    matrix go through ``Factor.native.matrix()`` afterwards.
+    """
+    setattr(A, HANDED_OVER, True)
+    return A
+
+
 def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = None,
               ordered: bool = False) -> Factor:
     """Factorise the symmetric positive-definite sparse matrix ``A``.
@@ -426,6 +486,7 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
     ordered : bool
         ``A`` is already in a fill-reducing order (rows and columns permuted):
         factorise it as it stands instead of computing an ordering.
+        ``A`` may be marked with :func:`hand_over` (emptied once copied).
 
     Returns
     -------

@@ -1,10 +1,15 @@
-"""Keep BLAS single-threaded around many tiny solves.
+"""Threads: BLAS single-threaded around many tiny solves; idle cores for big ones.
 
 Training a small network does thousands of solves on matrices of a few dozen
 unknowns; OpenBLAS threads only add synchronisation there (and, on a shared
 machine, make a 0.5 s run take several seconds).  ``small_solves()`` limits
 BLAS to one thread with ``threadpoolctl`` when it is installed, and does
 nothing otherwise.
+
+A large sparse factorisation, on the other hand, gains from a second core when
+one is idle and loses when other processes hold it: ``busy_elsewhere_now()``
+measures the cores other processes keep busy (from /proc/stat, less this
+process's own CPU time) and ``threads_for`` turns that into a thread count.
 
 Example
 -------
@@ -15,6 +20,11 @@ Example
 from __future__ import annotations
 
 import contextlib
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
 
 
 def small_solves():
@@ -24,3 +34,109 @@ def small_solves():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
+
+
+# ---------------------------------------------------------------- idle cores
+# How many cores other processes leave free, from /proc/stat: the whole machine's
+# busy time over a window, less this process's own CPU time over the same window.
+# PARDISO takes a second thread for a large system only when a core is idle
+# (labmnn.model.solver.solver_threads; figures in docs/physics.md).
+
+IDLE_WINDOW_S = 0.1  # shortest window read (HZ = 100: 10 jiffies a core)
+IDLE_REUSE_S = 1.0  # an estimate younger than this is reused as it stands
+IDLE_STALE_S = 10.0  # a previous reading older than this starts a fresh window
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """One look at the machine's and this process's CPU counters.
+
+    Attributes
+    ----------
+    at : float
+        ``time.monotonic()`` seconds.
+    busy, total : int
+        Jiffies of all cores from /proc/stat's ``cpu`` line: busy (not idle,
+        not waiting for I/O) and in all.
+    own : float
+        CPU seconds of this process, all threads (``time.process_time``).
+    """
+
+    at: float
+    busy: int
+    total: int
+    own: float
+
+
+def read_cpu() -> CpuReading | None:
+    """The counters now, or None where /proc/stat is not there (not Linux)."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != b"cpu":
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    return CpuReading(time.monotonic(), sum(ticks) - idle, sum(ticks), time.process_time())
+
+
+def others_busy(before: CpuReading, after: CpuReading, cores: int, clock_ticks: int = 100) -> float:
+    """Cores kept busy by other processes between two readings (0 .. ``cores``)."""
+    total = after.total - before.total
+    if total <= 0:
+        return 0.0
+    others = (after.busy - before.busy) - (after.own - before.own) * clock_ticks
+    return min(float(cores), max(0.0, cores * others / total))
+
+
+def threads_for(n: int, busy_elsewhere: float | None, cores: int, parallel_from: int) -> int:
+    """Threads for a sparse factorisation of ``n`` unknowns.
+
+    One below ``parallel_from`` unknowns or when nothing is known of the load;
+    else one thread for this process plus one for every core the other
+    processes leave idle (rounded to the nearest whole core), at most ``cores``.
+    """
+    if n < parallel_from or busy_elsewhere is None or cores < 2:
+        return 1
+    spare = cores - 1 - busy_elsewhere
+    return max(1, min(cores, 1 + int(np.floor(spare + 0.5))))
+
+
+_LAST: CpuReading | None = None  # the previous reading
+_ESTIMATE: tuple[float, float] | None = None  # (monotonic time, cores busy elsewhere)
+
+
+def busy_elsewhere_now() -> float | None:
+    """Cores other processes keep busy, measured over the last second or so (None: unknown).
+
+    Reuses an estimate for ``IDLE_REUSE_S``; otherwise measures over the time
+    since the previous reading when that is between ``IDLE_WINDOW_S`` and
+    ``IDLE_STALE_S`` old (no waiting), else reads twice ``IDLE_WINDOW_S`` apart.
+    A reading costs ~20 us.
+    """
+    global _LAST, _ESTIMATE
+    now = time.monotonic()
+    if _ESTIMATE is not None and now - _ESTIMATE[0] < IDLE_REUSE_S:
+        return _ESTIMATE[1]
+    before = _LAST
+    if before is None or not IDLE_WINDOW_S <= now - before.at <= IDLE_STALE_S:
+        before = read_cpu()
+        if before is None:
+            return None
+        time.sleep(IDLE_WINDOW_S)
+    after = read_cpu()
+    if after is None:
+        return None
+    _LAST = after
+    busy = others_busy(before, after, os.cpu_count() or 1, _clock_ticks())
+    _ESTIMATE = (after.at, busy)
+    return busy
+
+
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover
+        return 100
