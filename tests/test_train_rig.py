@@ -324,7 +324,8 @@ def test_identify_kill_9_then_run_again(tmp_path):
 def test_hybrid_on_the_rig_starts_pat_from_the_insilico_design(tmp_path, monkeypatch):
     _fake_rig(monkeypatch)
     out = tmp_path / "hy"
-    assert _run(["--method", "hybrid", "--epochs", "20", "--hybrid-steps", "2", "--out", str(out)]) == 0
+    assert _run(["--method", "hybrid", "--hybrid-start", "insilico", "--epochs", "20", "--hybrid-steps", "2",
+                 "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["hybrid"] == {"start": "insilico", "follow": "pat", "steps": 2}
     assert m["steps"] == 2 and m["loadings"] == 2 and m["prints"] == 2 and m["score_loadings"] == 1
@@ -341,8 +342,8 @@ def test_hybrid_on_the_rig_starts_pat_from_the_insilico_design(tmp_path, monkeyp
 @pytest.mark.slow
 def test_hybrid_on_the_rendered_sim_rig(tmp_path):
     out = tmp_path / "hy"
-    assert _run(["--method", "hybrid", "--epochs", "20", "--hybrid-steps", "1", "--out", str(out),
-                 "--mismatch", "0.1"]) == 0
+    assert _run(["--method", "hybrid", "--hybrid-start", "insilico", "--epochs", "20", "--hybrid-steps", "1",
+                 "--out", str(out), "--mismatch", "0.1"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["loadings"] == 1 and m["prints"] == 1 and 0 < m["metric_on_print"] < 1
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from labmnn.protocol import analysis
+from labmnn.protocol.conditioning import condition_step
 from labmnn.protocol.events import GradientEvent, PlanEvent, TrainEvent
 from labmnn.protocol.operator import Instruction
 from labmnn.protocol.planner import (
@@ -282,6 +283,8 @@ def run_series(eng) -> dict:
     cases = []
     for r in range(R):
         tag = f"repeat {r + 1}/{R}"
+        if r == 0:
+            condition_step(eng, "", "condition the print before its first loading", spec.series.condition_s)
         ref = eng.reference_step(f"r{r}/reference", f"{tag}: reference")
         for node in spec.series.all_nodes:
             where = f"n{node}/" if spec.series.nodes else ""  # one node: the keys of old sessions
@@ -322,6 +325,8 @@ def run_train(eng) -> dict:
             eng.step(f"t{t}/install", f"step {t + 1}: install design", lambda: _install(eng, t))
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
+        condition_step(eng, f"t{t}/", f"step {t + 1}: condition the mounted design", tr.condition_s,
+                       _mount_time(eng, t))
         measure = measure_pat if tr.gradient == "pat" else measure_gradient
         if batches is not None:
             measure = functools.partial(measure_batch, tb=batches, t=t)
@@ -355,6 +360,13 @@ def run_train(eng) -> dict:
     write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
     return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
             "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "gradient": tr.gradient}
+
+
+def _mount_time(eng, t: int) -> float | None:
+    """When design ``t`` was mounted: its install step's record (None for the first design, mounted before)."""
+    key = f"t{t}/install"
+    return next((float(r["time"]) for r in eng.session.records if r.get("kind") == "step" and r.get("key") == key
+                 and isinstance(r.get("time"), (int, float))), None)
 
 
 def _install(eng, t: int) -> dict:

@@ -45,8 +45,8 @@ SECTIONS = {
     "loss": None,  # checked by labmnn.model.losses.from_spec
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
-    "series": {"node", "nodes", "grams", "direction"},
-    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed"},
+    "series": {"node", "nodes", "grams", "direction", "condition_s"},
+    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed", "condition_s"},
 }
 FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
 
@@ -82,6 +82,7 @@ class SeriesSettings:
     grams: tuple[float, ...]
     direction: tuple[float, float] = (0.0, -1.0)
     nodes: tuple[int, ...] = ()  # ``nodes = [...]``: every mass on each node in turn (``node`` is the first)
+    condition_s: float = 0.0  # the mounted print waits this long, unloaded, before the first loading (0: none)
 
     @property
     def all_nodes(self) -> tuple[int, ...]:
@@ -99,6 +100,9 @@ class TrainSettings:
     gradient: str = "insitu"  # "insitu": adjoint loadings measured; "pat": adjoint from the model at the measured state
     task: str | None = None  # a task payload (JSON): its training samples, one forward loading each, per batch
     seed: int = 0  # the task's split and batch order
+    # every newly mounted design waits this long, unloaded, before its first loading (creep; 0: none); the
+    # default is labmnn.training.methods.CONDITION_S, the simulated methods' conditioning
+    condition_s: float = 300.0
 
 
 @dataclass
@@ -459,6 +463,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
                   for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
             parse_direction(src, "series.direction", s.get("direction", "down")),
             nodes,
+            _condition(src, "series", s, 0.0),
         )
     train = None
     if kind == "train":
@@ -471,6 +476,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _train_gradient(src, t.get("gradient", "insitu")),
             str(_resolve(base, _str(src, "train.task", t["task"]))) if "task" in t else None,
             checks.count(src, "train.seed", t.get("seed", 0), 0, 2**31 - 1),
+            _condition(src, "train", t, None),
         )
         if train.task is not None and mechanics != "linear":
             _fail(src, "protocol.mechanics", "must be \"linear\" with [train] task (every sample's forward "
@@ -489,6 +495,19 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
         adjoint=adjoint, tracking=dict(tracking), series=series, train=train, mechanics=mechanics,
     )
+
+
+MAX_CONDITION_S = 86400.0  # a day: a longer wait is a typo (minutes for seconds)
+
+
+def _condition(src, section: str, table: dict, default: float | None) -> float:
+    """``[section] condition_s``: seconds >= 0 (``default`` None: the sim methods' ``CONDITION_S``)."""
+    if default is None:
+        from labmnn.training.methods import CONDITION_S
+
+        default = CONDITION_S
+    return checks.bounded(src, f"{section}.condition_s", table.get("condition_s", default), 0.0, MAX_CONDITION_S,
+                          "s")
 
 
 def _train_gradient(src, v) -> str:
