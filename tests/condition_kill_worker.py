@@ -22,21 +22,27 @@ import labmnn.protocol.conditioning as conditioning  # noqa: E402
 from labmnn.cli import main  # noqa: E402
 from labmnn.protocol.operator import AutoOperator  # noqa: E402
 
-sim_bench.open_sim_bench = lambda spec, net, **kw: fake_bench(net)
-if os.environ.get("CONDITION_NOW"):
-    now = float(os.environ["CONDITION_NOW"])
-    conditioning.clock = lambda: now
-if os.environ.get("CONDITION_HANG"):
-    _confirm = AutoOperator.confirm
 
-    def hanging_confirm(self, instruction):
-        if instruction.text.startswith("Condition"):
-            time.sleep(120)  # the test kills the process here
-        _confirm(self, instruction)
+def _run() -> int:
+    sim_bench.open_sim_bench = lambda spec, net, **kw: fake_bench(net)
+    if os.environ.get("CONDITION_NOW"):
+        now = float(os.environ["CONDITION_NOW"])
+        conditioning.clock = lambda: now
+    if os.environ.get("CONDITION_HANG"):
+        _confirm = AutoOperator.confirm
 
-    AutoOperator.confirm = hanging_confirm
+        def hanging_confirm(self, instruction):
+            if instruction.text.startswith("Condition"):
+                time.sleep(120)  # the test kills the process here
+            _confirm(self, instruction)
 
-if len(sys.argv) > 2:
-    sys.exit(main(["resume", sys.argv[2]]))
-sys.exit(main(["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--auto", "--epochs", "2",
-               "--out", sys.argv[1]]))
+        AutoOperator.confirm = hanging_confirm
+
+    if len(sys.argv) > 2:
+        return main(["resume", sys.argv[2]])
+    return main(["train", "behaviour-mse", "--method", "pat", "--on", "rig", "--sim", "--auto", "--epochs", "2",
+                "--out", sys.argv[1]])
+
+
+if __name__ == "__main__":  # pytest imports test folders' modules (--doctest-modules): run only as a script
+    sys.exit(_run())
