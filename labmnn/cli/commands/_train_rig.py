@@ -13,8 +13,14 @@ Every measurement is a checkpointed protocol session (real or simulated rig):
     each of ``identify_cases`` spread free nodes), identify the print from it,
     train the identified model, export the design.
 ``hybrid``
-    ``insilico`` (train the model, export), then a PAT ``train`` session of
-    ``--hybrid-steps`` Adam steps from that design.
+    As with ``--on sim``: the ``identify`` stage (default) or with
+    ``--hybrid-start insilico`` the ``insilico`` one (train, export), then a
+    PAT ``train`` session of ``--hybrid-steps`` Adam steps from the trained
+    design (defaults: :func:`labmnn.training.methods.hybrid_defaults`).
+
+Every new print is conditioned before its first loading (``--condition-s``,
+default :data:`labmnn.training.methods.CONDITION_S`): the ``condition`` steps of
+:mod:`labmnn.protocol.conditioning`.
 
 The staged methods (``insilico``, ``identify``, ``hybrid``) keep each stage's
 sessions in ``OUT/<stage>/sessions``: running the same command again reuses a
