@@ -58,8 +58,9 @@ def test_hybrid_on_the_rig_starts_with_identify_by_default(tmp_path, monkeypatch
     task = load_task("behaviour-mse")
     nodes = identification_nodes(task.network, MethodSettings().identify_cases).tolist()
     assert m["identify_nodes"] == nodes and m["identify_loadings"] == 9
-    # training cost: the 9 identification loadings and the 2 PAT loadings; the starting print and the 2 PAT designs
-    assert m["loadings"] == 9 + 2 and m["prints"] == 1 + 2 and m["score_loadings"] == 1
+    # training cost: the 9 identification loadings, the 2 PAT loadings and the last design's; the starting print,
+    # the 2 PAT designs and the last design
+    assert m["loadings"] == 9 + 2 + 1 and m["prints"] == 1 + 2 + 1 and m["score_loadings"] == 1
     ident = _one_session(out / "identify" / "sessions")
     pat = _one_session(out / "pat" / "sessions")
     assert m["bench_hours"] == pytest.approx(session_timing(ident)["bench_hours"]
@@ -148,19 +149,19 @@ def test_every_new_design_is_conditioned_and_counted_in_bench_hours(tmp_path, mo
     assert keys.index("t0/condition") < keys.index("t0/r0/reference")
     assert keys.index("t1/install") < keys.index("t1/condition") < keys.index("t1/r0/reference")
     conds = {s["key"]: s["data"] for s in steps if s["key"].endswith("/condition")}
-    assert set(conds) == {"t0/condition", "t1/condition"}
+    assert set(conds) == {"t0/condition", "t1/condition", "final/condition"}
     for c in conds.values():  # the simulated operator does not wait: the wait is recorded, not slept
         assert c["seconds"] == 120 and c["short_s"] == 0
         assert c["waited_s"] + c["simulated_s"] == pytest.approx(120) and c["simulated_s"] > 110
     install = next(s for s in steps if s["key"] == "t1/install")
     assert conds["t1/condition"]["mounted"] == install["time"]  # the wait runs from the mount
     m = json.loads((folder / "metrics.json").read_text())
-    assert m["conditionings"] == 2 and m["conditioning_s"] == pytest.approx(240)
+    assert m["conditionings"] == 3 and m["conditioning_s"] == pytest.approx(360)
     recs = read_log(folder / "log.jsonl")
     clock_h = (max(r["time"] for r in recs if "time" in r) - min(r["time"] for r in recs if "time" in r)) / 3600
     assert m["bench_hours"] == pytest.approx(clock_h + sum(c["simulated_s"] for c in conds.values()) / 3600)
     texts = [r["text"] for r in recs if r.get("name") == "instruction" and r["text"].startswith("Condition")]
-    assert len(texts) == 2 and "of 120 s" in texts[0]
+    assert len(texts) == 3 and "of 120 s" in texts[0]
 
 
 def test_no_conditioning_with_condition_s_0(tmp_path, monkeypatch):
@@ -203,7 +204,7 @@ def _engine(tmp_path, condition_s, prompter, clock, monkeypatch):
 
     monkeypatch.setattr(conditioning, "clock", clock)
     spec = load_protocol(write_train_protocol(load_task("behaviour-mse"), tmp_path / "p", steps=1, gradient="pat",
-                                              condition_s=condition_s))
+                                              condition_s=condition_s, final="last"))
     net = Network.open(spec.network)
     bench = fake_bench(net)
     return Engine(spec, Session.create(tmp_path / "s", spec.name), bench, PromptedSimOperator(prompter,
@@ -283,7 +284,8 @@ def test_kill_9_during_the_wait_then_resume_keeps_the_mount_time(tmp_path, later
     after = (folder / "log.jsonl").read_bytes()
     assert after.startswith(before)  # append-only
     recs = read_log(folder / "log.jsonl")
-    assert [x["key"] for x in recs if x.get("name") == "condition"] == ["t0/condition", "t1/condition"]
+    assert [x["key"] for x in recs if x.get("name") == "condition"] == ["t0/condition", "t1/condition",
+                                                                         "final/condition"]
     data = Session(folder).completed_steps()["t0/condition"]
     # the wait counts from the mount recorded before the kill: not started again from zero
     assert data["mounted"] == event["mounted"] and data["waited_s"] == pytest.approx(later_s)
@@ -295,3 +297,62 @@ def test_kill_9_during_the_wait_then_resume_keeps_the_mount_time(tmp_path, later
         assert f"another {CONDITION_S - later_s:.0f} s" in prompts[0]["text"]
     keys = [x["key"] for x in recs if x.get("kind") == "step"]
     assert len(keys) == len(set(keys)) and recs[-1]["status"] == "success"
+
+
+# ------------------------------------------------------------------ the best measured design is kept
+def _best_run(tmp_path, lr):
+    sys.path.insert(0, str(HERE))
+    from protocol_fakes import fake_bench
+
+    from labmnn.protocol.engine import Engine
+    from labmnn.protocol.operator import AutoOperator
+
+    spec = load_protocol(write_train_protocol(load_task("behaviour-mse"), tmp_path / "p", steps=3, gradient="pat",
+                                              condition_s=0, learning_rate_mm=lr))
+    assert spec.train.final == "best"
+    net = Network.open(spec.network)
+    bench = fake_bench(net)
+    op = AutoOperator(bench.sim_operator)
+    eng = Engine(spec, Session.create(tmp_path / "s", spec.name), bench, op)
+    outcome = eng.run()
+    assert outcome.status == "success"
+    return eng.session.folder, outcome.summary, op, bench
+
+
+def test_a_worse_last_design_gives_way_to_the_best_measured_one(tmp_path):
+    folder, res, op, bench = _best_run(tmp_path, 1.0)  # Adam's steps overshoot: the last design is not the best
+    losses = res["design_losses"]
+    assert len(losses) == 4 and res["best_design"] == int(np.argmin(losses)) == 2 and losses[3] > losses[2]
+    keys = [s["key"] for s in _steps(folder)]
+    assert keys[-1] == "final/remount" and "final/install" in keys and "final/r0/forward/0" in keys
+    kept = Network.load(folder / "trained.json")
+    assert np.allclose(kept.width, Network.load(folder / "design_step2.json").width)
+    assert np.allclose(res["widths_mm"], kept.width * 1e3) and res["best_loss"] == losses[2]
+    assert np.allclose(bench.rig.net.width, kept.width)  # the simulated rig holds the remounted design
+    (ask,) = [i.text for i in op.log if i.text.startswith("Mount again")]
+    assert "design_step2.json" in ask
+    hist = json.loads((folder / "results.json").read_text())["history"]
+    assert [h["loss"] for h in hist] == losses[:3]  # design k measured at step k
+    from labmnn.cli import main
+
+    assert main(["verify", str(folder)]) == 0  # the results rebuilt from the log agree
+
+
+def test_a_best_last_design_is_kept_without_remounting(tmp_path):
+    folder, res, op, _ = _best_run(tmp_path, 0.3)
+    assert res["best_design"] == 3 and res["final_loss"] == res["best_loss"] == min(res["design_losses"])
+    assert "final/remount" not in [s["key"] for s in _steps(folder)]
+    assert np.allclose(Network.load(folder / "trained.json").width, Network.load(folder / "design_step3.json").width)
+    assert not [i for i in op.log if i.text.startswith("Mount again")]
+
+
+def test_best_design_rule_keys_are_checked(tmp_path):
+    path = write_train_protocol(load_task("behaviour-mse"), tmp_path / "a", steps=2)
+    path.write_text(path.read_text().replace('final = "best"', 'final = "good"'))
+    with pytest.raises(InputError, match=r"train\.final.*'good'"):
+        load_protocol(path)
+    iris = write_train_protocol(load_task("iris"), tmp_path / "b", steps=2, gradient="pat")
+    assert load_protocol(iris).train.final == "last"  # a design is measured on one batch, not an epoch
+    iris.write_text(iris.read_text() + 'final = "best"\n')
+    with pytest.raises(InputError, match=r"train\.final: must be \"last\" with \[train\] task"):
+        load_protocol(iris)

@@ -204,8 +204,9 @@ class Engine:
             per = 1 + (1 if spec.mechanics == "nonlinear" else len(spec.forward)) + 1  # reference, forward, gradient
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
             assert spec.train is not None, "load_protocol gives every train protocol its [train] section"
-            conditions = spec.train.steps if spec.train.condition_s > 0 else 0
-            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1 + conditions
+            conditions = (spec.train.steps + (spec.train.final == "best")) if spec.train.condition_s > 0 else 0
+            final = 1 + spec.repeats * (2 + len(spec.forward)) + 1 if spec.train.final == "best" else 0
+            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1 + conditions + final
         return spec.repeats * per
 
     # ----------------------------------------------------------------- run

@@ -46,7 +46,7 @@ SECTIONS = {
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
     "series": {"node", "nodes", "grams", "direction", "condition_s"},
-    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed", "condition_s"},
+    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed", "condition_s", "final"},
 }
 FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
 
@@ -103,6 +103,9 @@ class TrainSettings:
     # every newly mounted design waits this long, unloaded, before its first loading (creep; 0: none); the
     # default is labmnn.training.methods.CONDITION_S, the simulated methods' conditioning
     condition_s: float = 300.0
+    # "last": the last design is the output; "best": the last design is mounted and measured too, and the
+    # design with the lowest measured loss is kept (behaviour tasks; the simulated methods' rule)
+    final: str = "last"
 
 
 @dataclass
@@ -477,10 +480,14 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             str(_resolve(base, _str(src, "train.task", t["task"]))) if "task" in t else None,
             checks.count(src, "train.seed", t.get("seed", 0), 0, 2**31 - 1),
             _condition(src, "train", t, None),
+            _train_final(src, t.get("final", "last")),
         )
         if train.task is not None and mechanics != "linear":
             _fail(src, "protocol.mechanics", "must be \"linear\" with [train] task (every sample's forward "
                   f"load is summed from its loadings), found {mechanics!r}")
+        if train.task is not None and train.final != "last":
+            _fail(src, "train.final", "must be \"last\" with [train] task (a design is measured on one batch, "
+                  f"not on the epoch the best-design rule compares), found {train.final!r}")
         if train.task is not None and (forward or loss is not None):
             _fail(src, "train.task", "takes the forward loads and the loss from the task: leave out [[forward]] "
                   "and [loss]")
@@ -508,6 +515,13 @@ def _condition(src, section: str, table: dict, default: float | None) -> float:
         default = CONDITION_S
     return checks.bounded(src, f"{section}.condition_s", table.get("condition_s", default), 0.0, MAX_CONDITION_S,
                           "s")
+
+
+def _train_final(src, v) -> str:
+    if v not in ("last", "best"):
+        _fail(src, "train.final", f"must be \"last\" or \"best\" (the design with the lowest measured loss), "
+              f"found {v!r}")
+    return v
 
 
 def _train_gradient(src, v) -> str:

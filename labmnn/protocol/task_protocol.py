@@ -70,7 +70,7 @@ def forward_loads(task) -> list[dict]:
 
 def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None, network_file: str = "network.json",
                         name: str | None = None, balance_port: str | None = None, gradient: str = "insitu",
-                        mechanics: str = "linear", condition_s: float | None = None) -> str:
+                        mechanics: str = "linear", condition_s: float | None = None, final: str = "best") -> str:
     """The ``labmnn-protocol/1`` text of a training of ``task`` on the rig (``steps`` Adam steps).
 
     ``learning_rate_mm`` is Adam's step in mm of width (default: the task's
@@ -80,7 +80,10 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     from the model at the measured state); ``mechanics`` the protocol's
     (``"nonlinear"``: the exact gradient, behaviour tasks only); ``condition_s``
     the ``[train] condition_s`` (None: left out, so the default
-    ``labmnn.training.methods.CONDITION_S`` applies).
+    ``labmnn.training.methods.CONDITION_S`` applies); ``final`` the ``[train] final``
+    of a behaviour task ("best": the last design is mounted and measured too and the
+    design with the lowest measured loss kept, as the simulated methods do; a data-set
+    task's protocol keeps the last design: each design is measured on one batch only).
     """
     check_rig_task(task, datasets=True)
     if steps < 1:
@@ -90,7 +93,7 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
             raise InputError("--mechanics", "", f"{mechanics} on the rig is for behaviour tasks: a batch of "
                                                 "samples is measured loading by loading (linear)")
         return _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient,
-                                      condition_s)
+                                      condition_s)  # final = "last": a design is measured on one batch only
     lo, hi = (float(b) * 1e3 for b in task.widths.bounds)
     lr = task.optimizer.lr * (hi - lo) if learning_rate_mm is None else float(learning_rate_mm)
     heaviest = max(abs(c) for ld in forward_loads(task) for c in ld["force_n"]) / GRAVITY * 1e3
@@ -111,7 +114,8 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
                         f"value = {float(t['value'])!r} }}" for t in task.loss_spec["targets"])
     lines += ["[loss]", 'kind = "mse"', f"targets = [{targets}]", "", "[adjoint]", 'scale = "auto"', "max_g = 10",
               "min_g = 1", "", "[train]", f"steps = {int(steps)}", f"learning_rate = {lr!r}",
-              'output = "trained.json"', f"gradient = {json.dumps(gradient)}"] + _condition_line(condition_s) + [""]
+              'output = "trained.json"', f"gradient = {json.dumps(gradient)}", f"final = {json.dumps(final)}"] + _condition_line(
+                  condition_s) + [""]
     return "\n".join(lines)
 
 
@@ -158,7 +162,7 @@ def default_rig_steps(task) -> int:
 
 def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None,
                          balance_port: str | None = None, gradient: str = "insitu", network=None,
-                         mechanics: str = "linear", condition_s: float | None = None) -> Path:
+                         mechanics: str = "linear", condition_s: float | None = None, final: str = "best") -> Path:
     """Write ``train.toml`` and ``network.json`` (``network``, default the task's, with the task's
     width bounds) into ``folder``; ``condition_s``: ``[train] condition_s`` (None: the default)."""
     folder = Path(folder)
@@ -170,7 +174,7 @@ def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm:
         write_json_atomic(folder / "task.json", task.payload(), fsync=False)
     path = folder / "train.toml"
     path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port, gradient=gradient,
-                                        mechanics=mechanics, condition_s=condition_s))
+                                        mechanics=mechanics, condition_s=condition_s, final=final))
     return path
 
 
@@ -242,6 +246,8 @@ def rig_metrics(folder: str | Path, task, method: str = "insitu") -> dict:
             "bench_hours": timing["bench_hours"], "seconds_per_loading": timing["seconds_per_loading"],
             "seconds_per_design_change": timing["seconds_per_design_change"],
             "conditionings": timing["conditionings"], "conditioning_s": timing["conditioning_s"],
+            "final": summary.get("final", "last"),
+            **{k: summary[k] for k in ("best_design", "best_loss", "final_loss") if k in summary},
             "bench_time_source": "session log timestamps", "bench_timing": f"session {folder.name}"}
 
 

@@ -168,6 +168,14 @@ def _write_metrics(folder: Path, metrics: dict) -> None:
     print(f"wrote {folder}/metrics.json")
 
 
+def _kept(m: dict) -> str:
+    """Which design a ``[train] final = "best"`` session kept."""
+    if m.get("best_design") is None:
+        return ""
+    which = "the starting design" if m["best_design"] == 0 else f"design_step{m['best_design']}.json"
+    return f"; kept {which} (lowest measured loss {m['best_loss']:.4g}; the last design's {m['final_loss']:.4g})"
+
+
 def _cost_line(m: dict) -> str:
     spl = m.get("seconds_per_loading")
     per = f", {spl:.1f} s per loading" if spl is not None else ""
@@ -190,7 +198,7 @@ def _run_train_session(args, method: str, task, out: Path) -> int:
     metrics = rig_metrics(folder, task, method)
     _write_metrics(folder, metrics)
     print(f"{task.name} by {method} on the rig: {metrics['steps']} steps, loss {metrics['loss_first']:.4g} -> "
-          f"{metrics['loss_last']:.4g}; {_cost_line(metrics)}")
+          f"{metrics['loss_last']:.4g}{_kept(metrics)}; {_cost_line(metrics)}")
     return 0
 
 
@@ -415,7 +423,8 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     if score is None:
         return 1
     cost = {k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
-                              "seconds_per_loading", "seconds_per_design_change", "conditioning_s")}
+                              "seconds_per_loading", "seconds_per_design_change", "conditioning_s", "final",
+                              "best_design", "best_loss", "final_loss") if k in m}
     extra = {}
     if stage is not None:
         t = session_timing(stage[3])
@@ -436,7 +445,7 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
              "print is not scored on the rig)")
     first = "identified, trained" if stage is not None else "in-silico"
     print(f"{task.name} by hybrid on the rig: {first} design, then {m['steps']} PAT steps, loss "
-          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; {where}; {_cost_line(metrics)}")
+          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}{_kept(m)}; {where}; {_cost_line(metrics)}")
     return 0
 
 
