@@ -356,3 +356,23 @@ def test_best_design_rule_keys_are_checked(tmp_path):
     iris.write_text(iris.read_text() + 'final = "best"\n')
     with pytest.raises(InputError, match=r"train\.final: must be \"last\" with \[train\] task"):
         load_protocol(iris)
+
+
+# ------------------------------------------------------------------ report: the loss's unit
+def test_report_of_a_classification_training_gives_its_loss_no_unit(tmp_path, monkeypatch):
+    from labmnn.cli import main
+    from labmnn.protocol.report_data import figure, session_loss_kind
+
+    _fake_rig(monkeypatch)
+    out = tmp_path / "iris"
+    assert _train(["--method", "pat", "--epochs", "1", "--condition-s", "0", "--out", str(out)], "iris") == 0
+    folder = _one_session(out / "sessions")
+    assert session_loss_kind(folder) == "cross_entropy"
+    assert main(["report", str(folder)]) == 0
+    html = (folder / "report" / "index.html").read_text()
+    loss = json.loads((folder / "results.json").read_text())["loss_first"]
+    shown = figure("loss_first", loss, "cross_entropy")
+    assert "m²" not in shown.value and "cross-entropy" in shown.meaning and shown.value in html
+    assert f"{loss:.3e} m²" not in html and "cross-entropy" in html
+    # a behaviour task's loss is still squared metres
+    assert figure("loss_first", 1e-8).value == "1.000e-08 m²" and session_loss_kind(tmp_path) == "mse"

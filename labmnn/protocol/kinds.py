@@ -363,7 +363,7 @@ def run_train(eng) -> dict:
     write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
     return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
             "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "gradient": tr.gradient,
-            "final": tr.final, **kept}
+            **({"final": tr.final, **kept} if kept else {})}  # nothing new in a "last" session's results
 
 
 def _keep_best(eng, history: list, designs: list) -> dict:
