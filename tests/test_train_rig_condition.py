@@ -97,6 +97,7 @@ def test_hybrid_steps_on_the_rig_default_to_the_sim_methods(task, steps):
     (["--method", "pat", "--hybrid-start", "identify"], "--hybrid-start: belongs to --method hybrid"),
     (["--method", "pat", "--condition-s", "-1"], "--condition-s: must be a finite number of seconds >= 0"),
     (["--method", "pat", "--condition-s", "nan"], "--condition-s: must be a finite number of seconds >= 0"),
+    (["--method", "pat", "--condition-s", "1e6"], "--condition-s: must be at most 86400 s"),
 ])
 def test_bad_hybrid_start_or_conditioning_is_one_line_exit_2(argv, needle, tmp_path, capsys):
     assert _train(argv + ["--out", str(tmp_path / "out")]) == 2

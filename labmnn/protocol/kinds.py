@@ -411,7 +411,8 @@ def _mount_time(eng, key: str) -> float | None:
 
 def _install(eng, t: int) -> dict:
     name = f"design_step{t}.json"
-    eng.ask(Instruction(f"step {t + 1}" if t < eng.spec.train.steps else "final design", "info", f"Mount the network made from {name} "
+    where = f"step {t + 1}" if t < eng.spec.train.steps else "final design"
+    eng.ask(Instruction(where, "info", f"Mount the network made from {name} "
                           "(the updated design) in the frame, then confirm."))
     return {"design": name, "widths_mm": (eng.net.width * 1e3).tolist()}
 

@@ -114,8 +114,8 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
                         f"value = {float(t['value'])!r} }}" for t in task.loss_spec["targets"])
     lines += ["[loss]", 'kind = "mse"', f"targets = [{targets}]", "", "[adjoint]", 'scale = "auto"', "max_g = 10",
               "min_g = 1", "", "[train]", f"steps = {int(steps)}", f"learning_rate = {lr!r}",
-              'output = "trained.json"', f"gradient = {json.dumps(gradient)}", f"final = {json.dumps(final)}"] + _condition_line(
-                  condition_s) + [""]
+              'output = "trained.json"', f"gradient = {json.dumps(gradient)}", f"final = {json.dumps(final)}"]
+    lines += _condition_line(condition_s) + [""]
     return "\n".join(lines)
 
 

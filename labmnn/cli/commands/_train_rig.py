@@ -69,6 +69,11 @@ def check_rig_args(args, method: str) -> None:
     from labmnn.cli.commands.compare_methods import check_condition
 
     check_condition(getattr(args, "condition_s", None))
+    from labmnn.protocol.spec import MAX_CONDITION_S
+
+    if getattr(args, "condition_s", None) is not None and args.condition_s > MAX_CONDITION_S:
+        raise InputError("--condition-s", "", f"must be at most {MAX_CONDITION_S:g} s (a day) on the rig, "
+                                              f"found {args.condition_s:g}")
 
 
 def condition_seconds(args) -> float:
