@@ -218,7 +218,8 @@ def test_training_run_shows_the_loss_curve(qtbot, window):
     qtbot.mouseClick(win.protocol_panel.start_button, Qt.LeftButton)
     kinds = run_to_end(qtbot, win)
     assert win.outcome["status"] == "success", win.outcome
-    assert kinds.count("info") == 1 + 2  # start check + mount each updated design
+    # start check + mount each updated design + condition each of the 3 designs ([train] condition_s)
+    assert kinds.count("info") == 1 + 2 + 3
     history = win.outcome["summary"]["history"]
     np.testing.assert_allclose(win.results.shown_history(), [h["loss"] for h in history])
     assert win.results.tabs.currentIndex() == 1

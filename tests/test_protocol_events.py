@@ -58,7 +58,7 @@ def test_tables_cover_every_kind():
     assert set(RECORDS) == {"start", "step", "stop"}
     assert {"checks", "instruction", "warning", "pause", "resume_after_pause", "resumed", "device_fault",
             "image", "orphan_image", "capture", "weighed", "rejected", "partial_file",
-            "results_rebuilt"} == set(EVENT_RECORDS)
+            "results_rebuilt", "condition"} == set(EVENT_RECORDS)
     assert set(get_args(ev.EventName)) == set(EVENT_RECORDS)
 
 

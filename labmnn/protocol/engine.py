@@ -192,7 +192,8 @@ class Engine:
         spec = self.spec
         if spec.kind == "load_series":
             assert spec.series is not None, "load_protocol gives every load-series protocol its [series] section"
-            return spec.repeats * (1 + len(spec.series.all_nodes) * sum(1 for g in spec.series.grams if g > 0))
+            return (spec.repeats * (1 + len(spec.series.all_nodes) * sum(1 for g in spec.series.grams if g > 0))
+                    + (spec.series.condition_s > 0))
         levels = 2 if spec.linearize == "two_level" else 1
         per = 1 + levels * len(spec.forward) + 1 + levels + 1  # reference, forward, plan, adjoint, gradient
         if spec.mechanics == "nonlinear":  # reference, forward (held), plan, increments, gradient
@@ -203,7 +204,9 @@ class Engine:
             per = 1 + (1 if spec.mechanics == "nonlinear" else len(spec.forward)) + 1  # reference, forward, gradient
         if spec.kind == "train":  # each step: repeats, an update; each later step: an install
             assert spec.train is not None, "load_protocol gives every train protocol its [train] section"
-            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1
+            conditions = (spec.train.steps + (spec.train.final == "best")) if spec.train.condition_s > 0 else 0
+            final = 1 + spec.repeats * (2 + len(spec.forward)) + 1 if spec.train.final == "best" else 0
+            return spec.train.steps * (spec.repeats * per + 1) + spec.train.steps - 1 + conditions + final
         return spec.repeats * per
 
     # ----------------------------------------------------------------- run

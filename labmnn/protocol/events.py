@@ -379,12 +379,24 @@ class ResultsRebuiltRecord(_Event):
     files: list[str]
 
 
-EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | ResumedRecord | DeviceFaultRecord
+class ConditionRecord(_Event):
+    """A newly mounted print started its conditioning (logged once, when its ``condition`` step is first
+    reached). Fields: ``key`` (the step), ``mounted`` (epoch s: the install step's record, else now) and
+    ``seconds`` (the wait asked for); a resumed session counts the wait from ``mounted``."""
+
+    name: Literal["condition"]
+    key: str
+    mounted: float
+    seconds: float
+
+
+EventRecord = (ChecksRecord | InstructionRecord | WarningRecord | PauseRecord | ResumedRecord | ConditionRecord
+               | DeviceFaultRecord
                | ImageRecord | OrphanImageRecord | CaptureRecord | WeighedRecord | RejectedRecord
                | PartialFileRecord | ResultsRebuiltRecord)
 """A ``kind = "event"`` line of the log, told apart by ``name``."""
 
-EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed",
+EventName = Literal["checks", "instruction", "warning", "pause", "resume_after_pause", "resumed", "condition",
                     "device_fault", "image", "orphan_image", "capture", "weighed", "rejected",
                     "partial_file", "results_rebuilt"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from labmnn.protocol import analysis
+from labmnn.protocol.conditioning import condition_step
 from labmnn.protocol.events import GradientEvent, PlanEvent, TrainEvent
 from labmnn.protocol.operator import Instruction
 from labmnn.protocol.planner import (
@@ -282,6 +283,8 @@ def run_series(eng) -> dict:
     cases = []
     for r in range(R):
         tag = f"repeat {r + 1}/{R}"
+        if r == 0:
+            condition_step(eng, "", "condition the print before its first loading", spec.series.condition_s)
         ref = eng.reference_step(f"r{r}/reference", f"{tag}: reference")
         for node in spec.series.all_nodes:
             where = f"n{node}/" if spec.series.nodes else ""  # one node: the keys of old sessions
@@ -317,11 +320,14 @@ def run_train(eng) -> dict:
         from labmnn.protocol.task_batches import TaskBatches, measure_batch
 
         batches = TaskBatches(spec, net)
+    designs = [net.width * 1e3]  # mm: design k is mounted for step k; the last one after the last update
     for t in range(tr.steps):
         if t > 0:
             eng.step(f"t{t}/install", f"step {t + 1}: install design", lambda: _install(eng, t))
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
+        condition_step(eng, f"t{t}/", f"step {t + 1}: condition the mounted design", tr.condition_s,
+                       _mount_time(eng, f"t{t}/install"))
         measure = measure_pat if tr.gradient == "pat" else measure_gradient
         if batches is not None:
             measure = functools.partial(measure_batch, tb=batches, t=t)
@@ -343,23 +349,70 @@ def run_train(eng) -> dict:
         rec = eng.step(f"t{t}/update", f"step {t + 1}: Adam update", update)
         m, v = np.asarray(rec["adam_m"]), np.asarray(rec["adam_v"])
         net.set_widths(np.asarray(rec["widths_mm"]) * 1e-3)
+        designs.append(np.asarray(rec["widths_mm"], dtype=float))
         design = eng.session.folder / f"design_step{t + 1}.json"
         if not design.exists():
             write_durable(design, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
         history.append({"step": t + 1, "loss": rec["loss"], "relative_error": rec["relative_error"],
                         "cosine": rec["cosine"]})
         eng.emit(TrainEvent(type="train", step=t + 1, loss=rec["loss"]))
+    kept = _keep_best(eng, history, designs) if tr.final == "best" else {}
     out = eng.session.folder / Path(tr.output).name
     if eng.offline:
         out = out.with_name(f"{eng.results_name}-{out.name}")
     write_durable(out, (json.dumps(net.to_dict(), indent=1) + "\n").encode())
     return {"history": history, "design": out.name, "widths_mm": (net.width * 1e3).tolist(),
-            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "gradient": tr.gradient}
+            "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"], "gradient": tr.gradient,
+            **({"final": tr.final, **kept} if kept else {})}  # nothing new in a "last" session's results
+
+
+def _keep_best(eng, history: list, designs: list) -> dict:
+    """``[train] final = "best"``: mount and measure the last design, then keep the design with the lowest
+    measured loss (the simulated methods' rule); the operator remounts it if it is not the mounted one.
+
+    Each design of a behaviour task is measured once, which is its whole training set (one sample:
+    an epoch), so every measured design is a candidate.  The last design's forward load is hung as
+    in PAT (``final/r<r>/``; no adjoint).  Returns ``best_design`` (0: the starting design, k:
+    ``design_step<k>.json``), ``best_loss``, ``final_loss`` (the last design's), ``design_losses``.
+    """
+    spec, net, tr = eng.spec, eng.net, eng.spec.train
+    last = len(designs) - 1
+    eng.step("final/install", "final design: install", lambda: _install(eng, last))
+    if eng.bench.install_network is not None:
+        eng.bench.install_network(net)
+    condition_step(eng, "final/", "final design: condition the mounted design", tr.condition_s,
+                   _mount_time(eng, "final/install"))
+    reps = [measure_pat(eng, f"final/r{r}/", f"final design, repeat {r + 1}/{spec.repeats}")
+            for r in range(spec.repeats)]
+    losses = [float(h["loss"]) for h in history] + [float(np.mean([r["loss"] for r in reps]))]
+    best = int(np.argmin(losses))
+    if best != last:
+        name = "network.json (the starting design)" if best == 0 else f"design_step{best}.json"
+
+        def remount():
+            eng.ask(Instruction("final design", "info", f"Mount again the network made from {name}: its "
+                                f"measured loss {losses[best]:.4g} is the lowest (the last design's: "
+                                f"{losses[last]:.4g}), then confirm."))
+            return {"design": best, "widths_mm": designs[best].tolist(), "loss": losses[best]}
+
+        eng.step("final/remount", "final design: remount the best measured design", remount)
+        net.set_widths(np.asarray(designs[best]) * 1e-3)
+        if eng.bench.install_network is not None:
+            eng.bench.install_network(net)
+    return {"best_design": best, "best_loss": losses[best], "final_loss": losses[last], "design_losses": losses}
+
+
+def _mount_time(eng, key: str) -> float | None:
+    """When a design was mounted: the time of its install step ``key`` (None for the first design, mounted
+    before the session, or before that step is recorded)."""
+    return next((float(r["time"]) for r in eng.session.records if r.get("kind") == "step" and r.get("key") == key
+                 and isinstance(r.get("time"), (int, float))), None)
 
 
 def _install(eng, t: int) -> dict:
     name = f"design_step{t}.json"
-    eng.ask(Instruction(f"step {t + 1}", "info", f"Mount the network made from {name} "
+    where = f"step {t + 1}" if t < eng.spec.train.steps else "final design"
+    eng.ask(Instruction(where, "info", f"Mount the network made from {name} "
                           "(the updated design) in the frame, then confirm."))
     return {"design": name, "widths_mm": (eng.net.width * 1e3).tolist()}
 

@@ -30,7 +30,7 @@ import numpy as np
 from labmnn.errors import InputError
 from labmnn.model.network import Network
 from labmnn.protocol.recorder import Session
-from labmnn.protocol.report_data import page_data, step_words
+from labmnn.protocol.report_data import page_data, session_loss_kind, step_words
 from labmnn.protocol.report_figures import FigureFile, gradient_figures, series_figures, train_figures
 from labmnn.protocol.report_html import render
 from labmnn.protocol.report_photos import write_overlays, write_thumbnails
@@ -120,12 +120,13 @@ def _figures(folder: Path, out: Path, net, steps: dict, summary: dict,
              results: str) -> tuple[list[FigureFile], str, list[str]]:
     """The figures of the session's kind, extra HTML (validation table) and warnings."""
     kind = summary.get("kind")
+    lk = session_loss_kind(folder)
     if kind in ("gradient", "train") and "gradient_measured" in summary:
-        return gradient_figures(out, net, steps, summary), "", []
+        return gradient_figures(out, net, steps, summary, loss_kind=lk), "", []
     if kind == "train":
-        figs = train_figures(out, summary, _target_traces(folder, net, steps, summary))
+        figs = train_figures(out, summary, _target_traces(folder, net, steps, summary), loss_kind=lk)
         if any(k.endswith("gradient") for k in steps):
-            figs += gradient_figures(out, net, steps, _train_last(steps, summary), "last training step")
+            figs += gradient_figures(out, net, steps, _train_last(steps, summary), "last training step", loss_kind=lk)
         return figs, "", []
     if kind == "load_series":
         figs = series_figures(out, net, summary)

@@ -142,18 +142,40 @@ def format_value(value, unit: str) -> str:
     return f"{int(v)}" if v == int(v) else f"{v:.6g}"
 
 
-def figure(key: str, value) -> Figure:
+LOSS_KEYS = ("loss", "loss_first", "loss_last", "best_loss", "final_loss")  # a loss L: m² unless cross-entropy
+CROSS_ENTROPY = ("cross-entropy of the softmax of the output displacements against the class labels, mean over "
+                 "the batch (dimensionless)")
+
+
+def session_loss_kind(folder) -> str:
+    """``"cross_entropy"`` when the session trained a classification task (its ``task.json``), else ``"mse"``."""
+    import json
+    from pathlib import Path
+
+    try:
+        raw = json.loads((Path(folder) / "task.json").read_text(encoding="utf-8")).get("raw", {})
+        return str(raw.get("loss", {}).get("kind", "mse"))
+    except (OSError, ValueError, AttributeError):
+        return "mse"
+
+
+def figure(key: str, value, loss_kind: str = "mse") -> Figure:
     label, unit, meaning = KEYS.get(key, (key.replace("_", " "), "", ""))
+    if key in LOSS_KEYS and loss_kind == "cross_entropy":
+        unit = "1"
+        meaning = (CROSS_ENTROPY if key == "loss" else
+                   meaning.replace("measured loss L", "measured loss L, the " + CROSS_ENTROPY + ",")
+                   if meaning else CROSS_ENTROPY)
     if unit == "m2" and isinstance(value, (int, float)) and value >= 0:
         meaning += f"; √L = {np.sqrt(value) * 1e3:.3g} mm is the distance of the outputs from their targets"
     return Figure(label, format_value(value, unit), meaning, key)
 
 
-def headline(summary: dict) -> list[Figure]:
-    """The headline figures of a results summary, in reading order."""
+def headline(summary: dict, loss_kind: str = "mse") -> list[Figure]:
+    """The headline figures of a results summary, in reading order (``loss_kind``: the loss's unit)."""
     kind = summary.get("kind", "")
     keys = [k for k in HEADLINE.get(kind, ()) if k in summary and not isinstance(summary[k], (list, dict))]
-    figs = [figure(k, summary[k]) for k in keys]
+    figs = [figure(k, summary[k], loss_kind) for k in keys]
     if kind == "train":
         figs = figs + _train_headline(summary)
     if "gradient_measured" in summary and "relative_error" not in keys:
@@ -178,9 +200,9 @@ def _train_headline(summary: dict) -> list[Figure]:
     return out
 
 
-def all_values(summary: dict) -> list[Figure]:
+def all_values(summary: dict, loss_kind: str = "mse") -> list[Figure]:
     """Every scalar of the summary with its unit and meaning (the full table)."""
-    return [figure(k, v) for k, v in summary.items() if not isinstance(v, (list, dict))]
+    return [figure(k, v, loss_kind) for k, v in summary.items() if not isinstance(v, (list, dict))]
 
 
 def rounding_sentence(summary: dict) -> str:
@@ -284,13 +306,14 @@ def page_data(sess, summary: dict, results: str) -> PageData:
     stop: dict = next((dict(r) for r in reversed(recs) if r.get("kind") == "stop"), {})
     steps = sess.completed_steps()
     kind = str(summary.get("kind", start.get("protocol_kind", "")))
+    loss_kind = session_loss_kind(sess.folder)
     return PageData(
         name=sess.folder.name, protocol=str(summary.get("protocol", start.get("protocol", ""))), kind=kind,
         description=_description(sess.folder), status=sess.status(), reason=str(stop.get("reason", "")),
         results=results, network=str(summary.get("network", start.get("network", ""))),
-        headline=headline(summary), plan=plan(recs), rounding_sentence=rounding_sentence(summary),
+        headline=headline(summary, loss_kind), plan=plan(recs), rounding_sentence=rounding_sentence(summary),
         masses=masses(steps), photos=photos(sess.images()), session_warnings=warnings(recs), timings=timings(recs),
-        all_values=all_values(summary))
+        all_values=all_values(summary, loss_kind))
 
 
 def _description(folder) -> str:

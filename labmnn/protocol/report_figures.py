@@ -93,18 +93,29 @@ def draw_map(ax, net, values, title, vmax=None, unit=""):
     return lc
 
 
-def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = "") -> list[FigureFile]:
+def loss_unit(loss_kind: str = "mse") -> tuple[str, str]:
+    """The unit of a loss L for axis labels, and L in words: m² for the squared distances of an MSE loss,
+    none for a cross-entropy (a data-set task's classification, e.g. Iris)."""
+    if loss_kind == "cross_entropy":
+        return "1", "cross-entropy loss, dimensionless"
+    return "m²", "loss in m²"
+
+
+def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = "",
+                     loss_kind: str = "mse") -> list[FigureFile]:
     """Bars per bond, parity, residual and elongation maps of a gradient measurement.
 
-    ``where`` names the measurement in titles (e.g. "last training step").
+    ``where`` names the measurement in titles (e.g. "last training step"); ``loss_kind``
+    the loss's (``"mse"``: L in m², ``"cross_entropy"``: dimensionless).
     """
+    lu, lwords = loss_unit(loss_kind)
     plt = plt_()
     g = np.asarray(summary["gradient_measured"], float)
     se = standard_error(summary)
     sim = np.asarray(summary["gradient_simulated"], float)
     n = int(summary.get("repeats", 1))
     f, flab = _scale(np.concatenate([g, sim]))
-    unit = f"{flab}m²/(N/m)"
+    unit = f"{flab}{lu}/(N/m)"
     b = np.arange(len(g))
     figs = []
     err_word = (f"mean ± standard error of {n} repeats" if n > 1 else "one repeat: no error bar")
@@ -123,7 +134,7 @@ def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = ""
     ax.legend(fontsize=8)
     fig.tight_layout()
     figs.append(save(fig, out, "gradient_bars",
-                     "Measured and model gradient dL/dk per bond (L: loss in m², k: bond stiffness in N/m). "
+                     f"Measured and model gradient dL/dk per bond (L: {lwords}, k: bond stiffness in N/m). "
                      + ("Error bars: standard error of the mean over repeats." if n > 1 else
                         "A single repeat gives no spread: run more repeats for error bars.")))
 
@@ -150,7 +161,7 @@ def gradient_figures(out: Path, net, steps: dict, summary: dict, where: str = ""
     ax.set_xticks(b)
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("bond")
-    ax.set_ylabel(f"measured - model\n({rlab}m²/(N/m))")
+    ax.set_ylabel(f"measured - model\n({rlab}{lu}/(N/m))")
     ax.set_title("Residual per bond" + (f" ({where})" if where else ""), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -274,11 +285,14 @@ def _residual_map(out: Path, grams: np.ndarray, res_um: np.ndarray) -> FigureFil
                 "R² = 1 hides these).")
 
 
-def train_figures(out: Path, summary: dict, targets: list[tuple[int, int, float, list[float]]]) -> list[FigureFile]:
+def train_figures(out: Path, summary: dict, targets: list[tuple[int, int, float, list[float]]],
+                  loss_kind: str = "mse") -> list[FigureFile]:
     """Loss, gradient error and each target's trace against its goal, per training step.
 
-    ``targets`` holds ``(node, axis, goal_m, measured_m_per_step)``.
+    ``targets`` holds ``(node, axis, goal_m, measured_m_per_step)``; ``loss_kind`` the
+    loss's (``"mse"``: L in m², ``"cross_entropy"``: dimensionless).
     """
+    ce = loss_kind == "cross_entropy"
     plt = plt_()
     from matplotlib.ticker import MaxNLocator
 
@@ -288,7 +302,7 @@ def train_figures(out: Path, summary: dict, targets: list[tuple[int, int, float,
     fig, axes = plt.subplots(1, ncol, figsize=(4.6 * ncol, 3.8))
     ax = axes[0]
     ax.semilogy(step, [x["loss"] for x in h], "o-", label="measured loss")
-    ax.set_ylabel("loss L (m²)")
+    ax.set_ylabel("loss L (cross-entropy)" if ce else "loss L (m²)")
     ax.set_title("Loss (goal: 0)", fontsize=10)
     ax = axes[1]
     ax.plot(step, [x.get("relative_error", np.nan) * 100 for x in h], "o-", color="tab:orange")
@@ -309,6 +323,8 @@ def train_figures(out: Path, summary: dict, targets: list[tuple[int, int, float,
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return [save(fig, out, "training", "Training: loss L (sum of squared distances to the targets, m²), the "
+    what = ("cross-entropy of the output displacements' softmax against the batch's labels, dimensionless" if ce
+            else "sum of squared distances to the targets, m²")
+    return [save(fig, out, "training", f"Training: loss L ({what}), the "
                                        "measured gradient's error against the model, and every target's "
                                        "displacement (measured at the start of each step) against its goal.")]

@@ -45,8 +45,8 @@ SECTIONS = {
     "loss": None,  # checked by labmnn.model.losses.from_spec
     "adjoint": {"scale", "max_g", "min_g", "max_predicted_error", "increments"},
     "tracking": None,  # passed to the tracker as keyword settings
-    "series": {"node", "nodes", "grams", "direction"},
-    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed"},
+    "series": {"node", "nodes", "grams", "direction", "condition_s"},
+    "train": {"steps", "learning_rate", "output", "gradient", "task", "seed", "condition_s", "final"},
 }
 FORWARD_KEYS = {"node", "grams", "direction", "force_n"}
 
@@ -82,6 +82,7 @@ class SeriesSettings:
     grams: tuple[float, ...]
     direction: tuple[float, float] = (0.0, -1.0)
     nodes: tuple[int, ...] = ()  # ``nodes = [...]``: every mass on each node in turn (``node`` is the first)
+    condition_s: float = 0.0  # the mounted print waits this long, unloaded, before the first loading (0: none)
 
     @property
     def all_nodes(self) -> tuple[int, ...]:
@@ -99,6 +100,12 @@ class TrainSettings:
     gradient: str = "insitu"  # "insitu": adjoint loadings measured; "pat": adjoint from the model at the measured state
     task: str | None = None  # a task payload (JSON): its training samples, one forward loading each, per batch
     seed: int = 0  # the task's split and batch order
+    # every newly mounted design waits this long, unloaded, before its first loading (creep; 0: none); the
+    # default is labmnn.training.methods.CONDITION_S, the simulated methods' conditioning
+    condition_s: float = 300.0
+    # "last": the last design is the output; "best": the last design is mounted and measured too, and the
+    # design with the lowest measured loss is kept (behaviour tasks; the simulated methods' rule)
+    final: str = "last"
 
 
 @dataclass
@@ -459,6 +466,7 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
                   for i, g in enumerate(checks.length(src, "series.grams", grams, 1000))),
             parse_direction(src, "series.direction", s.get("direction", "down")),
             nodes,
+            _condition(src, "series", s, 0.0),
         )
     train = None
     if kind == "train":
@@ -471,10 +479,15 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
             _train_gradient(src, t.get("gradient", "insitu")),
             str(_resolve(base, _str(src, "train.task", t["task"]))) if "task" in t else None,
             checks.count(src, "train.seed", t.get("seed", 0), 0, 2**31 - 1),
+            _condition(src, "train", t, None),
+            _train_final(src, t.get("final", "last")),
         )
         if train.task is not None and mechanics != "linear":
             _fail(src, "protocol.mechanics", "must be \"linear\" with [train] task (every sample's forward "
                   f"load is summed from its loadings), found {mechanics!r}")
+        if train.task is not None and train.final != "last":
+            _fail(src, "train.final", "must be \"last\" with [train] task (a design is measured on one batch, "
+                  f"not on the epoch the best-design rule compares), found {train.final!r}")
         if train.task is not None and (forward or loss is not None):
             _fail(src, "train.task", "takes the forward loads and the loss from the task: leave out [[forward]] "
                   "and [loss]")
@@ -489,6 +502,26 @@ def parse_protocol(data: dict, path: str | Path, text: str = "") -> ProtocolSpec
         balance=balance, weights=weights, rig=rig, forward=forward, loss=loss,
         adjoint=adjoint, tracking=dict(tracking), series=series, train=train, mechanics=mechanics,
     )
+
+
+MAX_CONDITION_S = 86400.0  # a day: a longer wait is a typo (minutes for seconds)
+
+
+def _condition(src, section: str, table: dict, default: float | None) -> float:
+    """``[section] condition_s``: seconds >= 0 (``default`` None: the sim methods' ``CONDITION_S``)."""
+    if default is None:
+        from labmnn.training.methods import CONDITION_S
+
+        default = CONDITION_S
+    return checks.bounded(src, f"{section}.condition_s", table.get("condition_s", default), 0.0, MAX_CONDITION_S,
+                          "s")
+
+
+def _train_final(src, v) -> str:
+    if v not in ("last", "best"):
+        _fail(src, "train.final", f"must be \"last\" or \"best\" (the design with the lowest measured loss), "
+              f"found {v!r}")
+    return v
 
 
 def _train_gradient(src, v) -> str:

@@ -70,7 +70,7 @@ def forward_loads(task) -> list[dict]:
 
 def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None, network_file: str = "network.json",
                         name: str | None = None, balance_port: str | None = None, gradient: str = "insitu",
-                        mechanics: str = "linear") -> str:
+                        mechanics: str = "linear", condition_s: float | None = None, final: str = "best") -> str:
     """The ``labmnn-protocol/1`` text of a training of ``task`` on the rig (``steps`` Adam steps).
 
     ``learning_rate_mm`` is Adam's step in mm of width (default: the task's
@@ -78,7 +78,12 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
     the real balance's serial port (the real rig needs it); ``gradient`` the
     ``[train] gradient`` ("insitu": adjoint loadings measured, "pat": adjoint
     from the model at the measured state); ``mechanics`` the protocol's
-    (``"nonlinear"``: the exact gradient, behaviour tasks only).
+    (``"nonlinear"``: the exact gradient, behaviour tasks only); ``condition_s``
+    the ``[train] condition_s`` (None: left out, so the default
+    ``labmnn.training.methods.CONDITION_S`` applies); ``final`` the ``[train] final``
+    of a behaviour task ("best": the last design is mounted and measured too and the
+    design with the lowest measured loss kept, as the simulated methods do; a data-set
+    task's protocol keeps the last design: each design is measured on one batch only).
     """
     check_rig_task(task, datasets=True)
     if steps < 1:
@@ -87,7 +92,8 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
         if mechanics != "linear":
             raise InputError("--mechanics", "", f"{mechanics} on the rig is for behaviour tasks: a batch of "
                                                 "samples is measured loading by loading (linear)")
-        return _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient)
+        return _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient,
+                                      condition_s)  # final = "last": a design is measured on one batch only
     lo, hi = (float(b) * 1e3 for b in task.widths.bounds)
     lr = task.optimizer.lr * (hi - lo) if learning_rate_mm is None else float(learning_rate_mm)
     heaviest = max(abs(c) for ld in forward_loads(task) for c in ld["force_n"]) / GRAVITY * 1e3
@@ -108,11 +114,13 @@ def train_protocol_text(task, steps: int, learning_rate_mm: float | None = None,
                         f"value = {float(t['value'])!r} }}" for t in task.loss_spec["targets"])
     lines += ["[loss]", 'kind = "mse"', f"targets = [{targets}]", "", "[adjoint]", 'scale = "auto"', "max_g = 10",
               "min_g = 1", "", "[train]", f"steps = {int(steps)}", f"learning_rate = {lr!r}",
-              'output = "trained.json"', f"gradient = {json.dumps(gradient)}", ""]
+              'output = "trained.json"', f"gradient = {json.dumps(gradient)}", f"final = {json.dumps(final)}"]
+    lines += _condition_line(condition_s) + [""]
     return "\n".join(lines)
 
 
-def _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient) -> str:
+def _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, balance_port, gradient,
+                           condition_s=None) -> str:
     """A ``train`` protocol whose samples and loss come from ``task.json`` (``[train] task``)."""
     from labmnn.training.methods import _Setup
 
@@ -133,8 +141,13 @@ def _dataset_protocol_text(task, steps, learning_rate_mm, network_file, name, ba
               f"max_per_node_g = {max(MAX_PER_NODE_G, heaviest)}", f"max_total_g = {max(MAX_TOTAL_G, total)}", "",
               "[adjoint]", 'scale = "auto"', "max_g = 10", "min_g = 1", "", "[train]", f"steps = {int(steps)}",
               f"learning_rate = {lr!r}", 'output = "trained.json"', f"gradient = {json.dumps(gradient)}",
-              'task = "task.json"', f"seed = {int(task.split.seed)}", ""]
+              'task = "task.json"', f"seed = {int(task.split.seed)}"] + _condition_line(condition_s) + [""]
     return "\n".join(lines)
+
+
+def _condition_line(condition_s: float | None) -> list[str]:
+    """``condition_s = ...`` (seconds a newly mounted print waits before its first loading), or nothing."""
+    return [] if condition_s is None else [f"condition_s = {float(condition_s)!r}"]
 
 
 def default_rig_steps(task) -> int:
@@ -149,9 +162,9 @@ def default_rig_steps(task) -> int:
 
 def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm: float | None = None,
                          balance_port: str | None = None, gradient: str = "insitu", network=None,
-                         mechanics: str = "linear") -> Path:
+                         mechanics: str = "linear", condition_s: float | None = None, final: str = "best") -> Path:
     """Write ``train.toml`` and ``network.json`` (``network``, default the task's, with the task's
-    width bounds) into ``folder``."""
+    width bounds) into ``folder``; ``condition_s``: ``[train] condition_s`` (None: the default)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     net = (task.network if network is None else network).copy()
@@ -161,7 +174,7 @@ def write_train_protocol(task, folder: str | Path, steps: int, learning_rate_mm:
         write_json_atomic(folder / "task.json", task.payload(), fsync=False)
     path = folder / "train.toml"
     path.write_text(train_protocol_text(task, steps, learning_rate_mm, balance_port=balance_port, gradient=gradient,
-                                        mechanics=mechanics))
+                                        mechanics=mechanics, condition_s=condition_s, final=final))
     return path
 
 
@@ -209,11 +222,16 @@ def session_timing(folder: str | Path) -> dict:
     loads = [b["time"] - a["time"] for a, b in pairs if any(part in b["key"] for part in LOADING_PARTS)]
     changes = [b["time"] - a["time"] for a, b in pairs if b["key"].endswith("/install")]
     timed = [r["time"] for r in recs if isinstance(r.get("time"), (int, float))]
+    conds = [r.get("data", {}) for r in steps if r["key"] == "condition" or r["key"].endswith("/condition")]
+    simulated = sum(float(c.get("simulated_s", 0.0)) for c in conds)  # the simulated operator's unslept waits
     return {"session": folder.name, "loadings": len(loads),
             "seconds_per_loading": float(np.median(loads)) if loads else None,
             "design_changes": len(changes),
             "seconds_per_design_change": float(np.median(changes)) if changes else None,
-            "bench_hours": (max(timed) - min(timed)) / 3600.0 if timed else 0.0}
+            "conditionings": len(conds),
+            "conditioning_s": float(sum(float(c.get("waited_s", 0.0)) + float(c.get("simulated_s", 0.0))
+                                        for c in conds)),
+            "bench_hours": ((max(timed) - min(timed) if timed else 0.0) + simulated) / 3600.0}
 
 
 def rig_metrics(folder: str | Path, task, method: str = "insitu") -> dict:
@@ -227,13 +245,18 @@ def rig_metrics(folder: str | Path, task, method: str = "insitu") -> dict:
             "loadings": timing["loadings"], "prints": 1 + timing["design_changes"],
             "bench_hours": timing["bench_hours"], "seconds_per_loading": timing["seconds_per_loading"],
             "seconds_per_design_change": timing["seconds_per_design_change"],
+            "conditionings": timing["conditionings"], "conditioning_s": timing["conditioning_s"],
+            "final": summary.get("final", "last"),
+            **{k: summary[k] for k in ("best_design", "best_loss", "final_loss") if k in summary},
             "bench_time_source": "session log timestamps", "bench_timing": f"session {folder.name}"}
 
 
 # ------------------------------------------------------------ load-series protocols
 def series_protocol_text(nodes, grams, name: str, description: str, direction: str = "down",
-                         network_file: str = "network.json", balance_port: str | None = None) -> str:
-    """The ``labmnn-protocol/1`` text of a ``load_series``: each of ``grams`` on each of ``nodes`` in turn."""
+                         network_file: str = "network.json", balance_port: str | None = None,
+                         condition_s: float | None = None) -> str:
+    """The ``labmnn-protocol/1`` text of a ``load_series``: each of ``grams`` on each of ``nodes`` in turn
+    (``condition_s``: the mounted print waits this long before the first loading; None: no wait)."""
     heaviest = int(np.ceil(max(grams)))
     lines = [f"# {description}", "[protocol]", 'format = "labmnn-protocol/1"', f"name = {json.dumps(name)}",
              'kind = "load_series"', f"description = {json.dumps(description)}", "repeats = 1", ""]
@@ -243,19 +266,20 @@ def series_protocol_text(nodes, grams, name: str, description: str, direction: s
               f"sizes_g = {list(WEIGHT_SIZES_G)}", f"counts = {list(WEIGHT_COUNTS)}", "", "[rig]",
               f"max_per_node_g = {max(MAX_PER_NODE_G, heaviest)}", f"max_total_g = {max(MAX_TOTAL_G, heaviest)}",
               "", "[series]", f"nodes = {[int(n) for n in nodes]}", f"grams = {[float(g) for g in grams]}",
-              f"direction = {json.dumps(direction)}", ""]
+              f"direction = {json.dumps(direction)}"] + _condition_line(condition_s) + [""]
     return "\n".join(lines)
 
 
 def write_series_protocol(folder: str | Path, net, nodes, grams, name: str, description: str,
                           direction: str = "down", balance_port: str | None = None,
-                          file_name: str = "series.toml") -> Path:
+                          file_name: str = "series.toml", condition_s: float | None = None) -> Path:
     """Write a load-series protocol and the network it loads (``network.json``) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "network.json", net.to_dict(), fsync=False)
     path = folder / file_name
-    path.write_text(series_protocol_text(nodes, grams, name, description, direction, balance_port=balance_port))
+    path.write_text(series_protocol_text(nodes, grams, name, description, direction, balance_port=balance_port,
+                                         condition_s=condition_s))
     return path
 
 

@@ -13,8 +13,14 @@ Every measurement is a checkpointed protocol session (real or simulated rig):
     each of ``identify_cases`` spread free nodes), identify the print from it,
     train the identified model, export the design.
 ``hybrid``
-    ``insilico`` (train the model, export), then a PAT ``train`` session of
-    ``--hybrid-steps`` Adam steps from that design.
+    As with ``--on sim``: the ``identify`` stage (default) or with
+    ``--hybrid-start insilico`` the ``insilico`` one (train, export), then a
+    PAT ``train`` session of ``--hybrid-steps`` Adam steps from the trained
+    design (defaults: :func:`labmnn.training.methods.hybrid_defaults`).
+
+Every new print is conditioned before its first loading (``--condition-s``,
+default :data:`labmnn.training.methods.CONDITION_S`): the ``condition`` steps of
+:mod:`labmnn.protocol.conditioning`.
 
 The staged methods (``insilico``, ``identify``, ``hybrid``) keep each stage's
 sessions in ``OUT/<stage>/sessions``: running the same command again reuses a
@@ -48,6 +54,11 @@ def check_rig_args(args, method: str) -> None:
         raise InputError("--epochs", "", f"must be >= 1 ({what}), found {args.epochs}")
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    start = getattr(args, "hybrid_start", None)
+    if start is not None and start not in ("insilico", "identify"):
+        raise InputError("--hybrid-start", "", f"must be insilico or identify, found {start!r}")
+    if start is not None and method != "hybrid":
+        raise InputError("--hybrid-start", "", f"belongs to --method hybrid, found --method {method}")
     steps = getattr(args, "hybrid_steps", None)
     if steps is not None and method != "hybrid":
         raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
@@ -55,6 +66,22 @@ def check_rig_args(args, method: str) -> None:
         raise InputError("--hybrid-steps", "", f"must be >= 1 (PAT steps on the rig), found {steps}")
     if getattr(args, "bench_timing", None) is not None:
         raise InputError("--bench-timing", "", "belongs to --on sim: a rig run measures its own bench time")
+    from labmnn.cli.commands.compare_methods import check_condition
+
+    check_condition(getattr(args, "condition_s", None))
+    from labmnn.protocol.spec import MAX_CONDITION_S
+
+    if getattr(args, "condition_s", None) is not None and args.condition_s > MAX_CONDITION_S:
+        raise InputError("--condition-s", "", f"must be at most {MAX_CONDITION_S:g} s (a day) on the rig, "
+                                              f"found {args.condition_s:g}")
+
+
+def condition_seconds(args) -> float:
+    """``--condition-s``, else the sim methods' :data:`~labmnn.training.methods.CONDITION_S`."""
+    from labmnn.training.methods import CONDITION_S
+
+    value = getattr(args, "condition_s", None)
+    return float(CONDITION_S if value is None else value)
 
 
 def run_on_rig(args, method: str) -> int:
@@ -146,6 +173,14 @@ def _write_metrics(folder: Path, metrics: dict) -> None:
     print(f"wrote {folder}/metrics.json")
 
 
+def _kept(m: dict) -> str:
+    """Which design a ``[train] final = "best"`` session kept."""
+    if m.get("best_design") is None:
+        return ""
+    which = "the starting design" if m["best_design"] == 0 else f"design_step{m['best_design']}.json"
+    return f"; kept {which} (lowest measured loss {m['best_loss']:.4g}; the last design's {m['final_loss']:.4g})"
+
+
 def _cost_line(m: dict) -> str:
     spl = m.get("seconds_per_loading")
     per = f", {spl:.1f} s per loading" if spl is not None else ""
@@ -160,14 +195,15 @@ def _run_train_session(args, method: str, task, out: Path) -> int:
 
     steps = args.epochs if args.epochs is not None else default_rig_steps(task)
     protocol = write_train_protocol(task, out, steps, balance_port=args.balance_port, gradient=method,
-                                    mechanics=getattr(args, "mechanics", None) or "linear")
+                                    mechanics=getattr(args, "mechanics", None) or "linear",
+                                    condition_s=condition_seconds(args))
     folder = run_session(args, protocol, out / "sessions", reuse=False)
     if folder is None:
         return 1
     metrics = rig_metrics(folder, task, method)
     _write_metrics(folder, metrics)
     print(f"{task.name} by {method} on the rig: {metrics['steps']} steps, loss {metrics['loss_first']:.4g} -> "
-          f"{metrics['loss_last']:.4g}; {_cost_line(metrics)}")
+          f"{metrics['loss_last']:.4g}{_kept(metrics)}; {_cost_line(metrics)}")
     return 0
 
 
@@ -215,7 +251,8 @@ def _score_session(args, task, design, out: Path) -> Path | None:
     node, grams, direction = score_load(task)
     protocol = write_series_protocol(out / "score", design, [node], [grams], f"score-{task.name}",
                                      f"score the print of {task.name}: {grams:g} g on node {node}, {direction}",
-                                     direction, args.balance_port, "score.toml")
+                                     direction, args.balance_port, "score.toml",
+                                     condition_s=condition_seconds(args))
     return run_session(args, protocol, out / "score" / "sessions", reuse=True)
 
 
@@ -275,11 +312,13 @@ def _run_insilico(args, method: str, task, out: Path) -> int:
     return 0
 
 
-def _run_identify(args, method: str, task, out: Path) -> int:
-    """Identification loadings as a load-series session, identify, train the identified model, export."""
+def _identify_stage(args, task, out: Path):
+    """The identification stage: a load-series session of the sim method's loadings on the task's starting
+    design, identified (``OUT/identified.json``); ``(identification, series, nodes, session folder, mechanics,
+    settings)``, or None while the session is unfinished."""
     from labmnn.fabrication.identify import identify
     from labmnn.fabrication.load_series import read_load_series
-    from labmnn.protocol.task_protocol import session_timing, write_series_protocol
+    from labmnn.protocol.task_protocol import write_series_protocol
     from labmnn.training.methods import MethodSettings, identification_nodes
 
     ms = MethodSettings(method="identify")
@@ -288,15 +327,34 @@ def _run_identify(args, method: str, task, out: Path) -> int:
     protocol = write_series_protocol(out / "identify", start, nodes, [ms.identify_grams], f"identify-{task.name}",
                                      f"identification of the print of {task.name}'s starting design: "
                                      f"{ms.identify_grams:g} g on each of {len(nodes)} nodes in turn", "down",
-                                     args.balance_port, "identify.toml")
+                                     args.balance_port, "identify.toml", condition_s=condition_seconds(args))
     folder = run_session(args, protocol, out / "identify" / "sessions", reuse=True)
     if folder is None:
-        return 1
+        return None
     series = read_load_series(folder)
     mech = getattr(args, "mechanics", None) or "linear"
     ident = identify(start, series.cases, holdout=0, seed=0, regularization=ms.identify_regularization,
                      mechanics=mech)
     ident.network.save(out / "identified.json")
+    return ident, series, nodes, folder, mech, ms
+
+
+def _identify_metrics(out: Path, stage) -> dict:
+    """What ``metrics.json`` says of the identification stage."""
+    ident, series, nodes, folder, mech, ms = stage
+    return {"identify_session": str(folder.relative_to(out)), "identify_cases": len(series.cases),
+            "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
+            "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor}
+
+
+def _run_identify(args, method: str, task, out: Path) -> int:
+    """Identification loadings as a load-series session, identify, train the identified model, export."""
+    from labmnn.protocol.task_protocol import session_timing
+
+    stage = _identify_stage(args, task, out)
+    if stage is None:
+        return 1
+    ident, series, nodes, folder, mech, ms = stage
     res = _train_model(args, task, network=ident.network)
     design = _design(task, res.network)
     files = export_design(design, out / "print")
@@ -306,10 +364,8 @@ def _run_identify(args, method: str, task, out: Path) -> int:
     t = session_timing(folder)  # prints: the starting design (identified) and the trained one
     metrics = {**_base_metrics(task, method), "epochs": res.metrics.get("epochs"), "loadings": t["loadings"],
                "prints": 2, "bench_hours": t["bench_hours"], "seconds_per_loading": t["seconds_per_loading"],
-               "identify_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}",
-               "identify_cases": len(series.cases),
-               "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
-               "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor,
+               "conditioning_s": t["conditioning_s"], "bench_timing": f"session {folder.name}",
+               **_identify_metrics(out, stage),
                "print_files": [f"print/{f}" for f in files],
                "model_max_target_relative_error": _model_score(task, design),
                "identified_model_max_target_relative_error": _model_score(task, _with_widths(ident.network,
@@ -330,41 +386,71 @@ def _with_widths(identified, design):
     return net
 
 
-def _run_hybrid(args, method: str, task, out: Path) -> int:
-    """The in-silico stage (train, export), then a PAT session of ``--hybrid-steps`` from that design."""
-    from labmnn.protocol.task_protocol import rig_metrics, write_train_protocol
-    from labmnn.training.methods import MethodSettings
+def hybrid_plan(args, task) -> tuple[str, int]:
+    """The hybrid's start stage and PAT steps on the rig: ``--hybrid-start``/``--hybrid-steps``, else the sim
+    method's defaults (:func:`labmnn.training.methods.hybrid_defaults`)."""
+    from labmnn.training.methods import hybrid_defaults
 
-    steps = args.hybrid_steps if args.hybrid_steps is not None else MethodSettings().hybrid_steps
-    res = _train_model(args, task)
+    start, steps = hybrid_defaults(task)
+    start = getattr(args, "hybrid_start", None) or start
+    return start, (args.hybrid_steps if args.hybrid_steps is not None else steps)
+
+
+def _run_hybrid(args, method: str, task, out: Path) -> int:
+    """The start stage (identify as the sim default, or in silico), export, then a PAT session of
+    ``--hybrid-steps`` Adam steps from the trained design."""
+    from labmnn.model.network import Network
+    from labmnn.protocol.task_protocol import rig_metrics, session_timing, write_train_protocol
+
+    start, steps = hybrid_plan(args, task)
+    stage = None
+    if start == "identify":
+        stage = _identify_stage(args, task, out)
+        if stage is None:
+            return 1
+        res = _train_model(args, task, network=stage[0].network)
+    else:
+        res = _train_model(args, task)
     design = _design(task, res.network)
     files = export_design(design, out / "print")
+    # PAT's adjoint comes from the session's network: the identified model at the trained widths, if identified
+    mounted = res.network if stage is not None else design
     protocol = write_train_protocol(task, out / "pat", steps, balance_port=args.balance_port, gradient="pat",
-                                    network=design, mechanics=getattr(args, "mechanics", None) or "linear")
+                                    network=mounted, mechanics=getattr(args, "mechanics", None) or "linear",
+                                    condition_s=condition_seconds(args))
     folder = run_session(args, protocol, out / "pat" / "sessions", reuse=True)
     if folder is None:
         return 1
     m = rig_metrics(folder, task, "pat")
-    from labmnn.model.network import Network
-
     final = Network.load(folder / "trained.json")
     behaviour = is_behaviour(task)
-    score = score_print(args, task, final, out) if behaviour else {"metric_on_print": None}
+    score = score_print(args, task, _design(task, final), out) if behaviour else {"metric_on_print": None}
     if score is None:
         return 1
-    metrics = {**_base_metrics(task, method), "hybrid": {"start": "insilico", "follow": "pat", "steps": steps},
-               "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files],
-               **{k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
-                                    "seconds_per_loading", "seconds_per_design_change")},
+    cost = {k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
+                              "seconds_per_loading", "seconds_per_design_change", "conditioning_s", "final",
+                              "best_design", "best_loss", "final_loss") if k in m}
+    extra = {}
+    if stage is not None:
+        t = session_timing(stage[3])
+        cost.update(loadings=cost["loadings"] + t["loadings"], prints=cost["prints"] + 1,
+                    bench_hours=cost["bench_hours"] + t["bench_hours"],
+                    conditioning_s=cost["conditioning_s"] + t["conditioning_s"])
+        extra = {**_identify_metrics(out, stage), "identify_loadings": t["loadings"],
+                 "identify_bench_hours": t["bench_hours"]}
+    metrics = {**_base_metrics(task, method), "hybrid": {"start": start, "follow": "pat", "steps": steps},
+               "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files], **cost, **extra,
                "pat_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}",
                "design": str((folder / "trained.json").relative_to(out)),
-               **_model_figures(task, design, "model_"), **_model_figures(task, final, "final_model_"), **score}
+               **_model_figures(task, design, "model_"), **_model_figures(task, _design(task, final),
+                                                                           "final_model_"), **score}
     _write_metrics(out, metrics)
     where = (f"on the print {metrics['metric_on_print']:.4g} (max target relative error)" if behaviour else
              f"in the model {metrics['metric']} {metrics['final_model_' + metrics['metric']]:.4g} (a data-set task's "
              "print is not scored on the rig)")
-    print(f"{task.name} by hybrid on the rig: in-silico design, then {m['steps']} PAT steps, loss "
-          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}; {where}; {_cost_line(metrics)}")
+    first = "identified, trained" if stage is not None else "in-silico"
+    print(f"{task.name} by hybrid on the rig: {first} design, then {m['steps']} PAT steps, loss "
+          f"{m['loss_first']:.4g} -> {m['loss_last']:.4g}{_kept(m)}; {where}; {_cost_line(metrics)}")
     return 0
 
 

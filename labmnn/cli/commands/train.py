@@ -55,9 +55,12 @@ def _add_method_options(p) -> None:
                         "protocol sessions on the rig: every method on behaviour tasks, pat/insitu/hybrid on data-set "
                         "tasks; resumable with 'labmnn resume SESSION', and staged methods also by running the same "
                         "command again)")
+    p.add_argument("--hybrid-start", default=None, metavar="insilico|identify",
+                   help="--method hybrid: the stage before the PAT steps on the print (default identify: 9 single "
+                        "loadings measured, the identified model trained; insilico: the model trained as it is)")
     p.add_argument("--hybrid-steps", type=int, default=None, metavar="N",
-                   help="--method hybrid: Adam steps of PAT on the print after the start stage (identify with --on sim, "
-                        "in-silico on the rig; default 80 on behaviour tasks, 40 on data-set tasks)")
+                   help="--method hybrid: Adam steps of PAT on the print after the start stage (default 80 on "
+                        "behaviour tasks, 40 on data-set tasks)")
     p.add_argument("--bench-timing", default=None, metavar="SESSION",
                    help="--on sim: bench hours from this recorded session's measured seconds per loading (and per "
                         "design change, if it has any) instead of the stated 60 s / 15 min estimates")
@@ -71,8 +74,8 @@ def _add_method_options(p) -> None:
     p.add_argument("--print-seed", type=int, default=0, metavar="N",
                    help="--on sim or --on rig --sim: which simulated print world")
     p.add_argument("--condition-s", type=float, default=None, metavar="S",
-                   help="--on sim: seconds every new print waits on the bench, unloaded, before its first loading "
-                        "(conditioning against creep; counted in bench hours; default 300)")
+                   help="--on sim or rig: seconds every new print waits on the bench, unloaded, before its first "
+                        "loading (conditioning against creep; counted in bench hours; default 300; 0: none)")
 
 
 def run(args) -> int:
@@ -157,6 +160,9 @@ def run_method_cli(args) -> int:
                                          "or --on rig")
     if args.hybrid_steps is not None and method != "hybrid":
         raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
+    if args.hybrid_start is not None and (method != "hybrid" or args.hybrid_start not in ("insilico", "identify")):
+        raise InputError("--hybrid-start", "", f"must be insilico or identify, found {args.hybrid_start!r}"
+                         if method == "hybrid" else f"belongs to --method hybrid, found --method {method}")
     if args.hybrid_steps is not None and args.hybrid_steps < 0:
         raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
     if args.bench_timing is not None and args.on != "sim":
@@ -172,6 +178,8 @@ def run_method_cli(args) -> int:
 
         world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
     hybrid = {"hybrid_steps": args.hybrid_steps} if args.hybrid_steps is not None else {}
+    if args.hybrid_start is not None:
+        hybrid["hybrid_start"] = args.hybrid_start
     settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
                               mechanics=getattr(args, "mechanics", None) or "linear",
                               seconds_per_loading=timing["seconds_per_loading"],
