@@ -13,6 +13,8 @@ import pytest
 
 from labmnn.protocol.recorder import read_log, sha256_file
 
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # of zero bytes
+
 WORKER = Path(__file__).with_name("protocol_kill_worker.py")
 
 
@@ -63,6 +65,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     final_log = (folder / "log.jsonl").read_bytes()
     records = read_log(folder / "log.jsonl")
     logged = {r["path"]: r["sha256"] for r in records if r.get("name") in ("image", "orphan_image")}
+    partial = {r["path"]: r["kept_as"] for r in records if r.get("name") == "partial_file"}
     for log, imgs, incoming in snapshots:
         # append-only: every earlier state of the log is a prefix of the final one
         assert final_log.startswith(log)
@@ -70,9 +73,13 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         for path, digest in imgs.items():
             assert sha256_file(folder / path) == digest
             assert logged[path] == digest, path
-        # a photo caught between camera and log was adopted, bytes unchanged
-        for digest in incoming.values():
-            assert digest in logged.values()
+        # a photo caught between camera and log was adopted, bytes unchanged; one caught while
+        # the camera was still writing it (empty at the kill) was set aside, bytes kept, never filed
+        for path, digest in incoming.items():
+            if digest in logged.values():
+                continue
+            assert digest == EMPTY_SHA256 and path in partial, (path, digest)
+            assert (folder / partial[path]).is_file() and not (folder / path).exists(), path
     assert records[-1]["kind"] == "stop" and records[-1]["status"] == "success"
     summary = json.loads((folder / "results.json").read_text())
     assert summary["relative_error"] < 1e-6  # noiseless fakes: the resumed run is still exact

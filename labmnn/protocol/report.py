@@ -199,7 +199,11 @@ def _validation_caption(stem: str) -> str:
 
 
 def _train_last(steps: dict, summary: dict) -> dict:
-    grads = sorted(k for k in steps if k.endswith("gradient") and "gradient" in steps[k])
+    def step_number(key: str) -> int:  # "t12/r0/gradient" -> 12 (text order would put t9 after t12)
+        head = key.split("/")[0]
+        return int(head[1:]) if head[1:].isdigit() else -1
+
+    grads = sorted((k for k in steps if k.endswith("gradient") and "gradient" in steps[k]), key=step_number)
     last_t = grads[-1].split("/")[0]
     reps = [steps[k] for k in grads if k.startswith(last_t + "/")]
     from labmnn.protocol.analysis import gradient_summary
