@@ -442,12 +442,31 @@ class Fuzzer:
             "load series": ("json", self._series()),
             "joints.csv": ("csv", [[i, round(float(x), 2), round(float(y), 2)] for i, (x, y) in enumerate(self.px)]),
         }
+        self._rig_protocols(work)
         self.valid["task"][1]["network"] = str(work / "network.json")
         self.valid["protocol"][1]["network"] = {"file": str(work / "network.json")}
         import cv2
 
         self.jpeg = bytes(cv2.imencode(".jpg", self.ref.astype("uint8"))[1])
         self.png = bytes(cv2.imencode(".png", self.ref.astype("uint8"))[1])
+
+    def _rig_protocols(self, work: Path) -> None:
+        """The protocols ``labmnn train --on rig`` writes: PAT with conditioning and the best design,
+        a load series over several nodes, and a data-set task's batches (its task payload fuzzed)."""
+        from labmnn.protocol.task_protocol import write_series_protocol, write_train_protocol
+        from labmnn.training.tasks import load_task
+
+        beh = write_train_protocol(load_task("behaviour-mse"), work / "pat", 2, gradient="pat", final="best")
+        self.valid["train protocol"] = ("toml", self._toml(beh))
+        self.valid["train protocol"][1]["network"] = {"file": str(work / "pat" / "network.json")}
+        series = write_series_protocol(work / "series", self.net, [3, 5, 9], [10], "identify", "nine nodes",
+                                       condition_s=120)
+        self.valid["series protocol"] = ("toml", self._toml(series))
+        self.valid["series protocol"][1]["network"] = {"file": str(work / "network.json")}
+        iris = write_train_protocol(load_task("iris"), work / "iris", 2, gradient="pat", final="last")
+        text = iris.read_text().replace('task = "task.json"', f'task = "{work / "case.json"}"')
+        (work / "iris" / "batches.toml").write_text(text)
+        self.valid["task payload"] = ("json", json.loads((work / "iris" / "task.json").read_text()))
 
     def _toml(self, path: Path) -> dict:
         import tomllib
@@ -475,9 +494,17 @@ class Fuzzer:
         if kind == "network":
             net = Network.load(path)
             net.solve(self.np.zeros((net.n_nodes, 2)))
-        elif kind == "protocol":
+        elif kind in ("protocol", "train protocol", "series protocol"):
             spec = load_protocol(path)
             spec.check_network(Network.open(spec.network))
+        elif kind == "task payload":  # read as a data-set train session does before its first loading
+            from labmnn.protocol.task_batches import TaskBatches
+
+            spec = load_protocol(self.work / "iris" / "batches.toml")
+            net = Network.open(spec.network)
+            spec.check_network(net)
+            tb = TaskBatches(spec, net)
+            tb.plan(spec, 0)
         elif kind == "task":
             load_task(path)
         elif kind == "calibration":
@@ -506,7 +533,8 @@ class Fuzzer:
         """Write one mutated file; returns (path, whether accepting it would be nonsense)."""
         import copy
 
-        suffix = {"protocol": ".toml", "task": ".toml", "joints.csv": ".csv", "jpeg": ".jpg", "png": ".png"}
+        suffix = {"protocol": ".toml", "task": ".toml", "train protocol": ".toml", "series protocol": ".toml",
+                   "joints.csv": ".csv", "jpeg": ".jpg", "png": ".png"}
         path = self.work / f"case{suffix.get(kind, '.json')}"
         if kind in ("jpeg", "png"):
             data = bytearray(self.jpeg if kind == "jpeg" else self.png)
@@ -583,7 +611,8 @@ class Fuzzer:
             signal.signal(signal.SIGALRM, old)
 
 
-KINDS = ("network", "protocol", "task", "calibration", "load series", "joints.csv", "jpeg", "png")
+KINDS = ("network", "protocol", "task", "calibration", "load series", "joints.csv", "jpeg", "png",
+         "train protocol", "series protocol", "task payload")
 
 
 def _property(kind: str, examples: int, fz: Fuzzer, row: Row):

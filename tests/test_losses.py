@@ -55,3 +55,13 @@ def test_bad_specs_name_the_key(spec, key):
     with pytest.raises(InputError) as exc:
         losses.from_spec(spec, source="task.toml [loss]", n_nodes=14)
     assert key in str(exc.value) and "task.toml" in str(exc.value)
+
+
+@pytest.mark.parametrize("scale", [1e15, 1e308, 1e-12])
+def test_softmax_scale_outside_sane_displacements_is_refused(scale):
+    from labmnn.errors import InputError
+
+    spec = {"kind": "cross_entropy", "outputs": [13, 14], "axis": "y", "label": 0, "scale": scale}
+    with pytest.raises(InputError, match="scale: must be between 1e-09 and 1 m"):
+        losses.from_spec(spec, "task.toml: loss", 15)
+    losses.from_spec(dict(spec, scale=1e-3), "task.toml: loss", 15)  # the default is fine

@@ -42,6 +42,8 @@ import numpy as np
 from labmnn import checks
 from labmnn.errors import InputError
 
+SCALE_RANGE_M = (1e-9, 1.0)  # sane softmax temperatures: a nanometre to a metre of displacement
+
 AXES = checks.AXES
 
 
@@ -251,6 +253,9 @@ def from_spec(spec: dict, source: str = "loss", n_nodes: int | None = None):
         scale = spec.get("scale", 1e-3)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 or not np.isfinite(scale):
             raise InputError(source, "scale", f"must be a positive number (metres), found {scale!r}")
+        if not SCALE_RANGE_M[0] <= scale <= SCALE_RANGE_M[1]:  # a typo (mm for m, an extra zero): flat softmax
+            raise InputError(source, "scale", f"must be between {SCALE_RANGE_M[0]:g} and {SCALE_RANGE_M[1]:g} m "
+                                              f"(a displacement scale), found {scale:g}")
         return CrossEntropyLoss(np.asarray(nodes), axis, labels, form=form, scale=float(scale))
 
     raise InputError(source, "kind", f"must be \"mse\" or \"cross_entropy\", found {kind!r}")

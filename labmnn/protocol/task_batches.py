@@ -27,19 +27,19 @@ class TaskBatches:
     """The task behind a ``[train] task`` protocol: its samples' forces, losses and batch order."""
 
     def __init__(self, spec, net):
-        import json
-
         from labmnn.errors import InputError
+        from labmnn.model.network_file import decode_json
         from labmnn.text_files import read_text
         from labmnn.training.methods import _Setup
         from labmnn.training.tasks import task_from_payload
 
         tr = spec.train
+        payload = decode_json(read_text(tr.task, "task file"), str(tr.task))  # bad JSON: one line
         try:
-            payload = json.loads(read_text(tr.task, "task file"))
             self.task = task_from_payload(payload)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(str(tr.task), "", f"is not a task payload written by labmnn train --on rig ({exc})") \
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            why = " ".join(str(exc).split())[:160]
+            raise InputError(str(tr.task), "", f"is not a task payload written by labmnn train --on rig ({why})") \
                 from None
         if self.task.network.n_nodes != net.n_nodes:
             raise InputError(str(tr.task), "network", f"has {self.task.network.n_nodes} nodes, the protocol's "
