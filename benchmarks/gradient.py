@@ -41,13 +41,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import BusyCores, cpu_s  # noqa: E402
+
 SIZES = [100, 1_000, 10_000, 100_000, 1_000_000]
-
-
-def cpu_s() -> float:
-    """CPU seconds of this process, all threads."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def one_size(n: int) -> dict:
@@ -184,35 +180,6 @@ def batch_case(repeats: int = 200) -> dict:
             "dense_per_sample_ms": 1e3 * float(np.median(dense_w)),
             "dense_cpu_ms": 1e3 * float(np.median(dense_c)), "blas_threads": threads,
             "load": os.getloadavg()[0]}
-
-
-def _busy_loop(seconds: float) -> None:  # pragma: no cover  (runs in a child process)
-    end = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < end:
-        x += 1
-
-
-class BusyCores:
-    """Two processes that spin for at most ``seconds`` (both cores busy); killed on exit."""
-
-    def __init__(self, count: int = 2, seconds: float = 120.0):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        self.procs = [ctx.Process(target=_busy_loop, args=(seconds,), daemon=True) for _ in range(count)]
-
-    def __enter__(self):
-        for p in self.procs:
-            p.start()
-        time.sleep(0.5)  # let them reach the loop
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.join()
-        return False
 
 
 def busy_case() -> int:

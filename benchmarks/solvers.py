@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -38,14 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench_common import cpu_s, peak_mb, run_busy  # noqa: E402
 
 
 def timed(fn, repeats: int):
@@ -85,12 +77,7 @@ def main() -> int:
     ap.add_argument("--no-baselines", action="store_true", help="labmnn's own parts only (for 10^6 nodes)")
     ap.add_argument("--busy", type=int, default=0, metavar="K", help="K spinning processes during the run")
     args = ap.parse_args()
-    if args.busy:
-        from gradient import BusyCores
-
-        with BusyCores(args.busy, seconds=900.0):
-            return run(args)
-    return run(args)
+    return run_busy(args.busy, lambda: run(args))
 
 
 def run(args) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -40,10 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+from bench_common import cpu_s, run_busy  # noqa: E402
 
 
 def problem(n_nodes: int, samples: int, seed: int = 0):
@@ -119,12 +115,7 @@ def main() -> int:
     ap.add_argument("--linear-only", action="store_true", help="skip the exact (large-rotation) model")
     ap.add_argument("--busy", type=int, default=0, metavar="K", help="K spinning processes during the run")
     args = ap.parse_args()
-    if args.busy:
-        from gradient import BusyCores
-
-        with BusyCores(args.busy, seconds=900.0):
-            return run(args)
-    return run(args)
+    return run_busy(args.busy, lambda: run(args))
 
 
 def run(args) -> int:

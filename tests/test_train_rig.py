@@ -79,23 +79,7 @@ def _kill_9_mid_run(out, method, steps_before_kill):
 
 @pytest.mark.slow
 def test_kill_9_then_resume(tmp_path):
-    out = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, str(WORKER), str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    t_end = time.time() + 60
-    while p.poll() is None and time.time() < t_end and not (_sessions(out) and _steps(_sessions(out)[0]) >= 4):
-        time.sleep(0.005)
-    assert p.poll() is None, p.communicate()
-    os.kill(p.pid, signal.SIGKILL)
-    p.communicate(timeout=30)
-    (folder,) = _sessions(out)
-    before = (folder / "log.jsonl").read_bytes()
-    assert not (folder / "metrics.json").exists()
-    r = subprocess.run([sys.executable, str(WORKER), str(out), str(folder)], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, (r.stdout, r.stderr)
-    after = (folder / "log.jsonl").read_bytes()
-    assert after.startswith(before)  # append-only: nothing recorded before the kill was lost
+    folder, _ = _kill_9_mid_run(tmp_path / "run", "insitu", 4)  # insitu: the worker's default method
     records = read_log(folder / "log.jsonl")
     keys = [x["key"] for x in records if x.get("kind") == "step"]
     assert len(keys) == len(set(keys))  # no step done twice

@@ -44,6 +44,7 @@ from labmnn.protocol.bench import Bench, track_arrays
 from labmnn.protocol.bench_io import BenchIO
 from labmnn.protocol.events import (
     EngineEvent,
+    GradientEvent,
     PlanEvent,
     ProgressEvent,
     RunOutcome,
@@ -337,6 +338,17 @@ class Engine:
             return ref
 
         return self.step(key, label, do)
+
+    def gradient_step(self, key: str, label: str, assemble: Callable[[], dict]) -> dict:
+        """Checkpointed: ``assemble()`` the gradient record, then tell the watchers (a ``gradient`` event).
+
+        The record must hold ``gradient``, ``gradient_simulated``, ``relative_error`` and ``cosine``.
+        """
+        data = self.step(key, label, assemble)
+        self.emit(GradientEvent(type="gradient", key=key, measured=data["gradient"],
+                                simulated=data["gradient_simulated"], relative_error=data["relative_error"],
+                                cosine=data["cosine"]))
+        return data
 
     def loading_step(self, key: str, label: str, ld, ref: dict) -> dict:
         """Checkpointed: weigh and hang each stack, photograph, track (retaking on lost joints), clear."""

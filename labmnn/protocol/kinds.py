@@ -15,7 +15,7 @@ import numpy as np
 
 from labmnn.protocol import analysis
 from labmnn.protocol.conditioning import condition_step
-from labmnn.protocol.events import GradientEvent, PlanEvent, TrainEvent
+from labmnn.protocol.events import PlanEvent, TrainEvent
 from labmnn.protocol.operator import Instruction
 from labmnn.protocol.planner import (
     LoadingPlan,
@@ -104,11 +104,7 @@ def measure_gradient(eng, prefix: str, tag: str) -> dict:
             "forward_forces_n": fwd["forces"], "adjoint_forces_n": adj["forces"],
         }
 
-    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
-    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
-                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-                           cosine=data["cosine"]))
-    return data
+    return eng.gradient_step(f"{prefix}gradient", f"{tag}: gradient", assemble)
 
 
 def measure_gradient_nonlinear(eng, prefix: str, tag: str) -> dict:
@@ -180,11 +176,7 @@ def measure_gradient_nonlinear(eng, prefix: str, tag: str) -> dict:
             out["increment_size_half"] = half["size"]
         return out
 
-    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
-    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
-                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-                           cosine=data["cosine"]))
-    return data
+    return eng.gradient_step(f"{prefix}gradient", f"{tag}: gradient", assemble)
 
 
 def measure_pat(eng, prefix: str, tag: str) -> dict:
@@ -226,11 +218,7 @@ def measure_pat(eng, prefix: str, tag: str) -> dict:
                        relative_error_linear_model=analysis.relative_error(g, g_lin))
         return out
 
-    data = eng.step(f"{prefix}gradient", f"{tag}: gradient", assemble)
-    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
-                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-                           cosine=data["cosine"]))
-    return data
+    return eng.gradient_step(f"{prefix}gradient", f"{tag}: gradient", assemble)
 
 
 def run_gradient(eng) -> dict:

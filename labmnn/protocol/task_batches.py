@@ -19,7 +19,7 @@ import numpy as np
 from labmnn.errors import LabmnnError
 from labmnn.model.network import GRAVITY
 from labmnn.protocol import analysis
-from labmnn.protocol.events import GradientEvent, PlanEvent
+from labmnn.protocol.events import PlanEvent
 from labmnn.protocol.planner import LoadingPlan, PlanError, adjoint_plan, plan_loading
 
 
@@ -131,11 +131,7 @@ def measure_batch(eng, prefix: str, tag: str, tb: TaskBatches, t: int) -> dict:
                 "nonlinearity_forward": 0.0, "nonlinearity_adjoint": 0.0, "scale": 0.0, "predicted_error": 0.0,
                 "samples": [int(s) for s in idx], "forward_forces_n": F, "gradient_source": spec.train.gradient}
 
-    data = eng.step(f"{prefix}gradient", f"{tag}: gradient of the batch", assemble)
-    eng.emit(GradientEvent(type="gradient", key=f"{prefix}gradient", measured=data["gradient"],
-                           simulated=data["gradient_simulated"], relative_error=data["relative_error"],
-                           cosine=data["cosine"]))
-    return data
+    return eng.gradient_step(f"{prefix}gradient", f"{tag}: gradient of the batch", assemble)
 
 
 def _measure_sample(eng, prefix, tag, role, sample, plan: LoadingPlan | None, ref) -> dict:

@@ -1,0 +1,59 @@
+"""What the speed benchmarks share: CPU time, peak memory and spinning processes for a busy machine.
+
+Used by ``gradient.py``, ``solvers.py`` and ``train_scale.py`` (run from the repository or from
+``benchmarks/``; each puts this folder on ``sys.path`` as the script's own folder).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _busy_loop(seconds: float) -> None:  # pragma: no cover  (runs in a child process)
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+
+
+class BusyCores:
+    """``count`` processes that spin for at most ``seconds``; killed on exit."""
+
+    def __init__(self, count: int = 2, seconds: float = 120.0):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.procs = [ctx.Process(target=_busy_loop, args=(seconds,), daemon=True) for _ in range(count)]
+
+    def __enter__(self):
+        for p in self.procs:
+            p.start()
+        time.sleep(0.5)  # let them reach the loop
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.join()
+        return False
+
+
+def run_busy(busy: int, run: Callable[[], int]) -> int:
+    """``run()`` as it is, or (``busy`` > 0) with that many spinning processes (at most 15 min)."""
+    if not busy:
+        return run()
+    with BusyCores(busy, seconds=900.0):
+        return run()
