@@ -177,20 +177,17 @@ def run_method_cli(args) -> int:
         from labmnn.cli.sim.print_world import make_print_world, world_parameters
 
         world = make_print_world(task.network.to_dict(), args.mismatch, args.print_seed)
-    hybrid = {"hybrid_steps": args.hybrid_steps} if args.hybrid_steps is not None else {}
-    if args.hybrid_start is not None:
-        hybrid["hybrid_start"] = args.hybrid_start
+    given = {"hybrid_steps": args.hybrid_steps, "hybrid_start": args.hybrid_start, "condition_s": args.condition_s}
     settings = MethodSettings(method=method, epochs=args.epochs, seed=args.seed,
                               mechanics=getattr(args, "mechanics", None) or "linear",
                               seconds_per_loading=timing["seconds_per_loading"],
-                              seconds_per_print=timing["seconds_per_print"], **hybrid,
-                              **({} if args.condition_s is None else {"condition_s": args.condition_s}))
+                              seconds_per_print=timing["seconds_per_print"],
+                              **{k: v for k, v in given.items() if v is not None})  # else the method's defaults
     result = run_method(task, settings, world)
     metrics = dict(result.metrics)
     if world is not None:
         metrics["bench_timing"] = timing["bench_timing"]
         metrics["seconds_per_print_source"] = timing["seconds_per_print_source"]
-    if world is not None:
         metrics["print_world"] = dict(world_parameters(args.mismatch), seed=args.print_seed)
     write_json_atomic(out / "metrics.json", metrics, fsync=False)
     if result.history:
