@@ -216,10 +216,6 @@ class Equilibrium:
                 Z, U = X[:, :r], X[:, r:]  # U: every sample's displacements
                 Y = np.zeros((S, r))
                 Y[:, free] = U[rows[free]].T  # the outputs (fixed ones stay zero)
-                value, dL_dy = loss.on_support(Y if batch else Y[0])
-                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-                with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
-                    W = U @ (A / S)  # D^-1 mean_s f_s a_s^T without a second solve
             else:  # many samples: two solves of r columns
                 U = None  # never formed
                 P = np.zeros((dofs.size, r), order="F")
@@ -230,11 +226,15 @@ class Equilibrium:
                 Z_all[dofs] = Z
                 with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
                     Y = Fb @ Z_all  # (S, r): the outputs of every sample
-                value, dL_dy = loss.on_support(Y if batch else Y[0])
-                A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
-                with linear_solver.one_blas_thread(0):
-                    M = (Fb.T @ A)[dofs] / S  # mean_s f_s a_s^T in the factor's order
-                W = self._solve_ordered(np.asfortranarray(M)).reshape(dofs.size, r)
+            value, dL_dy = loss.on_support(Y if batch else Y[0])
+            A = -np.asarray(dL_dy, dtype=float).reshape(S, r)
+            with linear_solver.one_blas_thread(0):  # memory-bound products: no BLAS threads (busy machines)
+                if U is not None:  # W = D^-1 mean_s f_s a_s^T without a second solve
+                    W = U @ (A / S)
+                else:  # W by a second solve of mean_s f_s a_s^T, in the factor's order
+                    M = np.asfortranarray((Fb.T @ A)[dofs] / S)
+            if U is None:
+                W = self._solve_ordered(M).reshape(dofs.size, r)
             C = self._compatibility()
             CZ = np.asarray(C @ Z)
             CZ *= np.asarray(C @ W)  # in place: at 10^6 nodes each (n_bonds, r) array is 24 MB a column
