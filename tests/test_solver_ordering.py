@@ -212,7 +212,8 @@ def test_batch_solve_in_elimination_order_matches_sample_by_sample():
     for s in range(4):
         one = net.solve(F[s])
         assert np.allclose(batch.displacements[s], one.displacements, rtol=1e-12, atol=1e-18)
-        assert np.allclose(batch.elongations[s], one.elongations, rtol=1e-12, atol=1e-18)
+        # elongations are differences of displacements: rounding of ~1e-16 x max|u| (was atol=1e-18)
+        assert np.allclose(batch.elongations[s], one.elongations, rtol=1e-12, atol=1e-15 * abs(one.displacements).max())
 
 
 def test_ordered_matrix_pattern_does_not_depend_on_the_stiffness_values():
@@ -223,9 +224,13 @@ def test_ordered_matrix_pattern_does_not_depend_on_the_stiffness_values():
     ks = [net.stiffness, net.stiffness * rng.uniform(0.5, 1.5, net.n_bonds),
           net.stiffness * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01), net.stiffness]
     mats = [net.ordered_stiffness_matrix(k) for k in ks]
+    uppers = [net.ordered_upper_stiffness(k) for k in ks]
     for i, (D, k) in enumerate(zip(mats, ks)):
-        if i:  # the first may have fewer entries; from the first change on, one pattern
-            assert np.array_equal(D.indptr, mats[1].indptr) and np.array_equal(D.indices, mats[1].indices)
+        # one pattern from the first matrix on (uniform widths included), and the upper triangle's
+        # index arrays are the very same memory every time
+        assert np.array_equal(D.indptr, mats[0].indptr) and np.array_equal(D.indices, mats[0].indices)
+        assert np.shares_memory(uppers[i].indices, uppers[0].indices)
+        assert np.shares_memory(uppers[i].indptr, uppers[0].indptr)
         ref = net.reduced_stiffness_matrix(k)[net.elimination_order()][:, net.elimination_order()]
         assert abs(D - ref).max() <= 1e-12 * abs(ref).max()
 
@@ -247,4 +252,4 @@ def test_training_steps_on_a_regular_lattice_reuse_the_analysis(monkeypatch):
     for _ in range(4):  # uniform widths, then tied +-1 % changes, as Adam's first steps make
         net.gradient(F, loss, wrt="width")
         net.set_widths(net.width * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01))
-    assert phases.count(11) <= 2 and phases.count(22) == 4  # at most one more analysis, for the full pattern
+    assert phases.count(11) == 1 and phases.count(22) == 4  # one analysis: the first pattern is the structural one

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import scipy.sparse as sp
 
 from labmnn.errors import InputError, ZeroModeError
 from labmnn.model import solver as linear_solver
+from labmnn.model.assembly import Layout
 from labmnn.model.network_file import network_to_dict, parse_network_dict, read_json
 from labmnn.resources import DATA
 
@@ -75,20 +75,21 @@ class Equilibrium:
                 if self._dense:
                     D = net.dense_reduced_stiffness_matrix(stiffness)  # small: dense is fastest
                 else:
-                    # Assembled directly in a nested-dissection order, so the factorisation
-                    # needs no ordering step of its own (the costliest part of analysis).
+                    # The upper triangle, assembled directly in a nested-dissection order on a
+                    # pattern fixed per geometry: the factorisation needs no ordering step of its
+                    # own, and its symbolic analysis serves every later stiffness.
                     self._order = net.elimination_order()
-                    D = net.ordered_stiffness_matrix(stiffness)
-                # The sparse matrix is handed over: PARDISO keeps its upper triangle and frees the
-                # rest before factorising (at 10^6 nodes the full matrix is ~240 MB).
-                if not self._dense:
-                    linear_solver.hand_over(D)
-                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
+                    D = net.ordered_upper_stiffness(stiffness)
+                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None,
+                                                      upper=not self._dense)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)
         native = self.factor.native
-        self._D = native.matrix() if hasattr(native, "matrix") else D  # for the residual check
+        if hasattr(native, "matrix"):  # for the residual check
+            self._D = native.matrix()
+        else:
+            self._D = D if self._dense else linear_solver.UpperSymmetric(D)
 
     def _blas(self):
         """One BLAS thread for the small dense path (see :func:`linear_solver.one_blas_thread`)."""
@@ -147,13 +148,13 @@ class Equilibrium:
             dofs = self._dofs = free if self._order is None else free[self._order]
         return dofs
 
-    def _compatibility(self):
-        """C with its columns in the factor's order: sparse (ordered) or dense (small path)."""
+    def _elongations(self, u: np.ndarray) -> np.ndarray:
+        """C u for displacements ``u`` (n_free, r) in the factor's order."""
         if self._order is not None:
-            return self.net._ordered_compat.T  # C^T built with the ordered stiffness matrix (a transposed view)
+            return self.net.ordered_layout().elongations(u)  # from the bonds: no C is kept
         if self.net._free_compat_dense is None:
             self.net.dense_reduced_stiffness_matrix(self.stiffness)
-        return self.net._free_compat_dense
+        return self.net._free_compat_dense @ u
 
     def outputs_pay(self, forces: np.ndarray, loss) -> bool:
         """Whether :meth:`output_adjoint` is the cheaper way to the gradient of ``loss``.
@@ -235,9 +236,8 @@ class Equilibrium:
                     M = np.asfortranarray((Fb.T @ A)[dofs] / S)
             if U is None:
                 W = self._solve_ordered(M).reshape(dofs.size, r)
-            C = self._compatibility()
-            CZ = np.asarray(C @ Z)
-            CZ *= np.asarray(C @ W)  # in place: at 10^6 nodes each (n_bonds, r) array is 24 MB a column
+            CZ = self._elongations(Z)
+            CZ *= self._elongations(W)  # in place: at 10^6 nodes each (n_bonds, r) array is 24 MB a column
             del W
             g = CZ[:, 0].copy() if r == 1 else CZ.sum(axis=1)
             del CZ
@@ -384,8 +384,7 @@ class Network:
         self._free_compat: sp.csr_matrix | None = None
         self._free_compat_dense: np.ndarray | None = None
         self._order: np.ndarray | None = None
-        self._ordered_compat: sp.csr_matrix | None = None  # C^T in elimination order, (n_free, m)
-        self._ordered_pattern: tuple | None = None
+        self._layout: Layout | None = None  # D's upper triangle in elimination order (labmnn.model.assembly)
         # the exact model's tangent patterns (labmnn.model.nonlinear) belong to a geometry too
         self.__dict__.pop("_tangent_patterns", None)
         self.__dict__.pop("_tangent_cache", None)
@@ -394,9 +393,9 @@ class Network:
     def compatibility_matrix(self) -> sp.csr_matrix:
         """C (n_bonds, 2 n_nodes): bond elongations e = C u of the node displacements u.
 
-        Made when first asked for; the first ordered assembly drops it once Cᵀ in
-        elimination order is made from it (the same numbers: at 10^6 nodes 150 MB
-        that would otherwise sit beside the factor), and it is made again on demand.
+        Made when first asked for (the ordered assembly and the sparse gradient
+        work from the bonds and never need it: at 10^6 nodes it would be 150 MB
+        beside the factor).
         """
         if self._compatibility is None:
             n, m = self.n_nodes, self.n_bonds
@@ -474,71 +473,26 @@ class Network:
             self._order = dof_order(nested_dissection(self.nodes, self.bonds), self._dof_to_free)
         return self._order
 
-    def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
-        """D with rows and columns in :meth:`elimination_order` (canonical CSC)."""
-        k = self._stiffness_or(stiffness)
-        if self._ordered_compat is None:
-            # C^T with its rows renumbered into elimination order and the fixed DOFs dropped (no
-            # fancy indexing); its column indices are the bonds, so K is a scaling of its entries.
-            C = self.compatibility_matrix
+    def ordered_layout(self) -> Layout:
+        """Where each bond's stiffness goes in D's upper triangle in elimination order (once per geometry)."""
+        if self._layout is None:
             position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
             position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
-            col = position[C.indices]
-            keep = col >= 0
-            row = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=C.shape[0]))])
-            Co = sp.csr_matrix((C.data[keep], col[keep], indptr), shape=(C.shape[0], self.free_dofs.size))
-            self._ordered_compat = Co.T.tocsr()  # the only copy kept: (n_free, m)
-            del Co, col, keep, row, C
-            self._compatibility = None  # C itself is made again if asked for (see compatibility_matrix)
-        CoT = self._ordered_compat
-        # C^T (K C): K C is the transpose (a view) of C^T with each entry scaled by its bond's
-        # stiffness; the product makes its own transient CSR of it.
-        KC = sp.csr_matrix((CoT.data * k[CoT.indices], CoT.indices, CoT.indptr), shape=CoT.shape).T
-        D = CoT @ KC  # CSR; D is symmetric, so its CSR arrays are its CSC arrays
-        del KC
-        D = sp.csc_matrix((D.data, D.indices, D.indptr), shape=D.shape)
-        D.sort_indices()
-        return self._on_fixed_pattern(D)
+            self._layout = Layout(self.bonds, self.directions, position)
+        return self._layout
 
-    def _on_fixed_pattern(self, D: sp.csc_matrix) -> sp.csc_matrix:
-        """``D`` on a pattern that does not depend on the stiffness values.
+    def ordered_upper_stiffness(self, stiffness: np.ndarray | None = None) -> sp.csr_matrix:
+        """The upper triangle of D in :meth:`elimination_order` (CSR, sorted).
 
-        The sparse product drops entries that cancel to exactly zero, which on a
-        regular lattice with tied stiffnesses (uniform widths, Adam's first equal
-        steps) happens at values-dependent places; the factorisation could then
-        not reuse its analysis from one step to the next.  The first matrix's
-        pattern is kept; once a matrix disagrees with it, the structural pattern
-        (every bond's block, |C|^T |C|) is worked out, once per geometry, and
-        any D with fewer entries is spread into it, explicit zeros where entries
-        cancelled.  So a training run does at most two symbolic analyses, and a
-        one-off gradient pays nothing.
+        Its pattern is the structural one, fixed per geometry (the index arrays
+        share one memory for every stiffness): entries that cancel for some
+        stiffness stay as explicit zeros, so one symbolic analysis serves all.
         """
-        first, structural = self._ordered_pattern or (None, None)
-        if first is None:  # the first matrix's pattern serves until a matrix disagrees with it
-            # kept as a digest, not as arrays: the matrix itself may be handed to the solver and freed
-            self._ordered_pattern = (_digest(D), None)
-            return D
-        if structural is not None and D.nnz == structural[1].size:
-            return D  # D's entries are a subset of the structural ones: the same set
-        if structural is None and _digest(D) == first:
-            return D
-        if structural is None:  # the structural pattern, once per geometry (costs one sparse product)
-            assert self._ordered_compat is not None  # built by ordered_stiffness_matrix before this
-            CoT = self._ordered_compat
-            A = sp.csr_matrix(((CoT.data != 0).astype(float), CoT.indices, CoT.indptr), shape=CoT.shape)
-            P = (A @ A.T).tocsr()  # positive terms: nothing cancels
-            P.sort_indices()
-            keys = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(P.indptr)) * D.shape[0] + P.indices
-            structural = (P.indptr, P.indices, keys)
-            self._ordered_pattern = (first, structural)
-            if D.nnz == P.indices.size:
-                return D
-        indptr, indices, keys = structural
-        row = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
-        data = np.zeros(indices.size)
-        data[np.searchsorted(keys, row * D.shape[0] + D.indices)] = D.data
-        return sp.csc_matrix((data, indices, indptr), shape=D.shape)
+        return self.ordered_layout().upper(self._stiffness_or(stiffness))
+
+    def ordered_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> sp.csc_matrix:
+        """D with rows and columns in :meth:`elimination_order` (canonical CSC, the structural pattern)."""
+        return self.ordered_layout().full(self._stiffness_or(stiffness))
 
     def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
         """D on the free degrees of freedom as a dense array (for small networks)."""
@@ -698,11 +652,6 @@ class Network:
         if batch:
             return SolveResult(U, state.stretch), value, dL_du, SolveResult(V, e_adj), k
         return SolveResult(U[0], state.stretch[0]), value, dL_du, SolveResult(V[0], e_adj[0]), k
-
-
-def _digest(A: sp.spmatrix) -> tuple:
-    """A sparse matrix's pattern in a few numbers (size, entries, checksums of its index arrays)."""
-    return A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes())
 
 
 MECHANICS = ("linear", "nonlinear")

@@ -256,10 +256,10 @@ class _Pardiso:
         self._call(33, b, x, nrhs=1 if b.ndim == 1 else b.shape[1])
         return x
 
-    def matrix(self) -> _UpperSymmetric:
+    def matrix(self) -> UpperSymmetric:
         """The factorised matrix as an operator (``A @ x``), from the upper triangle PARDISO holds."""
         a, ia, ja, _ = self.arrays
-        return _UpperSymmetric(sp.csr_matrix((a, ja, ia), shape=(self.n, self.n), copy=False))
+        return UpperSymmetric(sp.csr_matrix((a, ja, ia), shape=(self.n, self.n), copy=False))
 
     def release(self):
         if self.factored:
@@ -267,7 +267,7 @@ class _Pardiso:
             self._call(-1, np.zeros(1), np.zeros(1))
 
 
-class _UpperSymmetric:
+class UpperSymmetric:
     """A symmetric matrix held as its upper triangle U: A x = U x + U^T x - diag(U) x."""
 
     def __init__(self, upper: sp.csr_matrix):
@@ -304,7 +304,7 @@ def _upper_csr(A: sp.csc_matrix, cache: dict | None):
     return A.data[np.unpackbits(bits, count=A.nnz).view(bool)], indptr, indices
 
 
-def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
+def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False, upper: bool = False) -> Factor:
     """A PARDISO factor; with a ``cache``, the symbolic analysis of a pattern is reused.
 
     The cache keeps the last handle of each pattern and a weak reference to the
@@ -315,7 +315,7 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False)
     analysis is made too when the thread count chosen now (:func:`solver_threads`:
     idle cores) differs from the one the handle was analysed with.
     """
-    data, indptr, indices = _upper_csr(A, cache)
+    data, indptr, indices = (A.data, A.indptr, A.indices) if upper else _upper_csr(A, cache)
     n = A.shape[0]
     key = _pattern_key("pardiso-handle-ordered" if ordered else "pardiso-handle", A)
     if getattr(A, HANDED_OVER, False):  # see hand_over: A's arrays go before the factor needs the memory
@@ -470,7 +470,7 @@ def hand_over(A: sp.csc_matrix) -> sp.csc_matrix:
 
 
 def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = None,
-              ordered: bool = False) -> Factor:
+              ordered: bool = False, upper: bool = False) -> Factor:
     """Factorise the symmetric positive-definite sparse matrix ``A``.
 
     Parameters
@@ -487,6 +487,11 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
         ``A`` is already in a fill-reducing order (rows and columns permuted):
         factorise it as it stands instead of computing an ordering.
         ``A`` may be marked with :func:`hand_over` (emptied once copied).
+    upper : bool
+        ``A`` is the upper triangle of the symmetric matrix (CSR, sorted indices,
+        the diagonal present), as :meth:`Network.ordered_upper_stiffness` makes
+        it: PARDISO takes its arrays as they are (no copy); the other backends
+        are given the whole matrix.
 
     Returns
     -------
@@ -502,6 +507,13 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
             os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW)):
         backend = "dense"
     name = backend or default_backend()
+    if upper and name == "pardiso":
+        A = A if isinstance(A, sp.csr_matrix) else sp.csr_matrix(A)
+        return _pardiso(A, cache, ordered, upper=True)
+    if upper:
+        from labmnn.model.assembly import symmetric_from_upper
+
+        A = symmetric_from_upper(sp.csr_matrix(A))
     if name == "dense":
         return _dense(A, cache)
     A = A if isinstance(A, sp.csc_matrix) and A.has_canonical_format else sp.csc_matrix(A)
