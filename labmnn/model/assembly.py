@@ -75,54 +75,66 @@ class Layout:
 
     # ------------------------------------------------------------ the layout
     def _build(self, pos: np.ndarray, nz: np.ndarray) -> None:
+        # intp throughout: NumPy gathers and counts with intp indices without converting them
         n, n_nodes = self.n, len(pos)
-        i, j = self.bonds[:, 0], self.bonds[:, 1]
-        rank = pos.min(axis=1)  # nodes in elimination order (a fully fixed node ranks last, as n)
-        swap = rank[i] > rank[j]
+        P = [pos[:, 0].astype(np.intp), pos[:, 1].astype(np.intp)]  # row of each node's x and y (n: fixed)
+        i, j = self.bonds[:, 0].astype(np.intp), self.bonds[:, 1].astype(np.intp)
+        rank = np.minimum(P[0], P[1])  # nodes in elimination order (a fully fixed node ranks last, as n)
+        ri, rj = np.take(rank, i), np.take(rank, j)
+        swap = ri > rj
         lo, hi = np.where(swap, j, i), np.where(swap, i, j)
-        blk, first = _blocks(rank[lo], rank[hi], n)  # block of each bond; a bond of each block
+        # blocks numbered by (lo, hi) in elimination order; node ranks made dense (0..n_nodes) for a short key
+        dense = np.zeros(n + 1, dtype=np.intp)
+        dense[rank] = 1
+        np.cumsum(dense, out=dense)
+        ri, rj = np.take(dense, ri), np.take(dense, rj)
+        # the block of each bond, and one bond of each block
+        blk, first = _blocks(np.minimum(ri, rj), np.maximum(ri, rj), n_nodes + 1)
+        del ri, rj, swap, rank, dense
         self.n_blocks = first.size
-        b_lo, b_hi = lo[first], hi[first]
-        # flag[a][c]: the block's (a of lo, c of hi) entry exists: some bond has n_a n_c != 0, both rows free
+        b_lo, b_hi = np.take(lo, first), np.take(hi, first)
+        del lo, hi
+        row_lo = [np.take(P[a], b_lo) for a in (0, 1)]  # the block's rows (lo node) and columns (hi node)
+        col_hi = [np.take(P[c], b_hi) for c in (0, 1)]
+        # flag[a][c]: the block's (a of lo, c of hi) entry exists: some bond has n_a n_c != 0, both free
         pair = [[nz[:, a] & nz[:, c] for c in (0, 1)] for a in (0, 1)]
-        if blk.size and first.size < blk.size:  # parallel bonds: a block's entry exists if any bond's does
+        if first.size < blk.size:  # parallel bonds: a block's entry exists if any of its bonds' does
             pair = [[np.bincount(blk, p, first.size) > 0 for p in row] for row in pair]
         else:
-            pair = [[p[first] for p in row] for row in pair]
-        flag = [[pair[a][c] & (pos[b_lo, a] < n) & (pos[b_hi, c] < n) for c in (0, 1)] for a in (0, 1)]
+            pair = [[np.take(p, first) for p in row] for row in pair]
+        flag = [[pair[a][c] & (row_lo[a] < n) & (col_hi[c] < n) for c in (0, 1)] for a in (0, 1)]
         # the x-y entry of a node's own block: some bond at the node has n_x n_y != 0
         xy_bond = (nz[:, 0] & nz[:, 1]).astype(float)
-        self_xy = (np.bincount(i, xy_bond, n_nodes) + np.bincount(j, xy_bond, n_nodes) > 0) & (pos.max(axis=1) < n)
+        self_xy = (np.bincount(i, xy_bond, n_nodes) + np.bincount(j, xy_bond, n_nodes) > 0) & (P[1] < n) & (P[0] < n)
         # row lengths: the diagonal, the node's own x-y entry, then the blocks to later nodes
-        length = np.zeros(n + 1, dtype=np.int64)
-        length[:n] = 1
-        np.add.at(length, pos[self_xy, 0], 1)
-        count = [flag[a][0].astype(np.int64) + flag[a][1] for a in (0, 1)]
+        count = [flag[a][0].astype(np.intp) + flag[a][1] for a in (0, 1)]
+        length = np.bincount(P[0], self_xy, n + 1)
         for a in (0, 1):
-            length += np.bincount(pos[b_lo, a], count[a], n + 1).astype(np.int64)
-        length[n] = 0
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(length[:n], out=indptr[1:])
+            length += np.bincount(row_lo[a], count[a], n + 1)
+        indptr = np.zeros(n + 1, dtype=np.intp)
+        np.cumsum(length[:n].astype(np.intp) + 1, out=indptr[1:])
+        del length
         self.nnz = nnz = int(indptr[-1])
-        dump = np.int32(nnz) if nnz < 2**31 - 1 else None
-        if dump is None:
+        if nnz >= 2**31 - 1:
             raise ValueError("stiffness matrix too large for 32-bit indices")
-        start = np.append(indptr[:n], nnz)  # row start, the dump for row n
+        start = indptr.copy()
+        start[n] = nnz  # row n (fixed degrees of freedom): the dump
         indices = np.empty(nnz + 1, dtype=np.int32)
-        rows = np.arange(n, dtype=np.int32)
-        indices[indptr[:n]] = rows  # the diagonal first in every row
-        # the node's own blocks: slots of xx, xy, yy (dump where absent)
-        diag = [start[pos[:, 0]], np.where(self_xy, start[pos[:, 0]] + 1, nnz), start[pos[:, 1]]]  # row n: dump
-        indices[diag[1]] = pos[:, 1]
-        offset = [_within_group(b_lo, count[a]) for a in (0, 1)]  # earlier blocks' entries in the row
-        self.off_slots = np.empty((4, blk.size), dtype=np.int32)  # (xx, xy, yx, yy) of each bond's block
+        indices[indptr[:n]] = np.arange(n, dtype=np.int32)  # the diagonal first in every row
+        # the node's own blocks: slots of xx, xy, yy (the dump where absent)
+        diag = [np.take(start, P[0]), np.where(self_xy, np.take(start, P[0]) + 1, nnz), np.take(start, P[1])]
+        indices[diag[1]] = P[1]
+        self.off_slots = np.empty((4, blk.size), dtype=np.intp)  # (xx, xy, yx, yy) of each bond's block
+        earlier = _within_group(b_lo, count)  # entries of the row's earlier blocks
         for a in (0, 1):
-            base = start[pos[b_lo, a]] + 1 + offset[a] + (self_xy[b_lo] if a == 0 else 0)
+            base = np.take(start, row_lo[a]) + 1 + earlier[a]
+            if a == 0:
+                base += np.take(self_xy, b_lo)
             for c in (0, 1):
-                slot = np.where(flag[a][c], base + (flag[a][0] if c == 1 else 0), nnz)
-                indices[slot] = pos[b_hi, c]
-                self.off_slots[2 * a + c] = slot[blk]
-        self.diag_slots = np.stack(diag).astype(np.int32)
+                slot = np.where(flag[a][c], base + flag[a][0] if c == 1 else base, nnz)
+                indices[slot] = col_hi[c]
+                self.off_slots[2 * a + c] = np.take(slot, blk)
+        self.diag_slots = np.stack(diag)
         self.indptr = indptr.astype(np.int32)
         self.indices = indices[:nnz]
 
@@ -156,19 +168,18 @@ class Layout:
     def elongations(self, u: np.ndarray) -> np.ndarray:
         """C u: bond elongations of displacements ``u`` (n,) or (n, r) given in elimination order."""
         u = np.asarray(u, dtype=float)
-        pad = np.zeros((1,) + u.shape[1:])
-        up = np.concatenate([u, pad])  # row n: the fixed degrees of freedom, which do not move
-        p = self.node_pos
+        up = np.zeros((self.n + 1,) + u.shape[1:])  # row n: the fixed degrees of freedom, which do not move
+        up[: self.n] = u
         i, j = self.bonds[:, 0], self.bonds[:, 1]
-        nx, ny = self.directions[:, 0], self.directions[:, 1]
-        if u.ndim == 2:
-            nx, ny = nx[:, None], ny[:, None]
-        e = up[p[j, 0]] - up[p[i, 0]]
-        e *= nx
-        dy = up[p[j, 1]] - up[p[i, 1]]
-        dy *= ny
-        e += dy
-        return e
+        parts = []
+        for a in (0, 1):  # e = n_x (u_jx - u_ix) + n_y (u_jy - u_iy)
+            rows = self.node_pos[:, a].astype(np.intp)
+            d = np.take(up, np.take(rows, j), axis=0)
+            d -= np.take(up, np.take(rows, i), axis=0)
+            d *= self.directions[:, a] if d.ndim == 1 else self.directions[:, a, None]
+            parts.append(d)
+        parts[0] += parts[1]
+        return parts[0]
 
 
 def _blocks(rank_lo: np.ndarray, rank_hi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +189,8 @@ def _blocks(rank_lo: np.ndarray, rank_hi: np.ndarray, n: int) -> tuple[np.ndarra
     one bond of each block.
     """
     m = rank_lo.size
-    key = rank_lo.astype(np.int64) * (n + 1) + rank_hi
+    key = rank_lo * (n + 1)
+    key += rank_hi
     bits = max(1, int(m - 1).bit_length())
     if (n + 1) ** 2 < 2 ** (63 - bits):  # the bond number packed below the key: a plain sort (fast) is enough
         packed = np.sort((key << bits) | np.arange(m, dtype=np.int64))
@@ -191,30 +203,36 @@ def _blocks(rank_lo: np.ndarray, rank_hi: np.ndarray, n: int) -> tuple[np.ndarra
     new = np.empty(m, dtype=bool)
     new[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
-    blk = np.empty(m, dtype=np.int64)
-    blk[order] = np.cumsum(new) - 1
+    blk = np.empty(m, dtype=np.intp)
+    blk[order] = np.cumsum(new, dtype=np.intp) - 1
     return blk, order[new]
 
 
-def _within_group(group: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Exclusive running sum of ``count`` within runs of equal ``group`` (runs are contiguous)."""
-    if count.size == 0:
-        return count.astype(np.int64)
-    total = np.cumsum(count) - count  # exclusive running sum over everything
-    new = np.empty(count.size, dtype=bool)
+def _within_group(group: np.ndarray, counts: list[np.ndarray]) -> list[np.ndarray]:
+    """Exclusive running sums of each of ``counts`` within runs of equal ``group`` (runs are contiguous)."""
+    if group.size == 0:
+        return [c.astype(np.intp) for c in counts]
+    new = np.empty(group.size, dtype=bool)
     new[0] = True
     np.not_equal(group[1:], group[:-1], out=new[1:])
-    run_start = np.maximum.accumulate(np.where(new, np.arange(count.size), 0))
-    return total - total[run_start]
+    starts = np.flatnonzero(new)
+    lengths = np.diff(np.append(starts, group.size))
+    out = []
+    for c in counts:
+        total = np.cumsum(c, dtype=np.intp)
+        total -= c  # exclusive running sum over everything
+        total -= np.repeat(total[starts], lengths)  # less the sum before the run
+        out.append(total)
+    return out
 
 
 def symmetric_from_upper(U: sp.csr_matrix) -> sp.csc_matrix:
     """The symmetric matrix whose upper triangle is ``U`` (canonical CSC; explicit zeros kept)."""
     n = U.shape[0]
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(U.indptr))
-    cols = U.indices.astype(np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.intp), np.diff(U.indptr))
+    cols = U.indices.astype(np.intp)
     strict = cols > rows
-    # CSC of the full matrix = CSR read column-wise; built from COO, which keeps explicit zeros
+    # built from COO, which keeps explicit zeros (a sum of sparse matrices would drop them)
     A = sp.coo_matrix((np.concatenate([U.data, U.data[strict]]),
                        (np.concatenate([rows, cols[strict]]), np.concatenate([cols, rows[strict]]))), shape=U.shape)
     D = A.tocsc()

@@ -113,7 +113,11 @@ def _bisect(part: np.ndarray, n_parts: int, moments: tuple, leaf_size: int) -> n
 
 
 def _argsort_keys(key: np.ndarray, levels: int) -> np.ndarray:
-    """``argsort(key, kind="stable")`` for keys below 3**levels, by one plain sort where the index fits beside the key."""
+    """``argsort(key, kind="stable")`` for keys below 3**levels.
+
+    One plain sort of the keys with each node's index packed below (where it
+    fits in 63 bits): several times faster than a stable argsort.
+    """
     n = key.size
     bits = max(1, int(n - 1).bit_length())
     if 3**levels < 2 ** (63 - bits):
