@@ -5,11 +5,13 @@ Run: ``python benchmarks/gradient.py`` (add ``--max-nodes 100000`` for a quick r
 For each size, in a fresh subprocess (so peak memory is that size's own):
 the in-situ gradient (ordering + assembly + one factorisation + forward and
 adjoint solves, first call in the process), its wall and CPU time (all threads;
-the CPU time is the fairer figure on a shared machine), a second gradient at
-changed stiffness (what a training step costs: the ordering is reused), and in
-the same run three baselines:
+the CPU time is the fairer figure on a shared machine) with its parts
+(ordering, layout, assembly, PARDISO analysis, factorisation, solve), a second
+gradient at changed widths with its parts and the number of new analyses
+(what a training step costs: the previous factor dropped, the ordering, layout
+and symbolic analysis reused), and in the same run three baselines:
 
-* the same gradient through the previous path, as a reference for both time and
+* the same (second) gradient through the previous path, as a reference for both time and
   exactness: the stiffness matrix in the network's own numbering, factorised with
   the backend's own fill-reducing ordering (CHOLMOD/AMD if installed, else SciPy
   SuperLU), up to 10^5 nodes; the relative difference of the gradients is printed,
@@ -59,6 +61,7 @@ def one_size(n: int) -> dict:
     F[bottom[0], 1] = -0.098
     loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(bottom[1]), "axis": "y", "value": -0.025}]})
 
+    spent = _time_parts(net)
     c0, t0 = cpu_s(), time.perf_counter()
     g = net.gradient(F, loss)
     t_grad, c_grad = time.perf_counter() - t0, cpu_s() - c0
@@ -66,13 +69,28 @@ def one_size(n: int) -> dict:
     fac = net.equilibrium().factor
     backend = fac.backend
     factor_mb = None
+    first_parts = dict(spent)
     if fac.native is not None and hasattr(fac.native, "analysis"):  # PARDISO reports its factor's size
         a = fac.native.analysis()
         factor_mb = a["factor_mb"] + a["permanent_mb"]
-    k2 = net.stiffness * np.random.default_rng(0).uniform(0.9, 1.1, net.n_bonds)
-    t0 = time.perf_counter()
-    net.gradient(F, loss, stiffness=k2)
-    t_again = time.perf_counter() - t0
+        first_parts.update(_phases(fac.native.seconds))
+    # The second gradient at changed widths, as a training step makes it: the previous factor is
+    # dropped (set_widths), the ordering, layout and symbolic analysis are reused.
+    spent.clear()
+    before = dict(getattr(fac.native, "seconds", {}))
+    calls = dict(linear_solver.PHASE_CALLS)
+    del fac
+    net.set_widths(net.width * np.random.default_rng(0).uniform(0.9, 1.1, net.n_bonds))
+    c0, t0 = cpu_s(), time.perf_counter()
+    g = net.gradient(F, loss)  # the reference below is taken at these widths
+    t_again, c_again = time.perf_counter() - t0, cpu_s() - c0
+    k2 = net.stiffness
+    warm_parts = dict(spent)
+    native = net.equilibrium().factor.native
+    if hasattr(native, "seconds"):
+        warm_parts.update(_phases({p: native.seconds.get(p, 0.0) - before.get(p, 0.0) for p in native.seconds}))
+    analyses = linear_solver.PHASE_CALLS.get(11, 0) - calls.get(11, 0)
+    del native
 
     # The exact (large-rotation) gradient beside the linear one, same load and loss: median of 3 each.
     t_lin = t_nl = None
@@ -138,8 +156,43 @@ def one_size(n: int) -> dict:
             "gradient_cpu_s": c_grad, "again_s": t_again, "ref_s": t_ref, "ref_backend": ref_backend,
             "ref_rel_diff": ref_diff, "backend": backend, "fd_s": t_fd, "fd_estimated": fd_est, "dense_s": t_dense,
             "dense_estimated": dense_est, "peak_mb": peak_mb, "grad_norm": float(np.linalg.norm(g)),
-            "linear_again_s": t_lin, "nonlinear_s": t_nl,
+            "linear_again_s": t_lin, "nonlinear_s": t_nl, "again_cpu_s": c_again, "again_analyses": analyses,
+            "first_parts": first_parts, "warm_parts": warm_parts,
             "factor_mb": factor_mb, "load": os.getloadavg()[0]}
+
+
+def _time_parts(net) -> dict:
+    """Time the network's ordering, layout and assembly as the gradient calls them (wall s, summed)."""
+    spent: dict = {}
+    for name, label in (("elimination_order", "ordering"), ("ordered_layout", "layout"),
+                        ("ordered_upper_stiffness", "assembly")):
+        real = getattr(net, name)
+
+        def timed(*args, _real=real, _label=label, **kw):
+            t0 = time.perf_counter()
+            out = _real(*args, **kw)
+            spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - t0
+            return out
+
+        setattr(net, name, timed)
+    return spent
+
+
+def _phases(seconds: dict) -> dict:
+    """PARDISO's phase times under readable names."""
+    names = {11: "analysis", 22: "factorisation", 33: "solve"}
+    return {names[p]: t for p, t in seconds.items() if p in names}
+
+
+def _parts_text(total: float, parts: dict) -> str:
+    """``total`` and its parts (the assembly's own share without the layout inside it), the rest last."""
+    parts = dict(parts)
+    if "assembly" in parts and "layout" in parts:
+        parts["assembly"] -= parts["layout"]
+    order = ("ordering", "layout", "assembly", "analysis", "factorisation", "solve")
+    shown = {k: parts[k] for k in order if parts.get(k, 0.0) >= 0.005}
+    rest = total - sum(shown.values())
+    return f"{total:.2f} s = " + " + ".join(f"{k} {v:.2f}" for k, v in shown.items()) + f" + rest {rest:.2f}"
 
 
 def batch_case(repeats: int = 200) -> dict:
@@ -259,6 +312,13 @@ def main() -> int:
         ratio = r["ref_s"] / r["gradient_s"]
         print(f"10^5 nodes against {r['ref_backend']} with its own ordering, same process: {ratio:.1f}x "
               f"({'meets' if ratio >= 10 else 'MISSES'} the 10x target)")
+    for target_n in (100_000, 1_000_000):
+        r = by_n.get(target_n)
+        if r and r.get("first_parts"):
+            print(f"{target_n:.0e} nodes, first gradient: {_parts_text(r['gradient_s'], r['first_parts'])}")
+            print(f"{target_n:.0e} nodes, second gradient (changed widths, a training step): "
+                  f"{_parts_text(r['again_s'], r['warm_parts'])}; {r['again_cpu_s']:.2f} s CPU; "
+                  f"{r['again_analyses']} new analyses")
     if len(by_n) == 2:
         big, small = by_n[1_000_000], by_n[100_000]
         ratio = big["gradient_s"] / small["gradient_s"]
