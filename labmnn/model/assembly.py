@@ -146,20 +146,17 @@ class Layout:
         The index arrays are views of the layout's own (shared, not copied): every
         stiffness gives the same pattern.
         """
-        nx, ny = self.directions[:, 0], self.directions[:, 1]
-        kxx, kxy, kyy = k * nx * nx, k * nx * ny, k * ny * ny
-        i, j = self.bonds[:, 0], self.bonds[:, 1]
-        n_nodes = len(self.node_pos)
+        k = np.asarray(k, dtype=float)
         data = np.zeros(self.nnz + 1)  # the last entry: the dump, where absent contributions go
-        for slot, v in zip(self.off_slots, (kxx, kxy, kxy, kyy)):
-            if self.n_blocks < len(self.bonds):  # parallel bonds share slots: sum them
-                data -= np.bincount(slot, v, self.nnz + 1)
-            else:  # one bond a block: each slot is written once
-                np.negative(v, out=v)
-                data[slot] = v
-                np.negative(v, out=v)
-        for slot, v in zip(self.diag_slots, (kxx, kxy, kyy)):  # a node's own block: its bonds' sum
-            data[slot] = np.bincount(i, v, n_nodes) + np.bincount(j, v, n_nodes)
+        for s in range(0, k.size, _CHUNK):  # in blocks of bonds: temporaries stay small (no fresh pages)
+            n = self.directions[s : s + _CHUNK]
+            kn = n * k[s : s + _CHUNK, None]  # k n_x, k n_y
+            products = (kn[:, 0] * n[:, 0], kn[:, 0] * n[:, 1], kn[:, 1] * n[:, 1])  # k n_x n_x, k n_x n_y, k n_y n_y
+            ends = self.bonds[s : s + _CHUNK]
+            for t, v in enumerate(products):  # each end node's own block
+                np.add.at(data, self.diag_slots[t][ends], v[:, None])
+            for t, v in zip(range(4), (products[0], products[1], products[1], products[2])):  # the block between
+                np.subtract.at(data, self.off_slots[t, s : s + _CHUNK], v)  # parallel bonds add up
         return sp.csr_matrix((data[: self.nnz], self.indices, self.indptr), shape=(self.n, self.n), copy=False)
 
     def full(self, k: np.ndarray) -> sp.csc_matrix:
