@@ -253,3 +253,47 @@ def test_training_steps_on_a_regular_lattice_reuse_the_analysis(monkeypatch):
         net.gradient(F, loss, wrt="width")
         net.set_widths(net.width * np.where(rng.random(net.n_bonds) < 0.5, 0.99, 1.01))
     assert phases.count(11) == 1 and phases.count(22) == 4  # one analysis: the first pattern is the structural one
+
+
+def test_layout_assembles_parallel_bonds_and_vertical_ones_like_the_product():
+    # a bond given twice adds up in one block; vertical and horizontal bonds have structural zeros
+    from labmnn.model.network import Network
+
+    base = triangular_lattice(14, 12)
+    vertical = np.array([[0, 2 * 14]])  # rows 0 and 2 share x: a vertical bond
+    bonds = np.concatenate([base.bonds, base.bonds[:40], vertical])
+    net = Network(base.nodes, bonds, 2e-3, 2e-3, 0.55e6, fixed_nodes=base.fixed_nodes[:5])
+    order = net.elimination_order()
+    k = net.stiffness * np.random.default_rng(3).uniform(0.5, 1.5, net.n_bonds)
+    ref = net.reduced_stiffness_matrix(k)[order][:, order]
+    D = net.ordered_stiffness_matrix(k)
+    assert abs(D - ref).max() <= 1e-12 * abs(ref).max()
+    U = net.ordered_upper_stiffness(k)
+    rows = np.repeat(np.arange(U.shape[0]), np.diff(U.indptr))
+    assert np.all(U.indices >= rows) and U.has_sorted_indices  # the upper triangle, as PARDISO reads it
+    u = np.random.default_rng(4).normal(size=(U.shape[0], 2))
+    C = net.compatibility_matrix[:, net.free_dofs[order]]
+    assert np.allclose(net.ordered_layout().elongations(u), C @ u, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["pardiso", "cholmod"])  # the backends that keep an analysis
+def test_uniform_widths_then_a_changed_stiffness_analyse_once(backend, monkeypatch):
+    # The first matrix of a uniform-width lattice has entries that cancel to exactly zero; the
+    # factorisation at the next stiffness must still reuse the first analysis (same pattern).
+    if backend not in linear_solver.available_backends():
+        pytest.skip(f"{backend} not installed")
+    monkeypatch.setenv("LABMNN_SOLVER", backend)
+    net = triangular_lattice(18, 16)
+    F = np.zeros((net.n_nodes, 2))
+    F[int(np.argmin(net.nodes[:, 1])), 1] = -0.05
+    loss = losses.from_spec({"kind": "mse", "targets": [{"node": int(np.argmax(net.nodes[:, 0])), "axis": "y",
+                                                           "value": -1e-4}]})
+    calls = dict(linear_solver.PHASE_CALLS)
+    net.gradient(F, loss)
+    keys = set(net._solver_cache)
+    net.set_widths(net.width * np.random.default_rng(5).uniform(0.9, 1.1, net.n_bonds))
+    net.gradient(F, loss)
+    assert set(net._solver_cache) == keys  # one pattern: the cache holds the first analysis only
+    if backend == "pardiso":
+        assert linear_solver.PHASE_CALLS.get(11, 0) - calls.get(11, 0) == 1
+        assert linear_solver.PHASE_CALLS.get(22, 0) - calls.get(22, 0) == 2
