@@ -164,34 +164,47 @@ class Layout:
         return symmetric_from_upper(self.upper(k))
 
     def elongations(self, u: np.ndarray) -> np.ndarray:
-        """C u: bond elongations of displacements ``u`` (n,) or (n, r) given in elimination order.
-
-        Column by column, with few temporaries (at 10^6 nodes each is 24 MB,
-        made while the factor is alive).
-        """
+        """C u: bond elongations of displacements ``u`` (n,) or (n, r) given in elimination order."""
         u = np.asarray(u, dtype=float)
-        if u.ndim == 2:
-            out = np.empty((len(self.bonds), u.shape[1]))
-            for c in range(u.shape[1]):
-                out[:, c] = self.elongations(u[:, c])
-            return out
-        up = np.zeros(self.n + 1)  # entry n: the fixed degrees of freedom, which do not move
-        up[: self.n] = u
+        out = np.empty((len(self.bonds),) + u.shape[1:])
+        for s, e in self._elongation_blocks(u.reshape(self.n, -1)):
+            out[s : s + len(e)] = e.reshape(out[s : s + len(e)].shape)
+        return out
+
+    def elongation_products(self, z: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """sum_c (C z)_c (C w)_c per bond, for z and w (n, r) in elimination order.
+
+        The adjoint gradient's last step, in one pass over the bonds: only the
+        result is bond-sized (at 10^6 nodes each elongation column would be
+        24 MB, made while the factor is alive).
+        """
+        r = z.shape[1]
+        g = np.empty(len(self.bonds))
+        for s, e in self._elongation_blocks(np.concatenate([z, w], axis=1)):
+            p = e[:, :r] * e[:, r:]
+            np.sum(p, axis=1, out=g[s : s + len(e)])
+        return g
+
+    def _elongation_blocks(self, u: np.ndarray):
+        """(first bond, C u of the block, (chunk, k)) for blocks of bonds; ``u`` (n, k)."""
+        up = np.zeros((u.shape[1], self.n + 1))  # one row a column; entry n: the fixed DOFs, which do not move
+        up[:, : self.n] = u.T
         rows = self.node_pos.ravel().astype(np.intp)  # 2 node + axis -> row
-        e = np.empty(len(self.bonds))
-        for s in range(0, e.size, _CHUNK):  # in blocks of bonds: temporaries stay small and in cache
+        for s in range(0, len(self.bonds), _CHUNK):  # temporaries stay small and in cache
             ends = self.bonds[s : s + _CHUNK] * 2  # (chunk, 2): x of each end
             n = self.directions[s : s + _CHUNK]
-            ux = np.take(up, np.take(rows, ends))
+            ix = np.take(rows, ends)
             ends += 1
-            uy = np.take(up, np.take(rows, ends))
-            out = e[s : s + _CHUNK]  # e = n_x (u_jx - u_ix) + n_y (u_jy - u_iy)
-            np.subtract(ux[:, 1], ux[:, 0], out=out)
-            out *= n[:, 0]
-            uy[:, 1] -= uy[:, 0]
-            uy[:, 1] *= n[:, 1]
-            out += uy[:, 1]
-        return e
+            iy = np.take(rows, ends)
+            e = np.empty((len(n), up.shape[0]))
+            for c, col in enumerate(up):  # e = n_x (u_jx - u_ix) + n_y (u_jy - u_iy)
+                ux, uy = np.take(col, ix), np.take(col, iy)
+                np.subtract(ux[:, 1], ux[:, 0], out=e[:, c])
+                e[:, c] *= n[:, 0]
+                uy[:, 1] -= uy[:, 0]
+                uy[:, 1] *= n[:, 1]
+                e[:, c] += uy[:, 1]
+            yield s, e
 
 
 _CHUNK = 1 << 16  # bonds per block in :meth:`Layout.elongations`

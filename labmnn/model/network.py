@@ -236,16 +236,12 @@ class Equilibrium:
                     M = np.asfortranarray((Fb.T @ A)[dofs] / S)
             if U is None:
                 W = self._solve_ordered(M).reshape(dofs.size, r)
-            # g = sum over the outputs of (C Z)_i (C W)_i, one output at a time (at 10^6 nodes
-            # each column of elongations is 24 MB, made while the factor is alive)
+            # g = sum over the outputs of (C Z)_i (C W)_i
             Z2, W2 = Z.reshape(-1, r), W.reshape(-1, r)
-            g = self._elongations(Z2[:, 0])
-            g *= self._elongations(W2[:, 0])
-            for i in range(1, r):
-                e = self._elongations(Z2[:, i])
-                e *= self._elongations(W2[:, i])
-                g += e
-                del e
+            if self._order is not None:  # from the bonds, in blocks: only g is bond-sized
+                g = net.ordered_layout().elongation_products(Z2, W2)
+            else:
+                g = np.einsum("ij,ij->i", self._elongations(Z2), self._elongations(W2))
             del W, W2
             return OutputAdjoint(g, value, Z, A, dofs, support_dofs, U)
 
