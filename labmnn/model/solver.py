@@ -462,18 +462,18 @@ def release_free_memory() -> None:
     process.  After a big one-off build (the 10^6-node layout leaves ~420 MB so)
     this keeps it from sitting beside the factor made next.
     """
-    global _LIBC
-    if _LIBC is None:
+    if not _LIBC:
         try:
-            _LIBC = ctypes.CDLL("libc.so.6")
-            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+            libc = ctypes.CDLL("libc.so.6")
+            libc.malloc_trim.argtypes = [ctypes.c_size_t]
+            _LIBC.append(libc.malloc_trim)
         except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
 
 
-_LIBC = None
+_LIBC: list = []  # glibc's malloc_trim, or None where there is none (looked up once)
 
 
 HANDED_OVER = "_labmnn_handed_over"
