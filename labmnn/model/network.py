@@ -79,9 +79,8 @@ class Equilibrium:
                     # pattern fixed per geometry: the factorisation needs no ordering step of its
                     # own, and its symbolic analysis serves every later stiffness.
                     self._order = net.elimination_order()
-                    D = net.ordered_upper_stiffness(stiffness)
-                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None,
-                                                      upper=not self._dense)
+                    D = linear_solver.upper_triangle(net.ordered_upper_stiffness(stiffness))
+                self.factor = linear_solver.factorize(D, cache=net._solver_cache, ordered=self._order is not None)
         except linear_solver.SingularMatrix:
             net.check_rigid(force=True)
             raise  # pragma: no cover  (check_rigid raises first)

@@ -476,6 +476,19 @@ def release_free_memory() -> None:
 _LIBC: list = []  # glibc's malloc_trim, or None where there is none (looked up once)
 
 
+UPPER = "_labmnn_upper_triangle"
+
+
+def upper_triangle(U: sp.csr_matrix) -> sp.csr_matrix:
+    """Mark ``U`` as the upper triangle of a symmetric matrix (as ``factorize(..., upper=True)``).
+
+    The mark travels with the matrix, so callers that pass ``factorize``'s
+    arguments along (wrappers, spies in tests) need not know the keyword.
+    """
+    setattr(U, UPPER, True)
+    return U
+
+
 HANDED_OVER = "_labmnn_handed_over"
 
 
@@ -513,7 +526,8 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
         ``A`` is the upper triangle of the symmetric matrix (CSR, sorted indices,
         the diagonal present), as :meth:`Network.ordered_upper_stiffness` makes
         it: PARDISO takes its arrays as they are (no copy); the other backends
-        are given the whole matrix.
+        are given the whole matrix.  A matrix marked with :func:`upper_triangle`
+        is taken so too.
 
     Returns
     -------
@@ -529,6 +543,7 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
             os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW)):
         backend = "dense"
     name = backend or default_backend()
+    upper = upper or getattr(A, UPPER, False)
     if upper and name == "pardiso":
         A = A if isinstance(A, sp.csr_matrix) else sp.csr_matrix(A)
         return _pardiso(A, cache, ordered, upper=True)
