@@ -180,15 +180,19 @@ class Layout:
         """
         r = z.shape[1]
         g = np.empty(len(self.bonds))
-        for s, e in self._elongation_blocks(np.concatenate([z, w], axis=1)):
+        for s, e in self._elongation_blocks(z, w):
             p = e[:, :r] * e[:, r:]
             np.sum(p, axis=1, out=g[s : s + len(e)])
         return g
 
-    def _elongation_blocks(self, u: np.ndarray):
-        """(first bond, C u of the block, (chunk, k)) for blocks of bonds; ``u`` (n, k)."""
-        up = np.zeros((u.shape[1], self.n + 1))  # one row a column; entry n: the fixed DOFs, which do not move
-        up[:, : self.n] = u.T
+    def _elongation_blocks(self, *us: np.ndarray):
+        """(first bond, C [u1 u2 ...] of the block, (chunk, k)) for blocks of bonds; each ``u`` (n, k_i)."""
+        k = sum(u.shape[1] for u in us)
+        up = np.zeros((k, self.n + 1))  # one row a column; entry n: the fixed DOFs, which do not move
+        c = 0
+        for u in us:
+            up[c : c + u.shape[1], : self.n] = u.T
+            c += u.shape[1]
         rows = self.node_pos.ravel().astype(np.intp)  # 2 node + axis -> row
         for s in range(0, len(self.bonds), _CHUNK):  # temporaries stay small and in cache
             ends = self.bonds[s : s + _CHUNK] * 2  # (chunk, 2): x of each end
