@@ -58,6 +58,7 @@ MAX_NEWTON = 40  # iterations per load step
 SMALLEST_STEP = 1.0 / 4096  # load steps are halved at most down to this fraction of the load
 MIN_STRETCH = 1e-3  # a bond shorter than this fraction of its rest length has collapsed
 MAX_STRAIN = 0.25  # the bar model (linear springs, small strains) is not trusted past 25 % strain
+BATCH_FROM = 2  # samples: from this many, the sparse path solves them together (labmnn.model.nonlinear_batch)
 
 
 class NoEquilibrium(LabmnnError):
@@ -78,12 +79,16 @@ class BarState:
         Geometric elongations l - L, m.
     tension : ndarray (S, m)
         Axial force k (l - L), N (positive in tension).
+    ordered : ndarray (S, n_free) or None
+        The displacements in the factor's order, when the batched sparse path
+        made the state (its adjoint works on them).
     """
 
     lengths: np.ndarray
     directions: np.ndarray
     stretch: np.ndarray
     tension: np.ndarray
+    ordered: np.ndarray | None = None
 
     def sample(self, s: int) -> BarState:
         """The state of sample ``s`` alone (arrays keep a leading axis of 1)."""
@@ -185,6 +190,7 @@ class NonlinearStatics:
         self.pattern: Pattern = patterns[key]
         self.cache = net.__dict__.setdefault("_tangent_cache", {})  # symbolic analysis, one per pattern
         self.floor = ROUND_OFF * float(np.max(self.k * net.lengths, initial=0.0))  # newtons
+        self.batch: object | None = None  # the last batched solve (nonlinear_batch.BatchStatics: its counts)
 
     def tolerance(self, F_free: np.ndarray) -> np.ndarray:
         """Largest residual force accepted as equilibrium, per sample (N)."""
@@ -339,6 +345,8 @@ class NonlinearStatics:
         F = np.asarray(forces, dtype=float)
         if not np.all(np.isfinite(F)):
             raise NoEquilibrium(f"{self.net.name}: the forces hold NaN or infinite values")
+        if self._batched(F.shape[0]):
+            return self._solve_batch(F)
         U = self._batch_newton(F) if self.dense and F.shape[0] > 1 else np.zeros_like(F)
         todo = np.ones(F.shape[0], dtype=bool) if not (self.dense and F.shape[0] > 1) else \
             ~np.all(np.isfinite(U.reshape(F.shape[0], -1)), axis=1)
@@ -347,6 +355,27 @@ class NonlinearStatics:
         state = bar_state(self.net, U, self.k)
         if self.dense and F.shape[0] > 1:
             self._check_stable(state, F)
+        self._check_strain(state, F)
+        return U, state
+
+    def _batched(self, S: int) -> bool:
+        """Whether ``S`` samples take the batched sparse path (:mod:`labmnn.model.nonlinear_batch`)."""
+        return not self.dense and S >= BATCH_FROM
+
+    def _solve_batch(self, F: np.ndarray) -> tuple[np.ndarray, BarState]:
+        """All samples at once with the linear factor; those it cannot settle, one by one."""
+        from labmnn.model.nonlinear_batch import BatchStatics
+
+        batch = self.batch = BatchStatics(self)
+        F_ordered = batch.to_ordered(F)
+        X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
+        stable = batch.certify(X, np.flatnonzero(converged))
+        U = batch.to_nodes(X)
+        careful = np.flatnonzero(~stable)
+        for s in careful:  # load steps and line search, the same refusals as one by one
+            U[s] = self.solve_one(F[s:s + 1])[0]
+        X[careful] = batch.to_ordered(U[careful])
+        state = batch.state(X)
         self._check_strain(state, F)
         return U, state
 
@@ -406,7 +435,15 @@ class NonlinearStatics:
             with linear_solver.one_blas_thread(self.free.size):
                 V[:, self.free] = np.linalg.solve(self.tangent(state), rhs[..., None])[..., 0]
             return V.reshape(forces.shape)
-        for s in range(S):
+        todo = range(S)
+        if state.ordered is not None:  # the batched path's state: conjugate gradients for all samples
+            from labmnn.model.nonlinear_batch import BatchStatics
+
+            batch = self.batch = BatchStatics(self)
+            X, ok = batch.adjoint(state.ordered, batch.to_ordered(forces))
+            V = batch.to_nodes(X).reshape(S, -1)
+            todo = np.flatnonzero(~ok)
+        for s in todo:  # a factorisation of each sample's tangent
             fac = self.factor(self.tangent(state.sample(s)))
             if fac is None:
                 raise NoEquilibrium(f"{self.net.name}: the equilibrium is unstable (the tangent "
@@ -417,6 +454,11 @@ class NonlinearStatics:
 
     def elongations_along(self, state: BarState, v: np.ndarray) -> np.ndarray:
         """Elongations (S, m) of small displacements ``v`` (S, n, 2) along the deformed bars."""
+        if state.ordered is not None:
+            from labmnn.model.nonlinear_batch import BatchStatics
+
+            batch = BatchStatics(self)
+            return batch.elongations_along(state, batch.to_ordered(v))
         i, j = self.net.bonds[:, 0], self.net.bonds[:, 1]
         return np.einsum("smk,smk->sm", state.directions, v[:, j] - v[:, i])
 

@@ -1,0 +1,440 @@
+"""Exact (large-rotation) statics of a batch of samples on the sparse path, sharing one factor.
+
+The one-by-one path of :mod:`labmnn.model.nonlinear` factorises the tangent
+stiffness at every Newton step of every sample.  Here every sample of a batch
+is solved at once, and the only factor is the one the network holds already:
+D = C^T K C at the current stiffness (:meth:`Network.equilibrium`).
+
+Forward
+    From the linear answer u = D^-1 F, the modified Newton step
+    u <- u + D^-1 (F - g(u)) with Anderson acceleration (a short history of
+    steps and residual changes, mixed per sample by least squares in the D^-1
+    norm of the residual).  Each iteration is one residual evaluation of all
+    active samples (matrix-free, vectorised over bonds and samples) and one
+    multi-column solve with D.  A sample leaves the batch once its residual
+    force is within :meth:`NonlinearStatics.tolerance`; a sample that stalls,
+    diverges, collapses a bond or runs out of iterations is handed back to the
+    careful one-by-one path (load steps, line search, the same messages).
+
+Stability
+    A batch equilibrium is accepted only with a proof that each tangent is
+    positive definite (:func:`certify`): per bond a 2x2 matrix
+    M_b = (k_b / 2) n0 n0^T + beta_b (I - n0 n0^T) on the undeformed direction
+    n0 is worked out with M_b <= A_sb (the bond's tangent block) for every
+    sample s of a group; then sum_b B_b^T M_b B_b <= K_t(u_s) for all of them,
+    and one Cholesky factorisation of that lower bound certifies the whole
+    group.  A group that fails is halved; a single sample that fails gets the
+    exact check (a factorisation of its own tangent), and if that fails too it
+    goes to the one-by-one path, which finds a stable branch by load steps or
+    refuses the load.
+
+Adjoint
+    K_t(u_s) v_s = f_s for all samples by conjugate gradients, one recurrence
+    per sample, vectorised, preconditioned by the same D^-1 (one multi-column
+    solve per iteration), to a relative residual of ``ADJOINT_TOLERANCE`` in the
+    D^-1 norm.  When the right-hand sides live on a few DOFs (a loss with a few
+    outputs) the first iterate D^-1 f_s comes from a solve of those unit
+    columns.  A sample with negative curvature (p^T K_t p <= 0) or no
+    convergence is solved by a factorisation of its tangent.
+
+Vectors live in the factor's own order, one row per sample ((S, n_free),
+C order, which is what the solver takes column-major); bond arithmetic runs on
+blocks of samples (``CHUNK_VALUES`` bond-sample values at a time), so the
+working arrays stay small and are reused by the allocator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+MAX_ITER = 30  # forward iterations before a sample goes to the one-by-one path
+HISTORY = 2  # Anderson history (steps remembered per sample)
+STALL = 0.6  # a sample whose residual shrinks by less than this over two iterations is handed back ...
+STALL_AFTER = 6  # ... once it has had this many iterations
+DIVERGE = 10.0  # ... or at once when its residual grows past this multiple of the first one
+ADJOINT_TOLERANCE = 1e-12  # relative residual of the adjoint in the D^-1 norm
+ADJOINT_MAX_ITER = 40
+CHUNK_VALUES = 1_000_000  # bond-sample values per working block (8 MB arrays)
+MARGIN = 1e-12  # the lower bound's transverse stiffness is lowered by this fraction of k (round-off)
+
+
+class BondOperators:
+    """Bond differences on the factor-ordered free DOFs, worked out once per geometry.
+
+    Attributes
+    ----------
+    diff : csr_matrix (2 m, n_free)
+        Rows 0..m-1: x component of u_j - u_i for each bond; rows m..2m-1: y.
+    gather : csr_matrix (n_free, 2 m)
+        ``diff`` transposed: sums per-bond force vectors (x rows, then y) into DOF forces.
+    d0 : ndarray (2 m, 1)
+        Undeformed bond vectors x_j - x_i (x components, then y), m.
+    dofs : ndarray (n_free,)
+        DOF number (2 node + axis) of each unknown, in the factor's order.
+    """
+
+    def __init__(self, net):
+        order = net.elimination_order()
+        nf = order.size
+        self.dofs = net.free_dofs[order]
+        position = np.full(2 * net.n_nodes, -1, dtype=np.int64)
+        position[self.dofs] = np.arange(nf)
+        i, j = net.bonds[:, 0], net.bonds[:, 1]
+        m = i.size
+        rows, cols, vals = [], [], []
+        for axis in (0, 1):
+            for node, sign in ((i, -1.0), (j, 1.0)):
+                p = position[2 * node + axis]
+                keep = np.flatnonzero(p >= 0)
+                rows.append(axis * m + keep)
+                cols.append(p[keep])
+                vals.append(np.full(keep.size, sign))
+        self.diff = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                  shape=(2 * m, nf))
+        self.gather = self.diff.T.tocsr()
+        d = net.nodes[j] - net.nodes[i]
+        self.d0 = np.concatenate([d[:, 0], d[:, 1]])[:, None]
+        self.m = m
+
+
+def operators(net) -> BondOperators:
+    """The network's :class:`BondOperators` (kept with its tangent patterns: dropped with its geometry)."""
+    patterns = net.__dict__.setdefault("_tangent_patterns", {})
+    if "batch" not in patterns:
+        patterns["batch"] = BondOperators(net)
+    return patterns["batch"]
+
+
+def _chunks(S: int, m: int):
+    """Slices of samples whose bond arrays hold about ``CHUNK_VALUES`` values each."""
+    step = max(1, CHUNK_VALUES // max(m, 1))
+    return [slice(s, min(s + step, S)) for s in range(0, S, step)]
+
+
+class BatchStatics:
+    """The batched sparse path of one :class:`NonlinearStatics` (one network, one stiffness)."""
+
+    def __init__(self, statics):
+        self.statics = statics
+        self.net = statics.net
+        self.ops = operators(self.net)
+        self.eq = self.net.equilibrium(statics.k)
+        k = statics.k[:, None]
+        self.k = k
+        self.kL = k * self.net.lengths[:, None]
+        self.min_length = 1e-3 * self.net.lengths[:, None]  # MIN_STRETCH of each bond's length
+        self.solves = 0  # multi-column solves made (benchmarks print them)
+        self.factorisations = 0  # numeric factorisations made (stability checks)
+
+    # ------------------------------------------------------------- pieces
+    def to_ordered(self, A: np.ndarray) -> np.ndarray:
+        """(S, n, 2) node arrays as (S, n_free) rows in the factor's order."""
+        return np.take(A.reshape(A.shape[0], 2 * self.net.n_nodes), self.ops.dofs, axis=1)
+
+    def to_nodes(self, X: np.ndarray) -> np.ndarray:
+        """(S, n_free) ordered rows back to (S, n, 2) node arrays (zero on fixed DOFs)."""
+        out = np.zeros((X.shape[0], 2 * self.net.n_nodes))
+        out[:, self.ops.dofs] = X
+        return out.reshape(X.shape[0], self.net.n_nodes, 2)
+
+    def precondition(self, R: np.ndarray, first: bool = False) -> np.ndarray:
+        """D^-1 applied to every row of ``R`` (S, n_free): one multi-column solve."""
+        self.solves += 1
+        if first:  # the checked solve: a mechanism slipping through the factor is diagnosed
+            return np.ascontiguousarray(self.eq._solve_ordered(R.T).T)
+        return np.ascontiguousarray(self.eq.factor.solve(R.T).T)
+
+    def _bonds(self, Xc: np.ndarray):
+        """Deformed bond vectors (2 m, c) and lengths (m, c) of a block of ordered rows (c, n_free)."""
+        d = self.ops.diff @ np.ascontiguousarray(Xc.T)
+        d += self.ops.d0
+        m = self.ops.m
+        length = np.square(d[:m])
+        length += np.square(d[m:])
+        return d, np.sqrt(length, out=length)
+
+    def internal(self, X: np.ndarray):
+        """Bond forces g(u) on the ordered DOFs (S, n_free), and which samples are valid (S,)."""
+        S, m = X.shape[0], self.ops.m
+        G = np.empty_like(X)
+        ok = np.ones(S, dtype=bool)
+        for sl in _chunks(S, m):
+            d, length = self._bonds(X[sl])
+            ok[sl] = np.isfinite(length).all(axis=0) & (length >= self.min_length).all(axis=0)
+            c = np.divide(self.kL, length, out=length)
+            np.subtract(self.k, c, out=c)  # T / l = k (1 - L / l)
+            d.reshape(2, m, -1)[...] *= c
+            G[sl] = (self.ops.gather @ d).T
+        return G, ok
+
+    def tangent_data(self, X: np.ndarray) -> list:
+        """Per block of samples: directions (2 m, c) and the tangent's 2x2 coefficients (m, c) each.
+
+        A bond's block is k n n^T + (T / l)(I - n n^T) = (T / l) I + (k - T / l) n n^T.
+        """
+        m = self.ops.m
+        out = []
+        for sl in _chunks(X.shape[0], m):
+            d, length = self._bonds(X[sl])
+            d.reshape(2, m, -1)[...] /= length  # unit directions
+            geo = self.k - self.kL / length  # T / l
+            out.append((sl, d, geo, self.k - geo))
+        return out
+
+    def tangent_product(self, data: list, P: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """K_t(u_s) p_s for the samples ``rows`` (indices into the batch), P (len(rows), n_free)."""
+        m = self.ops.m
+        Q = np.empty_like(P)
+        for sl, n, geo, axial in data:
+            pick = np.flatnonzero((rows >= sl.start) & (rows < sl.stop))
+            if pick.size == 0:
+                continue
+            cols = rows[pick] - sl.start
+            dv = self.ops.diff @ np.ascontiguousarray(P[pick].T)
+            n2 = n.reshape(2, m, -1)[:, :, cols]
+            dv2 = dv.reshape(2, m, -1)
+            along = (n2 * dv2).sum(axis=0)
+            along *= axial[:, cols]
+            dv2 *= geo[:, cols]
+            dv2 += along * n2
+            Q[pick] = (self.ops.gather @ dv).T
+        return Q
+
+    # ------------------------------------------------------------ forward
+    def forward(self, F: np.ndarray, tol: np.ndarray):
+        """Equilibria of all samples from the linear answer; (U (S, n_free), converged (S,)).
+
+        ``F`` (S, n_free) ordered forces, ``tol`` (S,) largest residual force accepted, N.
+        """
+        S = F.shape[0]
+        U = self.precondition(F, first=True)  # the linear answer
+        done = np.zeros(S, dtype=bool)
+        failed = np.zeros(S, dtype=bool)
+        act = np.arange(S)
+        X, Fa, ta = U, F, tol
+        G, ok = self.internal(X)
+        R = Fa - G
+        res = np.abs(R).max(axis=1)
+        first = res.copy()
+        history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (dX, dF, dR) per step
+        Z = X_prev = R_prev = None
+        trail = [res]
+        for it in range(MAX_ITER + 1):
+            conv = ok & (res <= ta)
+            bad = ~ok | ~np.isfinite(res) | (res > DIVERGE * first)
+            if it >= STALL_AFTER:
+                bad |= res > STALL * trail[-3]
+            if it == MAX_ITER:
+                bad |= ~conv
+            U[act[conv]] = X[conv]
+            done[act[conv]] = True
+            failed[act[bad & ~conv]] = True
+            keep = ~(conv | bad)
+            if not keep.any():
+                break
+            if not keep.all():  # the batch shrinks: later solves carry only the active columns
+                act, X, Fa, ta, R, first = act[keep], X[keep], Fa[keep], ta[keep], R[keep], first[keep]
+                trail = [t[keep] for t in trail]
+                history = [(a[keep], b[keep], c[keep]) for a, b, c in history]
+                if Z is not None:
+                    Z, X_prev, R_prev = Z[keep], X_prev[keep], R_prev[keep]
+            Z_new = self.precondition(R)  # the modified Newton step D^-1 r
+            if Z is not None:
+                history.append((X - X_prev, Z_new - Z, R - R_prev))
+                history = history[-HISTORY:]
+            X_prev, R_prev, Z = X, R, Z_new
+            X = X + Z_new - self._anderson(history, Z_new, R)
+            G, ok = self.internal(X)
+            R = Fa - G
+            res = np.abs(R).max(axis=1)
+            trail.append(res)
+        return U, done & ~failed
+
+    @staticmethod
+    def _anderson(history: list, z: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """The Anderson correction sum_i gamma_i (dX_i + dZ_i), gamma minimising |z - dZ gamma| in the D norm.
+
+        With z = D^-1 r the D norm of z is z . r, so the normal equations need
+        only dot products of what is kept: (dZ_i . dR_j) gamma = dZ_i . r.
+        """
+        if not history:
+            return 0.0
+        h = len(history)
+        dZ = np.stack([b for _, b, _ in history], axis=1)  # (S, h, n)
+        dR = np.stack([c for _, _, c in history], axis=1)
+        A = np.einsum("shn,skn->shk", dZ, dR)
+        A = 0.5 * (A + A.transpose(0, 2, 1))
+        b = np.einsum("shn,sn->sh", dZ, r)
+        scale = np.trace(A, axis1=1, axis2=2)[:, None, None]
+        A = A + 1e-10 * scale * np.eye(h) + (scale == 0) * np.eye(h)
+        gamma = np.linalg.solve(A, b[..., None])[..., 0]  # (S, h)
+        gamma[~np.isfinite(gamma).all(axis=1)] = 0.0
+        step = np.zeros_like(z)
+        for i, (dX, dZi, _) in enumerate(history):  # h terms (two): arrays over samples and DOFs
+            step += gamma[:, i:i + 1] * (dX + dZi)
+        return step
+
+    def state(self, X: np.ndarray):
+        """The bonds' :class:`~labmnn.model.nonlinear.BarState` at ordered displacements X (S, n_free)."""
+        from labmnn.model.nonlinear import BarState
+
+        S, m = X.shape[0], self.ops.m
+        lengths = np.empty((S, m))
+        directions = np.empty((S, m, 2))
+        for sl in _chunks(S, m):
+            d, length = self._bonds(X[sl])
+            lengths[sl] = length.T
+            d.reshape(2, m, -1)[...] /= length
+            directions[sl, :, 0] = d[:m].T
+            directions[sl, :, 1] = d[m:].T
+        stretch = lengths - self.net.lengths[None]
+        return BarState(lengths, directions, stretch, self.statics.k[None] * stretch, ordered=X)
+
+    def elongations_along(self, state, V: np.ndarray) -> np.ndarray:
+        """n_b(u_s) . (v_j - v_i) for ordered small displacements V (S, n_free); (S, m)."""
+        S, m = V.shape[0], self.ops.m
+        out = np.empty((S, m))
+        for sl in _chunks(S, m):
+            dv = self.ops.diff @ np.ascontiguousarray(V[sl].T)
+            e = dv[:m] * state.directions[sl, :, 0].T
+            e += dv[m:] * state.directions[sl, :, 1].T
+            out[sl] = e.T
+        return out
+
+    # ---------------------------------------------------------- stability
+    def lower_blocks(self, X: np.ndarray) -> np.ndarray:
+        """Per sample and bond, the transverse stiffness beta of a 2x2 lower bound of the tangent block.
+
+        With n0 the undeformed direction and theta the bond's rotation (c, s its
+        cosine and sine), the block A = k n n^T + (T / l)(I - n n^T) reads, on
+        (n0, n0 perp), [[k c^2 + t s^2, (k - t) s c], [(k - t) s c, k s^2 + t c^2]]
+        (t = T / l).  M = (k / 2) n0 n0^T + beta (I - n0 n0^T) <= A holds when
+        a11 = k c^2 + t s^2 - k / 2 > 0 and beta <= a22 - a12^2 / a11.  Returns
+        (S, m) values of that largest beta (-inf where a11 <= 0), less a margin.
+        """
+        m = self.ops.m
+        n0 = self.net.directions
+        out = np.empty((X.shape[0], m))
+        for sl, n, geo, _ in self.tangent_data(X):
+            nx, ny = n[:m], n[m:]
+            cos = nx * n0[:, :1] + ny * n0[:, 1:]
+            sin = n0[:, :1] * ny - n0[:, 1:] * nx
+            a11 = self.k * cos ** 2 + geo * sin ** 2 - 0.5 * self.k
+            a22 = self.k * sin ** 2 + geo * cos ** 2
+            a12 = (self.k - geo) * sin * cos
+            with np.errstate(divide="ignore", invalid="ignore"):
+                beta = np.where(a11 > 0, a22 - a12 ** 2 / a11, -np.inf)
+            out[sl] = (beta - MARGIN * self.k).T
+        return out
+
+    def lower_bound_factors(self, beta: np.ndarray) -> bool:
+        """Whether sum_b B_b^T [(k / 2) n0 n0^T + beta_b (I - n0 n0^T)] B_b is positive definite."""
+        if not np.all(np.isfinite(beta)):
+            return False
+        statics = self.statics
+        n0 = self.net.directions
+        nn = n0[:, :, None] * n0[:, None, :]
+        block = 0.5 * statics.k[:, None, None] * nn + beta[:, None, None] * (np.eye(2) - nn)
+        full = np.concatenate([np.concatenate([block, -block], axis=2),
+                               np.concatenate([-block, block], axis=2)], axis=1)  # (m, 4, 4)
+        fac = statics.factor(statics.pattern.assemble(full.reshape(1, -1, 16)))
+        self.factorisations += 1
+        return fac is not None
+
+    def certify(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which of the samples ``rows`` (ordered displacements X[rows]) have a positive definite tangent.
+
+        A group is certified by one factorisation of its common lower bound
+        (see :meth:`lower_blocks`); a group that is not is halved; a single
+        sample that its bound does not certify gets the exact check, a
+        factorisation of its own tangent.
+        """
+        stable = np.zeros(X.shape[0], dtype=bool)
+        if rows.size == 0:
+            return stable
+        beta = self.lower_blocks(X[rows])
+        groups = [np.arange(rows.size)]
+        while groups:
+            g = groups.pop()
+            if self.lower_bound_factors(beta[g].min(axis=0)):
+                stable[rows[g]] = True
+            elif g.size > 1:
+                groups += [g[: g.size // 2], g[g.size // 2:]]
+            else:
+                stable[rows[g]] = self.exact_check(X[rows[g]])
+        return stable
+
+    def exact_check(self, X: np.ndarray) -> bool:
+        """Whether the tangent of one sample (ordered displacements (1, n_free)) factorises (is PD)."""
+        from labmnn.model.nonlinear import bar_state
+
+        statics = self.statics
+        state = bar_state(self.net, self.to_nodes(X), statics.k)
+        self.factorisations += 1
+        return statics.factor(statics.tangent(state)) is not None
+
+    # ------------------------------------------------------------ adjoint
+    def adjoint(self, X: np.ndarray, Fadj: np.ndarray):
+        """v solving K_t(u_s) v_s = f_s for every sample; (V (S, n_free), solved (S,)).
+
+        Preconditioned conjugate gradients, one recurrence per sample, all
+        samples' preconditioner applications in one solve; ``solved`` is False
+        where a sample met negative curvature or did not converge.
+        """
+        S = Fadj.shape[0]
+        data = self.tangent_data(X)
+        V = self._first_iterate(Fadj)
+        rows = np.arange(S)
+        R = Fadj - self.tangent_product(data, V, rows)
+        Zp = self.precondition(R)
+        rz = np.einsum("sn,sn->s", R, Zp)
+        ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f (V is D^-1 f here)
+        ref = np.where(ref > 0, ref, np.einsum("sn,sn->s", R, Zp))
+        P = Zp
+        solved = np.zeros(S, dtype=bool)
+        failed = np.zeros(S, dtype=bool)
+        act = rows
+        Ra = R
+        for _ in range(ADJOINT_MAX_ITER):
+            conv = np.abs(rz) <= ADJOINT_TOLERANCE ** 2 * ref[act]
+            solved[act[conv]] = True
+            keep = ~conv
+            if not keep.any():
+                break
+            act, P, Ra, rz = act[keep], P[keep], Ra[keep], rz[keep]
+            Q = self.tangent_product(data, P, act)
+            pq = np.einsum("sn,sn->s", P, Q)
+            bad = ~(pq > 0) | ~np.isfinite(pq)  # negative curvature (or a broken recurrence)
+            failed[act[bad]] = True
+            keep = ~bad
+            if not keep.any():
+                break
+            act, P, Ra, rz, Q, pq = act[keep], P[keep], Ra[keep], rz[keep], Q[keep], pq[keep]
+            alpha = (rz / pq)[:, None]
+            V[act] += alpha * P
+            Ra = Ra - alpha * Q
+            Zp = self.precondition(Ra)
+            rz_new = np.einsum("sn,sn->s", Ra, Zp)
+            P = Zp + (rz_new / rz)[:, None] * P
+            rz = rz_new
+        return V, solved & ~failed
+
+    def _first_iterate(self, Fadj: np.ndarray) -> np.ndarray:
+        """D^-1 f_s for every sample: through the unit columns of the DOFs loaded, when they are few."""
+        S = Fadj.shape[0]
+        loaded = np.flatnonzero(np.any(Fadj != 0, axis=0))
+        if loaded.size + _pass_columns() >= S:
+            return self.precondition(Fadj)
+        unit = np.zeros((loaded.size, Fadj.shape[1]))
+        unit[np.arange(loaded.size), loaded] = 1.0
+        Zu = self.precondition(unit)  # (r, n_free): D^-1 of each loaded DOF's unit force
+        return Fadj[:, loaded] @ Zu
+
+
+def _pass_columns() -> int:
+    """A solve's fixed cost in right-hand-side columns (:data:`labmnn.model.network.SOLVE_PASS_COLUMNS`)."""
+    from labmnn.model.network import SOLVE_PASS_COLUMNS
+
+    return SOLVE_PASS_COLUMNS
