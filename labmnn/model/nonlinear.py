@@ -372,6 +372,7 @@ class NonlinearStatics:
         stable = batch.certify(X, np.flatnonzero(converged))
         U = batch.to_nodes(X)
         careful = np.flatnonzero(~stable)
+        batch.careful = careful.size
         for s in careful:  # load steps and line search, the same refusals as one by one
             U[s] = self.solve_one(F[s:s + 1])[0]
         X[careful] = batch.to_ordered(U[careful])
@@ -443,6 +444,7 @@ class NonlinearStatics:
             X, ok = batch.adjoint(state.ordered, batch.to_ordered(forces))
             V = batch.to_nodes(X).reshape(S, -1)
             todo = np.flatnonzero(~ok)
+            batch.careful = todo.size
         for s in todo:  # a factorisation of each sample's tangent
             fac = self.factor(self.tangent(state.sample(s)))
             if fac is None:

@@ -127,6 +127,7 @@ class BatchStatics:
         self.min_length = 1e-3 * self.net.lengths[:, None]  # MIN_STRETCH of each bond's length
         self.solves = 0  # multi-column solves made (benchmarks print them)
         self.factorisations = 0  # numeric factorisations made (stability checks)
+        self.careful = 0  # samples handed to the one-by-one (factorised) path
 
     # ------------------------------------------------------------- pieces
     def to_ordered(self, A: np.ndarray) -> np.ndarray:
@@ -156,50 +157,60 @@ class BatchStatics:
         return d, np.sqrt(length, out=length)
 
     def internal(self, X: np.ndarray):
-        """Bond forces g(u) on the ordered DOFs (S, n_free), and which samples are valid (S,)."""
+        """Bond forces g(u) on the ordered DOFs (S, n_free), and which samples are valid (S,).
+
+        A sample is invalid when a bond has collapsed (shorter than ``MIN_STRETCH``
+        of its length) or a length is NaN.
+        """
         S, m = X.shape[0], self.ops.m
         G = np.empty_like(X)
         ok = np.ones(S, dtype=bool)
         for sl in _chunks(S, m):
             d, length = self._bonds(X[sl])
-            ok[sl] = np.isfinite(length).all(axis=0) & (length >= self.min_length).all(axis=0)
+            ok[sl] = (length >= self.min_length).all(axis=0)
             c = np.divide(self.kL, length, out=length)
             np.subtract(self.k, c, out=c)  # T / l = k (1 - L / l)
             d.reshape(2, m, -1)[...] *= c
             G[sl] = (self.ops.gather @ d).T
         return G, ok
 
-    def tangent_data(self, X: np.ndarray) -> list:
-        """Per block of samples: directions (2 m, c) and the tangent's 2x2 coefficients (m, c) each.
+    def _directions(self, X: np.ndarray):
+        """Per block of samples: (slice, unit directions (2 m, c), T / l (m, c))."""
+        m = self.ops.m
+        for sl in _chunks(X.shape[0], m):
+            d, length = self._bonds(X[sl])
+            d.reshape(2, m, -1)[...] /= length
+            yield sl, d, self.k - self.kL / length
 
-        A bond's block is k n n^T + (T / l)(I - n n^T) = (T / l) I + (k - T / l) n n^T.
+    def tangent_data(self, X: np.ndarray) -> list:
+        """Per block of samples: each bond's 2x2 tangent block (xx, xy, yy), (m, c) arrays each.
+
+        The block is k n n^T + (T / l)(I - n n^T) = (T / l) I + (k - T / l) n n^T.
         """
         m = self.ops.m
         out = []
-        for sl in _chunks(X.shape[0], m):
-            d, length = self._bonds(X[sl])
-            d.reshape(2, m, -1)[...] /= length  # unit directions
-            geo = self.k - self.kL / length  # T / l
-            out.append((sl, d, geo, self.k - geo))
+        for sl, n, geo in self._directions(X):
+            axial = self.k - geo
+            nx, ny = n[:m], n[m:]
+            out.append((sl, geo + axial * nx * nx, axial * nx * ny, geo + axial * ny * ny))
         return out
 
-    def tangent_product(self, data: list, P: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """K_t(u_s) p_s for the samples ``rows`` (indices into the batch), P (len(rows), n_free)."""
+    def tangent_product(self, data: list, P: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """K_t(u_s) p_s for every row of P (S, n_free); blocks with no ``active`` sample are left zero."""
         m = self.ops.m
-        Q = np.empty_like(P)
-        for sl, n, geo, axial in data:
-            pick = np.flatnonzero((rows >= sl.start) & (rows < sl.stop))
-            if pick.size == 0:
+        Q = np.zeros_like(P)
+        for sl, xx, xy, yy in data:
+            if not active[sl].any():
                 continue
-            cols = rows[pick] - sl.start
-            dv = self.ops.diff @ np.ascontiguousarray(P[pick].T)
-            n2 = n.reshape(2, m, -1)[:, :, cols]
-            dv2 = dv.reshape(2, m, -1)
-            along = (n2 * dv2).sum(axis=0)
-            along *= axial[:, cols]
-            dv2 *= geo[:, cols]
-            dv2 += along * n2
-            Q[pick] = (self.ops.gather @ dv).T
+            dv = self.ops.diff @ np.ascontiguousarray(P[sl].T)
+            f = np.multiply(xx, dv[:m])
+            tmp = np.multiply(xy, dv[m:])
+            f += tmp
+            np.multiply(yy, dv[m:], out=dv[m:])
+            np.multiply(xy, dv[:m], out=tmp)
+            dv[m:] += tmp
+            dv[:m] = f
+            Q[sl] = (self.ops.gather @ dv).T
         return Q
 
     # ------------------------------------------------------------ forward
@@ -262,11 +273,11 @@ class BatchStatics:
         if not history:
             return 0.0
         h = len(history)
-        dZ = np.stack([b for _, b, _ in history], axis=1)  # (S, h, n)
-        dR = np.stack([c for _, _, c in history], axis=1)
-        A = np.einsum("shn,skn->shk", dZ, dR)
-        A = 0.5 * (A + A.transpose(0, 2, 1))
-        b = np.einsum("shn,sn->sh", dZ, r)
+        A = np.empty((z.shape[0], h, h))
+        for i, (_, dZi, dRi) in enumerate(history):  # h (two) terms: dot products over samples and DOFs
+            for j, (_, dZj, dRj) in enumerate(history[: i + 1]):
+                A[:, i, j] = A[:, j, i] = 0.5 * (np.einsum("sn,sn->s", dZi, dRj) + np.einsum("sn,sn->s", dZj, dRi))
+        b = np.stack([np.einsum("sn,sn->s", dZi, r) for _, dZi, _ in history], axis=1)
         scale = np.trace(A, axis1=1, axis2=2)[:, None, None]
         A = A + 1e-10 * scale * np.eye(h) + (scale == 0) * np.eye(h)
         gamma = np.linalg.solve(A, b[..., None])[..., 0]  # (S, h)
@@ -317,7 +328,7 @@ class BatchStatics:
         m = self.ops.m
         n0 = self.net.directions
         out = np.empty((X.shape[0], m))
-        for sl, n, geo, _ in self.tangent_data(X):
+        for sl, n, geo in self._directions(X):
             nx, ny = n[:m], n[m:]
             cos = nx * n0[:, :1] + ny * n0[:, 1:]
             sin = n0[:, :1] * ny - n0[:, 1:] * nx
@@ -380,46 +391,43 @@ class BatchStatics:
         """v solving K_t(u_s) v_s = f_s for every sample; (V (S, n_free), solved (S,)).
 
         Preconditioned conjugate gradients, one recurrence per sample, all
-        samples' preconditioner applications in one solve; ``solved`` is False
-        where a sample met negative curvature or did not converge.
+        active samples' preconditioner applications in one solve; ``solved`` is
+        False where a sample met negative curvature or did not converge.
         """
         S = Fadj.shape[0]
         data = self.tangent_data(X)
+        everyone = np.ones(S, dtype=bool)
         V = self._first_iterate(Fadj)
-        rows = np.arange(S)
-        R = Fadj - self.tangent_product(data, V, rows)
-        Zp = self.precondition(R)
-        rz = np.einsum("sn,sn->s", R, Zp)
-        ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f (V is D^-1 f here)
-        ref = np.where(ref > 0, ref, np.einsum("sn,sn->s", R, Zp))
-        P = Zp
+        ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f: the D^-1 norm of f, squared
+        R = Fadj - self.tangent_product(data, V, everyone)
+        P = self.precondition(R)
+        rz = np.einsum("sn,sn->s", R, P)
         solved = np.zeros(S, dtype=bool)
-        failed = np.zeros(S, dtype=bool)
-        act = rows
-        Ra = R
+        active = everyone.copy()
         for _ in range(ADJOINT_MAX_ITER):
-            conv = np.abs(rz) <= ADJOINT_TOLERANCE ** 2 * ref[act]
-            solved[act[conv]] = True
-            keep = ~conv
-            if not keep.any():
+            conv = active & (np.abs(rz) <= ADJOINT_TOLERANCE ** 2 * ref)
+            solved |= conv
+            active &= ~conv
+            if not active.any():
                 break
-            act, P, Ra, rz = act[keep], P[keep], Ra[keep], rz[keep]
-            Q = self.tangent_product(data, P, act)
+            P[~active] = 0.0
+            Q = self.tangent_product(data, P, active)
             pq = np.einsum("sn,sn->s", P, Q)
-            bad = ~(pq > 0) | ~np.isfinite(pq)  # negative curvature (or a broken recurrence)
-            failed[act[bad]] = True
-            keep = ~bad
-            if not keep.any():
+            active &= pq > 0  # negative curvature (or a broken recurrence): left unsolved
+            if not active.any():
                 break
-            act, P, Ra, rz, Q, pq = act[keep], P[keep], Ra[keep], rz[keep], Q[keep], pq[keep]
-            alpha = (rz / pq)[:, None]
-            V[act] += alpha * P
-            Ra = Ra - alpha * Q
-            Zp = self.precondition(Ra)
-            rz_new = np.einsum("sn,sn->s", Ra, Zp)
-            P = Zp + (rz_new / rz)[:, None] * P
+            alpha = np.where(active, rz / np.where(active, pq, 1.0), 0.0)[:, None]
+            V += alpha * P
+            R -= alpha * Q
+            act = np.flatnonzero(active)
+            Z = np.zeros_like(R)
+            Z[act] = self.precondition(R[act])
+            rz_new = np.einsum("sn,sn->s", R, Z)
+            beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)[:, None]
+            P *= beta
+            P += Z
             rz = rz_new
-        return V, solved & ~failed
+        return V, solved
 
     def _first_iterate(self, Fadj: np.ndarray) -> np.ndarray:
         """D^-1 f_s for every sample: through the unit columns of the DOFs loaded, when they are few."""
