@@ -117,6 +117,8 @@ class BatchStatics:
     """The batched sparse path of one :class:`NonlinearStatics` (one network, one stiffness)."""
 
     def __init__(self, statics):
+        if statics.dense:
+            raise ValueError("the batched path is the sparse path's: this network is solved densely")
         self.statics = statics
         self.net = statics.net
         self.ops = operators(self.net)
