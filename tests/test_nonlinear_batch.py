@@ -58,7 +58,7 @@ def test_batch_equals_one_by_one_in_displacements_and_gradients():
     assert batch.careful == 0 and batch.solves >= 3  # settled by the batch, not handed back
     one = np.stack([net.solve(F[s], mechanics="nonlinear").displacements for s in range(S)])
     assert relative_error(U, one) < 1e-10
-    assert np.abs(net.solve(F, mechanics="nonlinear").displacements - one).max() < 1e-12 * np.abs(one).max()
+    assert np.abs(net.solve(F, mechanics="nonlinear").displacements - one).max() < 1e-10 * np.abs(one).max()
     loss = _mse(bottom, S)
     g = net.gradient(F, loss, mechanics="nonlinear")
     per_sample = np.mean([net.gradient(F[s], _one(loss, s), mechanics="nonlinear") for s in range(S)], axis=0)
@@ -119,7 +119,7 @@ def test_the_lower_bound_is_below_every_tangent(monkeypatch):
     batch = BatchStatics(statics)
     X, converged = batch.forward(batch.to_ordered(F), statics.tolerance(batch.to_ordered(F)))
     assert converged.all()
-    beta = batch.lower_blocks(X).min(axis=0)
+    beta = batch.final(X)[1].min(axis=0)
     assert np.all(np.isfinite(beta)) and beta.min() < 0  # compression bonds: the bound is not trivial
     n0 = net.directions
     nn = n0[:, :, None] * n0[:, None, :]
@@ -127,7 +127,7 @@ def test_the_lower_bound_is_below_every_tangent(monkeypatch):
     full = np.concatenate([np.concatenate([block, -block], 2), np.concatenate([-block, block], 2)], 1)
     lower = statics.pattern.assemble(full.reshape(1, -1, 16)).toarray()
     for s in range(3):
-        tangent = statics.tangent(batch.state(X[s:s + 1])).toarray()
+        tangent = statics.tangent(batch.final(X[s:s + 1])[0]).toarray()
         gap = np.linalg.eigvalsh(tangent - lower)
         assert gap.min() >= -1e-9 * np.abs(gap).max()
     assert np.linalg.eigvalsh(lower).min() > 0  # and here it certifies the group

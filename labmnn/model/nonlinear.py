@@ -82,6 +82,9 @@ class BarState:
     ordered : ndarray (S, n_free) or None
         The displacements in the factor's order, when the batched sparse path
         made the state (its adjoint works on them).
+    blocks : list or None
+        The batched path's tangent blocks per bond (see
+        :meth:`labmnn.model.nonlinear_batch.BatchStatics.final`).
     """
 
     lengths: np.ndarray
@@ -89,6 +92,7 @@ class BarState:
     stretch: np.ndarray
     tension: np.ndarray
     ordered: np.ndarray | None = None
+    blocks: list | None = None
 
     def sample(self, s: int) -> BarState:
         """The state of sample ``s`` alone (arrays keep a leading axis of 1)."""
@@ -369,14 +373,17 @@ class NonlinearStatics:
         batch = self.batch = BatchStatics(self)
         F_ordered = batch.to_ordered(F)
         X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
-        stable = batch.certify(X, np.flatnonzero(converged))
+        state, beta = batch.final(X)
+        stable = batch.certify(X, beta, np.flatnonzero(converged))
+        del beta
         U = batch.to_nodes(X)
         careful = np.flatnonzero(~stable)
         batch.careful = careful.size
         for s in careful:  # load steps and line search, the same refusals as one by one
             U[s] = self.solve_one(F[s:s + 1])[0]
-        X[careful] = batch.to_ordered(U[careful])
-        state = batch.state(X)
+        if careful.size:
+            X[careful] = batch.to_ordered(U[careful])
+            state, _ = batch.final(X)
         self._check_strain(state, F)
         return U, state
 
@@ -441,7 +448,7 @@ class NonlinearStatics:
             from labmnn.model.nonlinear_batch import BatchStatics
 
             batch = self.batch = BatchStatics(self)
-            X, ok = batch.adjoint(state.ordered, batch.to_ordered(forces))
+            X, ok = batch.adjoint(state, batch.to_ordered(forces))
             V = batch.to_nodes(X).reshape(S, -1)
             todo = np.flatnonzero(~ok)
             batch.careful = todo.size

@@ -50,7 +50,6 @@ import scipy.sparse as sp
 
 
 MAX_ITER = 30  # forward iterations before a sample goes to the one-by-one path
-HISTORY = 2  # Anderson history (steps remembered per sample)
 STALL = 0.6  # a sample whose residual shrinks by less than this over two iterations is handed back ...
 STALL_AFTER = 6  # ... once it has had this many iterations
 DIVERGE = 10.0  # ... or at once when its residual grows past this multiple of the first one
@@ -105,6 +104,11 @@ def operators(net) -> BondOperators:
     if "batch" not in patterns:
         patterns["batch"] = BondOperators(net)
     return patterns["batch"]
+
+
+def _max_abs(A: np.ndarray) -> np.ndarray:
+    """Largest |entry| of each row, without an |A| temporary (NaN where a row holds one)."""
+    return np.maximum(A.max(axis=1), -A.min(axis=1))
 
 
 def _chunks(S: int, m: int):
@@ -176,33 +180,16 @@ class BatchStatics:
             G[sl] = (self.ops.gather @ d).T
         return G, ok
 
-    def _directions(self, X: np.ndarray):
-        """Per block of samples: (slice, unit directions (2 m, c), T / l (m, c))."""
-        m = self.ops.m
-        for sl in _chunks(X.shape[0], m):
-            d, length = self._bonds(X[sl])
-            d.reshape(2, m, -1)[...] /= length
-            yield sl, d, self.k - self.kL / length
+    def tangent_product(self, blocks: list, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
+        """Q = K_t(u_s) p_s for every row of P (S, n_free); rows of blocks with no ``active`` sample are zero.
 
-    def tangent_data(self, X: np.ndarray) -> list:
-        """Per block of samples: each bond's 2x2 tangent block (xx, xy, yy), (m, c) arrays each.
-
-        The block is k n n^T + (T / l)(I - n n^T) = (T / l) I + (k - T / l) n n^T.
+        ``blocks``: per block of samples, each bond's 2x2 tangent (xx, xy, yy),
+        (m, c) arrays each (see :meth:`final`).
         """
         m = self.ops.m
-        out = []
-        for sl, n, geo in self._directions(X):
-            axial = self.k - geo
-            nx, ny = n[:m], n[m:]
-            out.append((sl, geo + axial * nx * nx, axial * nx * ny, geo + axial * ny * ny))
-        return out
-
-    def tangent_product(self, data: list, P: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """K_t(u_s) p_s for every row of P (S, n_free); blocks with no ``active`` sample are left zero."""
-        m = self.ops.m
-        Q = np.zeros_like(P)
-        for sl, xx, xy, yy in data:
+        for sl, xx, xy, yy in blocks:
             if not active[sl].any():
+                Q[sl] = 0.0
                 continue
             dv = self.ops.diff @ np.ascontiguousarray(P[sl].T)
             f = np.multiply(xx, dv[:m])
@@ -213,26 +200,27 @@ class BatchStatics:
             dv[m:] += tmp
             dv[:m] = f
             Q[sl] = (self.ops.gather @ dv).T
-        return Q
 
     # ------------------------------------------------------------ forward
     def forward(self, F: np.ndarray, tol: np.ndarray):
         """Equilibria of all samples from the linear answer; (U (S, n_free), converged (S,)).
 
         ``F`` (S, n_free) ordered forces, ``tol`` (S,) largest residual force accepted, N.
+        Modified Newton steps z = D^-1 r with Anderson acceleration of depth one:
+        x <- x + z - gamma (dx + dz), gamma = (dz . r) / (dz . dr) minimising the
+        D norm of z - gamma dz (dx, dz, dr: the last changes of x, z and r).
         """
         S = F.shape[0]
         U = self.precondition(F, first=True)  # the linear answer
         done = np.zeros(S, dtype=bool)
         failed = np.zeros(S, dtype=bool)
         act = np.arange(S)
-        X, Fa, ta = U, F, tol
-        G, ok = self.internal(X)
-        R = Fa - G
-        res = np.abs(R).max(axis=1)
+        X, Fa, ta = U.copy(), F, tol
+        R, ok = self.internal(X)
+        np.subtract(Fa, R, out=R)
+        res = _max_abs(R)
         first = res.copy()
-        history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (dX, dF, dR) per step
-        Z = X_prev = R_prev = None
+        dX = Zp = Rp = None  # the last step, and the previous z and r
         trail = [res]
         for it in range(MAX_ITER + 1):
             conv = ok & (res <= ta)
@@ -250,60 +238,57 @@ class BatchStatics:
             if not keep.all():  # the batch shrinks: later solves carry only the active columns
                 act, X, Fa, ta, R, first = act[keep], X[keep], Fa[keep], ta[keep], R[keep], first[keep]
                 trail = [t[keep] for t in trail]
-                history = [(a[keep], b[keep], c[keep]) for a, b, c in history]
-                if Z is not None:
-                    Z, X_prev, R_prev = Z[keep], X_prev[keep], R_prev[keep]
-            Z_new = self.precondition(R)  # the modified Newton step D^-1 r
-            if Z is not None:
-                history.append((X - X_prev, Z_new - Z, R - R_prev))
-                history = history[-HISTORY:]
-            X_prev, R_prev, Z = X, R, Z_new
-            X = X + Z_new - self._anderson(history, Z_new, R)
-            G, ok = self.internal(X)
-            R = Fa - G
-            res = np.abs(R).max(axis=1)
+                if dX is not None:
+                    dX, Zp, Rp = dX[keep], Zp[keep], Rp[keep]
+            Z = self.precondition(R)  # the modified Newton step D^-1 r
+            if dX is None:
+                step = Z.copy()
+            else:
+                dZ = np.subtract(Z, Zp, out=Zp)
+                dR = np.subtract(R, Rp, out=Rp)
+                num, den = np.einsum("sn,sn->s", dZ, R), np.einsum("sn,sn->s", dZ, dR)
+                gamma = np.where(np.isfinite(num / np.where(den != 0, den, 1)) & (den != 0),
+                                 num / np.where(den != 0, den, 1), 0.0)[:, None]
+                step = np.add(dX, dZ, out=dX)
+                step *= gamma
+                np.subtract(Z, step, out=step)
+            X += step
+            dX, Zp, Rp = step, Z, R
+            R, ok = self.internal(X)
+            np.subtract(Fa, R, out=R)
+            res = _max_abs(R)
             trail.append(res)
         return U, done & ~failed
 
-    @staticmethod
-    def _anderson(history: list, z: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """The Anderson correction sum_i gamma_i (dX_i + dZ_i), gamma minimising |z - dZ gamma| in the D norm.
+    def final(self, X: np.ndarray):
+        """Everything read at the equilibria X (S, n_free), in one pass over the bonds.
 
-        With z = D^-1 r the D norm of z is z . r, so the normal equations need
-        only dot products of what is kept: (dZ_i . dR_j) gamma = dZ_i . r.
+        Returns the :class:`~labmnn.model.nonlinear.BarState` (holding X and,
+        per block of samples, each bond's 2x2 tangent (xx, xy, yy), for the
+        adjoint) and the (S, m) transverse stiffnesses beta of the lower bound
+        (:meth:`lower_beta`).
         """
-        if not history:
-            return 0.0
-        h = len(history)
-        A = np.empty((z.shape[0], h, h))
-        for i, (_, dZi, dRi) in enumerate(history):  # h (two) terms: dot products over samples and DOFs
-            for j, (_, dZj, dRj) in enumerate(history[: i + 1]):
-                A[:, i, j] = A[:, j, i] = 0.5 * (np.einsum("sn,sn->s", dZi, dRj) + np.einsum("sn,sn->s", dZj, dRi))
-        b = np.stack([np.einsum("sn,sn->s", dZi, r) for _, dZi, _ in history], axis=1)
-        scale = np.trace(A, axis1=1, axis2=2)[:, None, None]
-        A = A + 1e-10 * scale * np.eye(h) + (scale == 0) * np.eye(h)
-        gamma = np.linalg.solve(A, b[..., None])[..., 0]  # (S, h)
-        gamma[~np.isfinite(gamma).all(axis=1)] = 0.0
-        step = np.zeros_like(z)
-        for i, (dX, dZi, _) in enumerate(history):  # h terms (two): arrays over samples and DOFs
-            step += gamma[:, i:i + 1] * (dX + dZi)
-        return step
-
-    def state(self, X: np.ndarray):
-        """The bonds' :class:`~labmnn.model.nonlinear.BarState` at ordered displacements X (S, n_free)."""
         from labmnn.model.nonlinear import BarState
 
         S, m = X.shape[0], self.ops.m
         lengths = np.empty((S, m))
         directions = np.empty((S, m, 2))
+        beta = np.empty((S, m))
+        blocks = []
         for sl in _chunks(S, m):
             d, length = self._bonds(X[sl])
             lengths[sl] = length.T
             d.reshape(2, m, -1)[...] /= length
-            directions[sl, :, 0] = d[:m].T
-            directions[sl, :, 1] = d[m:].T
+            nx, ny = d[:m], d[m:]
+            directions[sl, :, 0] = nx.T
+            directions[sl, :, 1] = ny.T
+            geo = self.k - self.kL / length  # T / l
+            axial = self.k - geo  # the block is (T / l) I + (k - T / l) n n^T
+            blocks.append((sl, geo + axial * nx * nx, axial * nx * ny, geo + axial * ny * ny))
+            beta[sl] = self.lower_beta(nx, ny, geo).T
         stretch = lengths - self.net.lengths[None]
-        return BarState(lengths, directions, stretch, self.statics.k[None] * stretch, ordered=X)
+        state = BarState(lengths, directions, stretch, self.statics.k[None] * stretch, ordered=X, blocks=blocks)
+        return state, beta
 
     def elongations_along(self, state, V: np.ndarray) -> np.ndarray:
         """n_b(u_s) . (v_j - v_i) for ordered small displacements V (S, n_free); (S, m)."""
@@ -317,30 +302,26 @@ class BatchStatics:
         return out
 
     # ---------------------------------------------------------- stability
-    def lower_blocks(self, X: np.ndarray) -> np.ndarray:
-        """Per sample and bond, the transverse stiffness beta of a 2x2 lower bound of the tangent block.
+    def lower_beta(self, nx: np.ndarray, ny: np.ndarray, geo: np.ndarray) -> np.ndarray:
+        """The transverse stiffness beta of a 2x2 lower bound of each bond's tangent block, (m, c).
 
         With n0 the undeformed direction and theta the bond's rotation (c, s its
-        cosine and sine), the block A = k n n^T + (T / l)(I - n n^T) reads, on
-        (n0, n0 perp), [[k c^2 + t s^2, (k - t) s c], [(k - t) s c, k s^2 + t c^2]]
-        (t = T / l).  M = (k / 2) n0 n0^T + beta (I - n0 n0^T) <= A holds when
-        a11 = k c^2 + t s^2 - k / 2 > 0 and beta <= a22 - a12^2 / a11.  Returns
-        (S, m) values of that largest beta (-inf where a11 <= 0), less a margin.
+        cosine and sine), the block A = k n n^T + t (I - n n^T) (t = T / l) reads,
+        on (n0, n0 perp), [[k c^2 + t s^2, (k - t) s c], [(k - t) s c, k s^2 + t c^2]].
+        M = (k / 2) n0 n0^T + beta (I - n0 n0^T) <= A holds when
+        a11 = k c^2 + t s^2 - k / 2 > 0 and beta <= a22 - a12^2 / a11: that
+        largest beta, less a margin (-inf where a11 <= 0).
         """
-        m = self.ops.m
         n0 = self.net.directions
-        out = np.empty((X.shape[0], m))
-        for sl, n, geo in self._directions(X):
-            nx, ny = n[:m], n[m:]
-            cos = nx * n0[:, :1] + ny * n0[:, 1:]
-            sin = n0[:, :1] * ny - n0[:, 1:] * nx
-            a11 = self.k * cos ** 2 + geo * sin ** 2 - 0.5 * self.k
-            a22 = self.k * sin ** 2 + geo * cos ** 2
-            a12 = (self.k - geo) * sin * cos
-            with np.errstate(divide="ignore", invalid="ignore"):
-                beta = np.where(a11 > 0, a22 - a12 ** 2 / a11, -np.inf)
-            out[sl] = (beta - MARGIN * self.k).T
-        return out
+        k = self.k
+        cos = nx * n0[:, :1] + ny * n0[:, 1:]
+        sin = n0[:, :1] * ny - n0[:, 1:] * nx
+        a11 = k * cos ** 2 + geo * sin ** 2 - 0.5 * k
+        a22 = k * sin ** 2 + geo * cos ** 2
+        a12 = (k - geo) * sin * cos
+        with np.errstate(divide="ignore", invalid="ignore"):
+            beta = np.where(a11 > 0, a22 - a12 ** 2 / a11, -np.inf)
+        return beta - MARGIN * k
 
     def lower_bound_factors(self, beta: np.ndarray) -> bool:
         """Whether sum_b B_b^T [(k / 2) n0 n0^T + beta_b (I - n0 n0^T)] B_b is positive definite."""
@@ -356,18 +337,18 @@ class BatchStatics:
         self.factorisations += 1
         return fac is not None
 
-    def certify(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def certify(self, X: np.ndarray, beta: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which of the samples ``rows`` (ordered displacements X[rows]) have a positive definite tangent.
 
         A group is certified by one factorisation of its common lower bound
-        (see :meth:`lower_blocks`); a group that is not is halved; a single
-        sample that its bound does not certify gets the exact check, a
-        factorisation of its own tangent.
+        (``beta`` (S, m) from :meth:`final`; see :meth:`lower_beta`); a group
+        that is not is halved; a single sample that its bound does not certify
+        gets the exact check, a factorisation of its own tangent.
         """
         stable = np.zeros(X.shape[0], dtype=bool)
         if rows.size == 0:
             return stable
-        beta = self.lower_blocks(X[rows])
+        beta = beta[rows]
         groups = [np.arange(rows.size)]
         while groups:
             g = groups.pop()
@@ -389,23 +370,26 @@ class BatchStatics:
         return statics.factor(statics.tangent(state)) is not None
 
     # ------------------------------------------------------------ adjoint
-    def adjoint(self, X: np.ndarray, Fadj: np.ndarray):
-        """v solving K_t(u_s) v_s = f_s for every sample; (V (S, n_free), solved (S,)).
+    def adjoint(self, state, Fadj: np.ndarray):
+        """v solving K_t(u_s) v_s = f_s for every sample at ``state`` (from :meth:`final`).
 
-        Preconditioned conjugate gradients, one recurrence per sample, all
-        active samples' preconditioner applications in one solve; ``solved`` is
-        False where a sample met negative curvature or did not converge.
+        Returns (V (S, n_free), solved (S,)).  Preconditioned conjugate
+        gradients, one recurrence per sample, all active samples'
+        preconditioner applications in one solve; ``solved`` is False where a
+        sample met negative curvature or did not converge.
         """
         S = Fadj.shape[0]
-        data = self.tangent_data(X)
-        everyone = np.ones(S, dtype=bool)
+        blocks = state.blocks
+        active = np.ones(S, dtype=bool)
         V = self._first_iterate(Fadj)
         ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f: the D^-1 norm of f, squared
-        R = Fadj - self.tangent_product(data, V, everyone)
+        Q = np.empty_like(V)
+        self.tangent_product(blocks, V, active, Q)
+        R = np.subtract(Fadj, Q)
         P = self.precondition(R)
         rz = np.einsum("sn,sn->s", R, P)
         solved = np.zeros(S, dtype=bool)
-        active = everyone.copy()
+        tmp = np.empty_like(V)
         for _ in range(ADJOINT_MAX_ITER):
             conv = active & (np.abs(rz) <= ADJOINT_TOLERANCE ** 2 * ref)
             solved |= conv
@@ -413,17 +397,21 @@ class BatchStatics:
             if not active.any():
                 break
             P[~active] = 0.0
-            Q = self.tangent_product(data, P, active)
+            self.tangent_product(blocks, P, active, Q)
             pq = np.einsum("sn,sn->s", P, Q)
             active &= pq > 0  # negative curvature (or a broken recurrence): left unsolved
             if not active.any():
                 break
             alpha = np.where(active, rz / np.where(active, pq, 1.0), 0.0)[:, None]
-            V += alpha * P
-            R -= alpha * Q
+            V += np.multiply(P, alpha, out=tmp)
+            R -= np.multiply(Q, alpha, out=tmp)
             act = np.flatnonzero(active)
-            Z = np.zeros_like(R)
-            Z[act] = self.precondition(R[act])
+            if act.size == S:
+                Z = self.precondition(R)
+            else:
+                Z = tmp
+                Z[...] = 0.0
+                Z[act] = self.precondition(R[act])
             rz_new = np.einsum("sn,sn->s", R, Z)
             beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)[:, None]
             P *= beta
