@@ -7,11 +7,11 @@ D = C^T K C at the current stiffness (:meth:`Network.equilibrium`).
 
 Forward
     From the linear answer u = D^-1 F, the modified Newton step
-    u <- u + D^-1 (F - g(u)) with Anderson acceleration (a short history of
-    steps and residual changes, mixed per sample by least squares in the D^-1
-    norm of the residual).  Each iteration is one residual evaluation of all
-    active samples (matrix-free, vectorised over bonds and samples) and one
-    multi-column solve with D.  A sample leaves the batch once its residual
+    u <- u + D^-1 (F - g(u)) with Anderson acceleration of depth one (the
+    last step and residual change, mixed per sample by least squares in the
+    D^-1 norm of the residual).  Each iteration is one residual evaluation of
+    all active samples (matrix-free, vectorised over bonds and samples) and
+    one multi-column solve with D.  A sample leaves the batch once its residual
     force is within :meth:`NonlinearStatics.tolerance`; a sample that stalls,
     diverges, collapses a bond or runs out of iterations is handed back to the
     careful one-by-one path (load steps, line search, the same messages).
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-
 
 MAX_ITER = 30  # forward iterations before a sample goes to the one-by-one path
 STALL = 0.6  # a sample whose residual shrinks by less than this over two iterations is handed back ...
