@@ -179,8 +179,10 @@ def run(args) -> int:
     Fn, loss_n = _batch_of(F, loss, S)
     print(f"exact (large-rotation) model, batch of {S} samples, {steps} Adam steps:")
     net.set_widths(width0)
-    limit = _column_solve(net, Fn)
+    before = _column_solve(net, Fn)
     w, c, ph, ls = run_steps(net, Fn, loss_n, steps, "nonlinear")
+    after = _column_solve(net, Fn)
+    limit = 0.5 * (before + after)
     counts = _batch_counts
     batch = report("batched path (labmnn)", w, c, ph, S, None)
     print(f"    per step: {counts['solves'] / steps:.1f} multi-column solves, {counts['factorisations'] / steps:.1f} "
@@ -193,8 +195,10 @@ def run(args) -> int:
         one = report(f"one by one, {B} samples (baseline)", w1, c1, ph1, B, None)
         print(f"    one-by-one time scaled to {S} samples: {one * S / B:.1f} s a step; the batched path is "
               f"{one * S / B / batch:.1f}x faster")
-    print(f"    limit: one {S}-column solve with the linear factor takes {limit:.3f} s (median of 3), two of them "
-          f"(forward + adjoint) {2 * limit:.3f} s; the batched step is {batch / (2 * limit):.1f}x that")
+    print(f"    limit: one {S}-column solve with the linear factor takes {limit:.3f} s (median of 3, before and "
+          f"after the batched steps: {before:.3f} / {after:.3f} s; load {os.getloadavg()[0]:.1f}); two of them "
+          f"(forward + adjoint) {2 * limit:.3f} s; the batched step is {batch / (2 * limit):.1f}x that, "
+          f"{batch / limit:.0f} such solves' worth")
     return 0
 
 
@@ -210,6 +214,7 @@ def _batch_of(F, loss, S):
 
 def _column_solve(net, F) -> float:
     """Median wall time of one solve of F's columns with the linear factor (the gathered right-hand sides)."""
+    net._equilibrium = None  # a fresh factor: PARDISO's threads chosen now, as a training step's are
     eq = net.equilibrium()
     dofs = eq._gather()
     rhs = np.asfortranarray(np.take(F.reshape(F.shape[0], -1), dofs, axis=1).T)

@@ -373,7 +373,7 @@ class NonlinearStatics:
         batch = self.batch = BatchStatics(self)
         F_ordered = batch.to_ordered(F)
         X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
-        state, beta = batch.final(X)
+        state, beta = batch.final(X, np.flatnonzero(converged))
         stable = batch.certify(X, beta, np.flatnonzero(converged))
         del beta
         U = batch.to_nodes(X)

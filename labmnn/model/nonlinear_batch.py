@@ -259,20 +259,23 @@ class BatchStatics:
             trail.append(res)
         return U, done & ~failed
 
-    def final(self, X: np.ndarray):
+    def final(self, X: np.ndarray, rows: np.ndarray | None = None):
         """Everything read at the equilibria X (S, n_free), in one pass over the bonds.
 
         Returns the :class:`~labmnn.model.nonlinear.BarState` (holding X and,
         per block of samples, each bond's 2x2 tangent (xx, xy, yy), for the
-        adjoint) and the (S, m) transverse stiffnesses beta of the lower bound
-        (:meth:`lower_beta`).
+        adjoint) and, over the samples ``rows`` (default all), the smallest
+        transverse stiffness beta of each bond's lower bound, (m,) (see
+        :meth:`lower_beta`).
         """
         from labmnn.model.nonlinear import BarState
 
         S, m = X.shape[0], self.ops.m
+        take = np.zeros(S, dtype=bool)
+        take[np.arange(S) if rows is None else rows] = True
         lengths = np.empty((S, m))
         directions = np.empty((S, m, 2))
-        beta = np.empty((S, m))
+        beta = np.full(m, np.inf)
         blocks = []
         for sl in _chunks(S, m):
             d, length = self._bonds(X[sl])
@@ -284,10 +287,22 @@ class BatchStatics:
             geo = self.k - self.kL / length  # T / l
             axial = self.k - geo  # the block is (T / l) I + (k - T / l) n n^T
             blocks.append((sl, geo + axial * nx * nx, axial * nx * ny, geo + axial * ny * ny))
-            beta[sl] = self.lower_beta(nx, ny, geo).T
+            cols = np.flatnonzero(take[sl])
+            if cols.size:
+                beta = np.minimum(beta, self.lower_beta(nx[:, cols], ny[:, cols], geo[:, cols]).min(axis=1))
         stretch = lengths - self.net.lengths[None]
         state = BarState(lengths, directions, stretch, self.statics.k[None] * stretch, ordered=X, blocks=blocks)
         return state, beta
+
+    def betas(self, X: np.ndarray) -> np.ndarray:
+        """Each sample's own lower-bound beta (S, m), for groups whose common bound fails."""
+        m = self.ops.m
+        out = np.empty((X.shape[0], m))
+        for sl in _chunks(X.shape[0], m):
+            d, length = self._bonds(X[sl])
+            d.reshape(2, m, -1)[...] /= length
+            out[sl] = self.lower_beta(d[:m], d[m:], self.k - self.kL / length).T
+        return out
 
     def elongations_along(self, state, V: np.ndarray) -> np.ndarray:
         """n_b(u_s) . (v_j - v_i) for ordered small displacements V (S, n_free); (S, m)."""
@@ -305,22 +320,30 @@ class BatchStatics:
         """The transverse stiffness beta of a 2x2 lower bound of each bond's tangent block, (m, c).
 
         With n0 the undeformed direction and theta the bond's rotation (c, s its
-        cosine and sine), the block A = k n n^T + t (I - n n^T) (t = T / l) reads,
-        on (n0, n0 perp), [[k c^2 + t s^2, (k - t) s c], [(k - t) s c, k s^2 + t c^2]].
-        M = (k / 2) n0 n0^T + beta (I - n0 n0^T) <= A holds when
-        a11 = k c^2 + t s^2 - k / 2 > 0 and beta <= a22 - a12^2 / a11: that
-        largest beta, less a margin (-inf where a11 <= 0).
+        cosine and sine), the block A = k n n^T + t (I - n n^T) (t = T / l)
+        reads, on (n0, n0 perp), [[k c^2 + t s^2, a s c], [a s c, k s^2 + t c^2]]
+        with a = k - t.  M = (k / 2) n0 n0^T + beta (I - n0 n0^T) <= A holds
+        when a11 = k / 2 - a s^2 > 0 and beta <= a22 - a12^2 / a11 =
+        t + a s^2 - a^2 s^2 c^2 / a11: that largest beta, less a margin
+        (-inf where a11 <= 0).
         """
         n0 = self.net.directions
         k = self.k
-        cos = nx * n0[:, :1] + ny * n0[:, 1:]
-        sin = n0[:, :1] * ny - n0[:, 1:] * nx
-        a11 = k * cos ** 2 + geo * sin ** 2 - 0.5 * k
-        a22 = k * sin ** 2 + geo * cos ** 2
-        a12 = (k - geo) * sin * cos
+        axial = k - geo
+        s2 = n0[:, :1] * ny
+        s2 -= n0[:, 1:] * nx
+        np.square(s2, out=s2)  # sin^2 of the rotation
+        t = axial * s2  # a s^2
+        a11 = 0.5 * k - t
+        beta = t * axial
+        beta *= 1.0 - s2  # a^2 s^2 c^2
         with np.errstate(divide="ignore", invalid="ignore"):
-            beta = np.where(a11 > 0, a22 - a12 ** 2 / a11, -np.inf)
-        return beta - MARGIN * k
+            beta /= a11
+            np.subtract(t, beta, out=beta)
+        beta += geo
+        beta -= MARGIN * k
+        beta[~(a11 > 0)] = -np.inf
+        return beta
 
     def lower_bound_factors(self, beta: np.ndarray) -> bool:
         """Whether sum_b B_b^T [(k / 2) n0 n0^T + beta_b (I - n0 n0^T)] B_b is positive definite."""
@@ -340,15 +363,23 @@ class BatchStatics:
         """Which of the samples ``rows`` (ordered displacements X[rows]) have a positive definite tangent.
 
         A group is certified by one factorisation of its common lower bound
-        (``beta`` (S, m) from :meth:`final`; see :meth:`lower_beta`); a group
-        that is not is halved; a single sample that its bound does not certify
-        gets the exact check, a factorisation of its own tangent.
+        (``beta`` (m,): the whole group's, from :meth:`final`; see
+        :meth:`lower_beta`); a group that is not is halved; a single sample
+        that its bound does not certify gets the exact check, a factorisation
+        of its own tangent.
         """
         stable = np.zeros(X.shape[0], dtype=bool)
         if rows.size == 0:
             return stable
-        beta = beta[rows]
-        groups = [np.arange(rows.size)]
+        if self.lower_bound_factors(beta):
+            stable[rows] = True
+            return stable
+        if rows.size == 1:
+            stable[rows] = self.exact_check(X[rows])
+            return stable
+        beta = self.betas(X[rows])
+        half = rows.size // 2
+        groups = [np.arange(half), np.arange(half, rows.size)]
         while groups:
             g = groups.pop()
             if self.lower_bound_factors(beta[g].min(axis=0)):
