@@ -374,6 +374,7 @@ class NonlinearStatics:
         F_ordered = batch.to_ordered(F)
         X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
         state, beta = batch.final(X, np.flatnonzero(converged))
+        converged &= ~batch.collapsed
         stable = batch.certify(X, beta, np.flatnonzero(converged))
         del beta
         U = batch.to_nodes(X)
@@ -389,8 +390,12 @@ class NonlinearStatics:
 
     def _check_strain(self, state: BarState, F: np.ndarray) -> None:
         """Refuse answers whose strains are past what the small-strain bar model describes."""
-        strain = np.abs(state.stretch) / self.net.lengths[None]
-        if strain.max(initial=0.0) > MAX_STRAIN:
+        S, m = state.stretch.shape
+        rows = max(1, 1_000_000 // max(m, 1))  # blocks of rows: no (S, m) temporaries on large batches
+        largest = max((float((np.abs(state.stretch[r:r + rows]) / self.net.lengths[None]).max(initial=0.0))
+                       for r in range(0, S, rows)), default=0.0)
+        if largest > MAX_STRAIN:
+            strain = np.abs(state.stretch) / self.net.lengths[None]
             s, b = np.unravel_index(int(np.argmax(strain)), strain.shape)
             raise NoEquilibrium(self._overload_message(
                 F[s:s + 1], 1.0, why=f"bond {b} would be strained {100 * strain[s, b]:.0f} % (the model "

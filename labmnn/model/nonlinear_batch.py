@@ -133,6 +133,7 @@ class BatchStatics:
         self.solves = 0  # multi-column solves made (benchmarks print them)
         self.factorisations = 0  # numeric factorisations made (stability checks)
         self.careful = 0  # samples handed to the one-by-one (factorised) path
+        self.collapsed = np.zeros(0, dtype=bool)  # samples of the last :meth:`final` with a collapsed bond
 
     # ------------------------------------------------------------- pieces
     def to_ordered(self, A: np.ndarray) -> np.ndarray:
@@ -162,22 +163,20 @@ class BatchStatics:
         return d, np.sqrt(length, out=length)
 
     def internal(self, X: np.ndarray):
-        """Bond forces g(u) on the ordered DOFs (S, n_free), and which samples are valid (S,).
+        """Bond forces g(u) on the ordered DOFs (S, n_free), and which samples are finite (S,).
 
-        A sample is invalid when a bond has collapsed (shorter than ``MIN_STRETCH``
-        of its length) or a length is NaN.
+        Collapsed bonds are looked for once, at the answer (:meth:`final`): on
+        the way a collapse shows as a residual that grows or stalls.
         """
         S, m = X.shape[0], self.ops.m
         G = np.empty_like(X)
-        ok = np.ones(S, dtype=bool)
         for sl in _chunks(S, m):
             d, length = self._bonds(X[sl])
-            ok[sl] = (length >= self.min_length).all(axis=0)
             c = np.divide(self.kL, length, out=length)
             np.subtract(self.k, c, out=c)  # T / l = k (1 - L / l)
             d.reshape(2, m, -1)[...] *= c
             G[sl] = (self.ops.gather @ d).T
-        return G, ok
+        return G, np.isfinite(G.sum(axis=1))
 
     def tangent_product(self, blocks: list, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
         """Q = K_t(u_s) p_s for every row of P (S, n_free); rows of blocks with no ``active`` sample are zero.
@@ -277,8 +276,10 @@ class BatchStatics:
         directions = np.empty((S, m, 2))
         beta = np.full(m, np.inf)
         blocks = []
+        self.collapsed = np.zeros(S, dtype=bool)  # a bond shorter than MIN_STRETCH of its length (or NaN)
         for sl in _chunks(S, m):
             d, length = self._bonds(X[sl])
+            self.collapsed[sl] = ~(length >= self.min_length).all(axis=0)
             lengths[sl] = length.T
             d.reshape(2, m, -1)[...] /= length
             nx, ny = d[:m], d[m:]
