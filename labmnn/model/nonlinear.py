@@ -96,7 +96,8 @@ class BarState:
 
     def sample(self, s: int) -> BarState:
         """The state of sample ``s`` alone (arrays keep a leading axis of 1)."""
-        return BarState(*(a[s:s + 1] for a in (self.lengths, self.directions, self.stretch, self.tension)))
+        pick = slice(s, s + 1)
+        return BarState(self.lengths[pick], self.directions[pick], self.stretch[pick], self.tension[pick])
 
 
 class Pattern:
@@ -448,7 +449,7 @@ class NonlinearStatics:
             with linear_solver.one_blas_thread(self.free.size):
                 V[:, self.free] = np.linalg.solve(self.tangent(state), rhs[..., None])[..., 0]
             return V.reshape(forces.shape)
-        todo = range(S)
+        todo = np.arange(S)
         if state.ordered is not None:  # the batched path's state: conjugate gradients for all samples
             from labmnn.model.nonlinear_batch import BatchStatics
 
@@ -457,7 +458,7 @@ class NonlinearStatics:
             V = batch.to_nodes(X).reshape(S, -1)
             todo = np.flatnonzero(~ok)
             batch.careful = todo.size
-        for s in todo:  # a factorisation of each sample's tangent
+        for s in todo.tolist():  # a factorisation of each sample's tangent
             fac = self.factor(self.tangent(state.sample(s)))
             if fac is None:
                 raise NoEquilibrium(f"{self.net.name}: the equilibrium is unstable (the tangent "

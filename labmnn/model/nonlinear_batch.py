@@ -218,7 +218,7 @@ class BatchStatics:
         np.subtract(Fa, R, out=R)
         res = _max_abs(R)
         first = res.copy()
-        dX = Zp = Rp = None  # the last step, and the previous z and r
+        last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the last step, the previous z and r
         trail = [res]
         for it in range(MAX_ITER + 1):
             conv = ok & (res <= ta)
@@ -236,12 +236,13 @@ class BatchStatics:
             if not keep.all():  # the batch shrinks: later solves carry only the active columns
                 act, X, Fa, ta, R, first = act[keep], X[keep], Fa[keep], ta[keep], R[keep], first[keep]
                 trail = [t[keep] for t in trail]
-                if dX is not None:
-                    dX, Zp, Rp = dX[keep], Zp[keep], Rp[keep]
+                if last is not None:
+                    last = (last[0][keep], last[1][keep], last[2][keep])
             Z = self.precondition(R)  # the modified Newton step D^-1 r
-            if dX is None:
+            if last is None:
                 step = Z.copy()
             else:
+                dX, Zp, Rp = last
                 dZ = np.subtract(Z, Zp, out=Zp)
                 dR = np.subtract(R, Rp, out=Rp)
                 num, den = np.einsum("sn,sn->s", dZ, R), np.einsum("sn,sn->s", dZ, dR)
@@ -251,7 +252,7 @@ class BatchStatics:
                 step *= gamma
                 np.subtract(Z, step, out=step)
             X += step
-            dX, Zp, Rp = step, Z, R
+            last = (step, Z, R)
             R, ok = self.internal(X)
             np.subtract(Fa, R, out=R)
             res = _max_abs(R)
