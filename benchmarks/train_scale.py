@@ -76,12 +76,13 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
     from labmnn.model import solver as linear_solver
     from labmnn.training.optim import Adam
 
-    saved = nonlinear.BATCH_FROM
-    nonlinear.BATCH_FROM = 10**9 if one_by_one else saved
+    saved = nonlinear.BATCH_FROM, nonlinear.BATCH_ONE_FROM
+    if one_by_one:
+        nonlinear.BATCH_FROM = nonlinear.BATCH_ONE_FROM = 10**9
     try:
         return _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver)
     finally:
-        nonlinear.BATCH_FROM = saved
+        nonlinear.BATCH_FROM, nonlinear.BATCH_ONE_FROM = saved
 
 
 def _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver):

@@ -152,10 +152,16 @@ def test_doubtful_samples_get_the_exact_check(monkeypatch):
     assert np.abs(U[3] - one).max() <= 1e-10 * np.abs(one).max()
 
 
-def test_one_sample_stays_on_the_one_by_one_path(monkeypatch):
-    net = _lattice()
-    F, _ = _loads(net, 1)
+def test_one_sample_takes_the_batched_path_only_on_large_networks(monkeypatch):
+    net = _lattice()  # 920 unknowns: one sample is solved one by one, as before
+    F, bottom = _loads(net, 1)
     net.equilibrium()
     statics = NonlinearStatics(net, net.stiffness)
     statics.solve(F)
-    assert statics.batch is None and nonlinear.BATCH_FROM == 2
+    assert statics.batch is None and net.free_dofs.size < nonlinear.BATCH_ONE_FROM
+    monkeypatch.setattr(nonlinear, "BATCH_ONE_FROM", 500)  # as if it were large
+    U, batch = _solve_batched(net, F)
+    assert batch.careful == 0
+    monkeypatch.setattr(nonlinear, "BATCH_ONE_FROM", 10**9)
+    one = net.solve(F[0], mechanics="nonlinear").displacements
+    assert np.abs(U[0] - one).max() <= 1e-10 * np.abs(one).max()

@@ -59,6 +59,7 @@ SMALLEST_STEP = 1.0 / 4096  # load steps are halved at most down to this fractio
 MIN_STRETCH = 1e-3  # a bond shorter than this fraction of its rest length has collapsed
 MAX_STRAIN = 0.25  # the bar model (linear springs, small strains) is not trusted past 25 % strain
 BATCH_FROM = 2  # samples: from this many, the sparse path solves them together (labmnn.model.nonlinear_batch)
+BATCH_ONE_FROM = 10_000  # unknowns: from here a single sample takes that path too (2-2.4x faster at 2e4-2e5)
 
 
 class NoEquilibrium(LabmnnError):
@@ -365,7 +366,7 @@ class NonlinearStatics:
 
     def _batched(self, S: int) -> bool:
         """Whether ``S`` samples take the batched sparse path (:mod:`labmnn.model.nonlinear_batch`)."""
-        return not self.dense and S >= BATCH_FROM
+        return not self.dense and (S >= BATCH_FROM or (S >= 1 and self.free.size >= BATCH_ONE_FROM))
 
     def _solve_batch(self, F: np.ndarray) -> tuple[np.ndarray, BarState]:
         """All samples at once with the linear factor; those it cannot settle, one by one."""
