@@ -12,11 +12,15 @@ support does.  The sparsity pattern never changes while widths train,
 so after the first step PARDISO only refactorises numerically (phase 22); the
 benchmark prints how many times each PARDISO phase ran, which shows the reuse.
 
-The same for the exact (large-rotation) model, ``mechanics="nonlinear"``: each
-Newton step factorises the tangent on the same pattern, so the analysis is done
-once for the whole run.  Its sparse path solves sample by sample (a Newton
-iteration each), so it runs with a smaller batch (``--nonlinear-samples``) and
-prints the time per sample.
+The same for the exact (large-rotation) model, ``mechanics="nonlinear"``, with a
+batch of ``--nonlinear-samples`` (default 100): the batched sparse path
+(:mod:`labmnn.model.nonlinear_batch`: every sample at once, preconditioned by the
+linear factor, one multi-column solve per iteration).  Its baseline in the same
+run is the one-by-one path (Newton with a factorisation of the tangent at every
+step) on ``--baseline-samples`` samples (default 2), its time scaled to the batch
+per sample.  The limit printed beside them is one solve of the batch's columns
+with the linear factor: a nonlinear step needs at least a forward and an
+adjoint pass over the batch, so two of those.
 
 Every figure: median over the steps after the first, wall and CPU time of this
 process, with the load average and PARDISO's thread setting.  A baseline step
@@ -61,10 +65,28 @@ def problem(n_nodes: int, samples: int, seed: int = 0):
     return net, F, losses.MSELoss(top, axes, targets)
 
 
-def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = False, per_sample: bool = False):
-    """Adam steps on the widths; returns per-step (wall, CPU) and the PARDISO phase counts."""
+def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = False, per_sample: bool = False,
+              one_by_one: bool = False):
+    """Adam steps on the widths; returns per-step (wall, CPU) and the PARDISO phase counts.
+
+    ``one_by_one``: the exact model's samples each on the one-by-one path (the
+    batched path's baseline).  The batched path's counts go to ``_batch_counts``.
+    """
+    from labmnn.model import nonlinear
     from labmnn.model import solver as linear_solver
     from labmnn.training.optim import Adam
+
+    saved = nonlinear.BATCH_FROM, nonlinear.BATCH_ONE_FROM
+    if one_by_one:
+        nonlinear.BATCH_FROM = nonlinear.BATCH_ONE_FROM = 10**9
+    try:
+        return _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver)
+    finally:
+        nonlinear.BATCH_FROM, nonlinear.BATCH_ONE_FROM = saved
+
+
+def _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver):
+    from labmnn.model import nonlinear_batch
 
     opt = Adam(lr=0.01)
     x = np.log(net.width)
@@ -74,6 +96,8 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
     net.__dict__.pop("_tangent_cache", None)
     linear_solver.PHASE_CALLS.clear()
     walls, cpus, losses_, threads = [], [], [], []
+    _batch_counts.update(solves=0, factorisations=0, careful=0)
+    made = _count_batches(nonlinear_batch)
     for _ in range(steps):
         if fresh_analysis:  # the baseline: forget the analysis, as if each step were a new network
             net._solver_cache.clear()
@@ -87,6 +111,11 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
         cpus.append(cpu_s() - c0)
         losses_.append(res.loss)
         threads.extend(v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads"))
+    for b in made:
+        _batch_counts["solves"] += b.solves
+        _batch_counts["factorisations"] += b.factorisations
+        _batch_counts["careful"] += b.careful
+    made.clear()
     phases = dict(sorted(linear_solver.PHASE_CALLS.items()))
     if threads and mechanics == "linear":
         phases["threads"] = "".join(map(str, threads))  # PARDISO threads of each step's factor
@@ -111,7 +140,8 @@ def main() -> int:
     ap.add_argument("--nodes", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--samples", type=int, default=100)
-    ap.add_argument("--nonlinear-samples", type=int, default=2)
+    ap.add_argument("--nonlinear-samples", type=int, default=100)
+    ap.add_argument("--baseline-samples", type=int, default=2, help="one-by-one baseline of the exact model")
     ap.add_argument("--linear-only", action="store_true", help="skip the exact (large-rotation) model")
     ap.add_argument("--busy", type=int, default=0, metavar="K", help="K spinning processes during the run")
     args = ap.parse_args()
@@ -146,18 +176,71 @@ def run(args) -> int:
         return 0
 
     S = args.nonlinear_samples
-    print(f"exact (large-rotation) model, batch of {S} samples, {max(3, args.steps // 2)} Adam steps:")
     steps = max(3, args.steps // 2)
+    Fn, loss_n = _batch_of(F, loss, S)
+    print(f"exact (large-rotation) model, batch of {S} samples, {steps} Adam steps:")
     net.set_widths(width0)
-    w, c, ph, ls = run_steps(net, F[:S], _sub(loss, S), steps, "nonlinear", fresh_analysis=True)
-    base = report("analysis redone every step (baseline)", w, c, ph, S, None)
-    net.set_widths(width0)
-    w, c, ph, ls = run_steps(net, F[:S], _sub(loss, S), steps, "nonlinear")
-    report("analysis reused (labmnn)", w, c, ph, S, None, base)
+    before = _column_solve(net, Fn)
+    w, c, ph, ls = run_steps(net, Fn, loss_n, steps, "nonlinear")
+    after = _column_solve(net, Fn)
+    limit = 0.5 * (before + after)
+    counts = _batch_counts
+    batch = report("batched path (labmnn)", w, c, ph, S, None)
+    print(f"    per step: {counts['solves'] / steps:.1f} multi-column solves, {counts['factorisations'] / steps:.1f} "
+          f"stability factorisations, {counts['careful'] / steps:.1f} samples handed to the one-by-one path")
     print(f"    loss {ls[0]:.3e} -> {ls[-1]:.3e}")
-    print(f"    every Newton step and adjoint solve refactorises numerically only: phase 11 ran {ph.get(11, 0)} "
-          f"time(s), phase 22 {ph.get(22, 0)} times")
+    B = args.baseline_samples
+    if B > 0:
+        net.set_widths(width0)
+        w1, c1, ph1, _ = run_steps(net, Fn[:B], _sub(loss_n, B), steps, "nonlinear", one_by_one=True)
+        one = report(f"one by one, {B} samples (baseline)", w1, c1, ph1, B, None)
+        print(f"    one-by-one time scaled to {S} samples: {one * S / B:.1f} s a step; the batched path is "
+              f"{one * S / B / batch:.1f}x faster")
+    print(f"    limit: one {S}-column solve with the linear factor takes {limit:.3f} s (median of 3, before and "
+          f"after the batched steps: {before:.3f} / {after:.3f} s; load {os.getloadavg()[0]:.1f}); two of them "
+          f"(forward + adjoint) {2 * limit:.3f} s; the batched step is {batch / (2 * limit):.1f}x that, "
+          f"{batch / limit:.0f} such solves' worth")
     return 0
+
+
+_batch_counts = {"solves": 0, "factorisations": 0, "careful": 0}
+
+
+def _batch_of(F, loss, S):
+    """The first ``S`` samples (repeated if the batch has fewer) and their loss."""
+    reps = int(np.ceil(S / F.shape[0]))
+    Fn = np.concatenate([F] * reps)[:S]
+    return Fn, _sub(loss, S)
+
+
+def _column_solve(net, F) -> float:
+    """Median wall time of one solve of F's columns with the linear factor (the gathered right-hand sides)."""
+    net._equilibrium = None  # a fresh factor: PARDISO's threads chosen now, as a training step's are
+    eq = net.equilibrium()
+    dofs = eq._gather()
+    rhs = np.asfortranarray(np.take(F.reshape(F.shape[0], -1), dofs, axis=1).T)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        eq.factor.solve(rhs)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _count_batches(module) -> list:
+    """Every ``BatchStatics`` made from now on (their solve and factorisation counts), in a list."""
+    made: list = []
+    cls = module.BatchStatics
+    if not hasattr(cls, "_bench_init"):
+        cls._bench_init = cls.__init__
+
+        def init(self, statics):
+            cls._bench_init(self, statics)
+            cls._bench_made.append(self)
+
+        cls.__init__ = init
+    cls._bench_made = made
+    return made
 
 
 def _no_support(loss):
@@ -168,7 +251,9 @@ def _no_support(loss):
 def _sub(loss, S):
     from labmnn.model import losses
 
-    return losses.MSELoss(loss.nodes, loss.axes, loss.values[:S])
+    values = loss.values
+    reps = int(np.ceil(S / values.shape[0]))
+    return losses.MSELoss(loss.nodes, loss.axes, np.concatenate([values] * reps)[:S])
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ MAX_NEWTON = 40  # iterations per load step
 SMALLEST_STEP = 1.0 / 4096  # load steps are halved at most down to this fraction of the load
 MIN_STRETCH = 1e-3  # a bond shorter than this fraction of its rest length has collapsed
 MAX_STRAIN = 0.25  # the bar model (linear springs, small strains) is not trusted past 25 % strain
+BATCH_FROM = 2  # samples: from this many, the sparse path solves them together (labmnn.model.nonlinear_batch)
+BATCH_ONE_FROM = 10_000  # unknowns: from here a single sample takes that path too (2-2.4x faster at 2e4-2e5)
 
 
 class NoEquilibrium(LabmnnError):
@@ -78,16 +80,25 @@ class BarState:
         Geometric elongations l - L, m.
     tension : ndarray (S, m)
         Axial force k (l - L), N (positive in tension).
+    ordered : ndarray (S, n_free) or None
+        The displacements in the factor's order, when the batched sparse path
+        made the state (its adjoint works on them).
+    blocks : list or None
+        The batched path's tangent blocks per bond (see
+        :meth:`labmnn.model.nonlinear_batch.BatchStatics.final`).
     """
 
     lengths: np.ndarray
     directions: np.ndarray
     stretch: np.ndarray
     tension: np.ndarray
+    ordered: np.ndarray | None = None
+    blocks: list | None = None
 
     def sample(self, s: int) -> BarState:
         """The state of sample ``s`` alone (arrays keep a leading axis of 1)."""
-        return BarState(*(a[s:s + 1] for a in (self.lengths, self.directions, self.stretch, self.tension)))
+        pick = slice(s, s + 1)
+        return BarState(self.lengths[pick], self.directions[pick], self.stretch[pick], self.tension[pick])
 
 
 class Pattern:
@@ -185,6 +196,7 @@ class NonlinearStatics:
         self.pattern: Pattern = patterns[key]
         self.cache = net.__dict__.setdefault("_tangent_cache", {})  # symbolic analysis, one per pattern
         self.floor = ROUND_OFF * float(np.max(self.k * net.lengths, initial=0.0))  # newtons
+        self.batch: object | None = None  # the last batched solve (nonlinear_batch.BatchStatics: its counts)
 
     def tolerance(self, F_free: np.ndarray) -> np.ndarray:
         """Largest residual force accepted as equilibrium, per sample (N)."""
@@ -339,6 +351,8 @@ class NonlinearStatics:
         F = np.asarray(forces, dtype=float)
         if not np.all(np.isfinite(F)):
             raise NoEquilibrium(f"{self.net.name}: the forces hold NaN or infinite values")
+        if self._batched(F.shape[0]):
+            return self._solve_batch(F)
         U = self._batch_newton(F) if self.dense and F.shape[0] > 1 else np.zeros_like(F)
         todo = np.ones(F.shape[0], dtype=bool) if not (self.dense and F.shape[0] > 1) else \
             ~np.all(np.isfinite(U.reshape(F.shape[0], -1)), axis=1)
@@ -350,10 +364,40 @@ class NonlinearStatics:
         self._check_strain(state, F)
         return U, state
 
+    def _batched(self, S: int) -> bool:
+        """Whether ``S`` samples take the batched sparse path (:mod:`labmnn.model.nonlinear_batch`)."""
+        return not self.dense and (S >= BATCH_FROM or (S >= 1 and self.free.size >= BATCH_ONE_FROM))
+
+    def _solve_batch(self, F: np.ndarray) -> tuple[np.ndarray, BarState]:
+        """All samples at once with the linear factor; those it cannot settle, one by one."""
+        from labmnn.model.nonlinear_batch import BatchStatics
+
+        batch = self.batch = BatchStatics(self)
+        F_ordered = batch.to_ordered(F)
+        X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
+        state, beta = batch.final(X, np.flatnonzero(converged))
+        converged &= ~batch.collapsed
+        stable = batch.certify(X, beta, np.flatnonzero(converged))
+        del beta
+        U = batch.to_nodes(X)
+        careful = np.flatnonzero(~stable)
+        batch.careful = careful.size
+        for s in careful:  # load steps and line search, the same refusals as one by one
+            U[s] = self.solve_one(F[s:s + 1])[0]
+        if careful.size:
+            X[careful] = batch.to_ordered(U[careful])
+            state, _ = batch.final(X)
+        self._check_strain(state, F)
+        return U, state
+
     def _check_strain(self, state: BarState, F: np.ndarray) -> None:
         """Refuse answers whose strains are past what the small-strain bar model describes."""
-        strain = np.abs(state.stretch) / self.net.lengths[None]
-        if strain.max(initial=0.0) > MAX_STRAIN:
+        S, m = state.stretch.shape
+        rows = max(1, 1_000_000 // max(m, 1))  # blocks of rows: no (S, m) temporaries on large batches
+        largest = max((float((np.abs(state.stretch[r:r + rows]) / self.net.lengths[None]).max(initial=0.0))
+                       for r in range(0, S, rows)), default=0.0)
+        if largest > MAX_STRAIN:
+            strain = np.abs(state.stretch) / self.net.lengths[None]
             s, b = np.unravel_index(int(np.argmax(strain)), strain.shape)
             raise NoEquilibrium(self._overload_message(
                 F[s:s + 1], 1.0, why=f"bond {b} would be strained {100 * strain[s, b]:.0f} % (the model "
@@ -406,7 +450,16 @@ class NonlinearStatics:
             with linear_solver.one_blas_thread(self.free.size):
                 V[:, self.free] = np.linalg.solve(self.tangent(state), rhs[..., None])[..., 0]
             return V.reshape(forces.shape)
-        for s in range(S):
+        todo = np.arange(S)
+        if state.ordered is not None:  # the batched path's state: conjugate gradients for all samples
+            from labmnn.model.nonlinear_batch import BatchStatics
+
+            batch = self.batch = BatchStatics(self)
+            X, ok = batch.adjoint(state, batch.to_ordered(forces))
+            V = batch.to_nodes(X).reshape(S, -1)
+            todo = np.flatnonzero(~ok)
+            batch.careful = todo.size
+        for s in todo.tolist():  # a factorisation of each sample's tangent
             fac = self.factor(self.tangent(state.sample(s)))
             if fac is None:
                 raise NoEquilibrium(f"{self.net.name}: the equilibrium is unstable (the tangent "
@@ -417,6 +470,11 @@ class NonlinearStatics:
 
     def elongations_along(self, state: BarState, v: np.ndarray) -> np.ndarray:
         """Elongations (S, m) of small displacements ``v`` (S, n, 2) along the deformed bars."""
+        if state.ordered is not None:
+            from labmnn.model.nonlinear_batch import BatchStatics
+
+            batch = BatchStatics(self)
+            return batch.elongations_along(state, batch.to_ordered(v))
         i, j = self.net.bonds[:, 0], self.net.bonds[:, 1]
         return np.einsum("smk,smk->sm", state.directions, v[:, j] - v[:, i])
 
