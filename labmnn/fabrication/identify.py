@@ -377,7 +377,7 @@ def _split(cases: list[LoadCase], holdout, rng) -> np.ndarray:
     """Boolean mask of held-out cases from a fraction, a count or a list of labels."""
     S = len(cases)
     mask = np.zeros(S, dtype=bool)
-    if holdout is None or (np.isscalar(holdout) and float(holdout) == 0):
+    if holdout is None or (np.isscalar(holdout) and float(holdout) == 0):  # type: ignore[arg-type]
         return mask
     if isinstance(holdout, (list, tuple, set)):
         labels = [c.label for c in cases]
@@ -478,9 +478,11 @@ def identify(network: Network, cases: list[LoadCase], regularization="auto", per
                   if out_mask.any() else (None, None))
         errors[name] = ModelErrors(fr, fm, hr, hm)
     improvement = improvement_mod = None
-    if out_mask.any() and errors["identified"].heldout_rms > 0:
-        improvement = errors["nominal"].heldout_rms / errors["identified"].heldout_rms
-        improvement_mod = errors["modulus"].heldout_rms / errors["identified"].heldout_rms
+    nominal, modulus, identified = (errors[n].heldout_rms for n in ("nominal", "modulus", "identified"))
+    if out_mask.any() and nominal is not None and modulus is not None and identified is not None \
+            and identified > 0:
+        improvement = nominal / identified
+        improvement_mod = modulus / identified
     structure = None
     if mechanics == "linear":
         structure = residual_structure(network, c * k0 * np.exp(theta), F[fit], U[fit], W[fit])
