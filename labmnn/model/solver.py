@@ -67,7 +67,9 @@ class Factor:
 
 
 def _pattern_key(name: str, A: sp.csc_matrix) -> tuple:
-    return (name, A.shape, A.nnz, zlib.crc32(A.indptr.tobytes()), zlib.crc32(A.indices.tobytes()))
+    """The cache key of a sparsity pattern: checksums of the index arrays, read in place (no copy)."""
+    return (name, A.shape, A.nnz, zlib.crc32(np.ascontiguousarray(A.indptr)),
+            zlib.crc32(np.ascontiguousarray(A.indices)))
 
 
 def _cholmod(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
