@@ -80,7 +80,8 @@ def run_steps(net, F, loss, steps: int, mechanics: str, fresh_analysis: bool = F
     if one_by_one:
         nonlinear.BATCH_FROM = nonlinear.BATCH_ONE_FROM = 10**9
     try:
-        return _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver)
+        with linear_solver.retained_heap():  # as labmnn.training.loop.train runs its steps
+            return _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, linear_solver)
     finally:
         nonlinear.BATCH_FROM, nonlinear.BATCH_ONE_FROM = saved
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from labmnn.errors import InputError, ZeroModeError
 from labmnn.model.network import Network, check_mechanics
+from labmnn.model.solver import retained_heap
 from labmnn.model.nonlinear import NoEquilibrium
 from labmnn.training.datasets import split_indices
 from labmnn.training.optim import Adam, WidthMap
@@ -230,6 +231,7 @@ def _train_score(row: dict) -> float:
     return -float(row["train_loss"])
 
 
+@retained_heap()  # the same big arrays step after step: freed ones are reused, not re-faulted
 def train(task: Task, seed: int | None = None, epochs: int | None = None, network: Network | None = None,
           progress: bool = False, record_every: int = 1, mechanics: str | None = None,
           keep_best: bool = False) -> TrainResult:
