@@ -33,8 +33,8 @@ import numpy as np
 
 from labmnn.errors import InputError, ZeroModeError
 from labmnn.model.network import Network, check_mechanics
-from labmnn.model.solver import retained_heap
 from labmnn.model.nonlinear import NoEquilibrium
+from labmnn.model.solver import retained_heap
 from labmnn.training.datasets import split_indices
 from labmnn.training.optim import Adam, WidthMap
 from labmnn.training.tasks import AXES, Task
