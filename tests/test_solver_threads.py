@@ -158,7 +158,32 @@ def test_pardiso_analyses_again_when_the_thread_choice_changes(monkeypatch):
     assert f.native is first and first.phases == {11: 1, 22: 2}  # same choice: numeric phase only
     del f
     choice["threads"] = 2
-    f = linear_solver.factorize(A * 3, backend="pardiso", cache=cache, ordered=True)
+    for step in range(1, linear_solver.THREAD_SWITCH_AFTER):  # a short change: the handle keeps its count
+        f = linear_solver.factorize(A * (2 + step), backend="pardiso", cache=cache, ordered=True)
+        assert f.native is first and first.threads == 1 and (first.phases[11], first.phases[22]) == (1, 2 + step)
+        assert np.allclose((A * (2 + step)) @ f.solve(np.ones(n)), 1.0)
+        del f
+    f = linear_solver.factorize(A * 7, backend="pardiso", cache=cache, ordered=True)  # a lasting one
     assert f.native is not first and f.native.threads == 2 and f.native.phases == {11: 1, 22: 1}
     assert not first.factored  # the old factor was released before the new analysis
-    assert np.allclose((A * 3) @ f.solve(np.ones(n)), 1.0)
+    assert np.allclose((A * 7) @ f.solve(np.ones(n)), 1.0)
+
+
+def test_pardiso_keeps_its_analysis_while_the_thread_choice_flickers(monkeypatch):
+    import scipy.sparse as sp
+
+    if "pardiso" not in linear_solver.available_backends():
+        pytest.skip("pardiso not installed")
+    n = 50
+    A = sp.diags([-np.ones(n - 1), 4 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csc")
+    choices = iter([1] + [2, 2, 1, 2, 1, 1, 2, 2, 1] * 2)  # never THREAD_SWITCH_AFTER in a row
+    monkeypatch.setattr(linear_solver, "solver_threads", lambda n: next(choices))
+    cache = {}
+    handles = set()
+    for step in range(19):
+        f = linear_solver.factorize(A * (1 + step), backend="pardiso", cache=cache, ordered=True)
+        handles.add(id(f.native))
+        assert f.native.threads == 1
+        assert np.allclose((A * (1 + step)) @ f.solve(np.ones(n)), 1.0)
+        del f
+    assert len(handles) == 1 and linear_solver.PHASE_CALLS.get(11, 0) >= 1

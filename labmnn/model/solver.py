@@ -182,6 +182,7 @@ class _Pardiso:
         # PARDISO fixes its parallel layout in the analysis: later phases run on the same
         # number of threads (fewer crashes MKL's numeric factorisation; more are not used).
         self.threads = solver_threads(n) if threads is None else threads
+        self.other_choices = 0  # factorisations in a row that chose another thread count (_keeps_threads)
         self.pt = np.zeros(64, dtype=np.int64)  # PARDISO's opaque handle
         self.iparm = np.zeros(64, dtype=np.int32)
         ip = self.iparm
@@ -315,8 +316,9 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False,
     a Newton step moved on), the next matrix of the same pattern is factorised
     numerically only (phase 22) in the same handle; while it is alive, a new
     handle is made, so no factor anyone holds ever changes under them.  A new
-    analysis is made too when the thread count chosen now (:func:`solver_threads`:
-    idle cores) differs from the one the handle was analysed with.
+    analysis is made too when the thread count chosen (:func:`solver_threads`:
+    idle cores) has differed from the one the handle was analysed with for
+    ``THREAD_SWITCH_AFTER`` factorisations in a row (:func:`_keeps_threads`).
     """
     data, indptr, indices = (A.data, A.indptr, A.indices) if upper else _upper_csr(A, cache)
     n = A.shape[0]
@@ -325,7 +327,7 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False,
         A.data, A.indices, A.indptr = np.empty(0), np.empty(0, np.int32), np.zeros(n + 1, np.int32)
     entry = cache.get(key) if cache is not None else None
     threads = solver_threads(n)
-    if entry is not None and entry[1]() is None and entry[0].threads == threads:
+    if entry is not None and entry[1]() is None and _keeps_threads(entry[0], threads):
         handle = entry[0]
         handle.refactor(data)
     else:
@@ -336,6 +338,25 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False,
     if cache is not None:
         cache[key] = (handle, weakref.ref(fac))
     return fac
+
+
+THREAD_SWITCH_AFTER = 3  # factorisations in a row that choose another thread count before a new analysis
+
+
+def _keeps_threads(handle: _Pardiso, threads: int) -> bool:
+    """Whether ``handle`` refactorises on its own thread count although ``threads`` were chosen now.
+
+    A new thread count needs a new analysis (1.2 s at 10^6 nodes, 0.1 s at
+    10^5), and the idle-core estimate flips whenever another program's work
+    starts or stops.  So a handle keeps its count until ``THREAD_SWITCH_AFTER``
+    factorisations in a row have chosen another one: a short burst of load (a
+    camera download, a plot) costs no analysis, a lasting change costs one.
+    """
+    if handle.threads == threads:
+        handle.other_choices = 0
+        return True
+    handle.other_choices += 1
+    return handle.other_choices < THREAD_SWITCH_AFTER
 
 
 def _scipy(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False) -> Factor:
