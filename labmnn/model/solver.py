@@ -323,8 +323,6 @@ def _pardiso(A: sp.csc_matrix, cache: dict | None = None, ordered: bool = False,
     data, indptr, indices = (A.data, A.indptr, A.indices) if upper else _upper_csr(A, cache)
     n = A.shape[0]
     key = _pattern_key("pardiso-handle-ordered" if ordered else "pardiso-handle", A)
-    if getattr(A, HANDED_OVER, False):  # see hand_over: A's arrays go before the factor needs the memory
-        A.data, A.indices, A.indptr = np.empty(0), np.empty(0, np.int32), np.zeros(n + 1, np.int32)
     entry = cache.get(key) if cache is not None else None
     threads = solver_threads(n)
     if entry is not None and entry[1]() is None and _keeps_threads(entry[0], threads):
@@ -565,21 +563,6 @@ def upper_triangle(U: sp.csr_matrix) -> sp.csr_matrix:
     return U
 
 
-HANDED_OVER = "_labmnn_handed_over"
-
-
-def hand_over(A: sp.csc_matrix) -> sp.csc_matrix:
-    """Mark ``A`` as handed over to :func:`factorize`: the caller will not use it again.
-
-    A backend that copies what it needs (PARDISO: the upper triangle) then
-    empties ``A``'s arrays before factorising, so the full matrix does not sit
-    in memory beside the factor (at 10^6 nodes ~240 MB); products with the
-    matrix go through ``Factor.native.matrix()`` afterwards.
-    """
-    setattr(A, HANDED_OVER, True)
-    return A
-
-
 def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = None,
               ordered: bool = False, upper: bool = False) -> Factor:
     """Factorise the symmetric positive-definite sparse matrix ``A``.
@@ -597,7 +580,6 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
     ordered : bool
         ``A`` is already in a fill-reducing order (rows and columns permuted):
         factorise it as it stands instead of computing an ordering.
-        ``A`` may be marked with :func:`hand_over` (emptied once copied).
     upper : bool
         ``A`` is the upper triangle of the symmetric matrix (CSR, sorted indices,
         the diagonal present), as :meth:`Network.ordered_upper_stiffness` makes
