@@ -151,9 +151,7 @@ class Equilibrium:
         """C u for displacements ``u`` (n_free, r) in the factor's order."""
         if self._order is not None:
             return self.net.ordered_layout().elongations(u)  # from the bonds: no C is kept
-        if self.net._free_compat_dense is None:
-            self.net.dense_reduced_stiffness_matrix(self.stiffness)
-        return self.net._free_compat_dense @ u
+        return self.net.dense_free_compatibility() @ u
 
     def outputs_pay(self, forces: np.ndarray, loss) -> bool:
         """Whether :meth:`output_adjoint` is the cheaper way to the gradient of ``loss``.
@@ -248,18 +246,12 @@ class Equilibrium:
         """Displacements and elongations under ``forces`` (n, 2) or (S, n, 2), newtons."""
         net = self.net
         F = net._checked_forces(forces)
-        batch = F.ndim == 3
         Fb = F.reshape(-1, 2 * net.n_nodes)  # (S, 2n)
         dofs = self._gather()
         # One gather straight into the factor's order; take(...).T is column-major, as the
         # solvers want it, and the solution goes back with one scatter (no transposing copies).
         u = self._solve_ordered(np.take(Fb, dofs, axis=1).T).reshape(dofs.size, -1)  # (n_free, S)
-        U = np.zeros_like(Fb)
-        U[:, dofs] = u.T
-        E = (net.compatibility_matrix @ U.T).T  # (S, m)
-        if not batch:
-            return SolveResult(U.reshape(net.n_nodes, 2), E[0])
-        return SolveResult(U.reshape(F.shape), E)
+        return _result_from_ordered(net, dofs, u.T, F.shape)
 
 
 class Network:
@@ -505,10 +497,14 @@ class Network:
     def dense_reduced_stiffness_matrix(self, stiffness: np.ndarray | None = None) -> np.ndarray:
         """D on the free degrees of freedom as a dense array (for small networks)."""
         k = self._stiffness_or(stiffness)
+        Cf = self.dense_free_compatibility()
+        return Cf.T @ (k[:, None] * Cf)
+
+    def dense_free_compatibility(self) -> np.ndarray:
+        """C on the free degrees of freedom as a dense array (n_bonds, n_free), made once (small networks)."""
         if self._free_compat_dense is None:
             self._free_compat_dense = self.compatibility_matrix[:, self.free_dofs].toarray()
-        Cf = self._free_compat_dense
-        return Cf.T @ (k[:, None] * Cf)
+        return self._free_compat_dense
 
     def zero_modes(self) -> tuple[int, np.ndarray]:
         """Count the zero modes under the fixed nodes and list the nodes they move.
@@ -720,26 +716,27 @@ class _OutputFields:
     def forward(self) -> SolveResult:
         if self.out.U is None:
             return self.net.equilibrium(self.stiffness).solve(self.forces)
-        return self._fields(self.out.U.T)
+        return _result_from_ordered(self.net, self.out.dofs, self.out.U.T, self.shape)
 
     def adjoint(self) -> SolveResult:
-        return self._fields(self.out.A @ self.out.Z.T)
-
-    def _fields(self, u: np.ndarray) -> SolveResult:
-        """Displacements and elongations from the factor-ordered free displacements ``u`` (S, n_free)."""
-        net = self.net
-        U = np.zeros((u.shape[0], 2 * net.n_nodes))
-        U[:, self.out.dofs] = u
-        E = (net.compatibility_matrix @ U.T).T
-        if len(self.shape) == 2:
-            return SolveResult(U.reshape(net.n_nodes, 2), E[0])
-        return SolveResult(U.reshape(self.shape), E)
+        return _result_from_ordered(self.net, self.out.dofs, self.out.A @ self.out.Z.T, self.shape)
 
     def adjoint_forces(self) -> np.ndarray:
         out = self.out
         f = np.zeros((out.A.shape[0], 2 * self.net.n_nodes))
         f[:, out.support_dofs] = out.A
         return f.reshape(self.shape)
+
+
+def _result_from_ordered(net: Network, dofs: np.ndarray, u: np.ndarray, shape: tuple) -> SolveResult:
+    """Displacements and elongations C u, in the shape of forces ``shape``, from the free
+    displacements ``u`` (S, n_free) in the factor's order (``dofs``: their DOF numbers)."""
+    U = np.zeros((u.shape[0], 2 * net.n_nodes))
+    U[:, dofs] = u
+    E = (net.compatibility_matrix @ U.T).T  # (S, m)
+    if len(shape) == 2:
+        return SolveResult(U.reshape(net.n_nodes, 2), E[0])
+    return SolveResult(U.reshape(shape), E)
 
 
 class GradientResult:

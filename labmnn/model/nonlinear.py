@@ -45,12 +45,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from labmnn.errors import LabmnnError
 from labmnn.model import solver as linear_solver
+
+if TYPE_CHECKING:
+    from labmnn.model.nonlinear_batch import BatchStatics
 
 TOLERANCE = 1e-12  # largest residual force, relative to the largest applied force ...
 ROUND_OFF = 1e-13  # ... or to the force of this strain in the stiffest bond (lengths carry ~1e-16 relative error)
@@ -196,7 +200,7 @@ class NonlinearStatics:
         self.pattern: Pattern = patterns[key]
         self.cache = net.__dict__.setdefault("_tangent_cache", {})  # symbolic analysis, one per pattern
         self.floor = ROUND_OFF * float(np.max(self.k * net.lengths, initial=0.0))  # newtons
-        self.batch: object | None = None  # the last batched solve (nonlinear_batch.BatchStatics: its counts)
+        self.batch: BatchStatics | None = None  # the batched path's pieces, made once (see _batch_statics)
 
     def tolerance(self, F_free: np.ndarray) -> np.ndarray:
         """Largest residual force accepted as equilibrium, per sample (N)."""
@@ -368,11 +372,18 @@ class NonlinearStatics:
         """Whether ``S`` samples take the batched sparse path (:mod:`labmnn.model.nonlinear_batch`)."""
         return not self.dense and (S >= BATCH_FROM or (S >= 1 and self.free.size >= BATCH_ONE_FROM))
 
+    def _batch_statics(self) -> BatchStatics:
+        """The batched path's pieces for this network and stiffness, made once: the forward solve,
+        the adjoint and the elongations share them (and the linear factor they hold)."""
+        if self.batch is None:
+            from labmnn.model.nonlinear_batch import BatchStatics
+
+            self.batch = BatchStatics(self)
+        return self.batch
+
     def _solve_batch(self, F: np.ndarray) -> tuple[np.ndarray, BarState]:
         """All samples at once with the linear factor; those it cannot settle, one by one."""
-        from labmnn.model.nonlinear_batch import BatchStatics
-
-        batch = self.batch = BatchStatics(self)
+        batch = self._batch_statics()
         F_ordered = batch.to_ordered(F)
         X, converged = batch.forward(F_ordered, self.tolerance(F_ordered))
         state, beta = batch.final(X, np.flatnonzero(converged))
@@ -381,7 +392,7 @@ class NonlinearStatics:
         del beta
         U = batch.to_nodes(X)
         careful = np.flatnonzero(~stable)
-        batch.careful = careful.size
+        batch.careful += careful.size
         for s in careful:  # load steps and line search, the same refusals as one by one
             U[s] = self.solve_one(F[s:s + 1])[0]
         if careful.size:
@@ -452,13 +463,11 @@ class NonlinearStatics:
             return V.reshape(forces.shape)
         todo = np.arange(S)
         if state.ordered is not None:  # the batched path's state: conjugate gradients for all samples
-            from labmnn.model.nonlinear_batch import BatchStatics
-
-            batch = self.batch = BatchStatics(self)
+            batch = self._batch_statics()
             X, ok = batch.adjoint(state, batch.to_ordered(forces))
             V = batch.to_nodes(X).reshape(S, -1)
             todo = np.flatnonzero(~ok)
-            batch.careful = todo.size
+            batch.careful += todo.size
         for s in todo.tolist():  # a factorisation of each sample's tangent
             fac = self.factor(self.tangent(state.sample(s)))
             if fac is None:
@@ -471,9 +480,7 @@ class NonlinearStatics:
     def elongations_along(self, state: BarState, v: np.ndarray) -> np.ndarray:
         """Elongations (S, m) of small displacements ``v`` (S, n, 2) along the deformed bars."""
         if state.ordered is not None:
-            from labmnn.model.nonlinear_batch import BatchStatics
-
-            batch = BatchStatics(self)
+            batch = self._batch_statics()
             return batch.elongations_along(state, batch.to_ordered(v))
         i, j = self.net.bonds[:, 0], self.net.bonds[:, 1]
         return np.einsum("smk,smk->sm", state.directions, v[:, j] - v[:, i])

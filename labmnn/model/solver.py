@@ -554,18 +554,23 @@ UPPER = "_labmnn_upper_triangle"
 
 
 def upper_triangle(U: sp.csr_matrix) -> sp.csr_matrix:
-    """Mark ``U`` as the upper triangle of a symmetric matrix (as ``factorize(..., upper=True)``).
+    """Mark ``U`` as the upper triangle of a symmetric matrix, for :func:`factorize`.
 
     The mark travels with the matrix, so callers that pass ``factorize``'s
-    arguments along (wrappers, spies in tests) need not know the keyword.
+    arguments along (wrappers, spies in tests) need not know of it.
     """
     setattr(U, UPPER, True)
     return U
 
 
 def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = None,
-              ordered: bool = False, upper: bool = False) -> Factor:
+              ordered: bool = False) -> Factor:
     """Factorise the symmetric positive-definite sparse matrix ``A``.
+
+    A matrix marked with :func:`upper_triangle` is the upper triangle of the
+    symmetric matrix (CSR, sorted indices, the diagonal present), as
+    :meth:`Network.ordered_upper_stiffness` makes it: PARDISO takes its arrays
+    as they are (no copy); the other backends are given the whole matrix.
 
     Parameters
     ----------
@@ -580,12 +585,6 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
     ordered : bool
         ``A`` is already in a fill-reducing order (rows and columns permuted):
         factorise it as it stands instead of computing an ordering.
-    upper : bool
-        ``A`` is the upper triangle of the symmetric matrix (CSR, sorted indices,
-        the diagonal present), as :meth:`Network.ordered_upper_stiffness` makes
-        it: PARDISO takes its arrays as they are (no copy); the other backends
-        are given the whole matrix.  A matrix marked with :func:`upper_triangle`
-        is taken so too.
 
     Returns
     -------
@@ -601,7 +600,7 @@ def factorize(A: sp.spmatrix, backend: str | None = None, cache: dict | None = N
             os.environ.get("LABMNN_SOLVER") is None and A.shape[0] < DENSE_BELOW)):
         backend = "dense"
     name = backend or default_backend()
-    upper = upper or getattr(A, UPPER, False)
+    upper = getattr(A, UPPER, False)
     if upper and name == "pardiso":
         A = A if isinstance(A, sp.csr_matrix) else sp.csr_matrix(A)
         return _pardiso(A, cache, ordered, upper=True)
