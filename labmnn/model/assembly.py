@@ -38,6 +38,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from labmnn.model.ordering import stable_argsort
+
 __all__ = ["Layout", "symmetric_from_upper"]
 
 
@@ -223,17 +225,11 @@ def _blocks(rank_lo: np.ndarray, rank_hi: np.ndarray, n: int) -> tuple[np.ndarra
     one bond of each block.
     """
     m = rank_lo.size
-    key = rank_lo * (n + 1)
+    key = np.asarray(rank_lo, dtype=np.int64) * (n + 1)
     key += rank_hi
-    bits = max(1, int(m - 1).bit_length())
-    if (n + 1) ** 2 < 2 ** (63 - bits):  # the bond number packed below the key: a plain sort (fast) is enough
-        packed = np.sort((key << bits) | np.arange(m, dtype=np.int64))
-        order = packed & ((1 << bits) - 1)
-        sorted_key = packed >> bits
-        del packed
-    else:  # pragma: no cover  (beyond ~10^9 degrees of freedom)
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
+    order = stable_argsort(key, (n + 1) ** 2)
+    sorted_key = np.take(key, order)
+    del key
     new = np.empty(m, dtype=bool)
     new[:1] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])

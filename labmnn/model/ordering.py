@@ -86,7 +86,7 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         ca, cb = np.take(code, a), np.take(code, b)
         stay = (ca == cb) & (ca < 2)  # both ends on one side, neither in the separator
         a, b = a[stay], b[stay]
-    return _argsort_keys(key, levels)
+    return stable_argsort(key, 3**levels)
 
 
 def _bisect(part: np.ndarray, n_parts: int, moments: tuple, leaf_size: int) -> np.ndarray:
@@ -112,15 +112,15 @@ def _bisect(part: np.ndarray, n_parts: int, moments: tuple, leaf_size: int) -> n
     return side
 
 
-def _argsort_keys(key: np.ndarray, levels: int) -> np.ndarray:
-    """``argsort(key, kind="stable")`` for keys below 3**levels.
+def stable_argsort(key: np.ndarray, bound: int) -> np.ndarray:
+    """``argsort(key, kind="stable")`` for non-negative int64 keys below ``bound``.
 
-    One plain sort of the keys with each node's index packed below (where it
+    One plain sort of the keys with each index packed below them (where that
     fits in 63 bits): several times faster than a stable argsort.
     """
     n = key.size
     bits = max(1, int(n - 1).bit_length())
-    if 3**levels < 2 ** (63 - bits):
+    if bound < 2 ** (63 - bits):
         packed = key << bits
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()
