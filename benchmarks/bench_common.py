@@ -6,6 +6,8 @@ Used by ``gradient.py``, ``solvers.py`` and ``train_scale.py`` (run from the rep
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import time
 from collections.abc import Callable
@@ -57,3 +59,22 @@ def run_busy(busy: int, run: Callable[[], int]) -> int:
         return run()
     with BusyCores(busy, seconds=900.0):
         return run()
+
+
+def pardiso_threads(net) -> list[int]:
+    """The thread count of each PARDISO handle the network's solver cache holds."""
+    return [v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads")]
+
+
+@contextlib.contextmanager
+def solver_threads_env(value: str | None):
+    """``LABMNN_SOLVER_THREADS`` set to ``value`` (None: unset) inside the block, the user's own after it."""
+    old = os.environ.pop("LABMNN_SOLVER_THREADS", None)
+    if value is not None:
+        os.environ["LABMNN_SOLVER_THREADS"] = value
+    try:
+        yield
+    finally:
+        os.environ.pop("LABMNN_SOLVER_THREADS", None)
+        if old is not None:
+            os.environ["LABMNN_SOLVER_THREADS"] = old

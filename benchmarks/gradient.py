@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import BusyCores, cpu_s  # noqa: E402
+from bench_common import BusyCores, cpu_s, peak_mb  # noqa: E402
 
 SIZES = [100, 1_000, 10_000, 100_000, 1_000_000]
 
@@ -65,7 +64,7 @@ def one_size(n: int) -> dict:
     c0, t0 = cpu_s(), time.perf_counter()
     g = net.gradient(F, loss)
     t_grad, c_grad = time.perf_counter() - t0, cpu_s() - c0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # one gradient's peak (with the lattice)
+    peak = peak_mb()  # one gradient's peak (with the lattice)
     fac = net.equilibrium().factor
     backend = fac.backend
     factor_mb = None
@@ -155,7 +154,7 @@ def one_size(n: int) -> dict:
     return {"n_nodes": net.n_nodes, "n_bonds": m, "n_dof": nf, "build_s": t_build, "gradient_s": t_grad,
             "gradient_cpu_s": c_grad, "again_s": t_again, "ref_s": t_ref, "ref_backend": ref_backend,
             "ref_rel_diff": ref_diff, "backend": backend, "fd_s": t_fd, "fd_estimated": fd_est, "dense_s": t_dense,
-            "dense_estimated": dense_est, "peak_mb": peak_mb, "grad_norm": float(np.linalg.norm(g)),
+            "dense_estimated": dense_est, "peak_mb": peak, "grad_norm": float(np.linalg.norm(g)),
             "linear_again_s": t_lin, "nonlinear_s": t_nl, "again_cpu_s": c_again, "again_analyses": analyses,
             "first_parts": first_parts, "warm_parts": warm_parts,
             "factor_mb": factor_mb, "load": os.getloadavg()[0]}

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cpu_s, peak_mb, run_busy  # noqa: E402
+from bench_common import cpu_s, pardiso_threads, peak_mb, run_busy, solver_threads_env  # noqa: E402
 
 
 def timed(fn, repeats: int):
@@ -189,20 +189,13 @@ def run(args) -> int:
     picks, times = [], {"labmnn's choice (idle cores)": [], "one thread": [], "two threads": []}
     for _ in range(R):
         for label, env in (("labmnn's choice (idle cores)", None), ("one thread", "1"), ("two threads", "2")):
-            old = os.environ.pop("LABMNN_SOLVER_THREADS", None)
-            if env:
-                os.environ["LABMNN_SOLVER_THREADS"] = env
-            try:
+            with solver_threads_env(env):
                 net._solver_cache.clear()
                 c0, t0 = cpu_s(), time.perf_counter()
                 gradient()
                 times[label].append((time.perf_counter() - t0, cpu_s() - c0, os.getloadavg()[0]))
                 if env is None:
-                    picks.extend(v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads"))
-            finally:
-                os.environ.pop("LABMNN_SOLVER_THREADS", None)
-                if old is not None:
-                    os.environ["LABMNN_SOLVER_THREADS"] = old
+                    picks.extend(pardiso_threads(net))
     mine = float(np.median([w for w, _, _ in times["labmnn's choice (idle cores)"]]))
     for label, ts in times.items():
         t = tuple(float(np.median([x[i] for x in ts])) for i in range(3))
@@ -216,21 +209,13 @@ def run(args) -> int:
     for label, settings, env in (("one thread", None, "1"), ("two threads", None, "2"),
                                  ("two-level parallel (iparm[23]=1), 2 threads", {23: 1}, "2"),
                                  ("improved two-level (iparm[23]=10), 2 threads", {23: 10}, "2")):
-        old = os.environ.get("LABMNN_SOLVER_THREADS")
-        os.environ["LABMNN_SOLVER_THREADS"] = env
-        try:
+        with solver_threads_env(env):
             a11, a22, w, c, hv = phase_times(lambda s=settings: analyse_and_factor(s))
-        finally:
-            if old is None:
-                os.environ.pop("LABMNN_SOLVER_THREADS")
-            else:
-                os.environ["LABMNN_SOLVER_THREADS"] = old
         row(label, (w, c, os.getloadavg()[0]), base, f"phase 11 {a11:.3f} s, 22 {a22:.3f} s")
         del hv
         handles.clear()
     # the solve step: iparm[24] chooses PARDISO's forward/backward algorithm (0 default, 1, 2)
-    os.environ["LABMNN_SOLVER_THREADS"] = "2"
-    try:
+    with solver_threads_env("2"):
         hs = analyse_and_factor()
         base_solve = None
         for ip24 in (0, 1, 2):
@@ -240,8 +225,6 @@ def run(args) -> int:
             row(f"solve, 2 columns, 2 threads, iparm[24]={ip24}", t, base_solve)
         del hs
         handles.clear()
-    finally:
-        os.environ.pop("LABMNN_SOLVER_THREADS")
 
     print("orderings (factor of the same matrix; ordering time, then PARDISO's analysis report):")
     nd_info = info

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cpu_s, run_busy  # noqa: E402
+from bench_common import cpu_s, pardiso_threads, run_busy  # noqa: E402
 
 
 def problem(n_nodes: int, samples: int, seed: int = 0):
@@ -111,7 +111,8 @@ def _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, lin
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_s() - c0)
         losses_.append(res.loss)
-        threads.extend(v[0].threads for v in net._solver_cache.values() if hasattr(v[0], "threads"))
+        if mechanics == "linear":
+            threads.extend(pardiso_threads(net))
     for b in made:
         _batch_counts["solves"] += b.solves
         _batch_counts["factorisations"] += b.factorisations
@@ -209,9 +210,7 @@ _batch_counts = {"solves": 0, "factorisations": 0, "careful": 0}
 
 def _batch_of(F, loss, S):
     """The first ``S`` samples (repeated if the batch has fewer) and their loss."""
-    reps = int(np.ceil(S / F.shape[0]))
-    Fn = np.concatenate([F] * reps)[:S]
-    return Fn, _sub(loss, S)
+    return np.resize(F, (S,) + F.shape[1:]), _sub(loss, S)
 
 
 def _column_solve(net, F) -> float:
@@ -252,9 +251,7 @@ def _no_support(loss):
 def _sub(loss, S):
     from labmnn.model import losses
 
-    values = loss.values
-    reps = int(np.ceil(S / values.shape[0]))
-    return losses.MSELoss(loss.nodes, loss.axes, np.concatenate([values] * reps)[:S])
+    return losses.MSELoss(loss.nodes, loss.axes, np.resize(loss.values, (S,) + loss.values.shape[1:]))
 
 
 if __name__ == "__main__":

@@ -59,8 +59,6 @@ def test_bad_specs_name_the_key(spec, key):
 
 @pytest.mark.parametrize("scale", [1e15, 1e308, 1e-12])
 def test_softmax_scale_outside_sane_displacements_is_refused(scale):
-    from labmnn.errors import InputError
-
     spec = {"kind": "cross_entropy", "outputs": [13, 14], "axis": "y", "label": 0, "scale": scale}
     with pytest.raises(InputError, match="scale: must be between 1e-09 and 1 m"):
         losses.from_spec(spec, "task.toml: loss", 15)
