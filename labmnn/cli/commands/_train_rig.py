@@ -52,13 +52,6 @@ def check_rig_args(args, method: str) -> None:
     if args.epochs is not None and args.epochs < 1:
         what = "Adam steps on the rig" if method in ("insitu", "pat") else "epochs of training in the model"
         raise InputError("--epochs", "", f"must be >= 1 ({what}), found {args.epochs}")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
-    start = getattr(args, "hybrid_start", None)
-    if start is not None and start not in ("insilico", "identify"):
-        raise InputError("--hybrid-start", "", f"must be insilico or identify, found {start!r}")
-    if start is not None and method != "hybrid":
-        raise InputError("--hybrid-start", "", f"belongs to --method hybrid, found --method {method}")
     steps = getattr(args, "hybrid_steps", None)
     if steps is not None and method != "hybrid":
         raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
@@ -66,9 +59,6 @@ def check_rig_args(args, method: str) -> None:
         raise InputError("--hybrid-steps", "", f"must be >= 1 (PAT steps on the rig), found {steps}")
     if getattr(args, "bench_timing", None) is not None:
         raise InputError("--bench-timing", "", "belongs to --on sim: a rig run measures its own bench time")
-    from labmnn.cli.commands.compare_methods import check_condition
-
-    check_condition(getattr(args, "condition_s", None))
     from labmnn.protocol.spec import MAX_CONDITION_S
 
     if getattr(args, "condition_s", None) is not None and args.condition_s > MAX_CONDITION_S:

@@ -138,6 +138,7 @@ def run_method_cli(args) -> int:
     method = check_method(args.method or "insilico")
     if args.on not in (None, "sim", "rig"):
         raise InputError("--on", "", f"must be sim or rig, found {args.on!r}")
+    _check_shared(args, method)
     if args.on == "rig":
         return run_on_rig(args, method)
     if getattr(args, "sim", False) or getattr(args, "auto", False):
@@ -150,19 +151,11 @@ def run_method_cli(args) -> int:
         raise InputError("--method", "", "cannot be combined with --init or --prune")
     if args.epochs is not None and args.epochs < 1:
         raise InputError("--epochs", "", f"must be >= 1 with --method, found {args.epochs}")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
-    from labmnn.cli.commands.compare_methods import check_condition
-
-    check_condition(args.condition_s)
     if method != "insilico" and args.on is None:
         raise InputError("--method", "", f"{method} measures a print: give --on sim (the simulated print world) "
                                          "or --on rig")
     if args.hybrid_steps is not None and method != "hybrid":
         raise InputError("--hybrid-steps", "", f"belongs to --method hybrid, found --method {method}")
-    if args.hybrid_start is not None and (method != "hybrid" or args.hybrid_start not in ("insilico", "identify")):
-        raise InputError("--hybrid-start", "", f"must be insilico or identify, found {args.hybrid_start!r}"
-                         if method == "hybrid" else f"belongs to --method hybrid, found --method {method}")
     if args.hybrid_steps is not None and args.hybrid_steps < 0:
         raise InputError("--hybrid-steps", "", f"must be >= 0, found {args.hybrid_steps}")
     if args.bench_timing is not None and args.on != "sim":
@@ -219,6 +212,20 @@ def _exact_line(m: dict) -> str | None:
         return ("scored with exact mechanics: outputs (mm): "
                 + json.dumps({k: [round(v, 4) for v in xy] for k, xy in m["outputs_mm_exact"].items()}))
     return None
+
+
+def _check_shared(args, method: str) -> None:
+    """The checks of ``--seed``, ``--hybrid-start`` and ``--condition-s`` that hold on the sim and the rig alike."""
+    from labmnn.cli.commands.compare_methods import check_condition
+
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", "", f"must be >= 0, found {args.seed}")
+    start = getattr(args, "hybrid_start", None)
+    if start is not None and method != "hybrid":
+        raise InputError("--hybrid-start", "", f"belongs to --method hybrid, found --method {method}")
+    if start is not None and start not in ("insilico", "identify"):
+        raise InputError("--hybrid-start", "", f"must be insilico or identify, found {start!r}")
+    check_condition(getattr(args, "condition_s", None))
 
 
 def run_on_rig(args, method: str) -> int:
