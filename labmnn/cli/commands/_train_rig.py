@@ -32,7 +32,9 @@ log timestamps).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labmnn.cli.args import output_dir
 from labmnn.errors import InputError
@@ -293,13 +295,23 @@ def _run_insilico(args, method: str, task, out: Path) -> int:
     return 0
 
 
-def _identify_stage(args, task, out: Path):
+@dataclass
+class _IdentifyStage:
+    """The identification stage's outcome: the identification, its session folder, what ``metrics.json``
+    says of it, and the session's measured timing (:func:`~labmnn.protocol.task_protocol.session_timing`)."""
+
+    ident: Any
+    folder: Path
+    metrics: dict
+    timing: dict
+
+
+def _identify_stage(args, task, out: Path) -> _IdentifyStage | None:
     """The identification stage: a load-series session of the sim method's loadings on the task's starting
-    design, identified (``OUT/identified.json``); ``(identification, series, nodes, session folder, mechanics,
-    settings)``, or None while the session is unfinished."""
+    design, identified (``OUT/identified.json``); None while the session is unfinished."""
     from labmnn.fabrication.identify import identify
     from labmnn.fabrication.load_series import read_load_series
-    from labmnn.protocol.task_protocol import write_series_protocol
+    from labmnn.protocol.task_protocol import session_timing, write_series_protocol
     from labmnn.training.methods import MethodSettings, identification_nodes
 
     ms = MethodSettings(method="identify")
@@ -317,43 +329,36 @@ def _identify_stage(args, task, out: Path):
     ident = identify(start, series.cases, holdout=0, seed=0, regularization=ms.identify_regularization,
                      mechanics=mech)
     ident.network.save(out / "identified.json")
-    return ident, series, nodes, folder, mech, ms
-
-
-def _identify_metrics(out: Path, stage) -> dict:
-    """What ``metrics.json`` says of the identification stage."""
-    ident, series, nodes, folder, mech, ms = stage
-    return {"identify_session": str(folder.relative_to(out)), "identify_cases": len(series.cases),
-            "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
-            "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor}
+    metrics = {"identify_session": str(folder.relative_to(out)), "identify_cases": len(series.cases),
+               "identify_nodes": [int(n) for n in nodes], "identify_grams": ms.identify_grams,
+               "identify_mechanics": mech, "identified_modulus_factor": ident.modulus_factor}
+    return _IdentifyStage(ident, folder, metrics, session_timing(folder))
 
 
 def _run_identify(args, method: str, task, out: Path) -> int:
     """Identification loadings as a load-series session, identify, train the identified model, export."""
-    from labmnn.protocol.task_protocol import session_timing
-
     stage = _identify_stage(args, task, out)
     if stage is None:
         return 1
-    ident, series, nodes, folder, mech, ms = stage
+    ident, folder, t = stage.ident, stage.folder, stage.timing
     res = _train_model(args, task, network=ident.network)
     design = _design(task, res.network)
     files = export_design(design, out / "print")
     score = score_print(args, task, design, out)
     if score is None:
         return 1
-    t = session_timing(folder)  # prints: the starting design (identified) and the trained one
     metrics = {**_base_metrics(task, method), "epochs": res.metrics.get("epochs"), "loadings": t["loadings"],
                "prints": 2, "bench_hours": t["bench_hours"], "seconds_per_loading": t["seconds_per_loading"],
                "conditioning_s": t["conditioning_s"], "bench_timing": f"session {folder.name}",
-               **_identify_metrics(out, stage),
+               **stage.metrics,
                "print_files": [f"print/{f}" for f in files],
                "model_max_target_relative_error": _model_score(task, design),
                "identified_model_max_target_relative_error": _model_score(task, _with_widths(ident.network,
                                                                                             design)),
                **score}
     _write_metrics(out, metrics)
-    print(f"{task.name} by identify on the rig: {len(series.cases)} identification loadings, modulus factor "
+    print(f"{task.name} by identify on the rig: {stage.metrics['identify_cases']} identification loadings, "
+          f"modulus factor "
           f"{ident.modulus_factor:.3f}; max target relative error predicted by the identified model "
           f"{metrics['identified_model_max_target_relative_error']:.4g}, on the print "
           f"{metrics['metric_on_print']:.4g}; {_cost_line(metrics)}")
@@ -381,7 +386,7 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     """The start stage (identify as the sim default, or in silico), export, then a PAT session of
     ``--hybrid-steps`` Adam steps from the trained design."""
     from labmnn.model.network import Network
-    from labmnn.protocol.task_protocol import rig_metrics, session_timing, write_train_protocol
+    from labmnn.protocol.task_protocol import rig_metrics, write_train_protocol
 
     start, steps = hybrid_plan(args, task)
     stage = None
@@ -389,7 +394,7 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
         stage = _identify_stage(args, task, out)
         if stage is None:
             return 1
-        res = _train_model(args, task, network=stage[0].network)
+        res = _train_model(args, task, network=stage.ident.network)
     else:
         res = _train_model(args, task)
     design = _design(task, res.network)
@@ -403,9 +408,9 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
     if folder is None:
         return 1
     m = rig_metrics(folder, task, "pat")
-    final = Network.load(folder / "trained.json")
+    final_design = _design(task, Network.load(folder / "trained.json"))
     behaviour = is_behaviour(task)
-    score = score_print(args, task, _design(task, final), out) if behaviour else {"metric_on_print": None}
+    score = score_print(args, task, final_design, out) if behaviour else {"metric_on_print": None}
     if score is None:
         return 1
     cost = {k: m[k] for k in ("steps", "loss_first", "loss_last", "loadings", "prints", "bench_hours",
@@ -413,18 +418,18 @@ def _run_hybrid(args, method: str, task, out: Path) -> int:
                               "best_design", "best_loss", "final_loss") if k in m}
     extra = {}
     if stage is not None:
-        t = session_timing(stage[3])
+        t = stage.timing
         cost.update(loadings=cost["loadings"] + t["loadings"], prints=cost["prints"] + 1,
                     bench_hours=cost["bench_hours"] + t["bench_hours"],
                     conditioning_s=cost["conditioning_s"] + t["conditioning_s"])
-        extra = {**_identify_metrics(out, stage), "identify_loadings": t["loadings"],
+        extra = {**stage.metrics, "identify_loadings": t["loadings"],
                  "identify_bench_hours": t["bench_hours"]}
     metrics = {**_base_metrics(task, method), "hybrid": {"start": start, "follow": "pat", "steps": steps},
                "epochs": res.metrics.get("epochs"), "print_files": [f"print/{f}" for f in files], **cost, **extra,
                "pat_session": str(folder.relative_to(out)), "bench_timing": f"session {folder.name}",
                "design": str((folder / "trained.json").relative_to(out)),
-               **_model_figures(task, design, "model_"), **_model_figures(task, _design(task, final),
-                                                                           "final_model_"), **score}
+               **_model_figures(task, design, "model_"), **_model_figures(task, final_design, "final_model_"),
+               **score}
     _write_metrics(out, metrics)
     where = (f"on the print {metrics['metric_on_print']:.4g} (max target relative error)" if behaviour else
              f"in the model {metrics['metric']} {metrics['final_model_' + metrics['metric']]:.4g} (a data-set task's "
