@@ -31,7 +31,7 @@ from labmnn.protocol.operator import AutoOperator, Instruction
 clock = time.time  # the lab's clock (tests replace it)
 
 
-def condition_step(eng, prefix: str, label: str, seconds: float, mounted: float | None = None) -> dict | None:
+def condition_step(eng, prefix: str, label: str, seconds: float, mounted_by: str | None = None) -> dict | None:
     """Condition the mounted print (step ``<prefix>condition``); its data, or None when nothing is to do.
 
     Parameters
@@ -43,8 +43,10 @@ def condition_step(eng, prefix: str, label: str, seconds: float, mounted: float 
         The step's label (shown to the operator).
     seconds : float
         ``condition_s`` (0: no conditioning, no step).
-    mounted : float, optional
-        When the print was mounted (epoch s; default: when the step is first reached).
+    mounted_by : str, optional
+        Key of the step that mounted the print: its recorded time is the mount
+        time (default, or before that step is recorded: when this step is first
+        reached).  Looked up only when the wait starts, not at every call.
 
     Nothing is done either when the print has been loaded already, which a
     session recorded before conditioning existed shows on resumption.
@@ -54,14 +56,21 @@ def condition_step(eng, prefix: str, label: str, seconds: float, mounted: float 
         return None
     if key not in eng._done and any(k.startswith(f"{prefix}r") for k in eng._done):
         return None  # this design was measured already: too late to condition it
-    return eng.step(key, label, lambda: _wait(eng, key, label, float(seconds), mounted))
+    return eng.step(key, label, lambda: _wait(eng, key, label, float(seconds), mounted_by))
 
 
-def _wait(eng, key: str, label: str, seconds: float, mounted: float | None) -> dict:
+def _step_time(eng, key: str) -> float | None:
+    """The recorded time of step ``key`` (epoch s), or None before it is recorded."""
+    return next((float(r["time"]) for r in eng.session.records if r.get("kind") == "step" and r.get("key") == key
+                 and isinstance(r.get("time"), (int, float))), None)
+
+
+def _wait(eng, key: str, label: str, seconds: float, mounted_by: str | None) -> dict:
     rec = next((r for r in eng.session.records if r.get("kind") == "event" and r.get("name") == "condition"
                 and r.get("key") == key), None)
     if rec is None:
-        mounted = clock() if mounted is None else float(mounted)
+        mounted = _step_time(eng, mounted_by) if mounted_by else None
+        mounted = clock() if mounted is None else mounted
         eng.session.event("condition", key=key, mounted=mounted, seconds=seconds)
     else:  # resumed: the wait runs from the recorded mount
         mounted = float(rec["mounted"])

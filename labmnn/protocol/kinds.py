@@ -269,10 +269,9 @@ def run_series(eng) -> dict:
     spec = eng.spec
     R = spec.repeats
     cases = []
+    condition_step(eng, "", "condition the print before its first loading", spec.series.condition_s)
     for r in range(R):
         tag = f"repeat {r + 1}/{R}"
-        if r == 0:
-            condition_step(eng, "", "condition the print before its first loading", spec.series.condition_s)
         ref = eng.reference_step(f"r{r}/reference", f"{tag}: reference")
         for node in spec.series.all_nodes:
             where = f"n{node}/" if spec.series.nodes else ""  # one node: the keys of old sessions
@@ -315,7 +314,7 @@ def run_train(eng) -> dict:
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
         condition_step(eng, f"t{t}/", f"step {t + 1}: condition the mounted design", tr.condition_s,
-                       _mount_time(eng, f"t{t}/install"))
+                       f"t{t}/install")
         measure = measure_pat if tr.gradient == "pat" else measure_gradient
         if batches is not None:
             measure = functools.partial(measure_batch, tb=batches, t=t)
@@ -368,8 +367,7 @@ def _keep_best(eng, history: list, designs: list) -> dict:
     eng.step("final/install", "final design: install", lambda: _install(eng, last))
     if eng.bench.install_network is not None:
         eng.bench.install_network(net)
-    condition_step(eng, "final/", "final design: condition the mounted design", tr.condition_s,
-                   _mount_time(eng, "final/install"))
+    condition_step(eng, "final/", "final design: condition the mounted design", tr.condition_s, "final/install")
     reps = [measure_pat(eng, f"final/r{r}/", f"final design, repeat {r + 1}/{spec.repeats}")
             for r in range(spec.repeats)]
     losses = [float(h["loss"]) for h in history] + [float(np.mean([r["loss"] for r in reps]))]
@@ -388,13 +386,6 @@ def _keep_best(eng, history: list, designs: list) -> dict:
         if eng.bench.install_network is not None:
             eng.bench.install_network(net)
     return {"best_design": best, "best_loss": losses[best], "final_loss": losses[last], "design_losses": losses}
-
-
-def _mount_time(eng, key: str) -> float | None:
-    """When a design was mounted: the time of its install step ``key`` (None for the first design, mounted
-    before the session, or before that step is recorded)."""
-    return next((float(r["time"]) for r in eng.session.records if r.get("kind") == "step" and r.get("key") == key
-                 and isinstance(r.get("time"), (int, float))), None)
 
 
 def _install(eng, t: int) -> dict:

@@ -224,13 +224,13 @@ def session_timing(folder: str | Path) -> dict:
     timed = [r["time"] for r in recs if isinstance(r.get("time"), (int, float))]
     conds = [r.get("data", {}) for r in steps if r["key"] == "condition" or r["key"].endswith("/condition")]
     simulated = sum(float(c.get("simulated_s", 0.0)) for c in conds)  # the simulated operator's unslept waits
+    waited = sum(float(c.get("waited_s", 0.0)) for c in conds)
     return {"session": folder.name, "loadings": len(loads),
             "seconds_per_loading": float(np.median(loads)) if loads else None,
             "design_changes": len(changes),
             "seconds_per_design_change": float(np.median(changes)) if changes else None,
             "conditionings": len(conds),
-            "conditioning_s": float(sum(float(c.get("waited_s", 0.0)) + float(c.get("simulated_s", 0.0))
-                                        for c in conds)),
+            "conditioning_s": float(waited + simulated),
             "bench_hours": ((max(timed) - min(timed) if timed else 0.0) + simulated) / 3600.0}
 
 
