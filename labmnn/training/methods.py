@@ -178,6 +178,12 @@ def hybrid_defaults(task: Task) -> tuple[str, int]:
     return "identify", (80 if task.kind == "behaviour" else 40)
 
 
+def hybrid_plan(task: Task, start: str | None = None, steps: int | None = None) -> tuple[str, int]:
+    """The hybrid's start and steps on the print: ``start``/``steps`` where given, else :func:`hybrid_defaults`."""
+    d_start, d_steps = hybrid_defaults(task)
+    return start or d_start, d_steps if steps is None else int(steps)
+
+
 def metric_of(task: Task) -> tuple[str, bool]:
     """The comparison's metric key and whether higher is better."""
     if task.kind == "behaviour":
@@ -405,9 +411,7 @@ def run_method(task: Task, settings: MethodSettings, printed: PrintedNetwork | N
     mech = settings.mechanics
     extra: dict = {}
     history: list = []
-    h_start, h_steps = hybrid_defaults(task)
-    h_start = settings.hybrid_start or h_start
-    h_steps = h_steps if settings.hybrid_steps is None else int(settings.hybrid_steps)
+    h_start, h_steps = hybrid_plan(task, settings.hybrid_start, settings.hybrid_steps)
     start = h_start if method == "hybrid" else method
 
     if start in ("insilico", "identify"):

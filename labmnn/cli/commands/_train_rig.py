@@ -374,12 +374,10 @@ def _with_widths(identified, design):
 
 def hybrid_plan(args, task) -> tuple[str, int]:
     """The hybrid's start stage and PAT steps on the rig: ``--hybrid-start``/``--hybrid-steps``, else the sim
-    method's defaults (:func:`labmnn.training.methods.hybrid_defaults`)."""
-    from labmnn.training.methods import hybrid_defaults
+    method's defaults (:func:`labmnn.training.methods.hybrid_plan`)."""
+    from labmnn.training.methods import hybrid_plan as plan
 
-    start, steps = hybrid_defaults(task)
-    start = getattr(args, "hybrid_start", None) or start
-    return start, (args.hybrid_steps if args.hybrid_steps is not None else steps)
+    return plan(task, getattr(args, "hybrid_start", None), args.hybrid_steps)
 
 
 def _run_hybrid(args, method: str, task, out: Path) -> int:
