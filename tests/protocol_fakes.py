@@ -164,3 +164,10 @@ def fake_bench(net, noise_mm=0.0, seed=0):
     bench = Bench(camera=cam, balance=bal, make_tracker=FakeTracker, sim_operator=op, install_network=install)
     bench.rig = rig
     return bench
+
+
+def use_fake_bench(monkeypatch) -> None:
+    """Make ``--on rig --sim`` open :func:`fake_bench` instead of the rendered simulated rig (far slower)."""
+    import labmnn.cli.sim.bench as sim_bench
+
+    monkeypatch.setattr(sim_bench, "open_sim_bench", lambda spec, net, **kw: fake_bench(net))

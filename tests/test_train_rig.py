@@ -114,11 +114,9 @@ def test_unknown_train_gradient_is_refused(tmp_path):
 
 def _fake_rig(monkeypatch):
     sys.path.insert(0, str(Path(__file__).parent))
-    from protocol_fakes import fake_bench
+    from protocol_fakes import use_fake_bench
 
-    import labmnn.cli.sim.bench as sim_bench
-
-    monkeypatch.setattr(sim_bench, "open_sim_bench", lambda spec, net, **kw: fake_bench(net))
+    use_fake_bench(monkeypatch)
 
 
 def test_pat_on_the_rig_hangs_only_forward_loads(tmp_path, monkeypatch, capsys):

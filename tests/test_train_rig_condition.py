@@ -25,12 +25,10 @@ WORKER = HERE / "condition_kill_worker.py"
 
 
 def _fake_rig(monkeypatch):
-    sys.path.insert(0, str(HERE))
-    from protocol_fakes import fake_bench
+    sys.path.insert(0, str(Path(__file__).parent))
+    from protocol_fakes import use_fake_bench
 
-    import labmnn.cli.sim.bench as sim_bench
-
-    monkeypatch.setattr(sim_bench, "open_sim_bench", lambda spec, net, **kw: fake_bench(net))
+    use_fake_bench(monkeypatch)
 
 
 def _train(argv, task="behaviour-mse"):
