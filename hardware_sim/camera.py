@@ -122,6 +122,7 @@ class SimCamera:
         self.settings = CameraSettings(iso="800", aperture="5", shutter_speed="1/30", image_format="JPEG",
                                        capture_target="ram")
         self.connected = False
+        self.clock = time.time  # capture times (and the EXIF DateTimeOriginal); tests fix it
         self.frames = 0
         self._faults: list[str] = []
         self._lock = threading.Lock()
@@ -158,7 +159,7 @@ class SimCamera:
     def capture(self, folder: Path) -> Capture:
         """Render the rig at full resolution, save ``SIM_<k>.jpg`` in ``folder``."""
         self._check("capture", fault=True)
-        taken = time.time()
+        taken = self.clock()
         if self.capture_delay_s > 0:
             time.sleep(self.capture_delay_s)
         folder = Path(folder)
