@@ -67,11 +67,12 @@ def one_size(n: int) -> dict:
     peak = peak_mb()  # one gradient's peak (with the lattice)
     fac = net.equilibrium().factor
     backend = fac.backend
-    factor_mb = None
+    factor_mb = factor_gflop = None
     first_parts = dict(spent)
     if fac.native is not None and hasattr(fac.native, "analysis"):  # PARDISO reports its factor's size
         a = fac.native.analysis()
         factor_mb = a["factor_mb"] + a["permanent_mb"]
+        factor_gflop = a["factor_gflop"]
         first_parts.update(_phases(fac.native.seconds))
     # The second gradient at changed widths, as a training step makes it: the previous factor is
     # dropped (set_widths), the ordering, layout and symbolic analysis are reused.
@@ -157,7 +158,7 @@ def one_size(n: int) -> dict:
             "dense_estimated": dense_est, "peak_mb": peak, "grad_norm": float(np.linalg.norm(g)),
             "linear_again_s": t_lin, "nonlinear_s": t_nl, "again_cpu_s": c_again, "again_analyses": analyses,
             "first_parts": first_parts, "warm_parts": warm_parts,
-            "factor_mb": factor_mb, "load": os.getloadavg()[0]}
+            "factor_mb": factor_mb, "factor_gflop": factor_gflop, "load": os.getloadavg()[0]}
 
 
 def _time_parts(net) -> dict:
@@ -181,6 +182,28 @@ def _phases(seconds: dict) -> dict:
     """PARDISO's phase times under readable names."""
     names = {11: "analysis", 22: "factorisation", 33: "solve"}
     return {names[p]: t for p, t in seconds.items() if p in names}
+
+
+def _scaling_floor(big: dict, small: dict) -> None:
+    """What the factorisation's own growth allows of the 10^6 / 10^5 ratio, printed beside the ratio.
+
+    Nested dissection of a planar mesh costs O(n^1.5) flops: the factorisation
+    grows ~31x from 10^5 to 10^6 nodes while everything else (ordering, layout,
+    assembly, analysis, solves) can at best grow 10x.  The floor is the ratio
+    the run would show if the factorisation kept its measured 10^6 time and
+    every other part grew exactly 10x from its 10^5 time.
+    """
+    fb, fs = big["first_parts"].get("factorisation"), small["first_parts"].get("factorisation")
+    if not fb or not fs:
+        return
+    floor = (fb + 10 * (small["gradient_s"] - fs)) / small["gradient_s"]
+    flops = (f"factorisation flops {big['factor_gflop']:.0f} / {small['factor_gflop']:.1f} GFlop = "
+             f"{big['factor_gflop'] / small['factor_gflop']:.0f}x; " if big.get("factor_gflop") and
+             small.get("factor_gflop") else "")
+    print(f"    {flops}factorisation time {fb:.2f} / {fs:.2f} s = {fb / fs:.0f}x; with every other part growing "
+          f"exactly 10x the ratio would be {floor:.1f}x (the rest of the 10^6 gradient: "
+          f"{big['gradient_s'] - fb:.2f} s = {(big['gradient_s'] - fb) / (small['gradient_s'] - fs):.1f}x its "
+          f"10^5 time)")
 
 
 def _parts_text(total: float, parts: dict) -> str:
@@ -309,20 +332,24 @@ def main() -> int:
     r = by_n.get(100_000)
     if r and r["ref_s"]:
         ratio = r["ref_s"] / r["gradient_s"]
-        print(f"10^5 nodes against {r['ref_backend']} with its own ordering, same process: {ratio:.1f}x "
-              f"({'meets' if ratio >= 10 else 'MISSES'} the 10x target)")
-    for target_n in (100_000, 1_000_000):
+        verdict = (f"{'meets' if ratio >= 10 else 'MISSES'} the 10x target" if r["ref_backend"] == "scipy" else
+                   "the 10x target is against SciPy's SuperLU: benchmarks/solvers.py measures it")
+        print(f"10^5 nodes against {r['ref_backend']} with its own ordering, same process: {ratio:.1f}x ({verdict})")
+    for target_n, limit in ((100_000, 1.0), (1_000_000, 4.0)):
         r = by_n.get(target_n)
         if r and r.get("first_parts"):
             print(f"{target_n:.0e} nodes, first gradient: {_parts_text(r['gradient_s'], r['first_parts'])}")
             print(f"{target_n:.0e} nodes, second gradient (changed widths, a training step): "
                   f"{_parts_text(r['again_s'], r['warm_parts'])}; {r['again_cpu_s']:.2f} s CPU; "
-                  f"{r['again_analyses']} new analyses")
+                  f"{r['again_analyses']} new analyses ({'meets' if r['again_s'] <= limit else 'MISSES'} the "
+                  f"{limit:g} s target)")
     if len(by_n) == 2:
         big, small = by_n[1_000_000], by_n[100_000]
         ratio = big["gradient_s"] / small["gradient_s"]
         print(f"10^6 / 10^5 time: {ratio:.1f}x wall, {big['gradient_cpu_s'] / small['gradient_cpu_s']:.1f}x CPU "
-              f"({'meets' if ratio <= 12 else 'MISSES'} the 12x target)")
+              f"({'meets' if ratio <= 12 else 'MISSES'} the 12x target); second gradients "
+              f"{big['again_s'] / small['again_s']:.1f}x")
+        _scaling_floor(big, small)
         if big["factor_mb"]:
             fits = "meets" if big["peak_mb"] <= 1.3 * big["factor_mb"] else "MISSES"
             print(f"10^6 peak memory {big['peak_mb']:.0f} MB, factor {big['factor_mb']:.0f} MB (PARDISO's report): "

@@ -202,6 +202,11 @@ def run(args) -> int:
           f"after the batched steps: {before:.3f} / {after:.3f} s; load {os.getloadavg()[0]:.1f}); two of them "
           f"(forward + adjoint) {2 * limit:.3f} s; the batched step is {batch / (2 * limit):.1f}x that, "
           f"{batch / limit:.0f} such solves' worth")
+    per_step = counts["solves"] / steps
+    print(f"    floor of this method: its {per_step:.1f} multi-column solves a step alone take "
+          f"{per_step * limit:.1f} s "
+          f"(an exact equilibrium needs a solve per Newton iteration and per adjoint CG iteration; the 1 s target "
+          f"allows {1.0 / limit:.1f} solves)")
     return 0
 
 

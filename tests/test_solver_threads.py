@@ -188,3 +188,28 @@ def test_pardiso_keeps_its_analysis_while_the_thread_choice_flickers(monkeypatch
         assert np.allclose((A * (1 + step)) @ f.solve(np.ones(n)), 1.0)
         del f
     assert len(handles) == 1 and linear_solver.PHASE_CALLS.get(11, 0) - analyses == 1  # one analysis in all
+
+
+def test_open_window_lets_the_estimate_wait_only_for_what_is_missing(monkeypatch):
+    from labmnn.model import threads
+
+    clock = {"t": 50.0}
+    readings = iter([_reading(50.0, 0, 0, 0.0), _reading(50.1, 10, 20, 0.0), _reading(80.0, 10, 20, 0.0),
+                     _reading(80.1, 10, 40, 0.0)])
+    slept = []
+    monkeypatch.setattr(threads, "_LAST", None)
+    monkeypatch.setattr(threads, "_ESTIMATE", None)
+    monkeypatch.setattr(threads, "read_cpu", lambda: next(readings))
+    monkeypatch.setattr(threads.time, "sleep", lambda s: slept.append(s) or clock.update(t=clock["t"] + s))
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "_clock_ticks", lambda: 100)
+    threads.open_window()  # a reading at 50.0
+    threads.open_window()  # fresh enough: no second reading (the iterator's next one is for 50.1)
+    clock["t"] = 50.06  # the ordering took 0.06 s: 0.04 s of the window are missing
+    assert threads.busy_elsewhere_now() == pytest.approx(1.0)  # 10 of 20 jiffies busy, none ours
+    assert slept == [pytest.approx(threads.IDLE_WINDOW_S - 0.06)]
+    clock["t"] = 80.0  # 29.9 s later the reading is stale: a window of its own, opened and awaited in full
+    threads.open_window()
+    assert threads.busy_elsewhere_now() == 0.0
+    assert slept[1:] == [pytest.approx(threads.IDLE_WINDOW_S)]

@@ -461,8 +461,11 @@ class Network:
         Computed once per geometry (see :mod:`labmnn.model.ordering`).
         """
         if self._order is None:
+            from labmnn.model import threads
             from labmnn.model.ordering import dof_order, nested_dissection
 
+            if self.free_dofs.size >= linear_solver.PARALLEL_ABOVE:
+                threads.open_window()  # the factorisation's thread choice measures the load over the ordering
             self._order = dof_order(nested_dissection(self.nodes, self.bonds), self._dof_to_free)
         return self._order
 
