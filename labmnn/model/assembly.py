@@ -98,16 +98,20 @@ class Layout:
         del lo, hi
         row_lo = [np.take(P[a], b_lo) for a in (0, 1)]  # the block's rows (lo node) and columns (hi node)
         col_hi = [np.take(P[c], b_hi) for c in (0, 1)]
+        del b_hi  # (arrays are dropped as soon as they are spent: at 10^6 nodes each is 24 MB of fresh pages)
         # flag[a][c]: the block's (a of lo, c of hi) entry exists: some bond has n_a n_c != 0, both free
         pair = [[nz[:, a] & nz[:, c] for c in (0, 1)] for a in (0, 1)]
         if first.size < blk.size:  # parallel bonds: a block's entry exists if any of its bonds' does
             pair = [[np.bincount(blk, p, first.size) > 0 for p in row] for row in pair]
         else:
             pair = [[np.take(p, first) for p in row] for row in pair]
+        del first
         flag = [[pair[a][c] & (row_lo[a] < n) & (col_hi[c] < n) for c in (0, 1)] for a in (0, 1)]
+        del pair
         # the x-y entry of a node's own block: some bond at the node has n_x n_y != 0
         xy_bond = (nz[:, 0] & nz[:, 1]).astype(float)
         self_xy = (np.bincount(i, xy_bond, n_nodes) + np.bincount(j, xy_bond, n_nodes) > 0) & (P[1] < n) & (P[0] < n)
+        del i, j, xy_bond
         # row lengths: the diagonal, the node's own x-y entry, then the blocks to later nodes
         count = [flag[a][0].astype(np.intp) + flag[a][1] for a in (0, 1)]
         length = np.bincount(P[0], self_xy, n + 1)
@@ -129,6 +133,7 @@ class Layout:
         # (xx, xy, yx, yy) of each bond's block; int32 halves what is kept (at 10^6 nodes 48 MB, not 96)
         self.off_slots = np.empty((4, blk.size), dtype=np.int32)
         earlier = _within_group(b_lo, count)  # entries of the row's earlier blocks
+        del count
         for a in (0, 1):
             base = np.take(start, row_lo[a]) + 1 + earlier[a]
             if a == 0:

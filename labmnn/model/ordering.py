@@ -69,7 +69,9 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         # code of each node: 0 / 1 its side of its piece's cut, 3 its piece is not cut (or done)
         code = _bisect(part, n_parts, moments, leaf_size)
         ca, cb = np.take(code, a), np.take(code, b)
-        crossing = ca != cb  # the bond's ends lie on two sides (ends of a bond share a piece)
+        # the bond's ends lie on the two sides of a cut (ends of a bond share a piece; a bond still
+        # listed with an end numbered last level, code 3, is left out here and dropped below)
+        crossing = (ca ^ cb) == 1
         code[np.where(ca[crossing] == 0, a[crossing], b[crossing])] = 2  # the separator: side-0 ends
         key *= 3
         key += code % 3
@@ -83,8 +85,9 @@ def nested_dissection(points: np.ndarray, edges: np.ndarray, leaf_size: int = LE
         renumber[-1] = n_parts
         child[leave] = 2 * (used.size // 2)  # the last entry: "done"
         part = np.take(renumber, child)
-        ca, cb = np.take(code, a), np.take(code, b)
-        stay = (ca == cb) & (ca < 2)  # both ends on one side, neither in the separator
+        # bonds with both ends on one side live on; those with an end just put in the separator are
+        # dropped at the next level (one gather of the codes a level instead of two)
+        stay = (ca == cb) & (ca < 2)
         a, b = a[stay], b[stay]
     return stable_argsort(key, 3**levels)
 
