@@ -165,3 +165,24 @@ def test_one_sample_takes_the_batched_path_only_on_large_networks(monkeypatch):
     monkeypatch.setattr(nonlinear, "BATCH_ONE_FROM", 10**9)
     one = net.solve(F[0], mechanics="nonlinear").displacements
     assert np.abs(U[0] - one).max() <= 1e-10 * np.abs(one).max()
+
+
+def test_the_batched_statics_go_with_their_last_reference(monkeypatch):
+    # no reference cycle: a training step's old statics (and the linear factor they hold) are freed at
+    # once, so the next step's D is refactorised in the same handle instead of analysed anew
+    import gc
+    import weakref
+
+    monkeypatch.setenv("LABMNN_SOLVER", linear_solver.available_backends()[0])
+    net = _lattice(8, 8, seed=7)
+    F, _ = _loads(net, 3, seed=8)
+    gc.disable()
+    try:
+        statics = NonlinearStatics(net, net.stiffness * 1.1)  # not the network's own stiffness: eq not cached
+        statics.solve(F)
+        assert statics.batch is not None
+        gone = [weakref.ref(statics), weakref.ref(statics.batch), weakref.ref(statics.batch.eq)]
+        del statics
+        assert [r() for r in gone] == [None, None, None]
+    finally:
+        gc.enable()

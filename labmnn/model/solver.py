@@ -256,7 +256,7 @@ class _Pardiso:
 
     def solve(self, b):
         b = np.asfortranarray(b, dtype=np.float64)
-        x = np.zeros_like(b, order="F")
+        x = np.empty_like(b, order="F")  # written in full by the solve (zeroing 160 MB cost 68 ms a batch)
         self._call(33, b, x, nrhs=1 if b.ndim == 1 else b.shape[1])
         return x
 
