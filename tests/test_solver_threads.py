@@ -194,8 +194,8 @@ def test_open_window_lets_the_estimate_wait_only_for_what_is_missing(monkeypatch
     from labmnn.model import threads
 
     clock = {"t": 50.0}
-    readings = iter([_reading(50.0, 0, 0, 0.0), _reading(50.1, 10, 20, 0.0), _reading(80.0, 10, 20, 0.0),
-                     _reading(80.1, 10, 40, 0.0)])
+    readings = iter([_reading(50.0, 0, 0, 0.0), _reading(50.1, 10, 20, 0.0), _reading(90.0, 10, 20, 0.0),
+                     _reading(90.1, 10, 40, 0.0)])
     slept = []
     monkeypatch.setattr(threads, "_LAST", None)
     monkeypatch.setattr(threads, "_ESTIMATE", None)
@@ -209,7 +209,7 @@ def test_open_window_lets_the_estimate_wait_only_for_what_is_missing(monkeypatch
     clock["t"] = 50.06  # the ordering took 0.06 s: 0.04 s of the window are missing
     assert threads.busy_elsewhere_now() == pytest.approx(1.0)  # 10 of 20 jiffies busy, none ours
     assert slept == [pytest.approx(threads.IDLE_WINDOW_S - 0.06)]
-    clock["t"] = 80.0  # 29.9 s later the reading is stale: a window of its own, opened and awaited in full
+    clock["t"] = 90.0  # 39.9 s later the reading is stale: a window of its own, opened and awaited in full
     threads.open_window()
     assert threads.busy_elsewhere_now() == 0.0
     assert slept[1:] == [pytest.approx(threads.IDLE_WINDOW_S)]

@@ -44,7 +44,8 @@ def small_solves():
 
 IDLE_WINDOW_S = 0.1  # shortest window read (HZ = 100: 10 jiffies a core)
 IDLE_REUSE_S = 1.0  # an estimate younger than this is reused as it stands
-IDLE_STALE_S = 10.0  # a previous reading older than this starts a fresh window
+IDLE_STALE_S = 30.0  # a previous reading older than this starts a fresh window (an exact-model training
+# step at 10^5 nodes takes ~16 s: its factorisations measure over the last step, without a wait)
 
 
 @dataclass(frozen=True)
