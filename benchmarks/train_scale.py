@@ -190,6 +190,7 @@ def run(args) -> int:
     batch = report("batched path (labmnn)", w, c, ph, S, None)
     print(f"    per step: {counts['solves'] / steps:.1f} multi-column solves, {counts['factorisations'] / steps:.1f} "
           f"stability factorisations, {counts['careful'] / steps:.1f} samples handed to the one-by-one path")
+    per_step = counts["solves"] / steps  # read now: the one-by-one baseline below counts afresh
     print(f"    loss {ls[0]:.3e} -> {ls[-1]:.3e}")
     B = args.baseline_samples
     if B > 0:
@@ -202,7 +203,6 @@ def run(args) -> int:
           f"after the batched steps: {before:.3f} / {after:.3f} s; load {os.getloadavg()[0]:.1f}); two of them "
           f"(forward + adjoint) {2 * limit:.3f} s; the batched step is {batch / (2 * limit):.1f}x that, "
           f"{batch / limit:.0f} such solves' worth")
-    per_step = counts["solves"] / steps
     print(f"    floor of this method: its {per_step:.1f} multi-column solves a step alone take "
           f"{per_step * limit:.1f} s "
           f"(an exact equilibrium needs a solve per Newton iteration and per adjoint CG iteration; the 1 s target "
