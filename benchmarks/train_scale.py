@@ -113,11 +113,8 @@ def _steps(net, F, loss, steps, mechanics, fresh_analysis, per_sample, Adam, lin
         losses_.append(res.loss)
         if mechanics == "linear":
             threads.extend(pardiso_threads(net))
-    for b in made:
-        _batch_counts["solves"] += b.solves
-        _batch_counts["factorisations"] += b.factorisations
-        _batch_counts["careful"] += b.careful
-    made.clear()
+        _harvest(made)  # at once: a BatchStatics kept would keep its step's linear factor alive, and
+        # the next step would analyse D again (a loop variable left bound here was enough)
     phases = dict(sorted(linear_solver.PHASE_CALLS.items()))
     if threads and mechanics == "linear":
         phases["threads"] = "".join(map(str, threads))  # PARDISO threads of each step's factor
@@ -230,6 +227,15 @@ def _column_solve(net, F) -> float:
         eq.factor.solve(rhs)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def _harvest(made: list) -> None:
+    """Add the counts of the ``BatchStatics`` in ``made`` to ``_batch_counts`` and let them go."""
+    for b in made:
+        _batch_counts["solves"] += b.solves
+        _batch_counts["factorisations"] += b.factorisations
+        _batch_counts["careful"] += b.careful
+    made.clear()
 
 
 def _count_batches(module) -> list:
