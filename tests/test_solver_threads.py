@@ -73,6 +73,23 @@ def _reading(at, busy, total, own):
     return CpuReading(at, busy, total, own)
 
 
+def _fake_machine(monkeypatch, clock: dict, readings: list) -> list:
+    """Two cores, a clock read from ``clock["t"]`` that sleeps advance, /proc/stat giving ``readings``
+    in turn, no earlier reading; returns the list of sleeps made."""
+    from labmnn.model import threads
+
+    left = iter(readings)
+    slept: list = []
+    monkeypatch.setattr(threads, "_LAST", None)
+    monkeypatch.setattr(threads, "_ESTIMATE", None)
+    monkeypatch.setattr(threads, "read_cpu", lambda: next(left))
+    monkeypatch.setattr(threads.time, "sleep", lambda s: slept.append(s) or clock.update(t=clock["t"] + s))
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "_clock_ticks", lambda: 100)
+    return slept
+
+
 def test_cores_busy_elsewhere_leave_out_this_process():
     from labmnn.model.threads import others_busy
 
@@ -120,16 +137,9 @@ def test_idle_estimate_waits_once_then_reuses_and_measures_between_calls(monkeyp
     from labmnn.model import threads
 
     clock = {"t": 100.0}
-    readings = iter([_reading(100.0, 0, 0, 0.0), _reading(100.1, 20, 20, 0.0),  # first: a window of its own
-                     _reading(102.0, 30, 400, 1.0)])  # later: since the previous reading, no wait
-    slept = []
-    monkeypatch.setattr(threads, "_LAST", None)
-    monkeypatch.setattr(threads, "_ESTIMATE", None)
-    monkeypatch.setattr(threads, "read_cpu", lambda: next(readings))
-    monkeypatch.setattr(threads.time, "sleep", lambda s: slept.append(s) or clock.update(t=clock["t"] + s))
-    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(threads, "_clock_ticks", lambda: 100)
+    slept = _fake_machine(monkeypatch, clock, [_reading(100.0, 0, 0, 0.0),
+                                               _reading(100.1, 20, 20, 0.0),  # first: a window of its own
+                                               _reading(102.0, 30, 400, 1.0)])  # later: since the previous one
     assert threads.busy_elsewhere_now() == pytest.approx(2.0)  # both cores busy, none of it ours
     assert slept == [threads.IDLE_WINDOW_S]
     clock["t"] = 100.5
@@ -194,16 +204,8 @@ def test_open_window_lets_the_estimate_wait_only_for_what_is_missing(monkeypatch
     from labmnn.model import threads
 
     clock = {"t": 50.0}
-    readings = iter([_reading(50.0, 0, 0, 0.0), _reading(50.1, 10, 20, 0.0), _reading(90.0, 10, 20, 0.0),
-                     _reading(90.1, 10, 40, 0.0)])
-    slept = []
-    monkeypatch.setattr(threads, "_LAST", None)
-    monkeypatch.setattr(threads, "_ESTIMATE", None)
-    monkeypatch.setattr(threads, "read_cpu", lambda: next(readings))
-    monkeypatch.setattr(threads.time, "sleep", lambda s: slept.append(s) or clock.update(t=clock["t"] + s))
-    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(threads, "_clock_ticks", lambda: 100)
+    slept = _fake_machine(monkeypatch, clock, [_reading(50.0, 0, 0, 0.0), _reading(50.1, 10, 20, 0.0),
+                                               _reading(90.0, 10, 20, 0.0), _reading(90.1, 10, 40, 0.0)])
     threads.open_window()  # a reading at 50.0
     threads.open_window()  # fresh enough: no second reading (the iterator's next one is for 50.1)
     clock["t"] = 50.06  # the ordering took 0.06 s: 0.04 s of the window are missing
