@@ -123,7 +123,7 @@ def open_window() -> None:
 
 
 def busy_elsewhere_now() -> float | None:
-    """Cores other processes keep busy, measured over the last second or so (None: unknown).
+    """Cores other processes keep busy, measured since the previous reading (at most 30 s; None: unknown).
 
     Reuses an estimate for ``IDLE_REUSE_S``; otherwise measures over the time
     since the previous reading (:func:`open_window` makes one ahead of need)
