@@ -93,7 +93,6 @@ class Layout:
         # the block of each bond, and one bond of each block
         blk, first = _blocks(np.minimum(ri, rj), np.maximum(ri, rj), n_nodes + 1)
         del ri, rj, swap, rank, dense
-        self.n_blocks = first.size
         b_lo, b_hi = np.take(lo, first), np.take(hi, first)
         del lo, hi
         row_lo = [np.take(P[a], b_lo) for a in (0, 1)]  # the block's rows (lo node) and columns (hi node)

@@ -135,11 +135,10 @@ def busy_elsewhere_now() -> float | None:
     now = time.monotonic()
     if _ESTIMATE is not None and now - _ESTIMATE[0] < IDLE_REUSE_S:
         return _ESTIMATE[1]
+    open_window()  # the previous reading if fresh enough, else one now
     before = _LAST
-    if before is None or now - before.at > IDLE_STALE_S:
-        before = read_cpu()
-        if before is None:
-            return None
+    if before is None:
+        return None
     wait = IDLE_WINDOW_S - (time.monotonic() - before.at)
     if wait > 0:  # the window is not long enough yet: only what is missing of it
         time.sleep(wait)
