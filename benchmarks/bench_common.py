@@ -1,4 +1,4 @@
-"""What the speed benchmarks share: CPU time, peak memory and spinning processes for a busy machine.
+"""What the speed benchmarks share: CPU time, peak memory, first touches and spinning processes for a busy machine.
 
 Used by ``gradient.py``, ``solvers.py`` and ``train_scale.py`` (run from the repository or from
 ``benchmarks/``; each puts this folder on ``sys.path`` as the script's own folder).
@@ -22,6 +22,27 @@ def cpu_s() -> float:
 def peak_mb() -> float:
     """Peak resident memory of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def first_touch(mb: float) -> tuple[float, float]:
+    """Wall and kernel seconds to write the first byte of each 4 KB page of ``mb`` MB of fresh memory.
+
+    What a first factorisation pays beyond a second one for its factor's memory
+    (MKL maps fresh 4 KB pages).  On this VM the host takes back memory the
+    guest frees (the balloon's free page reporting), so a first touch can cost
+    the host's page fault too: 0.2-2.4 s a GB measured (docs/physics.md).
+    """
+    import mmap
+
+    import numpy as np
+
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    with mmap.mmap(-1, int(mb * 2**20)) as region:
+        pages = np.frombuffer(region, dtype=np.uint8)[::4096]
+        pages[:] = 1
+        del pages
+    wall = time.perf_counter() - t0
+    return wall, resource.getrusage(resource.RUSAGE_SELF).ru_stime - r0.ru_stime
 
 
 def _busy_loop(seconds: float) -> None:  # pragma: no cover  (runs in a child process)
