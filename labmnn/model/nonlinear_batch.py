@@ -38,17 +38,22 @@ Adjoint
     convergence is solved by a factorisation of its tangent.
 
 Vectors live in the factor's own order, one row per sample ((S, n_free),
-C order, which is what the solver takes column-major); bond arithmetic runs on
-blocks of samples (``CHUNK_VALUES`` bond-sample values at a time), so the
-working arrays stay small and are reused by the allocator.
+C order, which is what the solver takes column-major).  The bond arithmetic
+(forces, tangent products, the answer's fields and bound) runs in the compiled
+loops of :mod:`labmnn.model.bond_kernels` where Numba is installed; otherwise
+with NumPy on blocks of samples (``CHUNK_VALUES`` bond-sample values at a
+time), so the working arrays stay small and are reused by the allocator.
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import numpy as np
 import scipy.sparse as sp
+
+from labmnn.model import bond_kernels
 
 MAX_ITER = 30  # forward iterations before a sample goes to the one-by-one path
 STALL = 0.6  # a sample whose residual shrinks by less than this over two iterations is handed back ...
@@ -57,7 +62,7 @@ DIVERGE = 10.0  # ... or at once when its residual grows past this multiple of t
 ADJOINT_TOLERANCE = 1e-11  # relative residual of the adjoint in the D^-1 norm (gradients to ~3e-11)
 ADJOINT_MAX_ITER = 40
 CHUNK_VALUES = 1_000_000  # bond-sample values per working block (8 MB arrays)
-MARGIN = 1e-12  # the lower bound's transverse stiffness is lowered by this fraction of k (round-off)
+MARGIN = bond_kernels.MARGIN  # the lower bound's transverse stiffness is lowered by this fraction of k
 
 
 class BondOperators:
@@ -73,6 +78,10 @@ class BondOperators:
         Undeformed bond vectors x_j - x_i (x components, then y), m.
     dofs : ndarray (n_free,)
         DOF number (2 node + axis) of each unknown, in the factor's order.
+    ends : ndarray (m, 4)
+        Row of each bond's (x_i, y_i, x_j, y_j) in the factor's order, -1 where fixed.
+    vectors : ndarray (m, 2)
+        Undeformed bond vectors x_j - x_i, m (``d0`` as rows).
     """
 
     def __init__(self, net):
@@ -97,6 +106,9 @@ class BondOperators:
         d = net.nodes[j] - net.nodes[i]
         self.d0 = np.concatenate([d[:, 0], d[:, 1]])[:, None]
         self.m = m
+        # for the compiled kernels: each bond's (x_i, y_i, x_j, y_j) rows, -1 where fixed, and its vector
+        self.ends = np.stack([position[2 * i], position[2 * i + 1], position[2 * j], position[2 * j + 1]], axis=1)
+        self.vectors = np.ascontiguousarray(d, dtype=float)
 
 
 def operators(net) -> BondOperators:
@@ -135,10 +147,17 @@ class BatchStatics:
         self.k = k
         self.kL = k * self.net.lengths[:, None]
         self.min_length = 1e-3 * self.net.lengths[:, None]  # MIN_STRETCH of each bond's length
+        self.kernels = self._kernels() if bond_kernels.available() else None  # else the NumPy path below
         self.solves = 0  # multi-column solves made (benchmarks print them)
         self.factorisations = 0  # numeric factorisations made (stability checks)
         self.careful = 0  # samples handed to the one-by-one (factorised) path
         self.collapsed = np.zeros(0, dtype=bool)  # samples of the last :meth:`final` with a collapsed bond
+
+    def _kernels(self) -> bond_kernels.Kernels:
+        """The compiled bond kernels, on as many threads as this step's factor was given (idle cores)."""
+        threads = getattr(self.eq.factor.native, "threads", 1)
+        return bond_kernels.Kernels(self.ops.ends, self.ops.vectors, self.statics.k, self.net.lengths,
+                                    self.net.directions, self.min_length[:, 0], threads or (os.cpu_count() or 1))
 
     # ------------------------------------------------------------- pieces
     def to_ordered(self, A: np.ndarray) -> np.ndarray:
@@ -173,6 +192,9 @@ class BatchStatics:
         Collapsed bonds are looked for once, at the answer (:meth:`final`): on
         the way a collapse shows as a residual that grows or stalls.
         """
+        if self.kernels is not None:
+            G = self.kernels.internal(X)
+            return G, np.isfinite(G.sum(axis=1))
         S, m = X.shape[0], self.ops.m
         G = np.empty_like(X)
         for sl in _chunks(S, m):
@@ -183,14 +205,19 @@ class BatchStatics:
             G[sl] = (self.ops.gather @ d).T
         return G, np.isfinite(G.sum(axis=1))
 
-    def tangent_product(self, blocks: list, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
-        """Q = K_t(u_s) p_s for every row of P (S, n_free); rows of blocks with no ``active`` sample are zero.
+    def tangent_product(self, state, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
+        """Q = K_t(u_s) p_s for every row of P (S, n_free) at the equilibria of ``state`` (from :meth:`final`).
 
-        ``blocks``: per block of samples, each bond's 2x2 tangent (xx, xy, yy),
-        (m, c) arrays each (see :meth:`final`).
+        Rows of samples that are not ``active`` are zero (on the NumPy path:
+        rows of blocks with no active sample; the NumPy path reads each
+        bond's 2x2 tangent (xx, xy, yy) per block of samples from
+        ``state.blocks``, the kernels work it out again from ``state.ordered``).
         """
+        if self.kernels is not None:
+            self.kernels.tangent_product(state.ordered, P, active, Q)
+            return
         m = self.ops.m
-        for sl, xx, xy, yy in blocks:
+        for sl, xx, xy, yy in state.blocks:
             if not active[sl].any():
                 Q[sl] = 0.0
                 continue
@@ -278,6 +305,9 @@ class BatchStatics:
         S, m = X.shape[0], self.ops.m
         take = np.zeros(S, dtype=bool)
         take[np.arange(S) if rows is None else rows] = True
+        if self.kernels is not None:
+            lengths, directions, stretch, tension, self.collapsed, beta = self.kernels.final(X, take)
+            return BarState(lengths, directions, stretch, tension, ordered=X), beta
         lengths = np.empty((S, m))
         directions = np.empty((S, m, 2))
         beta = np.full(m, np.inf)
@@ -303,6 +333,8 @@ class BatchStatics:
 
     def betas(self, X: np.ndarray) -> np.ndarray:
         """Each sample's own lower-bound beta (S, m), for groups whose common bound fails."""
+        if self.kernels is not None:
+            return self.kernels.betas(X)
         m = self.ops.m
         out = np.empty((X.shape[0], m))
         for sl in _chunks(X.shape[0], m):
@@ -313,6 +345,8 @@ class BatchStatics:
 
     def elongations_along(self, state, V: np.ndarray) -> np.ndarray:
         """n_b(u_s) . (v_j - v_i) for ordered small displacements V (S, n_free); (S, m)."""
+        if self.kernels is not None:
+            return self.kernels.elongations_along(state.directions, V)
         S, m = V.shape[0], self.ops.m
         out = np.empty((S, m))
         for sl in _chunks(S, m):
@@ -416,12 +450,11 @@ class BatchStatics:
         sample met negative curvature or did not converge.
         """
         S = Fadj.shape[0]
-        blocks = state.blocks
         active = np.ones(S, dtype=bool)
         V = self._first_iterate(Fadj)
         ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f: the D^-1 norm of f, squared
         Q = np.empty_like(V)
-        self.tangent_product(blocks, V, active, Q)
+        self.tangent_product(state, V, active, Q)
         R = np.subtract(Fadj, Q)
         P = self.precondition(R)
         rz = np.einsum("sn,sn->s", R, P)
@@ -434,7 +467,7 @@ class BatchStatics:
             if not active.any():
                 break
             P[~active] = 0.0
-            self.tangent_product(blocks, P, active, Q)
+            self.tangent_product(state, P, active, Q)
             pq = np.einsum("sn,sn->s", P, Q)
             active &= pq > 0  # negative curvature (or a broken recurrence): left unsolved
             if not active.any():
