@@ -15,7 +15,9 @@ benchmark prints how many times each PARDISO phase ran, which shows the reuse.
 The same for the exact (large-rotation) model, ``mechanics="nonlinear"``, with a
 batch of ``--nonlinear-samples`` (default 100): the batched sparse path
 (:mod:`labmnn.model.nonlinear_batch`: every sample at once, preconditioned by the
-linear factor, one multi-column solve per iteration).  Its baseline in the same
+linear factor, one multi-column solve per iteration), its bond loops compiled
+by Numba where the fast extra is installed (beside it, the same steps with the
+loops in NumPy, ``LABMNN_BOND_KERNELS=numpy``).  Its other baseline in the same
 run is the one-by-one path (Newton with a factorisation of the tangent at every
 step) on ``--baseline-samples`` samples (default 2), its time scaled to the batch
 per sample.  The limit printed beside them is one solve of the batch's columns
@@ -148,6 +150,7 @@ def main() -> int:
 
 
 def run(args) -> int:
+    from labmnn.model import bond_kernels
     from labmnn.model import solver as linear_solver
 
     net, F, loss = problem(args.nodes, args.samples)
@@ -189,6 +192,17 @@ def run(args) -> int:
           f"stability factorisations, {counts['careful'] / steps:.1f} samples handed to the one-by-one path")
     per_step = counts["solves"] / steps  # read now: the one-by-one baseline below counts afresh
     print(f"    loss {ls[0]:.3e} -> {ls[-1]:.3e}")
+    if bond_kernels.available():  # the same steps with the bond loops in NumPy (no fast extra)
+        net.set_widths(width0)
+        os.environ[bond_kernels.ENV] = "numpy"
+        try:
+            wn, cn, phn, _ = run_steps(net, Fn, loss_n, steps, "nonlinear")
+        finally:
+            del os.environ[bond_kernels.ENV]
+        plain = report("batched path, bond loops in NumPy (baseline)", wn, cn, phn, S, None)
+        print(f"    the compiled bond loops (Numba, {bond_kernels.__name__}) make the step {plain / batch:.2f}x faster")
+    else:
+        print("    (Numba is not installed: the bond loops ran in NumPy; the fast extra compiles them)")
     B = args.baseline_samples
     if B > 0:
         net.set_widths(width0)
