@@ -61,14 +61,38 @@ def _close(a, b, tol=1e-12):
 def _every_piece(batch, X, P, rows, active):
     """What the batched path reads at X: forces, the answer's fields, the bound, tangent products, elongations."""
     G, finite = batch.internal(X)
+    F = np.nan_to_num(np.roll(G, 1, axis=0), nan=0.0, posinf=0.0, neginf=0.0) + 1e-3  # finite forces
+    R, res, ok = batch.residual(X, F)
     state, beta = batch.final(X, rows)
     collapsed = batch.collapsed.copy()
     Q = np.empty_like(X)
-    batch.tangent_product(state, P, active, Q)
+    pq = batch.tangent_product(state, P.copy(), active, Q)
     Q[~active] = 0.0  # the NumPy path fills whole blocks of samples; the kernels zero what is inactive
-    return {"G": G, "finite": finite, "lengths": state.lengths, "directions": state.directions,
-            "stretch": state.stretch, "tension": state.tension, "collapsed": collapsed, "beta": beta,
-            "betas": batch.betas(X), "Q": Q, "elongations": batch.elongations_along(state, P)}
+    pq[~active] = 0.0
+    return {"G": G, "finite": finite, "R": R, "res": res, "ok": ok, "lengths": state.lengths,
+            "directions": state.directions, "stretch": state.stretch, "tension": state.tension,
+            "collapsed": collapsed, "beta": beta, "betas": batch.betas(X), "Q": Q, "pq": pq,
+            "elongations": batch.elongations_along(state, P), **_iteration_updates(batch, X, P, R)}
+
+
+def _iteration_updates(batch, X, P, R):
+    """One Anderson step of the forward iteration and one CG update of the adjoint, on copies."""
+    rng = np.random.default_rng(7)
+    S, n = X.shape
+    Z, Zp, Rp, dX, Q = (rng.standard_normal((S, n)) for _ in range(5))
+    Xa = X.copy()
+    step = batch._anderson_step(Xa, (dX.copy(), Zp.copy(), Rp.copy()), Z, np.nan_to_num(R))
+    V, Rc, Pc = X.copy(), np.nan_to_num(R), np.nan_to_num(P)
+    alpha, beta = rng.uniform(0.5, 1.5, S), rng.uniform(0, 1, S)
+    alpha[0] = 0.0  # a sample that is not active any more
+    if batch.kernels is not None:
+        batch.kernels.cg_update(V, Rc, Pc, Q, alpha)
+        batch.kernels.cg_direction(Pc, Z, beta)
+    else:
+        V += Pc * alpha[:, None]
+        Rc -= Q * alpha[:, None]
+        Pc = Z + beta[:, None] * Pc
+    return {"anderson_X": Xa, "anderson_step": step, "cg_V": V, "cg_R": Rc, "cg_P": Pc}
 
 
 def test_the_kernels_give_the_numpy_paths_numbers(lattice, monkeypatch):

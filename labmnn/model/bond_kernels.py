@@ -93,27 +93,51 @@ def _lower_beta(n0x, n0y, nx, ny, geo, k):
     return t - t * axial * (1.0 - s2) / a11 + geo - MARGIN * k
 
 
+@_inline
+def _forces(x, g, dof, d0, k, kL):
+    """The bond forces g(u) of one sample's displacements ``x``, written into its row ``g``."""
+    g[:] = 0.0
+    for b in range(dof.shape[0]):
+        ix, iy, jx, jy = dof[b, 0], dof[b, 1], dof[b, 2], dof[b, 3]
+        dx = d0[b, 0] + (x[jx] if jx >= 0 else 0.0) - (x[ix] if ix >= 0 else 0.0)
+        dy = d0[b, 1] + (x[jy] if jy >= 0 else 0.0) - (x[iy] if iy >= 0 else 0.0)
+        c = k[b] - kL[b] / math.sqrt(dx * dx + dy * dy)  # T / l = k (1 - L / l)
+        _add(g, ix, iy, jx, jy, c * dx, c * dy)
+
+
 @_jit
 def _internal(X, dof, d0, k, kL, G, s0, s1):
     for s in range(s0, s1):
-        x, g = X[s], G[s]
-        g[:] = 0.0
-        for b in range(dof.shape[0]):
-            ix, iy, jx, jy = dof[b, 0], dof[b, 1], dof[b, 2], dof[b, 3]
-            dx = d0[b, 0] + (x[jx] if jx >= 0 else 0.0) - (x[ix] if ix >= 0 else 0.0)
-            dy = d0[b, 1] + (x[jy] if jy >= 0 else 0.0) - (x[iy] if iy >= 0 else 0.0)
-            c = k[b] - kL[b] / math.sqrt(dx * dx + dy * dy)  # T / l = k (1 - L / l)
-            _add(g, ix, iy, jx, jy, c * dx, c * dy)
+        _forces(X[s], G[s], dof, d0, k, kL)
 
 
 @_jit
-def _tangent_product(X, P, dof, d0, k, kL, active, Q, s0, s1):
+def _residual(X, F, dof, d0, k, kL, R, res, s0, s1):
+    for s in range(s0, s1):
+        r, f = R[s], F[s]
+        _forces(X[s], r, dof, d0, k, kL)
+        big, bad = 0.0, False
+        for i in range(r.size):  # r = f - g(u) and its largest |entry|, while the row is in cache
+            v = f[i] - r[i]
+            r[i] = v
+            a = abs(v)
+            if a > big:
+                big = a
+            elif a != a:
+                bad = True
+        res[s] = np.nan if bad else big
+
+
+@_jit
+def _tangent_product(X, P, dof, d0, k, kL, active, Q, pq, s0, s1):
     for s in range(s0, s1):
         q = Q[s]
         q[:] = 0.0
+        pq[s] = 0.0
         if not active[s]:
             continue
         x, p = X[s], P[s]
+        curvature = 0.0  # p . K_t p, summed over the bonds as dv . A dv
         for b in range(dof.shape[0]):
             ix, iy, jx, jy = dof[b, 0], dof[b, 1], dof[b, 2], dof[b, 3]
             dx = d0[b, 0] + (x[jx] if jx >= 0 else 0.0) - (x[ix] if ix >= 0 else 0.0)
@@ -124,7 +148,10 @@ def _tangent_product(X, P, dof, d0, k, kL, active, Q, s0, s1):
             axial = kL[b] / length  # the block is (T / l) I + (k - T / l) n n^T, and k - T / l = k L / l
             along = axial * (dx * vx + dy * vy) / (length * length)
             geo = k[b] - axial
-            _add(q, ix, iy, jx, jy, geo * vx + along * dx, geo * vy + along * dy)
+            fx, fy = geo * vx + along * dx, geo * vy + along * dy
+            curvature += vx * fx + vy * fy
+            _add(q, ix, iy, jx, jy, fx, fy)
+        pq[s] = curvature
 
 
 @_jit
@@ -174,6 +201,48 @@ def _elongations_along(directions, V, dof, out, s0, s1):
             vx = (v[jx] if jx >= 0 else 0.0) - (v[ix] if ix >= 0 else 0.0)
             vy = (v[jy] if jy >= 0 else 0.0) - (v[iy] if iy >= 0 else 0.0)
             out[s, b] = directions[s, b, 0] * vx + directions[s, b, 1] * vy
+
+
+@_jit
+def _anderson_dots(Z, Zp, R, Rp, num, den, s0, s1):
+    for s in range(s0, s1):
+        z, zp, r, rp = Z[s], Zp[s], R[s], Rp[s]
+        a = b = 0.0
+        for i in range(z.size):
+            dz = z[i] - zp[i]
+            a += dz * r[i]
+            b += dz * (r[i] - rp[i])
+        num[s], den[s] = a, b
+
+
+@_jit
+def _anderson_update(X, dX, Z, Zp, gamma, s0, s1):
+    for s in range(s0, s1):
+        x, dx, z, zp, g = X[s], dX[s], Z[s], Zp[s], gamma[s]
+        for i in range(x.size):
+            step = z[i] - g * (dx[i] + z[i] - zp[i])
+            dx[i] = step
+            x[i] += step
+
+
+@_jit
+def _cg_update(V, R, P, Q, alpha, s0, s1):
+    for s in range(s0, s1):
+        a = alpha[s]
+        if a == 0.0:
+            continue
+        v, r, p, q = V[s], R[s], P[s], Q[s]
+        for i in range(v.size):
+            v[i] += a * p[i]
+            r[i] -= a * q[i]
+
+
+@_jit
+def _cg_direction(P, Z, beta, s0, s1):
+    for s in range(s0, s1):
+        p, z, b = P[s], Z[s], beta[s]
+        for i in range(p.size):
+            p[i] = z[i] + b * p[i]
 
 
 # ------------------------------------------------------------------ running them
@@ -243,11 +312,38 @@ class Kernels:
         _run(_internal, X.shape[0], self.threads, (X, self.dof, self.d0, self.k, self.kL, G))
         return G
 
-    def tangent_product(self, X: np.ndarray, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
-        """Q = K_t(u_s) p_s for every ``active`` row (the others zero), the tangent at X's rows."""
+    def residual(self, X: np.ndarray, F: np.ndarray):
+        """R = F - g(u) for every row (S, n_free), and each row's largest |R| (NaN where one is not finite)."""
+        X, F = np.ascontiguousarray(X), np.ascontiguousarray(F)
+        R, res = np.empty_like(X), np.empty(X.shape[0])
+        _run(_residual, X.shape[0], self.threads, (X, F, self.dof, self.d0, self.k, self.kL, R, res))
+        return R, res
+
+    def tangent_product(self, X: np.ndarray, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """Q = K_t(u_s) p_s for every ``active`` row (the others zero), the tangent at X's rows; p_s . q_s (S,)."""
+        pq = np.empty(X.shape[0])
         _run(_tangent_product, X.shape[0], self.threads,
              (np.ascontiguousarray(X), np.ascontiguousarray(P), self.dof, self.d0, self.k, self.kL,
-              np.ascontiguousarray(active, dtype=np.bool_), Q))
+              np.ascontiguousarray(active, dtype=np.bool_), Q, pq))
+        return pq
+
+    def anderson_dots(self, Z, Zp, R, Rp):
+        """(Z - Zp) . R and (Z - Zp) . (R - Rp) for every row."""
+        num, den = np.empty(Z.shape[0]), np.empty(Z.shape[0])
+        _run(_anderson_dots, Z.shape[0], self.threads, (Z, Zp, R, Rp, num, den))
+        return num, den
+
+    def anderson_update(self, X, dX, Z, Zp, gamma) -> None:
+        """The step Z - gamma (dX + Z - Zp) of every row, into dX, and added to X."""
+        _run(_anderson_update, X.shape[0], self.threads, (X, dX, Z, Zp, np.ascontiguousarray(gamma, dtype=float)))
+
+    def cg_update(self, V, R, P, Q, alpha) -> None:
+        """V += alpha P, R -= alpha Q, row by row (rows with alpha 0 untouched)."""
+        _run(_cg_update, V.shape[0], self.threads, (V, R, P, Q, np.ascontiguousarray(alpha, dtype=float)))
+
+    def cg_direction(self, P, Z, beta) -> None:
+        """P = Z + beta P, row by row."""
+        _run(_cg_direction, P.shape[0], self.threads, (P, Z, np.ascontiguousarray(beta, dtype=float)))
 
     def final(self, X: np.ndarray, take: np.ndarray):
         """Lengths, directions, stretches, tensions (S, m[, 2]), collapsed samples (S,) and the bound's beta (m,).

@@ -205,17 +205,31 @@ class BatchStatics:
             G[sl] = (self.ops.gather @ d).T
         return G, np.isfinite(G.sum(axis=1))
 
-    def tangent_product(self, state, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
+    def residual(self, X: np.ndarray, F: np.ndarray):
+        """R = F - g(u) for every row of X (S, n_free); each row's largest |R| (NaN where a row holds one)
+        and which rows are finite."""
+        if self.kernels is not None:
+            R, res = self.kernels.residual(X, F)
+            return R, res, np.isfinite(res)
+        R, ok = self.internal(X)
+        np.subtract(F, R, out=R)
+        return R, _max_abs(R), ok
+
+    def tangent_product(self, state, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> np.ndarray:
         """Q = K_t(u_s) p_s for every row of P (S, n_free) at the equilibria of ``state`` (from :meth:`final`).
 
-        Rows of samples that are not ``active`` are zero (on the NumPy path:
-        rows of blocks with no active sample; the NumPy path reads each
-        bond's 2x2 tangent (xx, xy, yy) per block of samples from
-        ``state.blocks``, the kernels work it out again from ``state.ordered``).
+        Returns p_s . q_s (S,).  Rows of samples that are not ``active`` are
+        zero (on the NumPy path: rows of blocks with no active sample; the
+        NumPy path reads each bond's 2x2 tangent (xx, xy, yy) per block of
+        samples from ``state.blocks``, the kernels work it out again from
+        ``state.ordered``).
         """
         if self.kernels is not None:
-            self.kernels.tangent_product(state.ordered, P, active, Q)
-            return
+            return self.kernels.tangent_product(state.ordered, P, active, Q)
+        self._tangent_product(state, P, active, Q)
+        return np.einsum("sn,sn->s", P, Q)
+
+    def _tangent_product(self, state, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> None:
         m = self.ops.m
         for sl, xx, xy, yy in state.blocks:
             if not active[sl].any():
@@ -246,9 +260,7 @@ class BatchStatics:
         failed = np.zeros(S, dtype=bool)
         act = np.arange(S)
         X, Fa, ta = U.copy(), F, tol
-        R, ok = self.internal(X)
-        np.subtract(Fa, R, out=R)
-        res = _max_abs(R)
+        R, res, ok = self.residual(X, Fa)
         first = res.copy()
         last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the last step, the previous z and r
         trail = [res]
@@ -273,23 +285,36 @@ class BatchStatics:
             Z = self.precondition(R)  # the modified Newton step D^-1 r
             if last is None:
                 step = Z.copy()
+                X += step
             else:
-                dX, Zp, Rp = last
-                dZ = np.subtract(Z, Zp, out=Zp)
-                dR = np.subtract(R, Rp, out=Rp)
-                num, den = np.einsum("sn,sn->s", dZ, R), np.einsum("sn,sn->s", dZ, dR)
-                gamma = np.where(np.isfinite(num / np.where(den != 0, den, 1)) & (den != 0),
-                                 num / np.where(den != 0, den, 1), 0.0)[:, None]
-                step = np.add(dX, dZ, out=dX)
-                step *= gamma
-                np.subtract(Z, step, out=step)
-            X += step
+                step = self._anderson_step(X, last, Z, R)
             last = (step, Z, R)
-            R, ok = self.internal(X)
-            np.subtract(Fa, R, out=R)
-            res = _max_abs(R)
+            R, res, ok = self.residual(X, Fa)
             trail.append(res)
         return U, done & ~failed
+
+    def _anderson_step(self, X: np.ndarray, last: tuple, Z: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Add the accelerated step z - gamma (dx + dz) to X; returns the step (in the last step's memory).
+
+        ``last``: the last step dx, the previous z and r (their memory is reused).
+        """
+        dX, Zp, Rp = last
+        if self.kernels is not None:
+            num, den = self.kernels.anderson_dots(Z, Zp, R, Rp)
+        else:
+            dZ = np.subtract(Z, Zp, out=Zp)
+            dR = np.subtract(R, Rp, out=Rp)
+            num, den = np.einsum("sn,sn->s", dZ, R), np.einsum("sn,sn->s", dZ, dR)
+        safe = np.where(den != 0, den, 1.0)
+        gamma = np.where(np.isfinite(num / safe) & (den != 0), num / safe, 0.0)
+        if self.kernels is not None:
+            self.kernels.anderson_update(X, dX, Z, Zp, gamma)
+            return dX
+        step = np.add(dX, dZ, out=dX)
+        step *= gamma[:, None]
+        np.subtract(Z, step, out=step)
+        X += step
+        return step
 
     def final(self, X: np.ndarray, rows: np.ndarray | None = None):
         """Everything read at the equilibria X (S, n_free), in one pass over the bonds.
@@ -455,7 +480,7 @@ class BatchStatics:
         ref = np.abs(np.einsum("sn,sn->s", Fadj, V))  # f . D^-1 f: the D^-1 norm of f, squared
         Q = np.empty_like(V)
         self.tangent_product(state, V, active, Q)
-        R = np.subtract(Fadj, Q)
+        R = np.subtract(Fadj, Q)  # C order, as the compiled updates take it
         P = self.precondition(R)
         rz = np.einsum("sn,sn->s", R, P)
         solved = np.zeros(S, dtype=bool)
@@ -467,14 +492,16 @@ class BatchStatics:
             if not active.any():
                 break
             P[~active] = 0.0
-            self.tangent_product(state, P, active, Q)
-            pq = np.einsum("sn,sn->s", P, Q)
+            pq = self.tangent_product(state, P, active, Q)
             active &= pq > 0  # negative curvature (or a broken recurrence): left unsolved
             if not active.any():
                 break
-            alpha = np.where(active, rz / np.where(active, pq, 1.0), 0.0)[:, None]
-            V += np.multiply(P, alpha, out=tmp)
-            R -= np.multiply(Q, alpha, out=tmp)
+            alpha = np.where(active, rz / np.where(active, pq, 1.0), 0.0)
+            if self.kernels is not None:
+                self.kernels.cg_update(V, R, P, Q, alpha)
+            else:
+                V += np.multiply(P, alpha[:, None], out=tmp)
+                R -= np.multiply(Q, alpha[:, None], out=tmp)
             act = np.flatnonzero(active)
             if act.size == S:
                 Z = self.precondition(R)
@@ -483,9 +510,12 @@ class BatchStatics:
                 Z[...] = 0.0
                 Z[act] = self.precondition(R[act])
             rz_new = np.einsum("sn,sn->s", R, Z)
-            beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)[:, None]
-            P *= beta
-            P += Z
+            beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)
+            if self.kernels is not None:
+                self.kernels.cg_direction(P, Z, beta)
+            else:
+                P *= beta[:, None]
+                P += Z
             rz = rz_new
         return V, solved
 
