@@ -72,7 +72,8 @@ def _every_piece(batch, X, P, rows, active):
     return {"G": G, "finite": finite, "R": R, "res": res, "ok": ok, "lengths": state.lengths,
             "directions": state.directions, "stretch": state.stretch, "tension": state.tension,
             "collapsed": collapsed, "beta": beta, "betas": batch.betas(X), "Q": Q, "pq": pq,
-            "elongations": batch.elongations_along(state, P), **_iteration_updates(batch, X, P, R)}
+            "elongations": batch.elongations_along(state, P), **_iteration_updates(batch, X, P, R),
+            "to_nodes": batch.to_nodes(X), "round_trip": batch.to_ordered(batch.to_nodes(X))}
 
 
 def _iteration_updates(batch, X, P, R):

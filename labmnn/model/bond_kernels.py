@@ -245,6 +245,23 @@ def _cg_direction(P, Z, beta, s0, s1):
             p[i] = z[i] + b * p[i]
 
 
+@_jit
+def _gather(A, index, out, s0, s1):
+    for s in range(s0, s1):
+        a, o = A[s], out[s]
+        for i in range(index.size):
+            o[i] = a[index[i]]
+
+
+@_jit
+def _scatter(X, index, out, s0, s1):
+    for s in range(s0, s1):
+        x, o = X[s], out[s]
+        o[:] = 0.0
+        for i in range(index.size):
+            o[index[i]] = x[i]
+
+
 # ------------------------------------------------------------------ running them
 _POOL: list = []  # one thread pool for the process, made at first use
 _POOL_LOCK = threading.Lock()
@@ -311,6 +328,20 @@ class Kernels:
         G = np.empty_like(X)
         _run(_internal, X.shape[0], self.threads, (X, self.dof, self.d0, self.k, self.kL, G))
         return G
+
+    def gather(self, A: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """A[:, index] of a (S, N) array, row by row."""
+        A = np.ascontiguousarray(A, dtype=float)
+        out = np.empty((A.shape[0], index.size))
+        _run(_gather, A.shape[0], self.threads, (A, index, out))
+        return out
+
+    def scatter(self, X: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
+        """(S, size) rows, zero but at ``index``, where they hold X's rows."""
+        X = np.ascontiguousarray(X, dtype=float)
+        out = np.empty((X.shape[0], size))
+        _run(_scatter, X.shape[0], self.threads, (X, index, out))
+        return out
 
     def residual(self, X: np.ndarray, F: np.ndarray):
         """R = F - g(u) for every row (S, n_free), and each row's largest |R| (NaN where one is not finite)."""

@@ -162,12 +162,18 @@ class BatchStatics:
     # ------------------------------------------------------------- pieces
     def to_ordered(self, A: np.ndarray) -> np.ndarray:
         """(S, n, 2) node arrays as (S, n_free) rows in the factor's order."""
-        return np.take(A.reshape(A.shape[0], 2 * self.net.n_nodes), self.ops.dofs, axis=1)
+        flat = A.reshape(A.shape[0], 2 * self.net.n_nodes)
+        if self.kernels is not None:
+            return self.kernels.gather(flat, self.ops.dofs)
+        return np.take(flat, self.ops.dofs, axis=1)
 
     def to_nodes(self, X: np.ndarray) -> np.ndarray:
         """(S, n_free) ordered rows back to (S, n, 2) node arrays (zero on fixed DOFs)."""
-        out = np.zeros((X.shape[0], 2 * self.net.n_nodes))
-        out[:, self.ops.dofs] = X
+        if self.kernels is not None:
+            out = self.kernels.scatter(X, self.ops.dofs, 2 * self.net.n_nodes)
+        else:
+            out = np.zeros((X.shape[0], 2 * self.net.n_nodes))
+            out[:, self.ops.dofs] = X
         return out.reshape(X.shape[0], self.net.n_nodes, 2)
 
     def precondition(self, R: np.ndarray, first: bool = False) -> np.ndarray:
