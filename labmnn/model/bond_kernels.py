@@ -7,8 +7,8 @@ stability bound.  Written with NumPy each is a chain of sparse products and
 array passes (about ten passes over (bonds x samples) arrays, with transposes);
 here each is one loop over the bonds of one sample that reads the bond's four
 displacement components, works in registers and adds the result into the
-sample's row.  Measured at 10^5 nodes and 100 samples: 0.08 s a force
-evaluation against 0.64-1.13 s with NumPy (``docs/physics.md``).
+sample's row.  Measured at 10^5 nodes and 100 samples: 0.10 s a force
+evaluation on two threads against 0.64-1.13 s with NumPy (``docs/physics.md``).
 
 The kernels release the GIL and run on a thread per range of samples; each
 sample is worked out by one thread in bond order, so the results do not depend
@@ -167,7 +167,7 @@ def _final(X, dof, d0, k, kL, rest, min_length, n0, take, lengths, directions, s
             length = math.sqrt(dx * dx + dy * dy)
             lengths[s, b] = length
             stretch[s, b] = length - rest[b]
-            tension[s, b] = k[b] * (length - rest[b])
+            tension[s, b] = k[b] * stretch[s, b]
             if not length >= min_length[b]:
                 gone = True
             nx, ny = dx / length, dy / length
@@ -281,9 +281,8 @@ def _ranges(S: int, threads: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
-def _run(kernel, S: int, threads: int, args: tuple, per_range=None) -> None:
-    """``kernel(*args, [per_range(r)], s0, s1)`` over the sample ranges, each on a thread of its own."""
-    ranges = _ranges(S, threads)
+def _run(kernel, ranges: list[tuple[int, int]], args: tuple, per_range=None) -> None:
+    """``kernel(*args, [per_range(r)], s0, s1)`` over the sample ``ranges``, each on a thread of its own."""
     calls = [args + ((per_range(r),) if per_range else ()) + (a, b) for r, (a, b) in enumerate(ranges)]
     if len(calls) == 1:
         kernel(*calls[0])
@@ -322,59 +321,63 @@ class Kernels:
         self.threads = max(1, int(threads))
         self.m = self.dof.shape[0]
 
+    def _each(self, kernel, S: int, args: tuple) -> None:
+        """``kernel`` over samples 0..S, shared among ``threads`` threads."""
+        _run(kernel, _ranges(S, self.threads), args)
+
     def internal(self, X: np.ndarray) -> np.ndarray:
         """Bond forces g(u) on the ordered DOFs of every row of X (S, n_free)."""
         X = np.ascontiguousarray(X)
         G = np.empty_like(X)
-        _run(_internal, X.shape[0], self.threads, (X, self.dof, self.d0, self.k, self.kL, G))
+        self._each(_internal, X.shape[0], (X, self.dof, self.d0, self.k, self.kL, G))
         return G
 
     def gather(self, A: np.ndarray, index: np.ndarray) -> np.ndarray:
         """A[:, index] of a (S, N) array, row by row."""
         A = np.ascontiguousarray(A, dtype=float)
         out = np.empty((A.shape[0], index.size))
-        _run(_gather, A.shape[0], self.threads, (A, index, out))
+        self._each(_gather, A.shape[0], (A, index, out))
         return out
 
     def scatter(self, X: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
         """(S, size) rows, zero but at ``index``, where they hold X's rows."""
         X = np.ascontiguousarray(X, dtype=float)
         out = np.empty((X.shape[0], size))
-        _run(_scatter, X.shape[0], self.threads, (X, index, out))
+        self._each(_scatter, X.shape[0], (X, index, out))
         return out
 
     def residual(self, X: np.ndarray, F: np.ndarray):
         """R = F - g(u) for every row (S, n_free), and each row's largest |R| (NaN where one is not finite)."""
         X, F = np.ascontiguousarray(X), np.ascontiguousarray(F)
         R, res = np.empty_like(X), np.empty(X.shape[0])
-        _run(_residual, X.shape[0], self.threads, (X, F, self.dof, self.d0, self.k, self.kL, R, res))
+        self._each(_residual, X.shape[0], (X, F, self.dof, self.d0, self.k, self.kL, R, res))
         return R, res
 
     def tangent_product(self, X: np.ndarray, P: np.ndarray, active: np.ndarray, Q: np.ndarray) -> np.ndarray:
         """Q = K_t(u_s) p_s for every ``active`` row (the others zero), the tangent at X's rows; p_s . q_s (S,)."""
         pq = np.empty(X.shape[0])
-        _run(_tangent_product, X.shape[0], self.threads,
-             (np.ascontiguousarray(X), np.ascontiguousarray(P), self.dof, self.d0, self.k, self.kL,
+        self._each(_tangent_product, X.shape[0],
+                   (np.ascontiguousarray(X), np.ascontiguousarray(P), self.dof, self.d0, self.k, self.kL,
               np.ascontiguousarray(active, dtype=np.bool_), Q, pq))
         return pq
 
     def anderson_dots(self, Z, Zp, R, Rp):
         """(Z - Zp) . R and (Z - Zp) . (R - Rp) for every row."""
         num, den = np.empty(Z.shape[0]), np.empty(Z.shape[0])
-        _run(_anderson_dots, Z.shape[0], self.threads, (Z, Zp, R, Rp, num, den))
+        self._each(_anderson_dots, Z.shape[0], (Z, Zp, R, Rp, num, den))
         return num, den
 
     def anderson_update(self, X, dX, Z, Zp, gamma) -> None:
         """The step Z - gamma (dX + Z - Zp) of every row, into dX, and added to X."""
-        _run(_anderson_update, X.shape[0], self.threads, (X, dX, Z, Zp, np.ascontiguousarray(gamma, dtype=float)))
+        self._each(_anderson_update, X.shape[0], (X, dX, Z, Zp, np.ascontiguousarray(gamma, dtype=float)))
 
     def cg_update(self, V, R, P, Q, alpha) -> None:
         """V += alpha P, R -= alpha Q, row by row (rows with alpha 0 untouched)."""
-        _run(_cg_update, V.shape[0], self.threads, (V, R, P, Q, np.ascontiguousarray(alpha, dtype=float)))
+        self._each(_cg_update, V.shape[0], (V, R, P, Q, np.ascontiguousarray(alpha, dtype=float)))
 
     def cg_direction(self, P, Z, beta) -> None:
         """P = Z + beta P, row by row."""
-        _run(_cg_direction, P.shape[0], self.threads, (P, Z, np.ascontiguousarray(beta, dtype=float)))
+        self._each(_cg_direction, P.shape[0], (P, Z, np.ascontiguousarray(beta, dtype=float)))
 
     def final(self, X: np.ndarray, take: np.ndarray):
         """Lengths, directions, stretches, tensions (S, m[, 2]), collapsed samples (S,) and the bound's beta (m,).
@@ -389,7 +392,7 @@ class Kernels:
         collapsed = np.zeros(S, dtype=np.bool_)
         ranges = _ranges(S, self.threads)
         partial = np.full((len(ranges), m), np.inf)  # each range's own minimum: no two threads write one row
-        _run(_final, S, self.threads,
+        _run(_final, ranges,  # the same ranges as partial's rows
              (X, self.dof, self.d0, self.k, self.kL, self.rest, self.min_length, self.n0,
               np.ascontiguousarray(take, dtype=np.bool_), lengths, directions, stretch, tension, collapsed),
              per_range=lambda r: partial[r])
@@ -399,12 +402,12 @@ class Kernels:
         """Each row's own lower-bound beta, (S, m)."""
         X = np.ascontiguousarray(X)
         out = np.empty((X.shape[0], self.m))
-        _run(_betas, X.shape[0], self.threads, (X, self.dof, self.d0, self.k, self.kL, self.n0, out))
+        self._each(_betas, X.shape[0], (X, self.dof, self.d0, self.k, self.kL, self.n0, out))
         return out
 
     def elongations_along(self, directions: np.ndarray, V: np.ndarray) -> np.ndarray:
         """n_b(u_s) . (v_j - v_i) for every row of V (S, n_free), with the bonds' ``directions`` (S, m, 2)."""
         V = np.ascontiguousarray(V)
         out = np.empty((V.shape[0], self.m))
-        _run(_elongations_along, V.shape[0], self.threads, (np.ascontiguousarray(directions), V, self.dof, out))
+        self._each(_elongations_along, V.shape[0], (np.ascontiguousarray(directions), V, self.dof, out))
         return out

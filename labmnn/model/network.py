@@ -475,8 +475,8 @@ class Network:
             position = np.full(2 * self.n_nodes, -1, dtype=np.int64)
             position[self.free_dofs[self.elimination_order()]] = np.arange(self.free_dofs.size)
             # the build's temporaries (24 MB each at 10^6 nodes) come from the C heap and are reused
-            # there, not mapped fresh one after another (first touches of fresh pages: 0.3-0.4 s of
-            # its 1.1-1.3 s at 10^6 nodes on this VM); the heap is given back at the end
+            # there, not mapped fresh one after another (fewer first touches of fresh pages: 0.92 s
+            # against 1.06 s at 10^6 nodes on this VM, medians); the heap is given back at the end
             with linear_solver.retained_heap():
                 self._layout = Layout(self.bonds, self.directions, position)
         return self._layout

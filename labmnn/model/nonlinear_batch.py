@@ -103,12 +103,11 @@ class BondOperators:
         self.diff = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                                   shape=(2 * m, nf))
         self.gather = self.diff.T.tocsr()
-        d = net.nodes[j] - net.nodes[i]
-        self.d0 = np.concatenate([d[:, 0], d[:, 1]])[:, None]
+        self.vectors = np.ascontiguousarray(net.nodes[j] - net.nodes[i], dtype=float)
+        self.d0 = self.vectors.T.reshape(-1, 1)  # the same, x components then y, as a column
         self.m = m
-        # for the compiled kernels: each bond's (x_i, y_i, x_j, y_j) rows, -1 where fixed, and its vector
+        # for the compiled kernels: each bond's (x_i, y_i, x_j, y_j) rows, -1 where fixed
         self.ends = np.stack([position[2 * i], position[2 * i + 1], position[2 * j], position[2 * j + 1]], axis=1)
-        self.vectors = np.ascontiguousarray(d, dtype=float)
 
 
 def operators(net) -> BondOperators:
